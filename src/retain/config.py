@@ -1,0 +1,120 @@
+"""Settings: defaults, then a TOML file, then ``RETAIN_*`` environment variables.
+
+Only the composition roots (the CLI and, later, the service) call
+:func:`get_settings`; everything below takes explicit arguments, so library
+code is usable from a notebook without any configuration.
+
+Precedence, lowest first: field defaults, the TOML file named by
+``RETAIN_CONFIG`` (or ``./retain.toml`` when present), environment variables.
+Nested sections use ``__``: ``RETAIN_INGEST__BATCH_SIZE=50000``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from retain.errors import ConfigError
+
+__all__ = ["IngestSettings", "Settings", "get_settings"]
+
+
+class IngestSettings(BaseModel):
+    """How files are validated and committed."""
+
+    batch_size: int = Field(
+        100_000, ge=1, le=10_000_000, description="Rows validated and committed per transaction."
+    )
+    future_tolerance_seconds: int = Field(
+        300,
+        ge=0,
+        description="Timestamps up to this far after 'now' are accepted (clock skew between "
+        "the shop's servers and this one); later ones are quarantined.",
+    )
+    max_text_chars: int = Field(
+        1_000_000, ge=1, description="Longer text fields are quarantined, not truncated."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything Retain can be configured with; see ``retain.example.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RETAIN_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(
+        Path("retain-data"), description="Where the embedded store and model artifacts live."
+    )
+    store_url: str | None = Field(
+        None,
+        description="Store location; defaults to duckdb:///<data_dir>/retain.duckdb.",
+    )
+    ingest: IngestSettings = IngestSettings()
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("duckdb://"):
+            raise ValueError(
+                f"store_url must start with 'duckdb://' (the embedded store), got {value!r}"
+            )
+        return value
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL, derived from ``data_dir`` when not given."""
+        if self.store_url:
+            return self.store_url
+        return f"duckdb:///{(self.data_dir / 'retain.duckdb').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    named = os.environ.get("RETAIN_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"RETAIN_CONFIG names {path}, which is not a file")
+        return path
+    local = Path("retain.toml")
+    return local if local.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Load and validate the settings once per process.
+
+    Raises:
+        ConfigError: a value is malformed; the message names the setting.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid Retain settings: {problems}") from exc

@@ -1,0 +1,341 @@
+"""The canonical data model every capability reads and writes.
+
+Each input table is described once here, as data: field kinds, which fields
+are required, vocabularies and bounds. The validation SQL (:mod:`sql`), the
+DDL, the ingestion counts and the documentation are all derived from these
+descriptions, so a rule is stated in exactly one place.
+
+Two write modes exist, because shops send two kinds of records:
+
+* ``append`` — facts that happened (events, orders, reviews, conversation
+  turns). A record's key is written once; the same key again is a duplicate
+  and is ignored, which makes re-ingesting a file harmless.
+* ``upsert`` — descriptions that change (items, users, knowledge-base
+  articles). A new key or a changed record is written; an identical record is
+  a duplicate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = [
+    "EVENT_TYPES",
+    "EVENT_TYPE_SYNONYMS",
+    "INPUT_TABLES",
+    "ORDER_STATUSES",
+    "SCHEMAS",
+    "Field",
+    "FieldKind",
+    "TableSchema",
+    "get_schema",
+]
+
+FieldKind = Literal["id", "text", "timestamp", "number", "integer", "boolean", "json", "language"]
+
+_SQL_TYPES: Mapping[FieldKind, str] = MappingProxyType(
+    {
+        "id": "VARCHAR",
+        "text": "VARCHAR",
+        "language": "VARCHAR",
+        "json": "VARCHAR",
+        "timestamp": "TIMESTAMP",
+        "number": "DOUBLE",
+        "integer": "BIGINT",
+        "boolean": "BOOLEAN",
+    }
+)
+
+#: Event types Retain understands, in funnel order.
+EVENT_TYPES: tuple[str, ...] = (
+    "impression",
+    "view",
+    "click",
+    "search",
+    "favorite",
+    "cart",
+    "remove_from_cart",
+    "purchase",
+    "return",
+)
+
+#: Names other systems use for the same event types (compared lower-cased).
+EVENT_TYPE_SYNONYMS: Mapping[str, str] = MappingProxyType(
+    {
+        "pv": "view",
+        "page_view": "view",
+        "pageview": "view",
+        "detail": "view",
+        "product_view": "view",
+        "impressions": "impression",
+        "exposure": "impression",
+        "shown": "impression",
+        "fav": "favorite",
+        "favourite": "favorite",
+        "collect": "favorite",
+        "like": "favorite",
+        "wishlist": "favorite",
+        "add_to_cart": "cart",
+        "addtocart": "cart",
+        "add-to-cart": "cart",
+        "cart_add": "cart",
+        "remove_cart": "remove_from_cart",
+        "removefromcart": "remove_from_cart",
+        "buy": "purchase",
+        "order": "purchase",
+        "transaction": "purchase",
+        "refund": "return",
+    }
+)
+
+ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returned", "refunded")
+CONVERSATION_ROLES: tuple[str, ...] = ("customer", "agent", "bot", "system")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a canonical table.
+
+    Attributes:
+        name: Column name in the store.
+        kind: How raw text is parsed and checked.
+        required: A missing or empty value sends the row to quarantine.
+        non_negative: Negative numbers are rejected (prices, amounts).
+        choices: Allowed values after lower-casing and synonym mapping.
+        synonyms: Source spellings mapped onto ``choices``.
+        bounds: Inclusive numeric range, for ratings and similar.
+        json_shape: For ``json`` fields, the JSON type the value must have.
+        default_sql: SQL literal used when the source has no value.
+        description: What the field means, for docs and error messages.
+    """
+
+    name: str
+    kind: FieldKind
+    required: bool = False
+    non_negative: bool = False
+    choices: tuple[str, ...] | None = None
+    synonyms: Mapping[str, str] = field(default_factory=dict)
+    bounds: tuple[float, float] | None = None
+    json_shape: Literal["array", "object"] | None = None
+    default_sql: str | None = None
+    description: str = ""
+
+    @property
+    def sql_type(self) -> str:
+        return _SQL_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A canonical table: its fields, key and write mode.
+
+    Attributes:
+        name: Table name in the store.
+        fields: Columns in store order.
+        key: Columns that identify a record.
+        mode: ``append`` for facts, ``upsert`` for descriptions (module doc).
+        derivable_key: When the source has no column for the key, the key is
+            derived from the record's content (see :mod:`retain.data.ingest`).
+        text_field: The field whose text decides ``language`` when the
+            source gives none.
+        item_optional_for: Event types that need no ``item_id``.
+    """
+
+    name: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]
+    mode: Literal["append", "upsert"]
+    derivable_key: bool = False
+    text_field: str | None = None
+    item_optional_for: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        for candidate in self.fields:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(name)
+
+    def ddl(self) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for this schema."""
+        columns = [
+            f"{f.name} {f.sql_type}{' NOT NULL' if f.required or f.name in self.key else ''}"
+            for f in self.fields
+        ]
+        columns.append(f"PRIMARY KEY ({', '.join(self.key)})")
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(columns) + "\n)"
+
+
+_ID = "id"
+
+EVENTS = TableSchema(
+    name="events",
+    description="What users did: views, carts, purchases and the rest of the funnel.",
+    fields=(
+        Field("event_id", _ID, required=True, description="Unique id; makes ingestion idempotent."),
+        Field("user_id", _ID, required=True),
+        Field("item_id", _ID, description="Required except for search events."),
+        Field(
+            "event_type",
+            "text",
+            required=True,
+            choices=EVENT_TYPES,
+            synonyms=EVENT_TYPE_SYNONYMS,
+        ),
+        Field("ts", "timestamp", required=True, description="When it happened (stored in UTC)."),
+        Field("value", "number", non_negative=True, description="Price, quantity or dwell time."),
+        Field("session_id", _ID),
+    ),
+    key=("event_id",),
+    mode="append",
+    derivable_key=True,
+    item_optional_for=("search",),
+)
+
+ORDERS = TableSchema(
+    name="orders",
+    description="Orders with their amount; returns and cancellations are statuses, "
+    "never negative amounts.",
+    fields=(
+        Field("order_id", _ID, required=True),
+        Field("user_id", _ID, required=True),
+        Field("ts", "timestamp", required=True),
+        Field("amount", "number", required=True, non_negative=True),
+        Field("num_items", "integer", non_negative=True, description="Units in the order."),
+        Field(
+            "status",
+            "text",
+            choices=ORDER_STATUSES,
+            default_sql="'completed'",
+            description="Defaults to completed.",
+        ),
+        Field(
+            "items",
+            "json",
+            json_shape="array",
+            description='JSON list: [{"item_id": .., "quantity": .., ...}].',
+        ),
+    ),
+    key=("order_id",),
+    mode="append",
+    derivable_key=True,
+)
+
+ITEMS = TableSchema(
+    name="items",
+    description="The catalogue, in any language.",
+    fields=(
+        Field("item_id", _ID, required=True),
+        Field("title", "text"),
+        Field("description", "text"),
+        Field("category", "text"),
+        Field("brand", "text"),
+        Field("price", "number", non_negative=True),
+        Field("available", "boolean", default_sql="TRUE", description="Defaults to true."),
+        Field("language", "language", description="Detected from the title when absent."),
+        Field(
+            "attributes", "json", json_shape="object", description="JSON object of anything else."
+        ),
+    ),
+    key=("item_id",),
+    mode="upsert",
+    text_field="title",
+)
+
+USERS = TableSchema(
+    name="users",
+    description="Customer profiles.",
+    fields=(
+        Field("user_id", _ID, required=True),
+        Field("first_seen", "timestamp"),
+        Field("attributes", "json", json_shape="object"),
+    ),
+    key=("user_id",),
+    mode="upsert",
+)
+
+REVIEWS = TableSchema(
+    name="reviews",
+    description="Product reviews with optional rating or human polarity label.",
+    fields=(
+        Field("review_id", _ID, required=True),
+        Field("user_id", _ID),
+        Field("item_id", _ID),
+        Field("ts", "timestamp"),
+        Field("rating", "number", bounds=(1, 5)),
+        Field("text", "text", required=True),
+        Field("language", "language"),
+        Field("label", "integer", bounds=(0, 1), description="Human polarity: 1 positive."),
+        Field("category", "text", description="Product category, when the source has one."),
+    ),
+    key=("review_id",),
+    mode="append",
+    derivable_key=True,
+    text_field="text",
+)
+
+CONVERSATIONS = TableSchema(
+    name="conversations",
+    description="Customer-service conversations, one row per turn.",
+    fields=(
+        Field("conversation_id", _ID, required=True),
+        Field("turn", "integer", required=True, non_negative=True),
+        Field("user_id", _ID),
+        Field("role", "text", required=True, choices=CONVERSATION_ROLES),
+        Field("text", "text", required=True),
+        Field("ts", "timestamp"),
+        Field("language", "language"),
+    ),
+    key=("conversation_id", "turn"),
+    mode="append",
+    text_field="text",
+)
+
+KB_ARTICLES = TableSchema(
+    name="kb_articles",
+    description="The shop's knowledge base: policies, FAQs, guides.",
+    fields=(
+        Field("article_id", _ID, required=True),
+        Field("title", "text", required=True),
+        Field("body", "text", required=True),
+        Field("language", "language"),
+        Field("tags", "json", json_shape="array", description="JSON list of strings."),
+    ),
+    key=("article_id",),
+    mode="upsert",
+    text_field="body",
+)
+
+#: Input tables by name, in the order a full load should go.
+SCHEMAS: Mapping[str, TableSchema] = MappingProxyType(
+    {
+        s.name: s
+        for s in (ITEMS, USERS, EVENTS, ORDERS, REVIEWS, CONVERSATIONS, KB_ARTICLES)
+    }
+)
+
+#: Names accepted by ``retain ingest`` (``kb`` is short for ``kb_articles``).
+INPUT_TABLES: Mapping[str, str] = MappingProxyType(
+    {**{name: name for name in SCHEMAS}, "kb": "kb_articles"}
+)
+
+
+def get_schema(table: str) -> TableSchema:
+    """The schema for an input table name or alias.
+
+    Raises:
+        KeyError: with the valid names, when ``table`` is unknown.
+    """
+    try:
+        return SCHEMAS[INPUT_TABLES[table]]
+    except KeyError:
+        raise KeyError(
+            f"unknown table {table!r}; expected one of: {', '.join(INPUT_TABLES)}"
+        ) from None

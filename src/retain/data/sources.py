@@ -1,0 +1,326 @@
+"""Staging: turn a source file into a temporary table of raw text columns.
+
+Every reader leaves the same shape behind — a temp table with ``_row`` (the
+record's 0-based position, which orders the batches), ``_line`` (what a
+person opens the file at) and one VARCHAR column per source column — plus the
+records the reader itself could not parse (:class:`Reject`). Validation and
+the batched commits then work the same for every format.
+
+Line numbers: for CSV, the header is line 1 and each record counts as one
+line, as DuckDB's reader counts them; this equals the editor's line number
+unless a quoted field spans several lines. For JSONL it is the physical line;
+for Parquet, the row number starting at 1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+
+from retain.data.validation import quote_ident, quote_literal
+from retain.errors import InvalidInputError, NotFoundError
+
+__all__ = [
+    "FORMATS",
+    "STAGE_TABLE",
+    "Reject",
+    "SourceFormat",
+    "Staged",
+    "infer_format",
+    "stage_arrow",
+    "stage_file",
+]
+
+STAGE_TABLE = "_stage"
+SourceFormat = Literal["csv", "parquet", "jsonl"]
+FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
+
+_SUFFIXES: dict[str, SourceFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+_CSV_ERRORS = {
+    "INVALID ENCODING": "not valid UTF-8 text (save the file as UTF-8)",
+    "INVALID UNICODE": "not valid UTF-8 text (save the file as UTF-8)",
+    "LINE SIZE OVER MAXIMUM": "record longer than the 8 MB line limit",
+}
+_MAX_RAW_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A record the reader could not turn into columns."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What a reader staged: its columns, record count and rejects."""
+
+    columns: tuple[str, ...]
+    rows: int
+    rejects: tuple[Reject, ...]
+
+
+def infer_format(path: Path) -> SourceFormat:
+    """The format implied by a file name (``.gz`` is looked through)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".zst"):
+        suffixes = suffixes[:-1]
+    fmt = _SUFFIXES.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise InvalidInputError(
+            f"cannot tell the format of {path.name}; pass --format with one of: "
+            f"{', '.join(FORMATS)}"
+        )
+    return fmt
+
+
+def stage_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt: SourceFormat,
+    *,
+    delimiter: str | None = None,
+) -> Staged:
+    """Stage ``path`` into :data:`STAGE_TABLE`.
+
+    Raises:
+        NotFoundError: the file does not exist.
+        InvalidInputError: the file cannot be read as ``fmt`` at all.
+    """
+    if not path.is_file():
+        raise NotFoundError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path} is empty")
+    if fmt == "csv":
+        sep = delimiter or ("\t" if ".tsv" in [s.lower() for s in path.suffixes] else ",")
+        return _stage_csv(con, path, sep)
+    if fmt == "parquet":
+        return _stage_parquet(con, path)
+    if fmt == "jsonl":
+        return _stage_jsonl(con, path)
+    raise InvalidInputError(f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+
+
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, sep: str) -> Staged:
+    con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
+    options = (
+        f"all_varchar=true, header=true, delim={quote_literal(sep)}, quote='\"', escape='\"', "
+        "store_rejects=true, rejects_table='_rej_errors', rejects_scan='_rej_scans', "
+        "strict_mode=true, max_line_size=8388608, auto_detect=false"
+    )
+    header = _csv_header(path, sep)
+    columns_arg = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in header) + "}"
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT * FROM read_csv("
+            f"{quote_literal(str(path))}, {options}, columns={columns_arg})"
+        )
+    except duckdb.Error as exc:
+        raise InvalidInputError(f"cannot read {path} as CSV: {_first_line(exc)}") from exc
+    rejects = _csv_rejects(con)
+    con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
+    if rejects:
+        # Accepted record k sits at line 2 + k plus the rejected records before
+        # it; reject j precedes record k exactly when line_j - j <= 2 + k.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _rej_pos AS SELECT * FROM "
+            "(VALUES " + ", ".join(f"({r.line - j}, {j + 1})" for j, r in enumerate(rejects))
+            + ") AS t(pos, n)"
+        )
+        line_sql = "2 + r.rowid + coalesce(p.n, 0)"
+        source = "_raw r ASOF LEFT JOIN _rej_pos p ON 2 + r.rowid >= p.pos"
+    else:
+        line_sql = "2 + r.rowid"
+        source = "_raw r"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT r.rowid AS _row, "
+        f"{line_sql} AS _line, {', '.join('r.' + quote_ident(c) for c in header)} "
+        f"FROM {source} ORDER BY r.rowid"
+    )
+    con.execute("DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _rej_pos")
+    return Staged(tuple(header), _count(con) + len(rejects), tuple(rejects))
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """Column names from the first record, checked for blanks and repeats."""
+    import csv
+    import io
+
+    with _open_maybe_gzip(path) as raw:
+        head = raw.read(1 << 20).decode("utf-8", errors="replace").lstrip("\ufeff")
+    try:
+        row = next(csv.reader(io.StringIO(head, newline=""), delimiter=sep), None)
+    except csv.Error as exc:
+        raise InvalidInputError(f"cannot read the header of {path}: {exc}") from exc
+    if row is not None and any("\ufffd" in c for c in row):
+        raise InvalidInputError(f"the header of {path} is not valid UTF-8 (save it as UTF-8)")
+    if row is None:
+        raise InvalidInputError(f"{path} has no header line")
+    names = [c.strip() for c in row]
+    if any(not n for n in names):
+        raise InvalidInputError(
+            f"{path}: the header has an empty column name (columns: {', '.join(names)})"
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidInputError(f"{path}: the header repeats column(s) {', '.join(repeated)}")
+    return names
+
+
+def _csv_rejects(con: duckdb.DuckDBPyConnection) -> list[Reject]:
+    rows = con.execute(
+        "SELECT line, string_agg(DISTINCT error_type, ',') AS types, "
+        "string_agg(DISTINCT error_message, '; ') AS msgs, any_value(csv_line) "
+        "FROM _rej_errors GROUP BY line ORDER BY line"
+    ).fetchall()
+    out = []
+    for line, types, msgs, raw in rows:
+        reasons = sorted({_CSV_ERRORS.get(t, "") for t in str(types).split(",")} - {""})
+        reason = "; ".join(reasons) if reasons else f"malformed CSV record: {msgs}"
+        out.append(Reject(int(line), reason, str(raw or "")[:_MAX_RAW_CHARS]))
+    return out
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    try:
+        described = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(path))})"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise InvalidInputError(f"cannot read {path} as Parquet: {_first_line(exc)}") from exc
+    casts = []
+    for name, dtype, *_ in described:
+        col = quote_ident(name)
+        nested = any(k in str(dtype) for k in ("STRUCT", "MAP", "[]"))
+        casts.append(
+            f"CAST(to_json({col}) AS VARCHAR) AS {col}" if nested
+            else f"CAST({col} AS VARCHAR) AS {col}"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT file_row_number AS _row, "
+        f"file_row_number + 1 AS _line, {', '.join(casts)} FROM read_parquet("
+        f"{quote_literal(str(path))}, file_row_number=true) ORDER BY file_row_number"
+    )
+    return Staged(tuple(d[0] for d in described), _count(con), ())
+
+
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    records: list[tuple[int, dict[str, Any]]] = []
+    rejects: list[Reject] = []
+    opener = _open_maybe_gzip(path)
+    with opener as handle:
+        for number, raw_line in enumerate(handle, start=1):
+            if not raw_line.strip():
+                continue
+            try:
+                text = raw_line.decode("utf-8")
+            except UnicodeDecodeError:
+                rejects.append(
+                    Reject(number, "not valid UTF-8 text (save the file as UTF-8)",
+                           raw_line[:_MAX_RAW_CHARS].decode("utf-8", "replace"))
+                )
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                rejects.append(
+                    Reject(number, f"not valid JSON: {exc.msg} at column {exc.colno}",
+                           text[:_MAX_RAW_CHARS].rstrip("\n"))
+                )
+                continue
+            if not isinstance(value, dict):
+                rejects.append(
+                    Reject(number, f"expected a JSON object per line, got {type(value).__name__}",
+                           text[:_MAX_RAW_CHARS].rstrip("\n"))
+                )
+                continue
+            records.append((number, value))
+    columns: list[str] = []
+    seen: set[str] = set()
+    for _, rec in records:
+        for key in rec:
+            if key not in seen:
+                seen.add(key)
+                columns.append(key)
+    data: dict[str, list[Any]] = {
+        "_row": list(range(len(records))),
+        "_line": [n for n, _ in records],
+    }
+    for col in columns:
+        data[col] = [_as_text(rec.get(col)) for _, rec in records]
+    schema = pa.schema(
+        [("_row", pa.int64()), ("_line", pa.int64())] + [(c, pa.string()) for c in columns]
+    )
+    stage_arrow(con, pa.table(data, schema=schema))
+    return Staged(tuple(columns), len(records) + len(rejects), tuple(rejects))
+
+
+def stage_arrow(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Staged:
+    """Stage an Arrow table that already has ``_row`` and ``_line`` columns."""
+    missing = {"_row", "_line"} - set(table.column_names)
+    if missing:
+        raise InvalidInputError(f"staged table lacks {', '.join(sorted(missing))}")
+    con.register("_arrow_in", table)
+    try:
+        columns = [c for c in table.column_names if c not in ("_row", "_line")]
+        casts = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT CAST(_row AS BIGINT) AS _row, "
+            f"CAST(_line AS BIGINT) AS _line{', ' + casts if casts else ''} FROM _arrow_in "
+            f"ORDER BY _row"
+        )
+    finally:
+        con.unregister("_arrow_in")
+    return Staged(tuple(columns), table.num_rows, ())
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _open_maybe_gzip(path: Path) -> Any:
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def iter_lines(path: Path) -> Iterable[bytes]:
+    """The raw lines of a (possibly gzipped) file."""
+    with _open_maybe_gzip(path) as handle:
+        yield from handle

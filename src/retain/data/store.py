@@ -1,0 +1,238 @@
+"""The store: one DuckDB file holding the canonical and output tables.
+
+Capabilities talk to the store through this small API rather than to DuckDB
+directly, so that another backend (PostgreSQL, for multi-replica serving) can
+stand behind the same calls later. A store is opened from a URL:
+``duckdb:///abs/path/retain.duckdb``, ``duckdb://relative/path.duckdb``,
+``duckdb://:memory:`` or a plain file path.
+
+Concurrency: DuckDB lets one process write a file at a time; a second writer
+gets :class:`~retain.errors.StoreLockedError` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from retain.data.schemas import SCHEMAS
+from retain.data.validation import quote_ident
+from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
+
+__all__ = ["SCHEMA_VERSION", "SYSTEM_TABLES", "Store", "parse_store_url"]
+
+#: Bumped when a stored table changes shape; a store of another version is refused.
+SCHEMA_VERSION = 1
+
+#: Bookkeeping tables, beside the canonical ones.
+SYSTEM_TABLES: Mapping[str, str] = {
+    "retain_meta": "CREATE TABLE IF NOT EXISTS retain_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "quarantine": """CREATE TABLE IF NOT EXISTS quarantine (
+  table_name VARCHAR NOT NULL,
+  source VARCHAR NOT NULL,
+  line BIGINT NOT NULL,
+  reason VARCHAR NOT NULL,
+  record VARCHAR,
+  run_id VARCHAR NOT NULL,
+  quarantined_at TIMESTAMP NOT NULL,
+  PRIMARY KEY (table_name, source, line)
+)""",
+    "ingest_runs": """CREATE TABLE IF NOT EXISTS ingest_runs (
+  run_id VARCHAR PRIMARY KEY,
+  table_name VARCHAR NOT NULL,
+  source VARCHAR NOT NULL,
+  format VARCHAR NOT NULL,
+  status VARCHAR NOT NULL,
+  started_at TIMESTAMP NOT NULL,
+  finished_at TIMESTAMP,
+  rows BIGINT NOT NULL,
+  accepted BIGINT NOT NULL,
+  duplicates BIGINT NOT NULL,
+  quarantined BIGINT NOT NULL,
+  error VARCHAR
+)""",
+}
+
+
+def parse_store_url(url: str | Path) -> str:
+    """The DuckDB database path (or ``:memory:``) a store URL names.
+
+    Raises:
+        InvalidInputError: the URL names another kind of store.
+    """
+    text = str(url)
+    if "://" not in text:
+        return text
+    scheme, _, rest = text.partition("://")
+    if scheme != "duckdb":
+        raise InvalidInputError(
+            f"unsupported store URL {text!r}: the embedded store is duckdb:///path/to/file.duckdb"
+        )
+    if rest in ("", ":memory:"):
+        return ":memory:"
+    return rest
+
+
+class Store:
+    """An open store. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str) -> None:
+        self._con = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, url: str | Path, *, read_only: bool = False) -> Store:
+        """Open (and, unless read-only, create) the store at ``url``.
+
+        Raises:
+            StoreLockedError: another process is writing the file.
+            StoreError: the file is not a Retain store of this version.
+        """
+        path = parse_store_url(url)
+        if path != ":memory:" and not read_only:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if read_only and path != ":memory:" and not Path(path).exists():
+            raise NotFoundError(f"no store at {path}; ingest data first (retain ingest ...)")
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            message = str(exc)
+            if "lock" in message.lower():
+                raise StoreLockedError(
+                    f"the store {path} is open for writing in another process; "
+                    f"wait for it to finish or stop it ({message.splitlines()[0]})"
+                ) from exc
+            raise StoreError(f"cannot open the store {path}: {message.splitlines()[0]}") from exc
+        con.execute("SET TimeZone = 'UTC'")
+        store = cls(con, path)
+        if not read_only:
+            store._create_tables()
+        return store
+
+    def _create_tables(self) -> None:
+        with self.transaction():
+            for ddl in SYSTEM_TABLES.values():
+                self._con.execute(ddl)
+            row = self._con.execute(
+                "SELECT value FROM retain_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if row is None:
+                self._con.execute(
+                    "INSERT INTO retain_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+                )
+            elif row[0] != str(SCHEMA_VERSION):
+                raise StoreError(
+                    f"the store {self.path} has schema version {row[0]}; this Retain "
+                    f"reads version {SCHEMA_VERSION}"
+                )
+            for schema in SCHEMAS.values():
+                self._con.execute(schema.ddl())
+
+    # -- queries ---------------------------------------------------------
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for capabilities that need SQL or Ibis."""
+        return self._con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
+
+    def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        return self.execute(sql, params).to_arrow_table()
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        return self.execute(sql, params).df()
+
+    def has_table(self, name: str) -> bool:
+        row = self._con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def table(self, name: str) -> pa.Table:
+        """A whole table as Arrow.
+
+        Raises:
+            NotFoundError: there is no such table.
+        """
+        self._require(name)
+        return self.query_arrow(f"SELECT * FROM {quote_ident(name)}")
+
+    def count(self, name: str) -> int:
+        self._require(name)
+        row = self._con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()
+        return int(row[0]) if row else 0
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the canonical tables and the quarantine."""
+        return {name: self.count(name) for name in [*SCHEMAS, "quarantine"]}
+
+    def _require(self, name: str) -> None:
+        if not self.has_table(name):
+            raise NotFoundError(f"the store has no table {name!r}")
+
+    # -- writes ----------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Everything inside commits together or not at all."""
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            yield self._con
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    def write_table(
+        self,
+        name: str,
+        data: pa.Table | pd.DataFrame,
+        *,
+        mode: Literal["replace", "append"] = "replace",
+    ) -> int:
+        """Write an output table (scores, recommendations, ...) atomically.
+
+        ``replace`` swaps the whole table in one transaction, so readers see the
+        old or the new version, never half of one. Canonical input tables are
+        refused: they change only through ingestion, which validates.
+
+        Returns:
+            The number of rows written.
+        """
+        if name in SCHEMAS or name in SYSTEM_TABLES:
+            raise InvalidInputError(
+                f"{name!r} is an input table; write it through ingestion, not write_table"
+            )
+        frame = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        self._con.register("_write_in", frame)
+        try:
+            with self.transaction() as con:
+                ident = quote_ident(name)
+                if mode == "replace" or not self.has_table(name):
+                    con.execute(f"CREATE OR REPLACE TABLE {ident} AS SELECT * FROM _write_in")
+                else:
+                    con.execute(f"INSERT INTO {ident} BY NAME SELECT * FROM _write_in")
+        finally:
+            self._con.unregister("_write_in")
+        return frame.num_rows
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file."""
+        self._con.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

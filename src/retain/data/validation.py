@@ -1,0 +1,285 @@
+"""Row validation as one vectorised SQL statement per batch.
+
+Checking rows one by one in Python tops out near 50,000 rows/s; DuckDB
+evaluates the same rules column-wise at several hundred thousand. The rules
+are generated from the :class:`~retain.data.schemas.TableSchema`, so each rule
+exists once, and every rule that fails adds a sentence to the row's
+``_reason`` — a person reading the quarantine sees all that is wrong with a
+row at once, not only the first problem.
+
+The statement reads raw text columns (``r_<field>``) and yields, per row, the
+cleaned typed value of every field plus ``_reason`` (empty when valid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from retain.data.schemas import Field, TableSchema
+
+__all__ = ["ValidationRules", "build_validation_sql", "quote_ident", "quote_literal"]
+
+_TRIM_CHARS = " \t\r\n\ufeff"
+_MAX_ID_CHARS = 512
+_SNIPPET_CHARS = 40
+
+
+@dataclass(frozen=True)
+class ValidationRules:
+    """The run-time parameters of validation.
+
+    Attributes:
+        now: Ingest time (UTC, naive); later timestamps are in the future.
+        future_tolerance_seconds: Clock skew accepted beyond ``now``.
+        max_text_chars: Longest text accepted.
+    """
+
+    now: datetime
+    future_tolerance_seconds: int = 300
+    max_text_chars: int = 1_000_000
+
+
+def quote_ident(name: str) -> str:
+    """Quote a column or table name for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """Quote a string literal for DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _snippet(raw: str) -> str:
+    """SQL for a short quoted excerpt of a raw value, for error messages."""
+    return (
+        f"('''' || left({raw}, {_SNIPPET_CHARS}) || "
+        f"CASE WHEN length({raw}) > {_SNIPPET_CHARS} THEN '…''' ELSE '''' END)"
+    )
+
+
+def _trimmed(raw: str) -> str:
+    # trim() with a character set costs twice a pattern test, and almost no
+    # value needs trimming, so trim only where the pattern says so.
+    return (
+        f"NULLIF(CASE WHEN regexp_matches({raw}, '^[\\s\\x{{feff}}]|[\\s\\x{{feff}}]$') "
+        f"THEN trim({raw}, {quote_literal(_TRIM_CHARS)}) ELSE {raw} END, '')"
+    )
+
+
+def _timestamp_sql(t: str) -> str:
+    """Parse ISO 8601 (any offset, stored as UTC), YYYYMMDD, epoch s or ms.
+
+    The ISO cast reads nearly every real value, so it goes first and the
+    pattern checks run only on what it could not read.
+    """
+    return (
+        f"coalesce(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
+        f"CASE WHEN regexp_full_match({t}, '\\d{{8}}') THEN try_strptime({t}, '%Y%m%d') "
+        f"WHEN regexp_full_match({t}, '\\d{{9,11}}(\\.\\d+)?') "
+        f"THEN to_timestamp(TRY_CAST({t} AS DOUBLE)) AT TIME ZONE 'UTC' "
+        f"WHEN regexp_full_match({t}, '\\d{{12,14}}') "
+        f"THEN epoch_ms(TRY_CAST({t} AS BIGINT)) END)"
+    )
+
+
+def _detect_language_sql(text: str) -> str:
+    """'zh' when Han characters carry the text, 'en' for Latin script.
+
+    One Han character carries about as much as a four-letter English word, so
+    the text counts as Chinese when Han characters are at least a quarter as
+    many as Latin letters.
+    """
+    han = f"length(regexp_replace(coalesce({text}, ''), '[^\\x{{4e00}}-\\x{{9fff}}]', '', 'g'))"
+    latin = f"length(regexp_replace(coalesce({text}, ''), '[^A-Za-z]', '', 'g'))"
+    return (
+        f"CASE WHEN {text} IS NULL THEN NULL WHEN {han} > 0 AND {han} * 4 >= {latin} THEN 'zh' "
+        f"WHEN {latin} > 0 THEN 'en' ELSE 'und' END"
+    )
+
+
+def _clean_sql(f: Field, raw: str) -> str:
+    """SQL that turns the trimmed raw text of ``f`` into its stored value."""
+    t = raw
+    if f.kind in ("id", "text"):
+        if f.choices is None:
+            return t
+        lowered = f"lower({t})"
+        if not f.synonyms:
+            return lowered
+        canonical = ", ".join(quote_literal(c) for c in f.choices)
+        cases = " ".join(
+            f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in f.synonyms.items()
+        )
+        return (
+            f"CASE WHEN {lowered} IN ({canonical}) THEN {lowered} "
+            f"ELSE CASE {lowered} {cases} ELSE {lowered} END END"
+        )
+    if f.kind == "language":
+        return f"lower({t})"
+    if f.kind == "timestamp":
+        return _timestamp_sql(raw)
+    if f.kind == "number":
+        return f"TRY_CAST({t} AS DOUBLE)"
+    if f.kind == "integer":
+        return (
+            f"CASE WHEN TRY_CAST({t} AS DOUBLE) = round(TRY_CAST({t} AS DOUBLE)) "
+            f"AND abs(TRY_CAST({t} AS DOUBLE)) < 9e15 "
+            f"THEN CAST(TRY_CAST({t} AS DOUBLE) AS BIGINT) END"
+        )
+    if f.kind == "boolean":
+        return (
+            f"CASE WHEN lower({t}) IN ('true', 't', '1', 'yes', 'y') THEN TRUE "
+            f"WHEN lower({t}) IN ('false', 'f', '0', 'no', 'n') THEN FALSE END"
+        )
+    if f.kind == "json":
+        return f"CASE WHEN json_valid({t}) THEN {t} END"
+    raise AssertionError(f"unhandled field kind {f.kind}")
+
+
+Rule = tuple[str, str]
+"""A broken-rule test (SQL boolean) and its sentence (SQL string)."""
+
+
+def _rules_for(f: Field, t: str, clean: str, rules: ValidationRules) -> list[Rule]:
+    """The rules of one field; ``t`` is its trimmed raw text, ``clean`` its value."""
+    name = f.name
+    present = f"{t} IS NOT NULL"
+    snippet = _snippet(t)
+    out: list[Rule] = []
+    if f.required:
+        out.append((f"{t} IS NULL", quote_literal(f"missing required field '{name}'")))
+    if f.kind == "id":
+        message = f"{name}: id longer than {_MAX_ID_CHARS} characters"
+        out.append((f"length({t}) > {_MAX_ID_CHARS}", quote_literal(message)))
+    if f.kind in ("text", "json"):
+        limit = rules.max_text_chars
+        out.append(
+            (
+                f"length({t}) > {limit}",
+                f"'{name}: text of ' || length({t}) || ' characters exceeds the limit of {limit}'",
+            )
+        )
+    if f.choices is not None:
+        in_list = ", ".join(quote_literal(c) for c in f.choices)
+        allowed = quote_literal(f" is not one of: {', '.join(f.choices)}")
+        out.append((f"{present} AND {clean} NOT IN ({in_list})", f"'{name}: ' || {snippet} || {allowed}"))
+    if f.kind == "language":
+        out.append(
+            (
+                f"{present} AND NOT regexp_full_match({clean}, '[a-z]{{2,3}}(-[a-z0-9]+)*')",
+                f"'{name}: ' || {snippet} || ' is not a language code such as en or zh'",
+            )
+        )
+    if f.kind == "timestamp":
+        limit_ts = rules.now.timestamp() + rules.future_tolerance_seconds
+        out.append(
+            (
+                f"{present} AND {clean} IS NULL",
+                f"'{name}: cannot read ' || {snippet} || ' as a timestamp (use ISO 8601 "
+                f"such as 2024-05-01T13:45:00Z, YYYYMMDD or epoch seconds)'",
+            )
+        )
+        out.append(
+            (
+                f"{clean} > (to_timestamp({limit_ts!r}) AT TIME ZONE 'UTC')",
+                f"'{name}: ' || strftime({clean}, '%Y-%m-%d %H:%M:%S') || ' UTC is in the future'",
+            )
+        )
+    if f.kind in ("number", "integer"):
+        out.extend(_number_rules(f, t, clean, snippet))
+    if f.kind in ("boolean", "json"):
+        what = "true/false" if f.kind == "boolean" else "valid JSON"
+        out.append((f"{present} AND {clean} IS NULL", f"'{name}: ' || {snippet} || ' is not {what}'"))
+    if f.json_shape is not None:
+        out.append(
+            (
+                f"{clean} IS NOT NULL AND json_type({clean}) <> '{f.json_shape.upper()}'",
+                quote_literal(f"{name}: must be a JSON {f.json_shape}"),
+            )
+        )
+    return out
+
+
+def _number_rules(f: Field, t: str, clean: str, snippet: str) -> list[Rule]:
+    name = f.name
+    as_double = f"TRY_CAST({t} AS DOUBLE)"
+    what = "an integer" if f.kind == "integer" else "a number"
+    out: list[Rule] = [
+        (f"{t} IS NOT NULL AND {as_double} IS NULL", f"'{name}: ' || {snippet} || ' is not {what}'"),
+        (f"NOT isfinite({as_double})", quote_literal(f"{name}: must be a finite number")),
+    ]
+    if f.kind == "integer":
+        out.append(
+            (
+                f"isfinite({as_double}) AND {clean} IS NULL",
+                f"'{name}: ' || {snippet} || ' is not a whole number'",
+            )
+        )
+    if f.non_negative:
+        out.append((f"{as_double} < 0", f"'{name}: must not be negative, got ' || {snippet}"))
+    if f.bounds is not None:
+        lo, hi = f.bounds
+        out.append(
+            (
+                f"{as_double} < {lo} OR {as_double} > {hi}",
+                f"'{name}: ' || {snippet} || ' is outside {lo:g}..{hi:g}'",
+            )
+        )
+    return out
+
+
+def build_validation_sql(
+    schema: TableSchema, present: set[str], rules: ValidationRules, source_sql: str
+) -> str:
+    """A SELECT yielding ``_row``, ``_line``, raw and cleaned fields, and ``_reason``.
+
+    Args:
+        schema: The table being ingested.
+        present: Fields the source has a column for; the others are NULL or
+            take their default (``language`` is detected from text).
+        rules: Run-time parameters.
+        source_sql: A relation with ``_row``, ``_line`` and one VARCHAR column
+            per present field, named after the field.
+
+    Returns:
+        SQL text; rows are valid exactly when ``_reason = ''``. The sentences
+        are built only for invalid rows, which keeps valid data fast.
+    """
+    # Trimmed once here; every rule below reads the trimmed text.
+    raw_cols = [
+        f"{_trimmed(quote_ident(f.name))} AS {quote_ident('r_' + f.name)}"
+        if f.name in present
+        else f"CAST(NULL AS VARCHAR) AS {quote_ident('r_' + f.name)}"
+        for f in schema.fields
+    ]
+    clean_cols: list[str] = []
+    checks: list[Rule] = []
+    for f in schema.fields:
+        raw = quote_ident("r_" + f.name)
+        clean = _clean_sql(f, raw)
+        if f.kind == "language" and f.name not in present and schema.text_field:
+            text = _clean_sql(schema.field(schema.text_field), quote_ident("r_" + schema.text_field))
+            clean = _detect_language_sql(text)
+        elif f.default_sql is not None:
+            clean = f"coalesce({clean}, {f.default_sql})"
+        clean_cols.append(f"{clean} AS {quote_ident(f.name)}")
+        checks.extend(_rules_for(f, raw, quote_ident(f.name), rules))
+    if schema.item_optional_for:
+        optional = ", ".join(quote_literal(e) for e in schema.item_optional_for)
+        checks.append(
+            (
+                f"item_id IS NULL AND coalesce(event_type, '') NOT IN ({optional})",
+                "'missing item_id (required for ' || coalesce(event_type, 'these') || ' events)'",
+            )
+        )
+    broken = " OR ".join(f"coalesce({cond}, FALSE)" for cond, _ in checks)
+    sentences = ", ".join(f"CASE WHEN coalesce({c}, FALSE) THEN {m} END" for c, m in checks)
+    raw_names = ", ".join(quote_ident("r_" + f.name) for f in schema.fields)
+    fields = ", ".join(quote_ident(n) for n in schema.field_names)
+    return (
+        f"SELECT _row, _line, {raw_names}, {fields}, "
+        f"CASE WHEN {broken} THEN concat_ws('; ', {sentences}) ELSE '' END AS _reason FROM ("
+        f"SELECT _row, _line, {raw_names}, {', '.join(clean_cols)} FROM ("
+        f"SELECT _row, _line, {', '.join(raw_cols)} FROM {source_sql}))"
+    )
