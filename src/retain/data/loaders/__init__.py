@@ -1,0 +1,60 @@
+"""Loaders for public data formats, mapped onto the canonical tables.
+
+Each format that feeds the store is registered in :data:`FORMATS` with the
+table it fills; ``retain ingest TABLE FILE --format NAME`` uses it. Loaders
+only parse: validation, quarantine and idempotency stay with ingestion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import pyarrow as pa
+
+from retain.data.loaders.amazon import read_item_attributes, read_sequences
+from retain.data.loaders.cdnow import read_cdnow
+from retain.data.loaders.intents import IntentDataset, read_intents
+from retain.data.loaders.reviews import read_review_csv
+
+__all__ = [
+    "FORMATS",
+    "IntentDataset",
+    "PublicFormat",
+    "read_cdnow",
+    "read_intents",
+    "read_item_attributes",
+    "read_review_csv",
+    "read_sequences",
+]
+
+
+@dataclass(frozen=True)
+class PublicFormat:
+    """A public file format: the table it fills and its reader."""
+
+    name: str
+    table: str
+    read: Callable[[Path], pa.Table]
+    description: str
+
+
+FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
+    {
+        f.name: f
+        for f in (
+            PublicFormat(
+                "amazon-seq", "events", read_sequences,
+                "user_id item_id item_id ... per line (Beauty.txt)",
+            ),
+            PublicFormat(
+                "amazon-items", "items", read_item_attributes,
+                "item2attributes.json (+ *_items.tsv beside it)",
+            ),
+            PublicFormat("cdnow", "orders", read_cdnow, "CDNOW master or sample log"),
+            PublicFormat("review-csv", "reviews", read_review_csv, "cat,label,review CSV"),
+        )
+    }
+)

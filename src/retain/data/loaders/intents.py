@@ -1,0 +1,115 @@
+"""Labelled utterances for intent recognition.
+
+Two layouts: CSV ``text,category`` (Banking77), one file per split; and JSON
+``{"train": [[text, intent], ...], "val": ..., "test": ...,
+"oos_train": ..., "oos_val": ..., "oos_test": ...}`` (the CLINC150 layout),
+where the ``oos_*`` lists hold out-of-scope utterances.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retain.errors import InvalidInputError
+
+__all__ = ["IntentDataset", "Utterance", "read_intents"]
+
+Utterance = tuple[str, str]
+_SPLITS = ("train", "val", "test", "oos_train", "oos_val", "oos_test")
+
+
+@dataclass(frozen=True)
+class IntentDataset:
+    """Utterances per split; ``oos_*`` hold out-of-scope examples."""
+
+    train: list[Utterance] = field(default_factory=list)
+    val: list[Utterance] = field(default_factory=list)
+    test: list[Utterance] = field(default_factory=list)
+    oos_train: list[Utterance] = field(default_factory=list)
+    oos_val: list[Utterance] = field(default_factory=list)
+    oos_test: list[Utterance] = field(default_factory=list)
+
+    @property
+    def intents(self) -> list[str]:
+        """The in-scope intent names, sorted."""
+        return sorted({label for split in (self.train, self.val, self.test) for _, label in split})
+
+    @property
+    def has_oos(self) -> bool:
+        return bool(self.oos_train or self.oos_val or self.oos_test)
+
+
+def read_intents(path: str | Path, *, test: str | Path | None = None) -> IntentDataset:
+    """Read a CSV or JSON intent file; ``test`` adds a separate CSV test split.
+
+    Raises:
+        InvalidInputError: with the split and position of the first bad entry.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInputError(f"no such file: {source}")
+    if source.suffix.lower() == ".json":
+        data = _read_json(source)
+    else:
+        data = {"train": _read_csv(source)}
+    if test is not None:
+        if data.get("test"):
+            raise InvalidInputError(f"{source} already has a test split; do not pass --test")
+        data["test"] = _read_csv(Path(test))
+    return IntentDataset(**data)
+
+
+def _read_csv(path: Path) -> list[Utterance]:
+    out: list[Utterance] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        if "text" not in header or "category" not in header:
+            raise InvalidInputError(
+                f"{path}: expected columns text and category, got {', '.join(header)}"
+            )
+        for row in reader:
+            text, label = (row.get("text") or "").strip(), (row.get("category") or "").strip()
+            if not text or not label:
+                raise InvalidInputError(
+                    f"{path}:{reader.line_num}: empty text or category in {row!r}"
+                )
+            out.append((text, label))
+    return out
+
+
+def _read_json(path: Path) -> dict[str, list[Utterance]]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidInputError(f"{path}: expected an object with train/val/test lists")
+    unknown = sorted(set(raw) - set(_SPLITS))
+    if unknown:
+        raise InvalidInputError(
+            f"{path}: unknown split(s) {', '.join(unknown)}; expected {', '.join(_SPLITS)}"
+        )
+    if not raw.get("train"):
+        raise InvalidInputError(f"{path}: the train split is missing or empty")
+    out: dict[str, list[Utterance]] = {}
+    for split, entries in raw.items():
+        if not isinstance(entries, list):
+            raise InvalidInputError(f"{path}: {split} must be a list of [text, intent] pairs")
+        pairs = []
+        for i, entry in enumerate(entries):
+            ok = (
+                isinstance(entry, list) and len(entry) == 2
+                and all(isinstance(x, str) and x.strip() for x in entry)
+            )
+            if not ok:
+                raise InvalidInputError(
+                    f"{path}: {split}[{i}] must be [text, intent] with non-empty strings, "
+                    f"got {entry!r}"[:300]
+                )
+            pairs.append((entry[0].strip(), entry[1].strip()))
+        out[split] = pairs
+    return out
