@@ -124,11 +124,15 @@ def ingest_file(
     schema = _schema(table)
     source = Path(path)
     fmt = format or infer_format(source)
-    staged = stage_file(store.connection, source, fmt, delimiter=delimiter)
-    return _ingest_staged(
-        store, schema, staged, str(source.resolve()), fmt, mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars), batch_size, on_progress,
-    )
+    con = store.session()
+    try:
+        staged = stage_file(con, source, fmt, delimiter=delimiter)
+        return _ingest_staged(
+            con, schema, staged, str(source.resolve()), fmt, mapping,
+            _rules(now, future_tolerance_seconds, max_text_chars), batch_size, on_progress,
+        )
+    finally:
+        con.close()
 
 
 def ingest_arrow(
@@ -157,11 +161,15 @@ def ingest_arrow(
         data = data.append_column("_line", pa.array(range(1, n + 1), pa.int64()))
     if "_row" not in data.column_names:
         data = data.append_column("_row", pa.array(range(n), pa.int64()))
-    staged = stage_arrow(store.connection, data)
-    return _ingest_staged(
-        store, schema, staged, source, format, mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars), batch_size, on_progress,
-    )
+    con = store.session()
+    try:
+        staged = stage_arrow(con, data)
+        return _ingest_staged(
+            con, schema, staged, source, format, mapping,
+            _rules(now, future_tolerance_seconds, max_text_chars), batch_size, on_progress,
+        )
+    finally:
+        con.close()
 
 
 def _schema(table: str) -> TableSchema:
@@ -177,7 +185,7 @@ def _rules(now: datetime | None, tolerance: int, max_chars: int) -> ValidationRu
 
 
 def _ingest_staged(
-    store: Store,
+    con: duckdb.DuckDBPyConnection,
     schema: TableSchema,
     staged: Staged,
     source: str,
@@ -189,7 +197,6 @@ def _ingest_staged(
 ) -> IngestReport:
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
-    con = store.connection
     started = time.perf_counter()
     try:
         renames, ignored = _resolve_columns(schema, staged.columns, mapping or {}, source)
@@ -205,11 +212,12 @@ def _ingest_staged(
         _start_run(con, report)
         _commit_rejects(con, report, staged.rejects)
         validation = build_validation_sql(schema, present, rules, "_batch_src")
-        total_rows = staged.rows - len(staged.rejects)
+        # _row may have gaps (rows moved to rejects), so batch by position range.
+        bound = con.execute(f"SELECT coalesce(max(_row) + 1, 0) FROM {STAGE_TABLE}").fetchall()
         report.rows = len(staged.rejects)
         try:
-            for lo in range(0, total_rows, batch_size):
-                _commit_batch(con, schema, report, validation, lo, min(lo + batch_size, total_rows))
+            for lo in range(0, int(bound[0][0]), batch_size):
+                _commit_batch(con, schema, report, validation, lo, lo + batch_size)
                 if on_progress is not None:
                     on_progress(report.rows, staged.rows)
         except Exception as exc:
@@ -373,7 +381,7 @@ def _commit_batch(
             ).fetchall():
                 report.reasons[reason] = report.reasons.get(reason, 0) + int(n)
         new = replace(report)
-        new.rows += hi - lo
+        new.rows += valid + bad
         new.accepted += inserted
         new.duplicates += valid - inserted
         new.quarantined += bad

@@ -14,7 +14,9 @@ for Parquet, the row number starting at 1.
 
 from __future__ import annotations
 
+import codecs
 import json
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +53,11 @@ _SUFFIXES: dict[str, SourceFormat] = {
     ".json": "jsonl",
 }
 
+_BAD_BYTES_MARK = "\ue000"
+_UTF8_MESSAGE = "not valid UTF-8 text (save the file as UTF-8)"
 _CSV_ERRORS = {
-    "INVALID ENCODING": "not valid UTF-8 text (save the file as UTF-8)",
-    "INVALID UNICODE": "not valid UTF-8 text (save the file as UTF-8)",
+    "INVALID ENCODING": _UTF8_MESSAGE,
+    "INVALID UNICODE": _UTF8_MESSAGE,
     "LINE SIZE OVER MAXIMUM": "record longer than the 8 MB line limit",
 }
 _MAX_RAW_CHARS = 2_000
@@ -118,7 +122,47 @@ def stage_file(
     raise InvalidInputError(f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}")
 
 
+def _is_valid_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with _open_maybe_gzip(path) as handle:
+        try:
+            while chunk := handle.read(16 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _marked_copy(path: Path, folder: Path) -> Path:
+    """A UTF-8 copy of ``path`` with each invalid byte replaced by a marker.
+
+    DuckDB's reader rejects most invalid rows by itself but aborts the whole
+    file in some layouts (invalid bytes after a quoted multi-line field), so
+    such files are read through this copy and the marked rows rejected here.
+    """
+    def mark(exc: UnicodeError) -> tuple[str, int]:
+        assert isinstance(exc, UnicodeDecodeError)
+        return _BAD_BYTES_MARK, exc.end
+
+    codecs.register_error("retain_mark", mark)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="retain_mark")
+    target = folder / (path.name + ".utf8.csv")
+    with _open_maybe_gzip(path) as src, target.open("w", encoding="utf-8", newline="") as dst:
+        while chunk := src.read(16 << 20):
+            dst.write(decoder.decode(chunk))
+        dst.write(decoder.decode(b"", final=True))
+    return target
+
+
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, sep: str) -> Staged:
+    if _is_valid_utf8(path):
+        return _stage_csv_utf8(con, path, sep, marked=False)
+    with tempfile.TemporaryDirectory(prefix="retain-utf8-") as tmp:
+        return _stage_csv_utf8(con, _marked_copy(path, Path(tmp)), sep, marked=True)
+
+
+def _stage_csv_utf8(con: duckdb.DuckDBPyConnection, path: Path, sep: str, *, marked: bool) -> Staged:
     con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
     options = (
         f"all_varchar=true, header=true, delim={quote_literal(sep)}, quote='\"', escape='\"', "
@@ -155,7 +199,22 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, sep: str) -> Staged:
         f"FROM {source} ORDER BY r.rowid"
     )
     con.execute("DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _rej_pos")
+    if marked:
+        rejects = sorted([*rejects, *_take_marked_rows(con, header)], key=lambda r: r.line)
     return Staged(tuple(header), _count(con) + len(rejects), tuple(rejects))
+
+
+def _take_marked_rows(con: duckdb.DuckDBPyConnection, header: list[str]) -> list[Reject]:
+    """Move staged rows that held invalid bytes into rejects."""
+    mark = quote_literal(_BAD_BYTES_MARK)
+    where = " OR ".join(f"contains(coalesce({quote_ident(c)}, ''), {mark})" for c in header)
+    joined = "concat_ws(',', " + ", ".join(f"coalesce({quote_ident(c)}, '')" for c in header) + ")"
+    rows = con.execute(f"SELECT _line, {joined} FROM {STAGE_TABLE} WHERE {where}").fetchall()
+    con.execute(f"DELETE FROM {STAGE_TABLE} WHERE {where}")
+    return [
+        Reject(int(line), _UTF8_MESSAGE, str(raw).replace(_BAD_BYTES_MARK, "?")[:_MAX_RAW_CHARS])
+        for line, raw in rows
+    ]
 
 
 def _csv_header(path: Path, sep: str) -> list[str]:
@@ -233,7 +292,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
                 text = raw_line.decode("utf-8")
             except UnicodeDecodeError:
                 rejects.append(
-                    Reject(number, "not valid UTF-8 text (save the file as UTF-8)",
+                    Reject(number, _UTF8_MESSAGE,
                            raw_line[:_MAX_RAW_CHARS].decode("utf-8", "replace"))
                 )
                 continue

@@ -60,6 +60,11 @@ SYSTEM_TABLES: Mapping[str, str] = {
 }
 
 
+def _configure(con: duckdb.DuckDBPyConnection) -> None:
+    # Naive timestamps are read, compared and stored as UTC everywhere.
+    con.execute("SET TimeZone = 'UTC'")
+
+
 def parse_store_url(url: str | Path) -> str:
     """The DuckDB database path (or ``:memory:``) a store URL names.
 
@@ -109,7 +114,7 @@ class Store:
                     f"wait for it to finish or stop it ({message.splitlines()[0]})"
                 ) from exc
             raise StoreError(f"cannot open the store {path}: {message.splitlines()[0]}") from exc
-        con.execute("SET TimeZone = 'UTC'")
+        _configure(con)
         store = cls(con, path)
         if not read_only:
             store._create_tables()
@@ -135,6 +140,16 @@ class Store:
                 self._con.execute(schema.ddl())
 
     # -- queries ---------------------------------------------------------
+
+    def session(self) -> duckdb.DuckDBPyConnection:
+        """A separate cursor on the same database, for work with its own temp tables.
+
+        Ingestion uses one so that a caller's half-read query on the main
+        connection cannot block it, and its temporaries stay private.
+        """
+        cursor = self._con.cursor()
+        _configure(cursor)
+        return cursor
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:

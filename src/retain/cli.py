@@ -1,0 +1,297 @@
+"""The ``retain`` command line: thin commands over the library.
+
+Each command reads the settings, opens the store, calls one library
+function and prints its result. Known errors become one line on stderr and
+exit code 1; a usage mistake exits 2 (typer's convention).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from retain.config import Settings, get_settings
+from retain.data.ingest import IngestReport, ingest_arrow, ingest_file
+from retain.data.loaders import FORMATS as PUBLIC_FORMATS
+from retain.data.schemas import INPUT_TABLES
+from retain.data.sources import FORMATS as FILE_FORMATS
+from retain.data.store import Store
+from retain.errors import RetainError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Retain: user retention for e-commerce. Start with `retain run`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that write a JSON of metrics.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+# soft_wrap: lines stay whole when piped into logs instead of breaking at 80 columns.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+_PROGRESS_MIN_BYTES = 5_000_000
+
+
+class _Failure(Exception):
+    """Raised inside commands to exit with one clear line."""
+
+
+@contextmanager
+def _open_store(settings: Settings, *, read_only: bool = False) -> Iterator[Store]:
+    store = Store.open(settings.resolved_store_url, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src or not dst:
+            raise _Failure(f"--map expects SOURCE_COLUMN=FIELD, got {pair!r}")
+        mapping[src] = dst
+    return mapping
+
+
+def _print_report(report: IngestReport) -> None:
+    out.print(
+        f"{report.table}: {report.rows:,} records read from {report.source} - "
+        f"accepted {report.accepted:,}, duplicate {report.duplicates:,}, "
+        f"quarantined {report.quarantined:,} ({report.seconds:.2f}s)"
+    )
+    if report.derived_key:
+        out.print("  (no key column: ids derived from each record's content and occurrence)")
+    if report.ignored_columns:
+        out.print(f"  ignored columns: {', '.join(report.ignored_columns)}")
+    for reason, n in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
+        out.print(f"  {n:,} x {reason}")
+    if report.quarantined:
+        out.print(f"  see them with: retain quarantine --table {report.table}")
+
+
+@app.command()
+def ingest(
+    table: Annotated[str, typer.Argument(help=f"One of: {', '.join(INPUT_TABLES)}.")],
+    file: Annotated[Path, typer.Argument(help="The file to load.")],
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f",
+            help=f"{', '.join((*FILE_FORMATS, *PUBLIC_FORMATS))}; default from the file name.",
+        ),
+    ] = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", "-m", help="SOURCE_COLUMN=FIELD, repeatable."),
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Records per transaction.")] = None,
+    delimiter: Annotated[str | None, typer.Option(help="CSV field separator.")] = None,
+) -> None:
+    """Validate FILE and load it into TABLE; bad records go to the quarantine.
+
+    Example: retain ingest events clicks.csv --map uid=user_id --map time=ts
+    """
+    settings = get_settings()
+    mapping = _parse_map(map_ or [])
+    size = batch_size or settings.ingest.batch_size
+    common: dict[str, Any] = {
+        "mapping": mapping,
+        "batch_size": size,
+        "future_tolerance_seconds": settings.ingest.future_tolerance_seconds,
+        "max_text_chars": settings.ingest.max_text_chars,
+    }
+    with _open_store(settings) as store, _progress(file) as on_progress:
+        if format in PUBLIC_FORMATS:
+            public = PUBLIC_FORMATS[format]
+            if INPUT_TABLES.get(table) != public.table:
+                raise _Failure(f"--format {format} fills {public.table}, not {table}")
+            if not file.is_file():
+                raise _Failure(f"no such file: {file}")
+            report = ingest_arrow(
+                store, table, public.read(file), source=str(file.resolve()), format=format,
+                on_progress=on_progress, **common,
+            )
+        elif format is None or format in FILE_FORMATS:
+            report = ingest_file(
+                store, table, file, format=format,  # type: ignore[arg-type]
+                delimiter=delimiter, on_progress=on_progress, **common,
+            )
+        else:
+            known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
+            raise _Failure(f"unknown --format {format!r}; expected one of: {known}")
+    _print_report(report)
+
+
+@contextmanager
+def _progress(file: Path) -> Iterator[Any]:
+    """A progress bar for large files on a terminal; nothing otherwise."""
+    large = file.is_file() and file.stat().st_size >= _PROGRESS_MIN_BYTES
+    if not (large and err.is_terminal):
+        yield None
+        return
+    with Progress(
+        TextColumn(f"[bold]{file.name}"), BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=err, transient=True,
+    ) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@app.command("demo-data")
+def demo_data(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write.")] = Path("demo-shop"),
+    seed: Annotated[int, typer.Option(help="Same seed, same shop.")] = 7,
+    users: Annotated[int, typer.Option(help="Customers.")] = 1500,
+    items: Annotated[int, typer.Option(help="Catalogue size.")] = 240,
+    days: Annotated[int, typer.Option(help="Days of history, ending today.")] = 180,
+) -> None:
+    """Write a seeded demo shop as ordinary input files.
+
+    Example: retain demo-data --out shop --seed 3 && retain ingest events shop/events.csv
+    """
+    from retain.demo import generate_demo_shop
+
+    try:
+        manifest = generate_demo_shop(out_dir, seed=seed, n_users=users, n_items=items, days=days)
+    except ValueError as exc:
+        raise _Failure(str(exc)) from exc
+    counts = ", ".join(f"{k} {v:,}" for k, v in manifest.counts.items())
+    out.print(f"demo shop written to {out_dir} ({manifest.start[:10]} .. {manifest.end[:10]}): {counts}")
+
+
+@app.command()
+def run(
+    fresh: Annotated[bool, typer.Option(help="Regenerate the demo shop first.")] = False,
+) -> None:
+    """The main job: build the demo shop, load it into the store, summarise.
+
+    Example: RETAIN_DATA_DIR=/tmp/shop retain run
+    """
+    from retain.main_job import run_main_job
+
+    settings = get_settings()
+    with _open_store(settings) as store:
+        result = run_main_job(
+            store, settings.data_dir, fresh=fresh, batch_size=settings.ingest.batch_size,
+            on_step=lambda m: err.print(f"[dim]- {m}[/dim]"),
+        )
+    for report in result.reports:
+        _print_report(report)
+    _print_summary(result.summary, settings)
+
+
+def _print_summary(summary: dict[str, Any], settings: Settings) -> None:
+    out.print(f"store: {settings.resolved_store_url}")
+    table = Table(show_header=True)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in summary["counts"].items():
+        table.add_row(name, f"{n:,}")
+    out.print(table)
+    rate = summary["repeat_purchase_rate"]
+    out.print(
+        f"events {summary['first_event']} .. {summary['last_event']}; "
+        f"{summary['buyers']:,} buyers, repeat-purchase rate "
+        f"{'n/a' if rate is None else f'{rate:.1%}'}, "
+        f"completed revenue {summary['completed_revenue']:,.2f}"
+    )
+
+
+@app.command()
+def status() -> None:
+    """Row counts and span of what the store holds."""
+    from retain.data.summary import shop_summary
+
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        _print_summary(shop_summary(store), settings)
+
+
+@app.command()
+def quarantine(
+    table: Annotated[str | None, typer.Option(help="Only this table.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Show quarantined records with their source, line and reason.
+
+    Example: retain quarantine --table events --limit 50
+    """
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        where, params = ("WHERE table_name = ?", [INPUT_TABLES.get(table, table)]) if table else ("", [])
+        rows = store.execute(
+            f"SELECT table_name, source, line, reason FROM quarantine {where} "
+            f"ORDER BY table_name, source, line LIMIT {int(limit)}",
+            params,
+        ).fetchall()
+    if not rows:
+        out.print("the quarantine is empty")
+        return
+    for name, source, line, reason in rows:
+        out.print(f"{name} {source}:{line}: {reason}")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    rows: Annotated[int, typer.Option(help="Events in the generated file.")] = 1_000_000,
+    batch_size: Annotated[int, typer.Option(help="Records per transaction.")] = 100_000,
+    bad_fraction: Annotated[float, typer.Option(help="Share of malformed rows.")] = 0.0,
+) -> None:
+    """Events/s from CSV into the embedded store, with DuckDB's raw insert as baseline.
+
+    Example: retain bench ingest --rows 1000000 --json bench-results/ingest.json
+    """
+    from retain.data.bench import run_ingest_benchmark
+
+    if rows < 1 or not 0 <= bad_fraction < 1:
+        raise _Failure(f"need rows >= 1 and 0 <= bad-fraction < 1; got {rows}, {bad_fraction}")
+    result = run_ingest_benchmark(rows=rows, batch_size=batch_size, bad_fraction=bad_fraction)
+    text = json.dumps(result, indent=2)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text + "\n")
+    out.print_json(text)
+
+
+def main() -> None:
+    """Entry point: run the app, turning Retain's errors into one line."""
+    try:
+        app(standalone_mode=False)
+    except (RetainError, _Failure) as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(1)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

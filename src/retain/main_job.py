@@ -1,0 +1,62 @@
+"""The main job behind ``make run``: build the demo shop and load it.
+
+Capabilities add their training and scoring steps here as they arrive; the
+job stays a plain function so tests and notebooks can run it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retain.data.ingest import IngestReport, ingest_file
+from retain.data.store import Store
+from retain.data.summary import shop_summary
+from retain.demo import DEMO_FILES, generate_demo_shop
+
+__all__ = ["MainJobResult", "run_main_job"]
+
+
+@dataclass
+class MainJobResult:
+    """What the main job did."""
+
+    demo_dir: Path
+    generated: bool
+    reports: list[IngestReport] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def run_main_job(
+    store: Store,
+    data_dir: Path,
+    *,
+    seed: int = 7,
+    fresh: bool = False,
+    batch_size: int = 100_000,
+    on_step: Callable[[str], None] | None = None,
+) -> MainJobResult:
+    """Generate the demo shop (unless present) and ingest every file of it.
+
+    Re-running is cheap and safe: existing files are reused and ingestion is
+    idempotent, so a second run reports everything as duplicates.
+    """
+    demo_dir = data_dir / "demo"
+    generated = fresh or not (demo_dir / "manifest.json").is_file()
+    if generated:
+        _say(on_step, f"writing the demo shop to {demo_dir}")
+        generate_demo_shop(demo_dir, seed=seed)
+    result = MainJobResult(demo_dir=demo_dir, generated=generated)
+    for name, table in DEMO_FILES.items():
+        _say(on_step, f"ingesting {name} into {table}")
+        result.reports.append(ingest_file(store, table, demo_dir / name, batch_size=batch_size))
+    store.checkpoint()
+    result.summary = shop_summary(store)
+    return result
+
+
+def _say(on_step: Callable[[str], None] | None, message: str) -> None:
+    if on_step is not None:
+        on_step(message)

@@ -1,0 +1,260 @@
+"""Ingestion: what a shop relies on when it loads its files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from retain.data import Store, ingest_arrow, ingest_file
+from retain.data import ingest as ingest_module
+from retain.errors import InvalidInputError, NotFoundError
+from tests.conftest import write
+
+HEADER = "event_id,user_id,item_id,event_type,ts,value,session_id\n"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _events_csv(path: Path, n: int, bad_every: int = 0) -> tuple[Path, int]:
+    """n events; every bad_every-th row broken in a rotating way."""
+    rows, bad = [], 0
+    damage = [
+        lambda r: r.replace("2026-01-", "2026-13-"),  # impossible date
+        lambda r: r.replace(",view,", ",clik,"),  # unknown event type
+        lambda r: r.replace(",3.5,", ",-3.5,"),  # negative value
+        lambda r: r.replace(",u", ",", 1),  # user id kept, but see below
+    ]
+    for i in range(n):
+        row = f"e{i},u{i % 50},i{i % 30},view,2026-01-{1 + i % 28:02d}T10:00:00Z,3.5,s{i}"
+        if bad_every and i % bad_every == 0:
+            kind = (i // bad_every) % 4
+            row = damage[kind](row) if kind < 3 else f"e{i},,i1,view,2026-01-02,1,s"
+            bad += 1
+        rows.append(row)
+    return write(path, HEADER + "\n".join(rows) + "\n"), bad
+
+
+def test_valid_file_is_accepted_with_typed_values(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "e.csv",
+        HEADER + "e1,u1,i1,View,2026-01-02T10:00:00+08:00,12.5,s1\ne2,u1,,search,2026-01-02,,s1\n",
+    )
+    report = ingest_file(store, "events", path, now=NOW)
+    assert (report.rows, report.accepted, report.duplicates, report.quarantined) == (2, 2, 0, 0)
+    rows = store.query_df("SELECT * FROM events ORDER BY event_id")
+    assert rows.event_type.tolist() == ["view", "search"]
+    assert str(rows.ts[0]) == "2026-01-02 02:00:00"  # +08:00 stored as UTC
+    assert rows.value[0] == 12.5
+    assert pd.isna(rows.item_id[1])  # search events need no item
+
+
+def test_ten_percent_malformed_rows_are_quarantined_with_reasons(
+    store: Store, tmp_path: Path
+) -> None:
+    path, bad = _events_csv(tmp_path / "e.csv", 1000, bad_every=10)
+    report = ingest_file(store, "events", path, now=NOW, batch_size=128)
+    assert bad == 100
+    assert report.quarantined == 100 and report.accepted == 900
+    assert report.accepted + report.duplicates + report.quarantined == report.rows == 1000
+    assert store.count("events") == 900 and store.count("quarantine") == 100
+    reasons = store.query_df("SELECT line, reason, record FROM quarantine ORDER BY line")
+    assert reasons.line.tolist() == [2 + i for i in range(0, 1000, 10)]
+    joined = " | ".join(reasons.reason)
+    assert "ts: cannot read '2026-13-01T10:00:00Z' as a timestamp" in joined
+    assert "event_type: 'clik' is not one of: impression, view" in joined
+    assert "value: must not be negative, got '-3.5'" in joined
+    assert "missing required field 'user_id'" in joined
+    assert json.loads(reasons.record[0])["event_id"] == "e0"
+
+
+def test_reingesting_the_same_file_adds_nothing(store: Store, tmp_path: Path) -> None:
+    path, _ = _events_csv(tmp_path / "e.csv", 500, bad_every=10)
+    first = ingest_file(store, "events", path, now=NOW, batch_size=64)
+    again = ingest_file(store, "events", path, now=NOW, batch_size=64)
+    assert again.accepted == 0
+    assert again.duplicates == first.accepted and again.quarantined == first.quarantined
+    assert store.count("events") == first.accepted
+    assert store.count("quarantine") == first.quarantined
+    runs = store.query_df("SELECT status, rows FROM ingest_runs")
+    assert runs.status.tolist() == ["completed", "completed"] and runs.rows.tolist() == [500, 500]
+
+
+def test_duplicate_keys_inside_a_file_count_once(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "e.csv",
+        HEADER + "e1,u1,i1,view,2026-01-02,,\ne1,u1,i1,view,2026-01-02,,\ne2,u2,i2,cart,2026-01-03,,\n",
+    )
+    report = ingest_file(store, "events", path, now=NOW)
+    assert (report.accepted, report.duplicates, report.quarantined) == (2, 1, 0)
+
+
+def test_rows_without_ids_get_stable_content_ids(store: Store, tmp_path: Path) -> None:
+    body = "user_id,item_id,event_type,ts\nu1,i1,view,2026-01-02\nu1,i1,view,2026-01-02\n"
+    path = write(tmp_path / "e.csv", body)
+    first = ingest_file(store, "events", path, now=NOW)
+    assert first.derived_key and first.accepted == 2  # two real views, not one
+    copy = write(tmp_path / "copy.csv", body)
+    assert ingest_file(store, "events", copy, now=NOW).duplicates == 2
+
+
+def test_future_timestamps_are_rejected_beyond_the_tolerance(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "e.csv",
+        HEADER + "e1,u1,i1,view,2026-06-01T00:04:00Z,,\ne2,u1,i1,view,2026-06-01T00:06:00Z,,\n",
+    )
+    report = ingest_file(store, "events", path, now=NOW, future_tolerance_seconds=300)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert "2026-06-01 00:06:00 UTC is in the future" in next(iter(report.reasons))
+
+
+def test_timestamp_formats(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "e.csv",
+        HEADER + "a,u,i,view,20260105,,\nb,u,i,view,1767225600,,\nc,u,i,view,1767225600000,,\n"
+        "d,u,i,view,2026-01-05 13:45:00,,\n",
+    )
+    assert ingest_file(store, "events", path, now=NOW).accepted == 4
+    got = dict(store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall())
+    assert got == {"a": "2026-01-05 00:00", "b": "2026-01-01 00:00", "c": "2026-01-01 00:00",
+                   "d": "2026-01-05 13:45"}
+
+
+def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
+    store: Store, tmp_path: Path
+) -> None:
+    raw = (
+        HEADER.encode()
+        + b'e1,u1,i1,view,2026-01-02,,\n'
+        + b'e2,"two\nline user",i1,view,2026-01-02,,\n'
+        + b'e3,u3,i3,view\n'
+        + b'e4,u\xff\xfe,i4,view,2026-01-02,,\n'
+        + b'e5,u5,i5,view,2026-01-02,,\n'
+    )
+    path = write(tmp_path / "e.csv", raw)
+    report = ingest_file(store, "events", path, now=NOW)
+    assert (report.rows, report.accepted, report.quarantined) == (5, 3, 2)
+    q = dict(store.execute("SELECT line, reason FROM quarantine").fetchall())
+    assert set(q) == {4, 5}
+    assert "not valid UTF-8" in q[5]
+    assert "Expected Number of Columns" in q[4]
+
+
+def test_missing_required_column_fails_before_writing(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", "user,item,kind\nu1,i1,view\n")
+    with pytest.raises(InvalidInputError, match=r"no column for required events field\(s\) user_id, event_type, ts"):
+        ingest_file(store, "events", path, now=NOW)
+    assert store.count("events") == 0 and store.count("ingest_runs") == 0
+
+
+def test_column_mapping_and_header_folding(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", "uid,Item ID,Event-Type,time,extra\nu1,i1,pv,2026-01-02,x\n")
+    report = ingest_file(store, "events", path, mapping={"uid": "user_id", "time": "ts"}, now=NOW)
+    assert report.accepted == 1 and report.ignored_columns == ("extra",)
+    assert store.execute("SELECT event_type FROM events").fetchone() == ("view",)
+    with pytest.raises(InvalidInputError, match="events has no field 'userid'"):
+        ingest_file(store, "events", path, mapping={"uid": "userid"}, now=NOW)
+
+
+def test_parquet_and_jsonl_sources(store: Store, tmp_path: Path) -> None:
+    table = pa.table({"order_id": ["o1", "o2"], "user_id": ["u1", "u2"],
+                      "ts": pa.array([datetime(2026, 1, 1), datetime(2026, 1, 2)]),
+                      "amount": [10.0, -1.0]})
+    pq.write_table(table, tmp_path / "o.parquet")
+    report = ingest_file(store, "orders", tmp_path / "o.parquet", now=NOW)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert store.execute("SELECT line FROM quarantine").fetchone() == (2,)
+    lines = [
+        json.dumps({"order_id": "o3", "user_id": "u1", "ts": "2026-01-03", "amount": 5,
+                    "items": [{"item_id": "i1", "quantity": 1}]}),
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"order_id": "o4", "user_id": "u1", "ts": "2026-01-03", "amount": 5,
+                    "items": {"not": "a list"}}),
+    ]
+    write(tmp_path / "o.jsonl", "\n".join(lines) + "\n")
+    report = ingest_file(store, "orders", tmp_path / "o.jsonl", now=NOW)
+    assert (report.rows, report.accepted, report.quarantined) == (4, 1, 3)
+    reasons = dict(store.execute(
+        "SELECT line, reason FROM quarantine WHERE source LIKE '%jsonl'").fetchall())
+    assert reasons[2].startswith("not valid JSON")
+    assert reasons[3] == "expected a JSON object per line, got list"
+    assert reasons[4] == "items: must be a JSON array"
+    assert store.execute("SELECT status FROM orders WHERE order_id = 'o3'").fetchone() == ("completed",)
+
+
+def test_items_upsert_counts_identical_records_as_duplicates(store: Store, tmp_path: Path) -> None:
+    head = "item_id,title,price\n"
+    write(tmp_path / "a.csv", head + "i1,Red mug,10\ni2,保温杯,20\n")
+    write(tmp_path / "b.csv", head + "i1,Red mug,10\ni2,保温杯,25\ni3,Lamp,5\n")
+    assert ingest_file(store, "items", tmp_path / "a.csv", now=NOW).accepted == 2
+    report = ingest_file(store, "items", tmp_path / "b.csv", now=NOW)
+    assert (report.accepted, report.duplicates) == (2, 1)
+    rows = dict(store.execute("SELECT item_id, price FROM items").fetchall())
+    assert rows == {"i1": 10.0, "i2": 25.0, "i3": 5.0}
+    langs = dict(store.execute("SELECT item_id, language FROM items").fetchall())
+    assert langs["i2"] == "zh" and langs["i1"] == "en"
+
+
+def test_fixing_a_line_clears_its_quarantine_entry(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "e.csv", HEADER + "e1,u1,i1,clik,2026-01-02,,\n")
+    ingest_file(store, "events", path, now=NOW)
+    assert store.count("quarantine") == 1
+    write(path, HEADER + "e1,u1,i1,click,2026-01-02,,\n")
+    assert ingest_file(store, "events", path, now=NOW).accepted == 1
+    assert store.count("quarantine") == 0
+
+
+def test_a_failing_batch_rolls_back_whole_and_keeps_earlier_batches(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _ = _events_csv(tmp_path / "e.csv", 300, bad_every=7)
+    real = ingest_module._write_quarantine
+    calls = {"n": 0}
+
+    def failing(*args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("disk full")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "_write_quarantine", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_file(store, "events", path, now=NOW, batch_size=100)
+    committed = store.count("events") + store.count("quarantine")
+    assert committed == 100  # batch 1 whole, batch 2 nothing
+    run = store.query_df("SELECT status, rows, error FROM ingest_runs")
+    assert run.status[0] == "failed" and run.rows[0] == 100 and "disk full" in run.error[0]
+    monkeypatch.setattr(ingest_module, "_write_quarantine", real)
+    report = ingest_file(store, "events", path, now=NOW, batch_size=100)
+    assert store.count("events") + store.count("quarantine") == 300
+    # Rows 0..99 hold 15 broken ones (every 7th): the 85 good ones are now duplicates.
+    assert (report.duplicates, report.accepted + report.duplicates + report.quarantined) == (85, 300)
+
+
+def test_text_rules_and_languages(store: Store, tmp_path: Path) -> None:
+    data = pa.table({
+        "text": ["很好用，推荐", "Great value", "   ", "x" * 50, "😀😀"],
+        "rating": ["5", "4", "3", "7", "2"],
+    })
+    report = ingest_arrow(store, "reviews", data, source="mem", max_text_chars=40, now=NOW)
+    assert (report.accepted, report.quarantined) == (3, 2)
+    reasons = " | ".join(report.reasons)
+    assert "missing required field 'text'" in reasons
+    assert "text: text of 50 characters exceeds the limit of 40" in reasons
+    assert "rating: '7' is outside 1..5" in reasons
+    langs = dict(store.execute("SELECT text, language FROM reviews").fetchall())
+    assert langs == {"很好用，推荐": "zh", "Great value": "en", "😀😀": "und"}
+
+
+def test_unknown_table_and_missing_file(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="unknown table 'clicks'"):
+        ingest_file(store, "clicks", tmp_path / "x.csv")
+    with pytest.raises(NotFoundError, match="no such file"):
+        ingest_file(store, "events", tmp_path / "x.csv")
+    with pytest.raises(InvalidInputError, match="is empty"):
+        ingest_file(store, "events", write(tmp_path / "empty.csv", ""))
