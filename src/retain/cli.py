@@ -45,7 +45,7 @@ err = Console(stderr=True, soft_wrap=True)
 _PROGRESS_MIN_BYTES = 5_000_000
 
 
-class _Failure(Exception):
+class _CommandError(Exception):
     """Raised inside commands to exit with one clear line."""
 
 
@@ -63,7 +63,7 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         src, sep, dst = pair.partition("=")
         if not sep or not src or not dst:
-            raise _Failure(f"--map expects SOURCE_COLUMN=FIELD, got {pair!r}")
+            raise _CommandError(f"--map expects SOURCE_COLUMN=FIELD, got {pair!r}")
         mapping[src] = dst
     return mapping
 
@@ -91,7 +91,8 @@ def ingest(
     format: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f",
+            "--format",
+            "-f",
             help=f"{', '.join((*FILE_FORMATS, *PUBLIC_FORMATS))}; default from the file name.",
         ),
     ] = None,
@@ -116,24 +117,34 @@ def ingest(
         "max_text_chars": settings.ingest.max_text_chars,
     }
     with _open_store(settings) as store, _progress(file) as on_progress:
-        if format in PUBLIC_FORMATS:
+        if format is not None and format in PUBLIC_FORMATS:
             public = PUBLIC_FORMATS[format]
             if INPUT_TABLES.get(table) != public.table:
-                raise _Failure(f"--format {format} fills {public.table}, not {table}")
+                raise _CommandError(f"--format {format} fills {public.table}, not {table}")
             if not file.is_file():
-                raise _Failure(f"no such file: {file}")
+                raise _CommandError(f"no such file: {file}")
             report = ingest_arrow(
-                store, table, public.read(file), source=str(file.resolve()), format=format,
-                on_progress=on_progress, **common,
+                store,
+                table,
+                public.read(file),
+                source=str(file.resolve()),
+                format=format,
+                on_progress=on_progress,
+                **common,
             )
         elif format is None or format in FILE_FORMATS:
             report = ingest_file(
-                store, table, file, format=format,  # type: ignore[arg-type]
-                delimiter=delimiter, on_progress=on_progress, **common,
+                store,
+                table,
+                file,
+                format=format,  # type: ignore[arg-type]
+                delimiter=delimiter,
+                on_progress=on_progress,
+                **common,
             )
         else:
             known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
-            raise _Failure(f"unknown --format {format!r}; expected one of: {known}")
+            raise _CommandError(f"unknown --format {format!r}; expected one of: {known}")
     _print_report(report)
 
 
@@ -145,8 +156,12 @@ def _progress(file: Path) -> Iterator[Any]:
         yield None
         return
     with Progress(
-        TextColumn(f"[bold]{file.name}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=True,
+        TextColumn(f"[bold]{file.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
     ) as bar:
         task = bar.add_task("ingest", total=None)
 
@@ -173,9 +188,11 @@ def demo_data(
     try:
         manifest = generate_demo_shop(out_dir, seed=seed, n_users=users, n_items=items, days=days)
     except ValueError as exc:
-        raise _Failure(str(exc)) from exc
+        raise _CommandError(str(exc)) from exc
     counts = ", ".join(f"{k} {v:,}" for k, v in manifest.counts.items())
-    out.print(f"demo shop written to {out_dir} ({manifest.start[:10]} .. {manifest.end[:10]}): {counts}")
+    out.print(
+        f"demo shop written to {out_dir} ({manifest.start[:10]} .. {manifest.end[:10]}): {counts}"
+    )
 
 
 @app.command()
@@ -191,7 +208,10 @@ def run(
     settings = get_settings()
     with _open_store(settings) as store:
         result = run_main_job(
-            store, settings.data_dir, fresh=fresh, batch_size=settings.ingest.batch_size,
+            store,
+            settings.data_dir,
+            fresh=fresh,
+            batch_size=settings.ingest.batch_size,
             on_step=lambda m: err.print(f"[dim]- {m}[/dim]"),
         )
     for report in result.reports:
@@ -237,7 +257,9 @@ def quarantine(
     """
     settings = get_settings()
     with _open_store(settings, read_only=True) as store:
-        where, params = ("WHERE table_name = ?", [INPUT_TABLES.get(table, table)]) if table else ("", [])
+        where, params = (
+            ("WHERE table_name = ?", [INPUT_TABLES.get(table, table)]) if table else ("", [])
+        )
         rows = store.execute(
             f"SELECT table_name, source, line, reason FROM quarantine {where} "
             f"ORDER BY table_name, source, line LIMIT {int(limit)}",
@@ -264,7 +286,7 @@ def bench_ingest(
     from retain.data.bench import run_ingest_benchmark
 
     if rows < 1 or not 0 <= bad_fraction < 1:
-        raise _Failure(f"need rows >= 1 and 0 <= bad-fraction < 1; got {rows}, {bad_fraction}")
+        raise _CommandError(f"need rows >= 1 and 0 <= bad-fraction < 1; got {rows}, {bad_fraction}")
     result = run_ingest_benchmark(rows=rows, batch_size=batch_size, bad_fraction=bad_fraction)
     text = json.dumps(result, indent=2)
     if json_out is not None:
@@ -274,23 +296,16 @@ def bench_ingest(
 
 
 def main() -> None:
-    """Entry point: run the app, turning Retain's errors into one line."""
+    """Entry point: run the app, turning Retain's errors into one line and exit 1.
+
+    Usage mistakes are typer's to report (exit 2); anything else is a bug and
+    keeps its traceback.
+    """
     try:
-        app(standalone_mode=False)
-    except (RetainError, _Failure) as exc:
+        app()
+    except (RetainError, _CommandError) as exc:
         err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

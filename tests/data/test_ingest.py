@@ -87,7 +87,8 @@ def test_reingesting_the_same_file_adds_nothing(store: Store, tmp_path: Path) ->
 def test_duplicate_keys_inside_a_file_count_once(store: Store, tmp_path: Path) -> None:
     path = write(
         tmp_path / "e.csv",
-        HEADER + "e1,u1,i1,view,2026-01-02,,\ne1,u1,i1,view,2026-01-02,,\ne2,u2,i2,cart,2026-01-03,,\n",
+        HEADER
+        + "e1,u1,i1,view,2026-01-02,,\ne1,u1,i1,view,2026-01-02,,\ne2,u2,i2,cart,2026-01-03,,\n",
     )
     report = ingest_file(store, "events", path, now=NOW)
     assert (report.accepted, report.duplicates, report.quarantined) == (2, 1, 0)
@@ -119,9 +120,15 @@ def test_timestamp_formats(store: Store, tmp_path: Path) -> None:
         "d,u,i,view,2026-01-05 13:45:00,,\n",
     )
     assert ingest_file(store, "events", path, now=NOW).accepted == 4
-    got = dict(store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall())
-    assert got == {"a": "2026-01-05 00:00", "b": "2026-01-01 00:00", "c": "2026-01-01 00:00",
-                   "d": "2026-01-05 13:45"}
+    got = dict(
+        store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall()
+    )
+    assert got == {
+        "a": "2026-01-05 00:00",
+        "b": "2026-01-01 00:00",
+        "c": "2026-01-01 00:00",
+        "d": "2026-01-05 13:45",
+    }
 
 
 def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
@@ -129,11 +136,11 @@ def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
 ) -> None:
     raw = (
         HEADER.encode()
-        + b'e1,u1,i1,view,2026-01-02,,\n'
+        + b"e1,u1,i1,view,2026-01-02,,\n"
         + b'e2,"two\nline user",i1,view,2026-01-02,,\n'
-        + b'e3,u3,i3,view\n'
-        + b'e4,u\xff\xfe,i4,view,2026-01-02,,\n'
-        + b'e5,u5,i5,view,2026-01-02,,\n'
+        + b"e3,u3,i3,view\n"
+        + b"e4,u\xff\xfe,i4,view,2026-01-02,,\n"
+        + b"e5,u5,i5,view,2026-01-02,,\n"
     )
     path = write(tmp_path / "e.csv", raw)
     report = ingest_file(store, "events", path, now=NOW)
@@ -146,7 +153,9 @@ def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
 
 def test_missing_required_column_fails_before_writing(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "e.csv", "user,item,kind\nu1,i1,view\n")
-    with pytest.raises(InvalidInputError, match=r"no column for required events field\(s\) user_id, event_type, ts"):
+    with pytest.raises(
+        InvalidInputError, match=r"no column for required events field\(s\) user_id, event_type, ts"
+    ):
         ingest_file(store, "events", path, now=NOW)
     assert store.count("events") == 0 and store.count("ingest_runs") == 0
 
@@ -161,30 +170,52 @@ def test_column_mapping_and_header_folding(store: Store, tmp_path: Path) -> None
 
 
 def test_parquet_and_jsonl_sources(store: Store, tmp_path: Path) -> None:
-    table = pa.table({"order_id": ["o1", "o2"], "user_id": ["u1", "u2"],
-                      "ts": pa.array([datetime(2026, 1, 1), datetime(2026, 1, 2)]),
-                      "amount": [10.0, -1.0]})
+    table = pa.table(
+        {
+            "order_id": ["o1", "o2"],
+            "user_id": ["u1", "u2"],
+            "ts": pa.array([datetime(2026, 1, 1), datetime(2026, 1, 2)]),
+            "amount": [10.0, -1.0],
+        }
+    )
     pq.write_table(table, tmp_path / "o.parquet")
     report = ingest_file(store, "orders", tmp_path / "o.parquet", now=NOW)
     assert (report.accepted, report.quarantined) == (1, 1)
     assert store.execute("SELECT line FROM quarantine").fetchone() == (2,)
     lines = [
-        json.dumps({"order_id": "o3", "user_id": "u1", "ts": "2026-01-03", "amount": 5,
-                    "items": [{"item_id": "i1", "quantity": 1}]}),
+        json.dumps(
+            {
+                "order_id": "o3",
+                "user_id": "u1",
+                "ts": "2026-01-03",
+                "amount": 5,
+                "items": [{"item_id": "i1", "quantity": 1}],
+            }
+        ),
         "{not json",
         json.dumps(["a", "list"]),
-        json.dumps({"order_id": "o4", "user_id": "u1", "ts": "2026-01-03", "amount": 5,
-                    "items": {"not": "a list"}}),
+        json.dumps(
+            {
+                "order_id": "o4",
+                "user_id": "u1",
+                "ts": "2026-01-03",
+                "amount": 5,
+                "items": {"not": "a list"},
+            }
+        ),
     ]
     write(tmp_path / "o.jsonl", "\n".join(lines) + "\n")
     report = ingest_file(store, "orders", tmp_path / "o.jsonl", now=NOW)
     assert (report.rows, report.accepted, report.quarantined) == (4, 1, 3)
-    reasons = dict(store.execute(
-        "SELECT line, reason FROM quarantine WHERE source LIKE '%jsonl'").fetchall())
+    reasons = dict(
+        store.execute("SELECT line, reason FROM quarantine WHERE source LIKE '%jsonl'").fetchall()
+    )
     assert reasons[2].startswith("not valid JSON")
     assert reasons[3] == "expected a JSON object per line, got list"
     assert reasons[4] == "items: must be a JSON array"
-    assert store.execute("SELECT status FROM orders WHERE order_id = 'o3'").fetchone() == ("completed",)
+    assert store.execute("SELECT status FROM orders WHERE order_id = 'o3'").fetchone() == (
+        "completed",
+    )
 
 
 def test_items_upsert_counts_identical_records_as_duplicates(store: Store, tmp_path: Path) -> None:
@@ -233,14 +264,19 @@ def test_a_failing_batch_rolls_back_whole_and_keeps_earlier_batches(
     report = ingest_file(store, "events", path, now=NOW, batch_size=100)
     assert store.count("events") + store.count("quarantine") == 300
     # Rows 0..99 hold 15 broken ones (every 7th): the 85 good ones are now duplicates.
-    assert (report.duplicates, report.accepted + report.duplicates + report.quarantined) == (85, 300)
+    assert (report.duplicates, report.accepted + report.duplicates + report.quarantined) == (
+        85,
+        300,
+    )
 
 
 def test_text_rules_and_languages(store: Store, tmp_path: Path) -> None:
-    data = pa.table({
-        "text": ["很好用，推荐", "Great value", "   ", "x" * 50, "😀😀"],
-        "rating": ["5", "4", "3", "7", "2"],
-    })
+    data = pa.table(
+        {
+            "text": ["很好用，推荐", "Great value", "   ", "x" * 50, "😀😀"],
+            "rating": ["5", "4", "3", "7", "2"],
+        }
+    )
     report = ingest_arrow(store, "reviews", data, source="mem", max_text_chars=40, now=NOW)
     assert (report.accepted, report.quarantined) == (3, 2)
     reasons = " | ".join(report.reasons)

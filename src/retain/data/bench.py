@@ -57,7 +57,9 @@ def write_event_file(path: Path, rows: int, *, seed: int = 0, bad_fraction: floa
             "event_type": kinds,
             "ts": ts,
             "value": value,
-            "session_id": np.char.add("s", rng.integers(0, rows // 5 + 1, rows).astype(str)).astype(object),
+            "session_id": np.char.add("s", rng.integers(0, rows // 5 + 1, rows).astype(str)).astype(
+                object
+            ),
         }
     )
     pacsv.write_csv(table, path)

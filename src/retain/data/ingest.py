@@ -128,8 +128,15 @@ def ingest_file(
     try:
         staged = stage_file(con, source, fmt, delimiter=delimiter)
         return _ingest_staged(
-            con, schema, staged, str(source.resolve()), fmt, mapping,
-            _rules(now, future_tolerance_seconds, max_text_chars), batch_size, on_progress,
+            con,
+            schema,
+            staged,
+            str(source.resolve()),
+            fmt,
+            mapping,
+            _rules(now, future_tolerance_seconds, max_text_chars),
+            batch_size,
+            on_progress,
         )
     finally:
         con.close()
@@ -165,8 +172,15 @@ def ingest_arrow(
     try:
         staged = stage_arrow(con, data)
         return _ingest_staged(
-            con, schema, staged, source, format, mapping,
-            _rules(now, future_tolerance_seconds, max_text_chars), batch_size, on_progress,
+            con,
+            schema,
+            staged,
+            source,
+            format,
+            mapping,
+            _rules(now, future_tolerance_seconds, max_text_chars),
+            batch_size,
+            on_progress,
         )
     finally:
         con.close()
@@ -206,8 +220,12 @@ def _ingest_staged(
         if derived:
             present |= set(schema.key)
         report = IngestReport(
-            table=schema.name, source=source, format=fmt, run_id=uuid.uuid4().hex,
-            ignored_columns=tuple(ignored), derived_key=derived,
+            table=schema.name,
+            source=source,
+            format=fmt,
+            run_id=uuid.uuid4().hex,
+            ignored_columns=tuple(ignored),
+            derived_key=derived,
         )
         _start_run(con, report)
         _commit_rejects(con, report, staged.rejects)
@@ -277,8 +295,10 @@ def _resolve_columns(
     if clashes:
         raise InvalidInputError(f"several columns map onto {', '.join(clashes)} in {source}")
     missing = [
-        f.name for f in schema.fields
-        if f.required and f.name not in taken
+        f.name
+        for f in schema.fields
+        if f.required
+        and f.name not in taken
         and not (schema.derivable_key and f.name in schema.key)
     ]
     if missing:
@@ -318,7 +338,8 @@ def _project_stage(
         digest = f"md5(concat_ws(chr(31), {quote_literal(schema.name)}, {content}))"
         cols.append(
             f"'h' || left({digest}, 24) || '-' || "
-            f"row_number() OVER (PARTITION BY {digest} ORDER BY _row) AS {quote_ident(schema.key[0])}"
+            f"row_number() OVER (PARTITION BY {digest} ORDER BY _row) "
+            f"AS {quote_ident(schema.key[0])}"
         )
     select = f"SELECT _row, _line, {', '.join(cols)} FROM {STAGE_TABLE}"
     if derived:
@@ -344,7 +365,10 @@ def _commit_rejects(
     try:
         con.executemany(
             "INSERT OR REPLACE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, now())",
-            [[report.table, report.source, r.line, r.reason, r.raw, report.run_id] for r in rejects],
+            [
+                [report.table, report.source, r.line, r.reason, r.raw, report.run_id]
+                for r in rejects
+            ],
         )
         report.quarantined += len(rejects)
         for r in rejects:
@@ -393,7 +417,9 @@ def _commit_batch(
         raise
     report.rows, report.accepted = new.rows, new.accepted
     report.duplicates, report.quarantined, report.batches = (
-        new.duplicates, new.quarantined, new.batches,
+        new.duplicates,
+        new.quarantined,
+        new.batches,
     )
 
 
@@ -401,7 +427,7 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     row = con.execute(
         f"SELECT count(*) FILTER (WHERE _reason = ''), count(*) FILTER (WHERE _reason <> '') "
         f"FROM {_BATCH_TABLE}"
-    ).fetchone()
+    ).fetchall()[0]
     assert row is not None
     return int(row[0]), int(row[1])
 
@@ -414,7 +440,7 @@ def _write_valid(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
         row = con.execute(
             f"INSERT OR IGNORE INTO {target} ({names}) SELECT {names} FROM {_BATCH_TABLE} "
             f"WHERE _reason = '' ORDER BY _row"
-        ).fetchone()
+        ).fetchall()[0]
         return int(row[0]) if row else 0
     keys = ", ".join(quote_ident(k) for k in schema.key)
     join = " AND ".join(f"t.{quote_ident(k)} = c.{quote_ident(k)}" for k in schema.key)
@@ -422,21 +448,26 @@ def _write_valid(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
         f"t.{quote_ident(n)} IS DISTINCT FROM c.{quote_ident(n)}" for n in schema.field_names
     )
     # Last record of a key in the batch wins, as it would in a stream of updates.
+    picked = ", ".join("c." + quote_ident(n) for n in schema.field_names)
     row = con.execute(
-        f"INSERT OR REPLACE INTO {target} ({names}) SELECT {', '.join('c.' + quote_ident(n) for n in schema.field_names)} "
+        f"INSERT OR REPLACE INTO {target} ({names}) SELECT {picked} "
         f"FROM (SELECT * FROM {_BATCH_TABLE} WHERE _reason = '' "
         f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _row DESC) = 1) c "
         f"LEFT JOIN {target} t ON {join} WHERE t.{quote_ident(schema.key[0])} IS NULL OR {differs}"
-    ).fetchone()
+    ).fetchall()[0]
     return int(row[0]) if row else 0
 
 
 def _write_quarantine(
     con: duckdb.DuckDBPyConnection, schema: TableSchema, report: IngestReport
 ) -> None:
-    record = "json_object(" + ", ".join(
-        f"{quote_literal(n)}, left({quote_ident('r_' + n)}, 2000)" for n in schema.field_names
-    ) + ")"
+    record = (
+        "json_object("
+        + ", ".join(
+            f"{quote_literal(n)}, left({quote_ident('r_' + n)}, 2000)" for n in schema.field_names
+        )
+        + ")"
+    )
     params = [report.table, report.source, report.run_id]
     con.execute(
         f"INSERT OR REPLACE INTO quarantine SELECT ?, ?, _line, _reason, {record}, ?, now() "

@@ -173,7 +173,7 @@ class TableSchema:
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(columns) + "\n)"
 
 
-_ID = "id"
+_ID: FieldKind = "id"
 
 EVENTS = TableSchema(
     name="events",
@@ -315,10 +315,7 @@ KB_ARTICLES = TableSchema(
 
 #: Input tables by name, in the order a full load should go.
 SCHEMAS: Mapping[str, TableSchema] = MappingProxyType(
-    {
-        s.name: s
-        for s in (ITEMS, USERS, EVENTS, ORDERS, REVIEWS, CONVERSATIONS, KB_ARTICLES)
-    }
+    {s.name: s for s in (ITEMS, USERS, EVENTS, ORDERS, REVIEWS, CONVERSATIONS, KB_ARTICLES)}
 )
 
 #: Names accepted by ``retain ingest`` (``kb`` is short for ``kb_articles``).

@@ -141,6 +141,7 @@ def _marked_copy(path: Path, folder: Path) -> Path:
     file in some layouts (invalid bytes after a quoted multi-line field), so
     such files are read through this copy and the marked rows rejected here.
     """
+
     def mark(exc: UnicodeError) -> tuple[str, int]:
         assert isinstance(exc, UnicodeDecodeError)
         return _BAD_BYTES_MARK, exc.end
@@ -162,7 +163,9 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, sep: str) -> Staged:
         return _stage_csv_utf8(con, _marked_copy(path, Path(tmp)), sep, marked=True)
 
 
-def _stage_csv_utf8(con: duckdb.DuckDBPyConnection, path: Path, sep: str, *, marked: bool) -> Staged:
+def _stage_csv_utf8(
+    con: duckdb.DuckDBPyConnection, path: Path, sep: str, *, marked: bool
+) -> Staged:
     con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
     options = (
         f"all_varchar=true, header=true, delim={quote_literal(sep)}, quote='\"', escape='\"', "
@@ -185,7 +188,8 @@ def _stage_csv_utf8(con: duckdb.DuckDBPyConnection, path: Path, sep: str, *, mar
         # it; reject j precedes record k exactly when line_j - j <= 2 + k.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _rej_pos AS SELECT * FROM "
-            "(VALUES " + ", ".join(f"({r.line - j}, {j + 1})" for j, r in enumerate(rejects))
+            "(VALUES "
+            + ", ".join(f"({r.line - j}, {j + 1})" for j, r in enumerate(rejects))
             + ") AS t(pos, n)"
         )
         line_sql = "2 + r.rowid + coalesce(p.n, 0)"
@@ -269,7 +273,8 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
         col = quote_ident(name)
         nested = any(k in str(dtype) for k in ("STRUCT", "MAP", "[]"))
         casts.append(
-            f"CAST(to_json({col}) AS VARCHAR) AS {col}" if nested
+            f"CAST(to_json({col}) AS VARCHAR) AS {col}"
+            if nested
             else f"CAST({col} AS VARCHAR) AS {col}"
         )
     con.execute(
@@ -292,22 +297,29 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
                 text = raw_line.decode("utf-8")
             except UnicodeDecodeError:
                 rejects.append(
-                    Reject(number, _UTF8_MESSAGE,
-                           raw_line[:_MAX_RAW_CHARS].decode("utf-8", "replace"))
+                    Reject(
+                        number, _UTF8_MESSAGE, raw_line[:_MAX_RAW_CHARS].decode("utf-8", "replace")
+                    )
                 )
                 continue
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 rejects.append(
-                    Reject(number, f"not valid JSON: {exc.msg} at column {exc.colno}",
-                           text[:_MAX_RAW_CHARS].rstrip("\n"))
+                    Reject(
+                        number,
+                        f"not valid JSON: {exc.msg} at column {exc.colno}",
+                        text[:_MAX_RAW_CHARS].rstrip("\n"),
+                    )
                 )
                 continue
             if not isinstance(value, dict):
                 rejects.append(
-                    Reject(number, f"expected a JSON object per line, got {type(value).__name__}",
-                           text[:_MAX_RAW_CHARS].rstrip("\n"))
+                    Reject(
+                        number,
+                        f"expected a JSON object per line, got {type(value).__name__}",
+                        text[:_MAX_RAW_CHARS].rstrip("\n"),
+                    )
                 )
                 continue
             records.append((number, value))
@@ -371,7 +383,7 @@ def _open_maybe_gzip(path: Path) -> Any:
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchone()
+    row = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0]
     return int(row[0]) if row else 0
 
 

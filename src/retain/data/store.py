@@ -32,7 +32,9 @@ SCHEMA_VERSION = 1
 
 #: Bookkeeping tables, beside the canonical ones.
 SYSTEM_TABLES: Mapping[str, str] = {
-    "retain_meta": "CREATE TABLE IF NOT EXISTS retain_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    "retain_meta": (
+        "CREATE TABLE IF NOT EXISTS retain_meta (key VARCHAR PRIMARY KEY, value VARCHAR)"
+    ),
     "quarantine": """CREATE TABLE IF NOT EXISTS quarantine (
   table_name VARCHAR NOT NULL,
   source VARCHAR NOT NULL,
@@ -124,9 +126,10 @@ class Store:
         with self.transaction():
             for ddl in SYSTEM_TABLES.values():
                 self._con.execute(ddl)
-            row = self._con.execute(
+            found = self._con.execute(
                 "SELECT value FROM retain_meta WHERE key = 'schema_version'"
-            ).fetchone()
+            ).fetchall()
+            row = found[0] if found else None
             if row is None:
                 self._con.execute(
                     "INSERT INTO retain_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
@@ -168,7 +171,7 @@ class Store:
     def has_table(self, name: str) -> bool:
         row = self._con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
-        ).fetchone()
+        ).fetchall()[0]
         return bool(row and row[0])
 
     def table(self, name: str) -> pa.Table:
@@ -182,7 +185,7 @@ class Store:
 
     def count(self, name: str) -> int:
         self._require(name)
-        row = self._con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()
+        row = self._con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0]
         return int(row[0]) if row else 0
 
     def counts(self) -> dict[str, int]:
@@ -226,7 +229,9 @@ class Store:
             raise InvalidInputError(
                 f"{name!r} is an input table; write it through ingestion, not write_table"
             )
-        frame = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        frame = (
+            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        )
         self._con.register("_write_in", frame)
         try:
             with self.transaction() as con:
@@ -237,7 +242,7 @@ class Store:
                     con.execute(f"INSERT INTO {ident} BY NAME SELECT * FROM _write_in")
         finally:
             self._con.unregister("_write_in")
-        return frame.num_rows
+        return int(frame.num_rows)
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""

@@ -12,20 +12,22 @@ __all__ = ["shop_summary"]
 def shop_summary(store: Store) -> dict[str, Any]:
     """Counts, time span, buyers and repeat-purchase rate of the stored shop."""
     counts = store.counts()
-    span = store.execute("SELECT min(ts), max(ts) FROM events").fetchone()
+    span = store.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
     buyers = store.execute(
         "SELECT count(*), count(*) FILTER (WHERE n > 1) FROM "
         "(SELECT user_id, count(*) AS n FROM orders WHERE status <> 'cancelled' GROUP BY 1)"
-    ).fetchone()
+    ).fetchall()[0]
     revenue = store.execute(
         "SELECT coalesce(sum(amount), 0) FROM orders WHERE status = 'completed'"
-    ).fetchone()
+    ).fetchall()[0]
     n_buyers = int(buyers[0]) if buyers else 0
     return {
         "counts": counts,
         "first_event": str(span[0]) if span and span[0] is not None else None,
         "last_event": str(span[1]) if span and span[1] is not None else None,
         "buyers": n_buyers,
-        "repeat_purchase_rate": round(int(buyers[1]) / n_buyers, 4) if buyers and n_buyers else None,
+        "repeat_purchase_rate": round(int(buyers[1]) / n_buyers, 4)
+        if buyers and n_buyers
+        else None,
         "completed_revenue": round(float(revenue[0]), 2) if revenue else 0.0,
     }

@@ -163,7 +163,9 @@ def _rules_for(f: Field, t: str, clean: str, rules: ValidationRules) -> list[Rul
     if f.choices is not None:
         in_list = ", ".join(quote_literal(c) for c in f.choices)
         allowed = quote_literal(f" is not one of: {', '.join(f.choices)}")
-        out.append((f"{present} AND {clean} NOT IN ({in_list})", f"'{name}: ' || {snippet} || {allowed}"))
+        out.append(
+            (f"{present} AND {clean} NOT IN ({in_list})", f"'{name}: ' || {snippet} || {allowed}")
+        )
     if f.kind == "language":
         out.append(
             (
@@ -190,7 +192,9 @@ def _rules_for(f: Field, t: str, clean: str, rules: ValidationRules) -> list[Rul
         out.extend(_number_rules(f, t, clean, snippet))
     if f.kind in ("boolean", "json"):
         what = "true/false" if f.kind == "boolean" else "valid JSON"
-        out.append((f"{present} AND {clean} IS NULL", f"'{name}: ' || {snippet} || ' is not {what}'"))
+        out.append(
+            (f"{present} AND {clean} IS NULL", f"'{name}: ' || {snippet} || ' is not {what}'")
+        )
     if f.json_shape is not None:
         out.append(
             (
@@ -206,7 +210,10 @@ def _number_rules(f: Field, t: str, clean: str, snippet: str) -> list[Rule]:
     as_double = f"TRY_CAST({t} AS DOUBLE)"
     what = "an integer" if f.kind == "integer" else "a number"
     out: list[Rule] = [
-        (f"{t} IS NOT NULL AND {as_double} IS NULL", f"'{name}: ' || {snippet} || ' is not {what}'"),
+        (
+            f"{t} IS NOT NULL AND {as_double} IS NULL",
+            f"'{name}: ' || {snippet} || ' is not {what}'",
+        ),
         (f"NOT isfinite({as_double})", quote_literal(f"{name}: must be a finite number")),
     ]
     if f.kind == "integer":
@@ -259,7 +266,9 @@ def build_validation_sql(
         raw = quote_ident("r_" + f.name)
         clean = _clean_sql(f, raw)
         if f.kind == "language" and f.name not in present and schema.text_field:
-            text = _clean_sql(schema.field(schema.text_field), quote_ident("r_" + schema.text_field))
+            text = _clean_sql(
+                schema.field(schema.text_field), quote_ident("r_" + schema.text_field)
+            )
             clean = _detect_language_sql(text)
         elif f.default_sql is not None:
             clean = f"coalesce({clean}, {f.default_sql})"

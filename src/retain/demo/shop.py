@@ -111,8 +111,10 @@ def generate_demo_shop(
             f"got {n_users}, {n_items}, {days}"
         )
     rng = np.random.default_rng(seed)
-    end_ts = (end or datetime.now(UTC)).astimezone(UTC).replace(
-        tzinfo=None, hour=0, minute=0, second=0, microsecond=0
+    end_ts = (
+        (end or datetime.now(UTC))
+        .astimezone(UTC)
+        .replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     )
     start_ts = end_ts - timedelta(days=days)
     items = _catalogue(rng, n_items)
@@ -132,9 +134,13 @@ def generate_demo_shop(
         start=start_ts.isoformat(),
         end=end_ts.isoformat(),
         counts={
-            "items": len(items), "users": len(users), "events": len(rows.events),
-            "orders": len(rows.orders), "reviews": len(rows.reviews),
-            "conversations": len(rows.turns), "kb_articles": len(kb),
+            "items": len(items),
+            "users": len(users),
+            "events": len(rows.events),
+            "orders": len(rows.orders),
+            "reviews": len(rows.reviews),
+            "conversations": len(rows.turns),
+            "kb_articles": len(kb),
         },
     )
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2) + "\n")
@@ -166,9 +172,15 @@ def _catalogue(rng: np.random.Generator, n_items: int) -> list[_Item]:
             )
         items.append(
             _Item(
-                item_id=f"I{i + 1:05d}", cat=cat, lang=lang, title=title,
-                description=description, brand=brand, price=round(price, 2),
-                quality=float(rng.beta(6, 2)), available=bool(rng.random() > 0.05),
+                item_id=f"I{i + 1:05d}",
+                cat=cat,
+                lang=lang,
+                title=title,
+                description=description,
+                brand=brand,
+                price=round(price, 2),
+                quality=float(rng.beta(6, 2)),
+                available=bool(rng.random() > 0.05),
             )
         )
     return items
@@ -293,10 +305,12 @@ def _after_order(
         status = "returned"
     rows.orders.append(
         {
-            "order_id": order_id, "user_id": user_id,
+            "order_id": order_id,
+            "user_id": user_id,
             "ts": t.isoformat(timespec="seconds") + "Z",
             "amount": round(sum(i.price * q for i, q in zip(basket, quantities, strict=True)), 2),
-            "num_items": sum(quantities), "status": status,
+            "num_items": sum(quantities),
+            "status": status,
             "items": [
                 {"item_id": i.item_id, "quantity": q, "price": i.price}
                 for i, q in zip(basket, quantities, strict=True)
@@ -340,22 +354,41 @@ def _review(
         parts.append(options[int(rng.integers(len(options)))])
     text = ("，".join(parts) + "。") if lang == "zh" else (". ".join(parts) + ".")
     return {
-        "review_id": f"R{n + 1:06d}", "user_id": user_id, "item_id": item.item_id,
-        "ts": ts.isoformat(timespec="seconds") + "Z", "rating": rating, "text": text,
+        "review_id": f"R{n + 1:06d}",
+        "user_id": user_id,
+        "item_id": item.item_id,
+        "ts": ts.isoformat(timespec="seconds") + "Z",
+        "rating": rating,
+        "text": text,
         "language": lang,
     }
 
 
 _CHATS = {
     "zh": (
-        ("我的订单{order}怎么还没到？", "很抱歉让您久等了，订单{order}正在配送中，预计两天内送达。"),
-        ("订单{order}的商品有问题，我想退货。", "非常抱歉，签收后30天内可以申请退货，我已为您登记订单{order}的退货申请。"),
+        (
+            "我的订单{order}怎么还没到？",
+            "很抱歉让您久等了，订单{order}正在配送中，预计两天内送达。",
+        ),
+        (
+            "订单{order}的商品有问题，我想退货。",
+            "非常抱歉，签收后30天内可以申请退货，我已为您登记订单{order}的退货申请。",
+        ),
         ("我要投诉，东西坏了！", "非常抱歉给您带来不好的体验，我马上为您转接人工客服。"),
     ),
     "en": (
-        ("Where is my order {order}? It still has not arrived.", "Sorry for the wait. Order {order} is on its way and should arrive within two days."),
-        ("The item in order {order} is faulty, I want to return it.", "Sorry about that. Returns are accepted within 30 days of delivery; I have started a return for order {order}."),
-        ("This is unacceptable, it arrived broken!", "I am very sorry. Let me connect you with a member of our team right away."),
+        (
+            "Where is my order {order}? It still has not arrived.",
+            "Sorry for the wait. Order {order} is on its way and should arrive within two days.",
+        ),
+        (
+            "The item in order {order} is faulty, I want to return it.",
+            "Sorry about that. Returns are accepted within 30 days of delivery; I have started a return for order {order}.",
+        ),
+        (
+            "This is unacceptable, it arrived broken!",
+            "I am very sorry. Let me connect you with a member of our team right away.",
+        ),
     ),
 }
 
@@ -368,7 +401,10 @@ def _conversation(
     for turn, (role, text) in enumerate((("customer", question), ("agent", answer))):
         rows.turns.append(
             {
-                "conversation_id": conv, "turn": turn, "user_id": user_id, "role": role,
+                "conversation_id": conv,
+                "turn": turn,
+                "user_id": user_id,
+                "role": role,
                 "text": text.format(order=order_id),
                 "ts": (ts + timedelta(minutes=turn)).isoformat(timespec="seconds") + "Z",
                 "language": lang,
@@ -378,21 +414,41 @@ def _conversation(
 
 def _item_row(item: _Item) -> dict[str, Any]:
     return {
-        "item_id": item.item_id, "title": item.title, "description": item.description,
-        "category": item.cat.key, "brand": item.brand, "price": item.price,
-        "available": str(item.available).lower(), "language": item.lang,
-        "attributes": json.dumps({"category_zh": item.cat.zh, "category_en": item.cat.en},
-                                 ensure_ascii=False),
+        "item_id": item.item_id,
+        "title": item.title,
+        "description": item.description,
+        "category": item.cat.key,
+        "brand": item.brand,
+        "price": item.price,
+        "available": str(item.available).lower(),
+        "language": item.lang,
+        "attributes": json.dumps(
+            {"category_zh": item.cat.zh, "category_en": item.cat.en}, ensure_ascii=False
+        ),
     }
 
 
 def _kb_rows() -> list[dict[str, Any]]:
     out = []
     for key, (zh_title, zh_body, en_title, en_body, tags) in KB_ARTICLES.items():
-        out.append({"article_id": f"kb-{key}-zh", "title": zh_title, "body": zh_body,
-                    "language": "zh", "tags": list(tags)})
-        out.append({"article_id": f"kb-{key}-en", "title": en_title, "body": en_body,
-                    "language": "en", "tags": list(tags)})
+        out.append(
+            {
+                "article_id": f"kb-{key}-zh",
+                "title": zh_title,
+                "body": zh_body,
+                "language": "zh",
+                "tags": list(tags),
+            }
+        )
+        out.append(
+            {
+                "article_id": f"kb-{key}-en",
+                "title": en_title,
+                "body": en_body,
+                "language": "en",
+                "tags": list(tags),
+            }
+        )
     return out
 
 

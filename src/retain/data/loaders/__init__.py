@@ -46,11 +46,15 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
         f.name: f
         for f in (
             PublicFormat(
-                "amazon-seq", "events", read_sequences,
+                "amazon-seq",
+                "events",
+                read_sequences,
                 "user_id item_id item_id ... per line (Beauty.txt)",
             ),
             PublicFormat(
-                "amazon-items", "items", read_item_attributes,
+                "amazon-items",
+                "items",
+                read_item_attributes,
                 "item2attributes.json (+ *_items.tsv beside it)",
             ),
             PublicFormat("cdnow", "orders", read_cdnow, "CDNOW master or sample log"),

@@ -51,10 +51,8 @@ def read_intents(path: str | Path, *, test: str | Path | None = None) -> IntentD
     source = Path(path)
     if not source.is_file():
         raise InvalidInputError(f"no such file: {source}")
-    if source.suffix.lower() == ".json":
-        data = _read_json(source)
-    else:
-        data = {"train": _read_csv(source)}
+    is_json = source.suffix.lower() == ".json"
+    data = _read_json(source) if is_json else {"train": _read_csv(source)}
     if test is not None:
         if data.get("test"):
             raise InvalidInputError(f"{source} already has a test split; do not pass --test")
@@ -102,7 +100,8 @@ def _read_json(path: Path) -> dict[str, list[Utterance]]:
         pairs = []
         for i, entry in enumerate(entries):
             ok = (
-                isinstance(entry, list) and len(entry) == 2
+                isinstance(entry, list)
+                and len(entry) == 2
                 and all(isinstance(x, str) and x.strip() for x in entry)
             )
             if not ok:

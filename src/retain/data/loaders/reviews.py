@@ -18,7 +18,13 @@ from retain.errors import InvalidInputError
 
 __all__ = ["read_review_csv"]
 
-_COLUMNS = {"review": "text", "text": "text", "label": "label", "cat": "category", "category": "category"}
+_COLUMNS = {
+    "review": "text",
+    "text": "text",
+    "label": "label",
+    "cat": "category",
+    "category": "category",
+}
 
 
 def read_review_csv(path: str | Path) -> pa.Table:

@@ -1,0 +1,121 @@
+"""Loaders for public formats, on slices of the shared datasets and on small fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retain.data import Store, ingest_arrow
+from retain.data.loaders import (
+    FORMATS,
+    read_cdnow,
+    read_intents,
+    read_item_attributes,
+    read_review_csv,
+    read_sequences,
+)
+from retain.errors import InvalidInputError
+from tests.conftest import write
+
+
+def _head(src: Path, dst: Path, lines: int) -> Path:
+    with src.open(encoding="utf-8") as f:
+        dst.write_text("".join(next(f) for _ in range(lines)), encoding="utf-8")
+    return dst
+
+
+def test_amazon_sequences_keep_order_per_user(
+    shared_data: Path, tmp_path: Path, store: Store
+) -> None:
+    path = _head(shared_data / "amazon-beauty" / "Beauty.txt", tmp_path / "Beauty.txt", 50)
+    table = read_sequences(path)
+    first_line = (shared_data / "amazon-beauty" / "Beauty.txt").open().readline().split()
+    user0 = table.filter(table.column("user_id").to_numpy(zero_copy_only=False) == first_line[0])
+    assert user0.column("item_id").to_pylist() == first_line[1:]
+    report = ingest_arrow(store, "events", table, source=str(path))
+    assert report.accepted == table.num_rows and report.quarantined == 0
+    ordered = store.execute(
+        "SELECT item_id FROM events WHERE user_id = ? ORDER BY ts", [first_line[0]]
+    ).fetchall()
+    assert [r[0] for r in ordered] == first_line[1:]
+
+
+def test_amazon_item_attributes_with_names(shared_data: Path, store: Store) -> None:
+    items = read_item_attributes(shared_data / "amazon-beauty" / "Beauty_item2attributes.json")
+    assert items.num_rows == 12101
+    row = {k: v[0] for k, v in items.slice(0, 1).to_pydict().items()}
+    assert row["title"] and "attribute_ids" in json.loads(row["attributes"])
+    brands = set(items.column("brand").to_pylist()) - {None}
+    assert "OPI" in brands and "Makeup" not in brands and "Skin Care" not in brands
+    assert ingest_arrow(store, "items", items, source="beauty").accepted == 12101
+
+
+def test_cdnow_master_and_sample_layouts(shared_data: Path, store: Store) -> None:
+    master = read_cdnow(shared_data / "cdnow" / "CDNOW_master.txt")
+    sample = read_cdnow(shared_data / "cdnow" / "CDNOW_sample.txt")
+    assert master.num_rows == 69659 and sample.num_rows == 6919
+    assert len(set(master.column("user_id").to_pylist())) == 23570
+    assert len(set(sample.column("user_id").to_pylist())) == 2357
+    report = ingest_arrow(store, "orders", sample, source="sample")
+    assert report.accepted == 6919
+    first = store.execute(
+        "SELECT user_id, ts, num_items, amount FROM orders ORDER BY ts, user_id LIMIT 1"
+    ).fetchall()[0]
+    assert first[1].year == 1997 and first[1].month == 1
+
+
+def test_cdnow_rejects_a_malformed_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.txt", "00001 19970101 1 11.77\n00002 19970112\n")
+    with pytest.raises(InvalidInputError, match=r"c.txt:2: expected 'customer date cds dollars'"):
+        read_cdnow(path)
+
+
+def test_review_csv_with_and_without_category(
+    shared_data: Path, tmp_path: Path, store: Store
+) -> None:
+    path = _head(
+        shared_data / "chinese-reviews" / "online_shopping_10_cats.csv", tmp_path / "r.csv", 300
+    )
+    table = read_review_csv(path)
+    assert set(table.column_names) == {"text", "label", "category", "_line"}
+    report = ingest_arrow(store, "reviews", table, source=str(path))
+    assert report.accepted + report.quarantined == table.num_rows
+    assert (
+        store.execute("SELECT count(*) FROM reviews WHERE language = 'zh'").fetchall()[0][0] > 250
+    )
+    plain = write(tmp_path / "p.csv", 'label,review\n1,Great product\n0,"Broke, sadly"\n')
+    assert read_review_csv(plain).column("text").to_pylist() == ["Great product", "Broke, sadly"]
+    with pytest.raises(InvalidInputError, match="expected columns label and review"):
+        read_review_csv(write(tmp_path / "x.csv", "a,b\n1,2\n"))
+
+
+def test_banking77_csv_intents(shared_data: Path) -> None:
+    data = read_intents(
+        shared_data / "banking77" / "train.csv", test=shared_data / "banking77" / "test.csv"
+    )
+    assert (len(data.train), len(data.test), len(data.intents)) == (10003, 3080, 77)
+    assert not data.has_oos
+
+
+def test_json_intents_with_out_of_scope(tmp_path: Path) -> None:
+    doc = {
+        "train": [["where is my parcel", "track_order"], ["refund please", "refund"]],
+        "val": [["track it", "track_order"]],
+        "test": [["my money back", "refund"]],
+        "oos_train": [["what is the weather", "oos"]],
+        "oos_test": [["tell me a joke", "oos"]],
+    }
+    data = read_intents(write(tmp_path / "i.json", json.dumps(doc)))
+    assert data.intents == ["refund", "track_order"] and data.has_oos
+    assert data.oos_test == [("tell me a joke", "oos")]
+    doc["train"].append(["", "refund"])
+    with pytest.raises(InvalidInputError, match=r"train\[2\] must be \[text, intent\]"):
+        read_intents(write(tmp_path / "bad.json", json.dumps(doc)))
+    with pytest.raises(InvalidInputError, match="unknown split"):
+        read_intents(write(tmp_path / "s.json", json.dumps({"train": doc["train"], "dev": []})))
+
+
+def test_every_public_format_names_a_canonical_table() -> None:
+    assert {f.table for f in FORMATS.values()} <= {"events", "items", "orders", "reviews"}

@@ -1,0 +1,67 @@
+"""The store API the capabilities build on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retain.data import Store
+from retain.data.store import parse_store_url
+from retain.errors import InvalidInputError, NotFoundError, StoreError
+
+
+def test_url_forms() -> None:
+    assert parse_store_url("duckdb:///var/x.duckdb") == "/var/x.duckdb"
+    assert parse_store_url("duckdb://rel/x.duckdb") == "rel/x.duckdb"
+    assert parse_store_url("duckdb://:memory:") == ":memory:"
+    assert parse_store_url("plain.duckdb") == "plain.duckdb"
+    with pytest.raises(InvalidInputError, match="unsupported store URL 'postgresql://h/db'"):
+        parse_store_url("postgresql://h/db")
+
+
+def test_creates_every_canonical_table(store: Store) -> None:
+    assert set(store.counts()) == {
+        "items",
+        "users",
+        "events",
+        "orders",
+        "reviews",
+        "conversations",
+        "kb_articles",
+        "quarantine",
+    }
+    assert all(n == 0 for n in store.counts().values())
+
+
+def test_write_table_replaces_atomically_and_refuses_inputs(store: Store) -> None:
+    store.write_table("user_scores", pd.DataFrame({"user_id": ["a"], "churn_risk": [0.2]}))
+    store.write_table(
+        "user_scores", pd.DataFrame({"user_id": ["b", "c"], "churn_risk": [0.1, 0.9]})
+    )
+    assert store.count("user_scores") == 2
+    store.write_table(
+        "user_scores", pd.DataFrame({"user_id": ["d"], "churn_risk": [0.5]}), mode="append"
+    )
+    assert store.count("user_scores") == 3
+    with pytest.raises(InvalidInputError, match="'events' is an input table"):
+        store.write_table("events", pd.DataFrame({"x": [1]}))
+    with pytest.raises(NotFoundError, match="no table 'nope'"):
+        store.table("nope")
+
+
+def test_reopen_keeps_data_and_checks_the_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with Store.open(path) as s:
+        s.write_table("recommendations", pd.DataFrame({"user_id": ["u"], "item_id": ["i"]}))
+    with Store.open(path) as s:
+        assert s.count("recommendations") == 1
+        s.execute("UPDATE retain_meta SET value = '999' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 999"):
+        Store.open(path)
+
+
+def test_read_only_open_of_a_missing_store_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="ingest data first"):
+        Store.open(tmp_path / "none.duckdb", read_only=True)

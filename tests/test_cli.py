@@ -1,0 +1,138 @@
+"""The ``retain`` command as a user runs it: real processes, real output, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write
+
+RETAIN = [sys.executable, "-m", "retain.cli"]
+
+
+def retain(*args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RETAIN_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    env.pop("RETAIN_CONFIG", None)
+    return subprocess.run(
+        [*RETAIN, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_ingest_prints_balanced_counts_and_reingest_adds_nothing(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    rows = ["event_id,user_id,item_id,event_type,ts"]
+    rows += [f"e{i},u{i},i{i},view,2026-01-0{1 + i % 9}" for i in range(18)]
+    rows += ["e18,u1,i1,clik,2026-01-01", "e19,,i1,view,2026-01-01"]
+    path = write(tmp_path / "e.csv", "\n".join(rows) + "\n")
+    first = retain("ingest", "events", str(path), data_dir=data_dir, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "20 records read" in first.stdout
+    assert "accepted 18, duplicate 0, quarantined 2" in first.stdout
+    assert "1 x event_type: 'clik' is not one of" in first.stdout
+    again = retain("ingest", "events", str(path), data_dir=data_dir, cwd=tmp_path)
+    assert "accepted 0, duplicate 18, quarantined 2" in again.stdout
+    shown = retain("quarantine", "--table", "events", data_dir=data_dir, cwd=tmp_path)
+    assert f"events {path}:20: event_type: 'clik'" in shown.stdout
+    assert f"events {path}:21: missing required field 'user_id'" in shown.stdout
+
+
+def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, data_dir: Path) -> None:
+    missing = retain("ingest", "events", "nope.csv", data_dir=data_dir, cwd=tmp_path)
+    assert missing.returncode == 1 and missing.stderr.strip() == "error: no such file: nope.csv"
+    bad_table = retain("ingest", "clicks", "x.csv", data_dir=data_dir, cwd=tmp_path)
+    assert bad_table.returncode == 1 and "unknown table 'clicks'" in bad_table.stderr
+    path = write(tmp_path / "e.csv", "a,b\n1,2\n")
+    bad_map = retain("ingest", "events", str(path), "--map", "a", data_dir=data_dir, cwd=tmp_path)
+    assert (
+        bad_map.returncode == 1 and "--map expects SOURCE_COLUMN=FIELD, got 'a'" in bad_map.stderr
+    )
+    wrong_format = retain(
+        "ingest", "events", str(path), "--format", "cdnow", data_dir=data_dir, cwd=tmp_path
+    )
+    assert (
+        wrong_format.returncode == 1
+        and "--format cdnow fills orders, not events" in wrong_format.stderr
+    )
+    usage = retain("ingest", data_dir=data_dir, cwd=tmp_path)
+    assert usage.returncode == 2
+
+
+def test_public_format_ingest(shared_data: Path, tmp_path: Path, data_dir: Path) -> None:
+    result = retain(
+        "ingest",
+        "orders",
+        str(shared_data / "cdnow" / "CDNOW_sample.txt"),
+        "--format",
+        "cdnow",
+        data_dir=data_dir,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "accepted 6,919, duplicate 0, quarantined 0" in result.stdout
+
+
+def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_dir: Path) -> None:
+    first = retain("run", data_dir=data_dir, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "events: " in first.stdout and "quarantined 0" in first.stdout
+    assert "repeat-purchase rate" in first.stdout
+    assert (data_dir / "retain.duckdb").is_file() and (
+        data_dir / "demo" / "manifest.json"
+    ).is_file()
+    second = retain("run", data_dir=data_dir, cwd=tmp_path)
+    assert second.returncode == 0
+    assert "accepted 0" in second.stdout and "accepted 1" not in second.stdout
+    status = retain("status", data_dir=data_dir, cwd=tmp_path)
+    assert status.returncode == 0 and "│ users         │  1,500 │" in status.stdout
+
+
+def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:
+    result = retain(
+        "demo-data",
+        "--out",
+        str(tmp_path / "shop"),
+        "--users",
+        "50",
+        "--items",
+        "16",
+        data_dir=data_dir,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0 and "users 50" in result.stdout
+    assert (tmp_path / "shop" / "events.csv").is_file()
+    bad = retain("demo-data", "--items", "2", data_dir=data_dir, cwd=tmp_path)
+    assert bad.returncode == 1 and "n_items >= 8" in bad.stderr
+
+
+def test_bench_ingest_writes_json(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "b.json"
+    result = retain(
+        "bench",
+        "ingest",
+        "--rows",
+        "20000",
+        "--bad-fraction",
+        "0.1",
+        "--json",
+        str(out),
+        data_dir=data_dir,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    m = doc["metrics"]
+    assert m["accepted"] + m["quarantined"] == 20000 and m["quarantined"] == doc["malformed_rows"]
+    assert m["reingest_accepted"] == 0 and m["reingest_duplicates"] == m["accepted"]
+    assert m["events_per_second"] > 0
+    assert "duckdb_insert_no_validation" in doc["baselines"]
