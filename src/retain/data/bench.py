@@ -74,6 +74,7 @@ def run_ingest_benchmark(
         folder = Path(tmp)
         source = folder / "events.csv"
         n_bad = write_event_file(source, rows, seed=seed, bad_fraction=bad_fraction)
+        file_mb = round(source.stat().st_size / 1e6, 1)
         with Store.open(folder / "retain.duckdb") as store:
             first = ingest_file(store, "events", source, batch_size=batch_size)
             again = ingest_file(store, "events", source, batch_size=batch_size)
@@ -84,7 +85,7 @@ def run_ingest_benchmark(
         "rows": rows,
         "malformed_rows": n_bad,
         "batch_size": batch_size,
-        "file_mb": round(os.path.getsize(source) / 1e6, 1) if source.exists() else None,
+        "file_mb": file_mb,
         "metrics": {
             "events_per_second": round(first.rows / first.seconds),
             "seconds": round(first.seconds, 3),

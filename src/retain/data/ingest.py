@@ -73,6 +73,9 @@ class IngestReport:
     ignored_columns: tuple[str, ...] = ()
     derived_key: bool = False
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Whether this source had quarantined lines before the run; only then can
+    #: an accepted line clear an old entry (a line occurs once per run).
+    had_quarantine: bool = field(default=False, repr=False)
 
     @property
     def rows_per_second(self) -> float:
@@ -226,6 +229,12 @@ def _ingest_staged(
             run_id=uuid.uuid4().hex,
             ignored_columns=tuple(ignored),
             derived_key=derived,
+        )
+        report.had_quarantine = bool(
+            con.execute(
+                "SELECT count(*) FROM quarantine WHERE table_name = ? AND source = ?",
+                [report.table, report.source],
+            ).fetchall()[0][0]
         )
         _start_run(con, report)
         _commit_rejects(con, report, staged.rejects)
@@ -474,6 +483,8 @@ def _write_quarantine(
         f"FROM {_BATCH_TABLE} WHERE _reason <> ''",
         params,
     )
+    if not report.had_quarantine:
+        return
     # A line that is valid now no longer needs fixing.
     con.execute(
         f"DELETE FROM quarantine WHERE table_name = ? AND source = ? AND line IN "
