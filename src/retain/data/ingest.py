@@ -124,25 +124,19 @@ def ingest_file(
             (nothing is written then).
         NotFoundError: the file does not exist.
     """
-    schema = _schema(table)
     source = Path(path)
     fmt = format or infer_format(source)
-    con = store.session()
-    try:
-        staged = stage_file(con, source, fmt, delimiter=delimiter)
-        return _ingest_staged(
-            con,
-            schema,
-            staged,
-            str(source.resolve()),
-            fmt,
-            mapping,
-            _rules(now, future_tolerance_seconds, max_text_chars),
-            batch_size,
-            on_progress,
-        )
-    finally:
-        con.close()
+    return _run(
+        store,
+        table,
+        lambda con: stage_file(con, source, fmt, delimiter=delimiter),
+        str(source.resolve()),
+        fmt,
+        mapping,
+        _rules(now, future_tolerance_seconds, max_text_chars),
+        batch_size,
+        on_progress,
+    )
 
 
 def ingest_arrow(
@@ -165,25 +159,42 @@ def ingest_arrow(
     otherwise lines are numbered from 1. ``source`` names where the records
     came from, for the quarantine and for idempotency.
     """
-    schema = _schema(table)
     n = data.num_rows
     if "_line" not in data.column_names:
         data = data.append_column("_line", pa.array(range(1, n + 1), pa.int64()))
     if "_row" not in data.column_names:
         data = data.append_column("_row", pa.array(range(n), pa.int64()))
+    return _run(
+        store,
+        table,
+        lambda con: stage_arrow(con, data),
+        source,
+        format,
+        mapping,
+        _rules(now, future_tolerance_seconds, max_text_chars),
+        batch_size,
+        on_progress,
+    )
+
+
+def _run(
+    store: Store,
+    table: str,
+    stage: Callable[[duckdb.DuckDBPyConnection], Staged],
+    source: str,
+    fmt: str,
+    mapping: Mapping[str, str] | None,
+    rules: ValidationRules,
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> IngestReport:
+    """Stage on a private cursor, then validate and commit (the shared path)."""
+    schema = _schema(table)
     con = store.session()
     try:
-        staged = stage_arrow(con, data)
+        staged = stage(con)
         return _ingest_staged(
-            con,
-            schema,
-            staged,
-            source,
-            format,
-            mapping,
-            _rules(now, future_tolerance_seconds, max_text_chars),
-            batch_size,
-            on_progress,
+            con, schema, staged, source, fmt, mapping, rules, batch_size, on_progress
         )
     finally:
         con.close()

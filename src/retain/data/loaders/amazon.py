@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from retain.data.loaders._json import read_json_object
 from retain.errors import InvalidInputError
 
 __all__ = ["SEQUENCE_EPOCH", "read_item_attributes", "read_sequences"]
@@ -73,12 +74,7 @@ def read_item_attributes(path: str | Path, items_tsv: str | Path | None = None) 
     category path); ``attributes`` keeps the raw ids and the ASIN.
     """
     json_path = Path(path)
-    try:
-        mapping = json.loads(json_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{json_path} is not valid JSON: {exc}") from exc
-    if not isinstance(mapping, dict):
-        raise InvalidInputError(f"{json_path}: expected an object of item id -> attribute ids")
+    mapping = read_json_object(json_path, "item id -> attribute ids")
     if items_tsv is None:
         guess = json_path.with_name(json_path.name.replace("_item2attributes.json", "_items.tsv"))
         items_tsv = guess if guess.is_file() and guess != json_path else None

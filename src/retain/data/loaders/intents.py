@@ -9,10 +9,10 @@ where the ``oos_*`` lists hold out-of-scope utterances.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retain.data.loaders._json import read_json_object
 from retain.errors import InvalidInputError
 
 __all__ = ["IntentDataset", "Utterance", "read_intents"]
@@ -80,12 +80,7 @@ def _read_csv(path: Path) -> list[Utterance]:
 
 
 def _read_json(path: Path) -> dict[str, list[Utterance]]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise InvalidInputError(f"{path}: expected an object with train/val/test lists")
+    raw = read_json_object(path, "split name -> [text, intent] lists")
     unknown = sorted(set(raw) - set(_SPLITS))
     if unknown:
         raise InvalidInputError(
