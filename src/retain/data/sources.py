@@ -17,7 +17,6 @@ from __future__ import annotations
 import codecs
 import json
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -390,8 +389,3 @@ def _count(con: duckdb.DuckDBPyConnection) -> int:
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
-
-def iter_lines(path: Path) -> Iterable[bytes]:
-    """The raw lines of a (possibly gzipped) file."""
-    with _open_maybe_gzip(path) as handle:
-        yield from handle
