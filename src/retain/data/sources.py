@@ -388,4 +388,3 @@ def _count(con: duckdb.DuckDBPyConnection) -> int:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
