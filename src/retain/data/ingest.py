@@ -73,9 +73,6 @@ class IngestReport:
     ignored_columns: tuple[str, ...] = ()
     derived_key: bool = False
     reasons: dict[str, int] = field(default_factory=dict)
-    #: Whether this source had quarantined lines before the run; only then can
-    #: an accepted line clear an old entry (a line occurs once per run).
-    had_quarantine: bool = field(default=False, repr=False)
 
     @property
     def rows_per_second(self) -> float:
@@ -241,7 +238,9 @@ def _ingest_staged(
             ignored_columns=tuple(ignored),
             derived_key=derived,
         )
-        report.had_quarantine = bool(
+        # Only a source with earlier quarantine entries can have lines fixed
+        # since; a line occurs once per run, so this is decided once.
+        clear_fixed = bool(
             con.execute(
                 "SELECT count(*) FROM quarantine WHERE table_name = ? AND source = ?",
                 [report.table, report.source],
@@ -255,7 +254,7 @@ def _ingest_staged(
         report.rows = len(staged.rejects)
         try:
             for lo in range(0, int(bound[0][0]), batch_size):
-                _commit_batch(con, schema, report, validation, lo, lo + batch_size)
+                _commit_batch(con, schema, report, validation, lo, lo + batch_size, clear_fixed)
                 if on_progress is not None:
                     on_progress(report.rows, staged.rows)
         except Exception as exc:
@@ -407,6 +406,7 @@ def _commit_batch(
     validation: str,
     lo: int,
     hi: int,
+    clear_fixed: bool,
 ) -> None:
     """Validate records ``lo..hi`` and commit them in one transaction."""
     con.execute(
@@ -418,7 +418,7 @@ def _commit_batch(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_BATCH_TABLE} AS {validation}")
         valid, bad = _counts(con)
         inserted = _write_valid(con, schema)
-        _write_quarantine(con, schema, report)
+        _write_quarantine(con, schema, report, clear_fixed)
         if bad:
             for reason, n in con.execute(
                 f"SELECT _reason, count(*) FROM {_BATCH_TABLE} WHERE _reason <> '' GROUP BY 1"
@@ -448,7 +448,6 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         f"SELECT count(*) FILTER (WHERE _reason = ''), count(*) FILTER (WHERE _reason <> '') "
         f"FROM {_BATCH_TABLE}"
     ).fetchall()[0]
-    assert row is not None
     return int(row[0]), int(row[1])
 
 
@@ -461,7 +460,7 @@ def _write_valid(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
             f"INSERT OR IGNORE INTO {target} ({names}) SELECT {names} FROM {_BATCH_TABLE} "
             f"WHERE _reason = '' ORDER BY _row"
         ).fetchall()[0]
-        return int(row[0]) if row else 0
+        return int(row[0])
     keys = ", ".join(quote_ident(k) for k in schema.key)
     join = " AND ".join(f"t.{quote_ident(k)} = c.{quote_ident(k)}" for k in schema.key)
     differs = " OR ".join(
@@ -475,11 +474,11 @@ def _write_valid(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
         f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _row DESC) = 1) c "
         f"LEFT JOIN {target} t ON {join} WHERE t.{quote_ident(schema.key[0])} IS NULL OR {differs}"
     ).fetchall()[0]
-    return int(row[0]) if row else 0
+    return int(row[0])
 
 
 def _write_quarantine(
-    con: duckdb.DuckDBPyConnection, schema: TableSchema, report: IngestReport
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, report: IngestReport, clear_fixed: bool
 ) -> None:
     record = (
         "json_object("
@@ -494,7 +493,7 @@ def _write_quarantine(
         f"FROM {_BATCH_TABLE} WHERE _reason <> ''",
         params,
     )
-    if not report.had_quarantine:
+    if not clear_fixed:
         return
     # A line that is valid now no longer needs fixing.
     con.execute(

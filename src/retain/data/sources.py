@@ -15,6 +15,8 @@ for Parquet, the row number starting at 1.
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import json
 import tempfile
 from dataclasses import dataclass
@@ -222,9 +224,6 @@ def _take_marked_rows(con: duckdb.DuckDBPyConnection, header: list[str]) -> list
 
 def _csv_header(path: Path, sep: str) -> list[str]:
     """Column names from the first record, checked for blanks and repeats."""
-    import csv
-    import io
-
     with _open_maybe_gzip(path) as raw:
         head = raw.read(1 << 20).decode("utf-8", errors="replace").lstrip("\ufeff")
     try:
@@ -383,7 +382,7 @@ def _open_maybe_gzip(path: Path) -> Any:
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:
     row = con.execute(f"SELECT count(*) FROM {STAGE_TABLE}").fetchall()[0]
-    return int(row[0]) if row else 0
+    return int(row[0])
 
 
 def _first_line(exc: BaseException) -> str:

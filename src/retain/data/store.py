@@ -186,7 +186,7 @@ class Store:
     def count(self, name: str) -> int:
         self._require(name)
         row = self._con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0]
-        return int(row[0]) if row else 0
+        return int(row[0])
 
     def counts(self) -> dict[str, int]:
         """Row counts of the canonical tables and the quarantine."""
