@@ -62,7 +62,7 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, data_dir: Path) ->
     )
     assert (
         wrong_format.returncode == 1
-        and "--format cdnow fills orders, not events" in wrong_format.stderr
+        and "format cdnow fills orders, not events" in wrong_format.stderr
     )
     usage = retain("ingest", data_dir=data_dir, cwd=tmp_path)
     assert usage.returncode == 2

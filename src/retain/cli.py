@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,12 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from retain.config import Settings, get_settings
-from retain.data.ingest import IngestReport, ingest_arrow, ingest_file
+from retain.data.ingest import IngestReport, ingest_file
 from retain.data.loaders import FORMATS as PUBLIC_FORMATS
 from retain.data.schemas import INPUT_TABLES
 from retain.data.sources import FORMATS as FILE_FORMATS
 from retain.data.store import Store
 from retain.errors import RetainError
+from retain.predict.scoring import TrainResult
 
 __all__ = ["app", "main"]
 
@@ -37,6 +39,8 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that write a JSON of metrics.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+train_app = typer.Typer(help="Train a capability's model on the store.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 # soft_wrap: lines stay whole when piped into logs instead of breaking at 80 columns.
 out = Console(soft_wrap=True)
@@ -117,34 +121,15 @@ def ingest(
         "max_text_chars": settings.ingest.max_text_chars,
     }
     with _open_store(settings) as store, _progress(file) as on_progress:
-        if format is not None and format in PUBLIC_FORMATS:
-            public = PUBLIC_FORMATS[format]
-            if INPUT_TABLES.get(table) != public.table:
-                raise _CommandError(f"--format {format} fills {public.table}, not {table}")
-            if not file.is_file():
-                raise _CommandError(f"no such file: {file}")
-            report = ingest_arrow(
-                store,
-                table,
-                public.read(file),
-                source=str(file.resolve()),
-                format=format,
-                on_progress=on_progress,
-                **common,
-            )
-        elif format is None or format in FILE_FORMATS:
-            report = ingest_file(
-                store,
-                table,
-                file,
-                format=format,  # type: ignore[arg-type]
-                delimiter=delimiter,
-                on_progress=on_progress,
-                **common,
-            )
-        else:
-            known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
-            raise _CommandError(f"unknown --format {format!r}; expected one of: {known}")
+        report = ingest_file(
+            store,
+            table,
+            file,
+            format=format,
+            delimiter=delimiter,
+            on_progress=on_progress,
+            **common,
+        )
     _print_report(report)
 
 
@@ -217,6 +202,8 @@ def run(
     for report in result.reports:
         _print_report(report)
     _print_summary(result.summary, settings)
+    if result.predict is not None:
+        _print_training(result.predict)
 
 
 def _print_summary(summary: dict[str, Any], settings: Settings) -> None:
@@ -288,11 +275,110 @@ def bench_ingest(
     if rows < 1 or not 0 <= bad_fraction < 1:
         raise _CommandError(f"need rows >= 1 and 0 <= bad-fraction < 1; got {rows}, {bad_fraction}")
     result = run_ingest_benchmark(rows=rows, batch_size=batch_size, bad_fraction=bad_fraction)
-    text = json.dumps(result, indent=2)
+    _write_json(result, json_out)
+
+
+def _write_json(result: dict[str, Any], json_out: Path | None) -> None:
+    text = json.dumps(result, indent=2, default=str)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(text + "\n")
     out.print_json(text)
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _CommandError(f"{option} must be a date like 1997-09-30; got {value!r}") from None
+
+
+@train_app.command("predict")
+def train_predict(
+    cutoff: Annotated[
+        str | None, typer.Option(help="Learn from data up to this day (default: last order).")
+    ] = None,
+    horizon_days: Annotated[int, typer.Option(help="Days the predictions are about.")] = 90,
+) -> None:
+    """Train churn / repurchase / lifetime-value models and score every customer.
+
+    Scores go to the user_scores table; the model to <data_dir>/models/predict.
+    Example: retain train predict --horizon-days 90
+    """
+    from retain.predict.scoring import train_and_score
+
+    settings = get_settings()
+    with _open_store(settings) as store:
+        result = train_and_score(
+            store,
+            settings.models_dir,
+            cutoff=_parse_day(cutoff, "--cutoff"),
+            horizon_days=horizon_days,
+        )
+    _print_training(result)
+
+
+def _print_training(result: TrainResult) -> None:
+    out.print(
+        f"predict model {result.version} as of {result.cutoff} ({result.horizon_days}-day "
+        f"horizon), learned from {result.training_rows:,} rows over {result.backtests} "
+        f"backtests; scored {result.customers_scored:,} customers into user_scores: mean "
+        f"churn risk {result.mean_churn_risk:.1%}, {result.expected_purchases:,.0f} purchases "
+        "expected"
+    )
+
+
+@bench_app.command("predict")
+def bench_predict(
+    data: Annotated[
+        Path | None, typer.Option(help="Transaction log; omit for the generated demo shop.")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option(help="Loader format, e.g. cdnow; default from the file name.")
+    ] = None,
+    calibration_end: Annotated[
+        str | None, typer.Option(help="Last day of the calibration period.")
+    ] = None,
+    holdout_end: Annotated[str | None, typer.Option(help="Last day of the holdout.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Holdout accuracy of churn / repurchase / value predictions against BG/NBD.
+
+    Example: retain bench predict --data CDNOW_master.txt --format cdnow
+    --calibration-end 1997-09-30 --holdout-end 1998-06-30 --json predict.json
+    """
+    from retain.predict.bench import run_predict_benchmark
+
+    if data is not None and not data.is_file():
+        raise _CommandError(f"no such file: {data}")
+    result = run_predict_benchmark(
+        data,
+        format=format,
+        calibration_end=_parse_day(calibration_end, "--calibration-end"),
+        holdout_end=_parse_day(holdout_end, "--holdout-end"),
+        seed=seed,
+    )
+    _write_json(result, json_out)
+
+
+@bench_app.command("predict-scale")
+def bench_predict_scale(
+    customers: Annotated[int, typer.Option(help="Simulated customers.")] = 1_000_000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Seconds to fit and score simulated customers (BG/NBD with CDNOW parameters).
+
+    Example: retain bench predict-scale --customers 1000000 --json scale.json
+    """
+    from retain.predict.bench import run_scale_benchmark
+
+    if customers < 1000:
+        raise _CommandError(f"--customers must be at least 1000; got {customers}")
+    _write_json(run_scale_benchmark(customers, seed=seed), json_out)
 
 
 def main() -> None:

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
             return self.store_url
         return f"duckdb:///{(self.data_dir / 'retain.duckdb').resolve()}"
 
+    @property
+    def models_dir(self) -> Path:
+        """Where trained models live: ``<data_dir>/models/<kind>/<version>``."""
+        return self.data_dir / "models"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -1,4 +1,4 @@
-"""The main job behind ``make run``: build the demo shop and load it.
+"""The main job behind ``make run``: build the demo shop, load it, train, score.
 
 Capabilities add their training and scoring steps here as they arrive; the
 job stays a plain function so tests and notebooks can run it too.
@@ -15,6 +15,7 @@ from retain.data.ingest import IngestReport, ingest_file
 from retain.data.store import Store
 from retain.data.summary import shop_summary
 from retain.demo import DEMO_FILES, generate_demo_shop
+from retain.predict.scoring import TrainResult, train_and_score
 
 __all__ = ["MainJobResult", "run_main_job"]
 
@@ -27,6 +28,7 @@ class MainJobResult:
     generated: bool
     reports: list[IngestReport] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    predict: TrainResult | None = None
 
 
 def run_main_job(
@@ -38,10 +40,11 @@ def run_main_job(
     batch_size: int = 100_000,
     on_step: Callable[[str], None] | None = None,
 ) -> MainJobResult:
-    """Generate the demo shop (unless present) and ingest every file of it.
+    """Generate the demo shop (unless present), ingest every file, train and score.
 
     Re-running is cheap and safe: existing files are reused and ingestion is
-    idempotent, so a second run reports everything as duplicates.
+    idempotent, so a second run reports everything as duplicates; training the
+    same data again publishes the same model version.
     """
     demo_dir = data_dir / "demo"
     generated = fresh or not (demo_dir / "manifest.json").is_file()
@@ -54,6 +57,8 @@ def run_main_job(
         result.reports.append(ingest_file(store, table, demo_dir / name, batch_size=batch_size))
     store.checkpoint()
     result.summary = shop_summary(store)
+    _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
+    result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
     return result
 
 

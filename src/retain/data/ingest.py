@@ -24,11 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pyarrow as pa
 
+from retain.data.loaders import FORMATS as PUBLIC_FORMATS
 from retain.data.schemas import TableSchema, get_schema
+from retain.data.sources import (
+    FORMATS as FILE_FORMATS,
+)
 from retain.data.sources import (
     STAGE_TABLE,
     Reject,
@@ -45,7 +50,7 @@ from retain.data.validation import (
     quote_ident,
     quote_literal,
 )
-from retain.errors import InvalidInputError
+from retain.errors import InvalidInputError, NotFoundError
 
 __all__ = ["IngestReport", "ProgressCallback", "ingest_arrow", "ingest_file", "normalise_name"]
 
@@ -89,7 +94,7 @@ def ingest_file(
     table: str,
     path: str | Path,
     *,
-    format: SourceFormat | None = None,
+    format: SourceFormat | str | None = None,
     mapping: Mapping[str, str] | None = None,
     batch_size: int = 100_000,
     future_tolerance_seconds: int = 300,
@@ -105,7 +110,9 @@ def ingest_file(
         table: ``events``, ``orders``, ``items``, ``users``, ``reviews``,
             ``conversations`` or ``kb`` / ``kb_articles``.
         path: CSV, Parquet or JSON-lines file (``.gz`` allowed for CSV/JSONL).
-        format: Overrides the format implied by the file name.
+        format: Overrides the format implied by the file name; a public
+            format of :data:`retain.data.loaders.FORMATS` (``cdnow``,
+            ``amazon-seq``, ...) is read by its loader first.
         mapping: ``{source column: canonical field}`` for sources whose
             columns are named otherwise; matching is also tried on folded
             names, so ``User ID`` finds ``user_id`` unaided.
@@ -122,7 +129,29 @@ def ingest_file(
         NotFoundError: the file does not exist.
     """
     source = Path(path)
-    fmt = format or infer_format(source)
+    if format is not None and format in PUBLIC_FORMATS:
+        public = PUBLIC_FORMATS[format]
+        if get_schema(table).name != public.table:
+            raise InvalidInputError(f"format {format} fills {public.table}, not {table}")
+        if not source.is_file():
+            raise NotFoundError(f"no such file: {source}")
+        return ingest_arrow(
+            store,
+            table,
+            public.read(source),
+            source=str(source.resolve()),
+            format=format,
+            mapping=mapping,
+            batch_size=batch_size,
+            future_tolerance_seconds=future_tolerance_seconds,
+            max_text_chars=max_text_chars,
+            now=now,
+            on_progress=on_progress,
+        )
+    if format is not None and format not in FILE_FORMATS:
+        known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
+        raise InvalidInputError(f"unknown format {format!r}; expected one of: {known}")
+    fmt = cast(SourceFormat, format) if format is not None else infer_format(source)
     return _run(
         store,
         table,

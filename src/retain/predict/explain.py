@@ -1,0 +1,133 @@
+"""Plain-words reasons for a customer's churn risk.
+
+The repurchase model's per-feature contributions (LightGBM's exact TreeSHAP,
+``pred_contrib=True``) say which features pushed one customer's probability
+down; each such feature has a sentence template filled with that customer's
+own value, so a shop sees "no purchase for 21 weeks; usually every 4" rather
+than a feature name and a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["NO_RISK_FACTOR", "reason_for", "top_reasons"]
+
+NO_RISK_FACTOR = "no risk factor stands out"
+
+Row = Mapping[str, float]
+
+
+def _weeks(value: float) -> str:
+    if value < 1.5:
+        return f"{max(value * 7, 0):.0f} days"
+    return f"{value:.0f} weeks"
+
+
+def _times(value: float) -> str:
+    count = round(value)
+    return "once" if count == 1 else f"{count} times"
+
+
+def _recency(row: Row) -> str:
+    text = f"no purchase for {_weeks(row['recency'])}"
+    gap = row.get("ipt_mean", 0.0)
+    if row.get("x", 0.0) > 0 and gap > 0:
+        text += f"; usually buys every {_weeks(gap)}"
+    return text
+
+
+_TEMPLATES: dict[str, Callable[[Row], str]] = {
+    "recency": _recency,
+    "bg_p_alive": _recency,
+    "bg_probability": _recency,
+    "bg_expected": _recency,
+    "t_x": _recency,
+    "x": lambda r: (
+        "has bought only once" if r["x"] < 0.5 else f"has bought only {round(r['x']) + 1} times"
+    ),
+    "T": lambda r: f"first bought {_weeks(r['T'])} ago",
+    "ipt_std": lambda r: f"irregular rhythm: gaps vary by {_weeks(r['ipt_std'])}",
+    "units_total": lambda r: f"{round(r['units_total'])} unit(s) bought in all",
+    "monetary_repeat_mean": lambda r: (
+        "no repeat purchase yet"
+        if r["monetary_repeat_mean"] <= 0
+        else f"spends {r['monetary_repeat_mean']:.2f} per repeat purchase"
+    ),
+    "trend": lambda r: (
+        f"buying less: {round(r.get('recent_13w', 0))} purchases in the last 13 weeks, more before"
+    ),
+    "recent_13w": lambda r: f"{_times(r['recent_13w'])} in the last 13 weeks",
+    "recent_4w": lambda r: (
+        "no purchase in the last 4 weeks"
+        if r["recent_4w"] < 0.5
+        else f"{_times(r['recent_4w'])} in the last 4 weeks"
+    ),
+    "returns": lambda r: f"{round(r['returns'])} cancelled or returned order(s)",
+    "support_contacts": lambda r: f"contacted customer service {_times(r['support_contacts'])}",
+    "negative_reviews": lambda r: f"wrote {round(r['negative_reviews'])} negative review(s)",
+    "mean_rating": lambda r: f"rates products {r['mean_rating']:.1f} of 5 on average",
+    "event_recency": lambda r: (
+        "no visit recorded"
+        if np.isnan(r["event_recency"])
+        else f"last visit {_weeks(r['event_recency'])} ago"
+    ),
+    "events_4w": lambda r: (
+        "no visit in the last 4 weeks"
+        if r["events_4w"] < 0.5
+        else f"{round(r['events_4w'])} visits in the last 4 weeks"
+    ),
+    "views": lambda r: f"{round(r['views'])} product views so far",
+    "view_to_cart": lambda r: f"adds {r['view_to_cart']:.0%} of viewed products to the cart",
+    "cart_to_purchase": lambda r: f"buys {r['cart_to_purchase']:.0%} of carted products",
+    "monetary_mean": lambda r: f"spends {r['monetary_mean']:.2f} per purchase",
+    "monetary_total": lambda r: f"spent {r['monetary_total']:.2f} in all",
+    "monetary_first": lambda r: f"first purchase worth {r['monetary_first']:.2f}",
+    "ipt_mean": lambda r: f"buys every {_weeks(r['ipt_mean'])} on average",
+    "category_breadth": lambda r: f"buys from {round(r['category_breadth'])} categories",
+}
+
+
+def reason_for(feature: str, row: Row) -> str:
+    """One sentence about ``feature`` for the customer whose values are ``row``."""
+    template = _TEMPLATES.get(feature)
+    if template is None:
+        return f"{feature.replace('_', ' ')} = {row[feature]:.3g}"
+    return template(row)
+
+
+def top_reasons(
+    contributions: npt.NDArray[np.float64],
+    features: npt.NDArray[np.float64],
+    names: list[str],
+    *,
+    limit: int = 3,
+    min_effect: float = 0.05,
+) -> list[list[str]]:
+    """Per customer, sentences for the features that lowered repurchase the most.
+
+    Args:
+        contributions: ``(n, len(names) + 1)`` log-odds contributions, the
+            last column being the expected value (LightGBM's layout).
+        features: ``(n, len(names))`` the customers' feature values.
+        names: Feature names in column order.
+        limit: Sentences per customer at most.
+        min_effect: Contributions above ``-min_effect`` log-odds are ignored.
+    """
+    out: list[list[str]] = []
+    effects = contributions[:, : len(names)]
+    for row_effects, values in zip(effects, features, strict=True):
+        order = np.argsort(row_effects)
+        row = dict(zip(names, values.tolist(), strict=True))
+        sentences: list[str] = []
+        for index in order:
+            if row_effects[index] > -min_effect or len(sentences) >= limit:
+                break
+            sentence = reason_for(names[index], row)
+            if sentence not in sentences:
+                sentences.append(sentence)
+        out.append(sentences or [NO_RISK_FACTOR])
+    return out
