@@ -87,6 +87,7 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     assert first.returncode == 0, first.stderr
     assert "events: " in first.stdout and "quarantined 0" in first.stdout
     assert "repeat-purchase rate" in first.stdout
+    assert "customers into user_scores" in first.stdout
     assert (data_dir / "retain.duckdb").is_file() and (
         data_dir / "demo" / "manifest.json"
     ).is_file()
@@ -136,3 +137,44 @@ def test_bench_ingest_writes_json(tmp_path: Path, data_dir: Path) -> None:
     assert m["reingest_accepted"] == 0 and m["reingest_duplicates"] == m["accepted"]
     assert m["events_per_second"] > 0
     assert "duckdb_insert_no_validation" in doc["baselines"]
+
+
+def test_train_predict_after_ingesting_orders(tmp_path: Path, data_dir: Path) -> None:
+    missing = retain("train", "predict", data_dir=data_dir, cwd=tmp_path)
+    assert missing.returncode == 1 and "no orders in the store" in missing.stderr
+    run = retain("demo-data", "--out", str(tmp_path / "demo"), data_dir=data_dir, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    ingest = retain(
+        "ingest", "orders", str(tmp_path / "demo" / "orders.jsonl"), data_dir=data_dir, cwd=tmp_path
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    bad_day = retain("train", "predict", "--cutoff", "30/09/1997", data_dir=data_dir, cwd=tmp_path)
+    assert bad_day.returncode == 1 and "--cutoff must be a date like" in bad_day.stderr
+    trained = retain("train", "predict", "--horizon-days", "60", data_dir=data_dir, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "scored" in trained.stdout and "into user_scores" in trained.stdout
+    assert (data_dir / "models" / "predict" / "CURRENT").is_file()
+
+
+@pytest.mark.shared_data
+def test_bench_predict_on_the_cdnow_sample(
+    shared_data: Path, tmp_path: Path, data_dir: Path
+) -> None:
+    out = tmp_path / "predict.json"
+    result = retain(
+        "bench", "predict",
+        "--data", str(shared_data / "cdnow" / "CDNOW_sample.txt"),
+        "--format", "cdnow",
+        "--calibration-end", "1997-09-30",
+        "--holdout-end", "1998-06-30",
+        "--json", str(out),
+        data_dir=data_dir, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["customers"] == 2357 and report["metrics"]["total_actual"] == 1882
+    assert set(report["baselines"]) == {"bgnbd", "bgnbd_retain_fit"}
+    for name in ("mae", "rmse", "auc", "brier", "total_predicted", "total_actual", "spend_mae"):
+        assert name in report["metrics"] and name in report["baselines"]["bgnbd"]
+    assert report["btyd_params"]["r"] == pytest.approx(0.243, rel=0.01)
+    assert report["btyd_params"]["alpha"] == pytest.approx(4.414, rel=0.01)

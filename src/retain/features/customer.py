@@ -188,7 +188,7 @@ def customer_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
         if name not in features.columns
     }
     columns = ["user_id", "first_day", *FEATURE_DESCRIPTIONS]
-    return features.mutate(**missing).select(*columns)
+    return features.mutate(**missing).select(*columns).order_by("user_id")
 
 
 def _filled(column: ir.Value, name: str) -> ir.FloatingValue:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, special
+from scipy import linalg, optimize, special
 
 from retain.errors import ConvergenceError, InvalidInputError, NotFittedError
 
@@ -240,12 +240,29 @@ def _bgnbd_log_likelihood(
 
 
 def _beta_quadrature(a: float, b: float) -> tuple[FloatArray, FloatArray]:
-    """Nodes in (0, 1) and weights that integrate ``f(p)`` against Beta(a, b)."""
-    # Jacobi weight (1 - u)^alpha (1 + u)^beta on [-1, 1]; p = (1 + u) / 2.
-    u, w = special.roots_jacobi(_QUADRATURE_NODES, b - 1.0, a - 1.0)
-    nodes = (1.0 + u) / 2.0
-    weights = w / w.sum()
-    return nodes.astype(np.float64), weights.astype(np.float64)
+    """Nodes in (0, 1) and weights that integrate ``f(p)`` against Beta(a, b).
+
+    Gauss-Jacobi by the Golub-Welsch eigenvalue method, with the weights taken
+    from the eigenvectors and normalised to one. SciPy's ``roots_jacobi``
+    scales them by a Beta-function constant that overflows once ``b`` reaches
+    a few thousand (a customer with thousands of repeat purchases).
+    """
+    # Jacobi weight (1 - u)^alpha (1 + u)^beta on [-1, 1]; then p = (1 + u) / 2.
+    alpha, beta = b - 1.0, a - 1.0
+    k = np.arange(_QUADRATURE_NODES, dtype=np.float64)
+    total = 2.0 * k + alpha + beta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diagonal = (beta**2 - alpha**2) / (total * (total + 2.0))
+    diagonal[0] = (beta - alpha) / (alpha + beta + 2.0)
+    j = k[1:]
+    s = 2.0 * j + alpha + beta
+    off = np.sqrt(
+        4.0 * j * (j + alpha) * (j + beta) * (j + alpha + beta) / (s**2 * (s + 1.0) * (s - 1.0))
+    )
+    u, vectors = linalg.eigh_tridiagonal(diagonal, off)
+    weights = vectors[0, :] ** 2
+    nodes = np.clip((1.0 + u) / 2.0, 1e-300, 1.0)
+    return nodes.astype(np.float64), (weights / weights.sum()).astype(np.float64)
 
 
 class GammaGamma:

@@ -1,0 +1,180 @@
+"""Customer features: values on a hand-checked shop, and nothing after the cutoff leaks in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_arrow
+from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+
+CUTOFF = dt.date(2025, 3, 31)
+NOW = dt.datetime(2030, 1, 1)
+
+
+def _load(store: Store, table: str, rows: list[dict[str, object]], source: str) -> None:
+    columns = sorted({key for row in rows for key in row})  # from_pylist reads row 1's keys only
+    data = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+    report = ingest_arrow(store, table, data, source=source, now=NOW)
+    assert report.quarantined == 0, report.reasons
+
+
+def _shop(store: Store) -> None:
+    _load(
+        store,
+        "items",
+        [
+            {"item_id": "i1", "title": "tea", "category": "drinks"},
+            {"item_id": "i2", "title": "cup", "category": "kitchen"},
+        ],
+        "items",
+    )
+    _load(
+        store,
+        "orders",
+        [
+            {"order_id": "a1", "user_id": "ann", "ts": "2025-01-06 10:00", "amount": 10.0},
+            # Same day: one occasion of 30.
+            {"order_id": "a2", "user_id": "ann", "ts": "2025-01-06 18:00", "amount": 20.0},
+            {"order_id": "a3", "user_id": "ann", "ts": "2025-02-03 09:00", "amount": 15.0},
+            {"order_id": "a4", "user_id": "ann", "ts": "2025-03-03 09:00", "amount": 45.0},
+            {
+                "order_id": "a5",
+                "user_id": "ann",
+                "ts": "2025-03-10 09:00",
+                "amount": 99.0,
+                "status": "returned",
+            },
+            {"order_id": "b1", "user_id": "bob", "ts": "2025-03-24 12:00", "amount": 8.0},
+        ],
+        "orders-1",
+    )
+    _load(
+        store,
+        "events",
+        [
+            {"user_id": "ann", "item_id": "i1", "event_type": "view", "ts": "2025-03-20"},
+            {"user_id": "ann", "item_id": "i1", "event_type": "cart", "ts": "2025-03-20"},
+            {"user_id": "ann", "item_id": "i1", "event_type": "purchase", "ts": "2025-03-03"},
+            {"user_id": "ann", "item_id": "i2", "event_type": "purchase", "ts": "2025-02-03"},
+            {"user_id": "ann", "item_id": "i2", "event_type": "view", "ts": "2025-03-21"},
+        ],
+        "events-1",
+    )
+    _load(
+        store,
+        "reviews",
+        [{"user_id": "ann", "item_id": "i1", "ts": "2025-03-05", "rating": 2, "text": "meh"}],
+        "reviews-1",
+    )
+    _load(
+        store,
+        "conversations",
+        [
+            {
+                "conversation_id": "c1",
+                "turn": 0,
+                "user_id": "bob",
+                "role": "customer",
+                "text": "where is my order",
+                "ts": "2025-03-28",
+            },
+            {
+                "conversation_id": "c1",
+                "turn": 1,
+                "user_id": "bob",
+                "role": "agent",
+                "text": "on its way",
+                "ts": "2025-03-28",
+            },
+        ],
+        "chats-1",
+    )
+
+
+def _features(store: Store) -> pd.DataFrame:
+    frame = customer_features(FeatureTables.from_store(store), CUTOFF).to_pandas()
+    return frame.set_index("user_id").sort_index()
+
+
+def test_features_of_a_hand_checked_shop(store: Store) -> None:
+    _shop(store)
+    f = _features(store)
+    ann, bob = f.loc["ann"], f.loc["bob"]
+    assert ann.x == 2  # three purchase days; the same-day pair is one occasion
+    assert ann.t_x == pytest.approx(8.0)  # 6 Jan .. 3 Mar
+    assert ann["T"] == pytest.approx(84 / 7)  # 6 Jan .. 31 Mar
+    assert ann.recency == pytest.approx(4.0)
+    assert ann.monetary_total == pytest.approx(90.0)  # the returned order is not spend
+    assert ann.monetary_first == pytest.approx(30.0)
+    assert ann.monetary_repeat_mean == pytest.approx(30.0)
+    assert ann.returns == 1
+    assert ann.ipt_mean == pytest.approx(4.0)
+    assert ann.views == 2 and ann.carts == 1 and ann.view_to_cart == pytest.approx(0.5)
+    assert ann.category_breadth == 2
+    assert ann.reviews == 1 and ann.negative_reviews == 1 and ann.mean_rating == 2
+    assert ann.support_contacts == 0
+    assert bob.x == 0 and bob.monetary_repeat_mean == 0 and bob.support_contacts == 1
+    assert pd.isna(bob.event_recency) and pd.isna(bob.mean_rating)  # unknown, not zero
+
+
+def test_nothing_after_the_cutoff_changes_a_feature(store: Store) -> None:
+    _shop(store)
+    before = _features(store)
+    later = "2025-04-01 00:00"  # the first moment after the cutoff day
+    _load(
+        store,
+        "orders",
+        [
+            {"order_id": "a9", "user_id": "ann", "ts": later, "amount": 500.0},
+            {
+                "order_id": "b9",
+                "user_id": "bob",
+                "ts": "2025-06-01",
+                "amount": 1.0,
+                "status": "cancelled",
+            },
+            {"order_id": "n1", "user_id": "new", "ts": "2025-05-01", "amount": 7.0},
+        ],
+        "orders-2",
+    )
+    _load(
+        store,
+        "events",
+        [{"user_id": "bob", "item_id": "i2", "event_type": "purchase", "ts": later}],
+        "events-2",
+    )
+    _load(
+        store,
+        "reviews",
+        [{"user_id": "bob", "item_id": "i2", "ts": later, "rating": 1, "text": "bad"}],
+        "reviews-2",
+    )
+    _load(
+        store,
+        "conversations",
+        [
+            {
+                "conversation_id": "c9",
+                "turn": 0,
+                "user_id": "ann",
+                "role": "customer",
+                "text": "refund please",
+                "ts": later,
+            }
+        ],
+        "chats-2",
+    )
+    after = _features(store)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_outcomes_count_occasions_inside_the_window_only(store: Store) -> None:
+    _shop(store)
+    tables = FeatureTables.from_store(store)
+    got = purchase_outcomes(tables.orders, dt.date(2025, 1, 6), dt.date(2025, 3, 3)).to_pandas()
+    assert got.set_index("user_id").to_dict("index") == {"ann": {"purchases": 2.0, "spend": 60.0}}

@@ -1,0 +1,117 @@
+"""The behaviour model on the demo shop: scores a shop can act on, saved and loaded exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.artifacts import current_version
+from retain.data import Store
+from retain.data.ingest import ingest_file
+from retain.demo import DEMO_FILES, generate_demo_shop
+from retain.errors import InvalidInputError, NotFittedError, NotFoundError
+from retain.features.customer import FeatureTables, purchase_outcomes
+from retain.predict.model import SCORE_COLUMNS, BehaviourModel
+from retain.predict.scoring import SCORES_TABLE, last_order_day, load_current, train_and_score
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    folder = tmp_path_factory.mktemp("shop")
+    generate_demo_shop(folder / "demo", seed=11)
+    with Store.open(folder / "retain.duckdb") as store:
+        for name, table in DEMO_FILES.items():
+            ingest_file(store, table, folder / "demo" / name)
+        yield store
+
+
+@pytest.fixture(scope="module")
+def fitted(shop: Store) -> tuple[BehaviourModel, dt.date]:
+    cutoff = last_order_day(shop) - dt.timedelta(days=60)
+    model = BehaviourModel(horizon_days=60, seed=1).fit(FeatureTables.from_store(shop), cutoff)
+    return model, cutoff
+
+
+def test_scores_are_consistent_probabilities_with_reasons(
+    shop: Store, fitted: tuple[BehaviourModel, dt.date]
+) -> None:
+    model, _ = fitted
+    scores = model.predict(FeatureTables.from_store(shop))
+    assert tuple(scores.columns) == SCORE_COLUMNS
+    assert scores.user_id.is_unique and len(scores) > 100
+    for column in ("p_alive", "repurchase_probability", "churn_risk"):
+        assert scores[column].between(0, 1).all(), column
+    np.testing.assert_allclose(scores.churn_risk, 1 - scores.repurchase_probability)
+    assert (scores.expected_purchases >= scores.repurchase_probability - 1e-12).all()
+    assert (scores.expected_lifetime_value >= 0).all()
+    assert all(
+        isinstance(r, list) and r and all(isinstance(s, str) for s in r) for r in scores.reasons
+    )
+    # In the demo shop churned customers stop visiting; the riskiest are told so.
+    riskiest = scores.nlargest(20, "churn_risk").reasons
+    assert sum(any("visit" in s or "no purchase for" in s for s in r) for r in riskiest) >= 15
+
+
+def test_probabilities_are_calibrated_on_the_following_weeks(
+    shop: Store, fitted: tuple[BehaviourModel, dt.date]
+) -> None:
+    """Mean predicted repurchase probability is close to the share who really bought."""
+    model, cutoff = fitted
+    tables = FeatureTables.from_store(shop)
+    scores = model.predict(tables, explain=False)
+    outcome = purchase_outcomes(tables.orders, cutoff, cutoff + dt.timedelta(days=60)).to_pandas()
+    bought = scores[["user_id"]].merge(outcome, on="user_id", how="left").purchases.fillna(0) > 0
+    assert scores.repurchase_probability.mean() == pytest.approx(bought.mean(), abs=0.06)
+    # Customers ranked riskiest buy less often than the safest.
+    ranked = scores.assign(bought=bought.to_numpy()).sort_values("churn_risk")
+    half = len(ranked) // 2
+    assert ranked.bought.iloc[:half].mean() > ranked.bought.iloc[half:].mean()
+
+
+def test_save_and_load_give_identical_scores(
+    shop: Store, fitted: tuple[BehaviourModel, dt.date], tmp_path: Path
+) -> None:
+    model, _ = fitted
+    model.save(tmp_path / "m")
+    loaded = BehaviourModel.load(tmp_path / "m")
+    tables = FeatureTables.from_store(shop)
+    pd.testing.assert_frame_equal(model.predict(tables), loaded.predict(tables))
+
+
+def test_a_cutoff_outside_the_data_is_refused(shop: Store) -> None:
+    tables = FeatureTables.from_store(shop)
+    last = last_order_day(shop)
+    with pytest.raises(InvalidInputError, match="after the last order"):
+        BehaviourModel().fit(tables, last + dt.timedelta(days=3))
+    with pytest.raises(InvalidInputError, match="before the first order"):
+        BehaviourModel().fit(tables, dt.date(2000, 1, 1))
+    with pytest.raises(NotFittedError, match="call fit"):
+        BehaviourModel().predict(tables)
+    with pytest.raises(InvalidInputError, match="'horizon_days' parameter"):
+        BehaviourModel(horizon_days=0)
+
+
+def test_train_and_score_publishes_a_version_and_fills_user_scores(
+    shop: Store, tmp_path: Path
+) -> None:
+    with pytest.raises(NotFoundError, match="retain train predict"):
+        load_current(tmp_path / "models")
+    result = train_and_score(shop, tmp_path / "models", horizon_days=30)
+    assert current_version(tmp_path / "models", "predict") == result.version
+    table = shop.query_df(f"SELECT * FROM {SCORES_TABLE}")
+    assert len(table) == result.customers_scored
+    assert set(table.model_version) == {result.version}
+    assert set(table.horizon_days) == {30}
+    assert (table.cutoff == pd.Timestamp(last_order_day(shop))).all()
+    again = train_and_score(shop, tmp_path / "models", horizon_days=30)
+    assert again.version == result.version  # same data, same seed: same model
+
+
+def test_training_without_orders_says_what_is_missing(store: Store) -> None:
+    with pytest.raises(InvalidInputError, match="no orders"):
+        BehaviourModel().fit(FeatureTables.from_store(store), dt.date(2025, 1, 1))
