@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-all bench lint format clean
+.PHONY: install run test test-all bench bench-predict lint format clean
 
 install: $(STAMP)
 
@@ -24,9 +24,24 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -q -m ''
 
-bench: install
+SHARED := ../shared/data
+
+bench: install bench-predict
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
+
+# CDNOW runs need ../shared/data (see its SOURCE.md); the demo and scale runs need nothing.
+bench-predict: install
+	@mkdir -p bench-results
+	@for f in master sample; do \
+	  if [ -f $(SHARED)/cdnow/CDNOW_$$f.txt ]; then \
+	    $(BIN)/retain bench predict --data $(SHARED)/cdnow/CDNOW_$$f.txt --format cdnow \
+	      --calibration-end 1997-09-30 --holdout-end 1998-06-30 \
+	      --json bench-results/predict-cdnow-$$f.json > /dev/null || exit 1; \
+	  else echo "skipping CDNOW $$f: $(SHARED)/cdnow not found"; fi; \
+	done
+	$(BIN)/retain bench predict --json bench-results/predict-demo.json > /dev/null
+	$(BIN)/retain bench predict-scale --customers 1000000 --json bench-results/predict-scale.json > /dev/null
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -97,7 +97,8 @@ def _shop(store: Store) -> None:
 
 
 def _features(store: Store) -> pd.DataFrame:
-    frame = customer_features(FeatureTables.from_store(store), CUTOFF).to_pandas()
+    tables = FeatureTables.from_store(store)
+    frame = tables.fetch(customer_features(tables, CUTOFF))
     return frame.set_index("user_id").sort_index()
 
 
@@ -176,5 +177,5 @@ def test_nothing_after_the_cutoff_changes_a_feature(store: Store) -> None:
 def test_outcomes_count_occasions_inside_the_window_only(store: Store) -> None:
     _shop(store)
     tables = FeatureTables.from_store(store)
-    got = purchase_outcomes(tables.orders, dt.date(2025, 1, 6), dt.date(2025, 3, 3)).to_pandas()
+    got = tables.fetch(purchase_outcomes(tables.orders, dt.date(2025, 1, 6), dt.date(2025, 3, 3)))
     assert got.set_index("user_id").to_dict("index") == {"ann": {"purchases": 2.0, "spend": 60.0}}

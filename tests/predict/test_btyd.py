@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from retain.errors import ConvergenceError, InvalidInputError, NotFittedError
-from retain.predict.btyd import BetaGeo, GammaGamma
+from retain.predict.btyd import BetaGeo, BetaGeoParams, GammaGamma
 from retain.predict.synthetic import CDNOW_PARAMS, simulate_orders
 
 with warnings.catch_warnings():
@@ -94,3 +94,18 @@ def test_bad_summaries_are_refused_with_the_reason() -> None:
         BetaGeo().fit([0, 0], [0.0, 0.0], [5.0, 5.0])
     with pytest.raises(NotFittedError, match="call fit"):
         BetaGeo().p_alive([0], [0.0], [1.0])
+
+
+def test_homogeneous_dropout_is_a_limit_not_a_failure() -> None:
+    """When every customer drops out alike, a and b grow together; lifetimes fails here."""
+    homogeneous = BetaGeoParams(r=0.5, alpha=3.0, a=3000.0, b=9000.0)
+    orders = simulate_orders(30_000, params=homogeneous, seed=5).to_pandas()
+    weeks = (orders.ts - orders.ts.min().normalize()).dt.total_seconds() / (7 * 86400)
+    orders = orders.assign(week=weeks)[weeks <= 39]
+    per = orders.groupby("user_id").week.agg(["size", "min", "max"])
+    x, t_x, big_t = per["size"] - 1, per["max"] - per["min"], 39 - per["min"]
+    model = BetaGeo().fit(x, t_x, big_t)
+    fitted = model.params_
+    assert fitted.a / (fitted.a + fitted.b) == pytest.approx(0.25, rel=0.15)
+    assert fitted.r == pytest.approx(0.5, rel=0.15)
+    assert np.isfinite(model.expected_purchases(39, x, t_x, big_t)).all()

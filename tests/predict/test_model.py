@@ -64,7 +64,7 @@ def test_probabilities_are_calibrated_on_the_following_weeks(
     model, cutoff = fitted
     tables = FeatureTables.from_store(shop)
     scores = model.predict(tables, explain=False)
-    outcome = purchase_outcomes(tables.orders, cutoff, cutoff + dt.timedelta(days=60)).to_pandas()
+    outcome = tables.fetch(purchase_outcomes(tables.orders, cutoff, cutoff + dt.timedelta(days=60)))
     bought = scores[["user_id"]].merge(outcome, on="user_id", how="left").purchases.fillna(0) > 0
     assert scores.repurchase_probability.mean() == pytest.approx(bought.mean(), abs=0.06)
     # Customers ranked riskiest buy less often than the safest.

@@ -163,7 +163,9 @@ class Store:
         return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
 
     def query_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self.execute(sql, params).to_arrow_table()
+        # A relation streams straight into Arrow; a DB-API result copies the rows first.
+        relation = self._con.sql(sql, params=params) if params is not None else self._con.sql(sql)
+        return relation.to_arrow_table()
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         return self.execute(sql, params).df()

@@ -16,17 +16,24 @@ and never reduce a spend figure below zero.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+from ibis.backends import BaseBackend
 
+from retain.data.schemas import SCHEMAS
 from retain.data.store import Store
+from retain.errors import InvalidInputError
 
 __all__ = [
     "FEATURE_DESCRIPTIONS",
     "NOT_PURCHASES",
     "FeatureTables",
+    "canonical_table",
     "customer_features",
     "purchase_occasions",
     "purchase_outcomes",
@@ -71,30 +78,65 @@ _WEEK_DAYS = 7.0
 _MISSING_WHEN_ABSENT = frozenset({"event_recency", "mean_rating"})
 
 
+_IBIS_TYPES = {
+    "VARCHAR": "string",
+    "TIMESTAMP": "timestamp",
+    "DOUBLE": "float64",
+    "BIGINT": "int64",
+    "BOOLEAN": "boolean",
+}
+
+Runner = Callable[[ir.Expr], pa.Table]
+
+
+def canonical_table(name: str) -> ir.Table:
+    """An unbound Ibis table with the canonical schema of ``name``."""
+    schema = SCHEMAS[name]
+    return ibis.table({f.name: _IBIS_TYPES[f.sql_type] for f in schema.fields}, name=name)
+
+
 @dataclass(frozen=True)
 class FeatureTables:
-    """The canonical tables features read, as Ibis tables on one backend.
+    """The canonical tables features read, and how to run an expression over them.
 
-    Only ``orders`` is required; a missing source yields zeros for its features.
+    Only ``orders`` is required; a missing source yields zeros (or NULL for
+    averages) for its features.
+
+    * :meth:`from_store`: the embedded store. Expressions are compiled to
+      DuckDB SQL and run on the store's own connection (no second engine).
+    * :meth:`from_backend`: any Ibis backend holding tables with the
+      canonical names (PySpark, a warehouse) — the same feature code, run
+      where the data lives.
     """
 
     orders: ir.Table
+    runner: Runner
     events: ir.Table | None = None
     items: ir.Table | None = None
     reviews: ir.Table | None = None
     conversations: ir.Table | None = None
 
+    def fetch(self, expr: ir.Table) -> pd.DataFrame:
+        """Run ``expr`` and return the result as a pandas frame."""
+        return self.runner(expr).to_pandas()
+
     @classmethod
     def from_store(cls, store: Store) -> FeatureTables:
-        """The store's tables through Ibis on the store's own DuckDB connection."""
-        backend = ibis.duckdb.from_connection(store.connection)
-        return cls(
-            orders=backend.table("orders"),
-            events=backend.table("events"),
-            items=backend.table("items"),
-            reviews=backend.table("reviews"),
-            conversations=backend.table("conversations"),
-        )
+        def run(expr: ir.Expr) -> pa.Table:
+            return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
+
+        return cls(runner=run, **{name: canonical_table(name) for name in _SOURCES})
+
+    @classmethod
+    def from_backend(cls, backend: BaseBackend) -> FeatureTables:
+        present = set(backend.list_tables())
+        if "orders" not in present:
+            raise InvalidInputError(f"the backend has no orders table; it has: {sorted(present)}")
+        tables = {name: backend.table(name) for name in _SOURCES if name in present}
+        return cls(runner=backend.to_pyarrow, **tables)
+
+
+_SOURCES = ("orders", "events", "items", "reviews", "conversations")
 
 
 def _day_after(cutoff: dt.date) -> ir.TimestampScalar:

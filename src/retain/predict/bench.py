@@ -87,8 +87,8 @@ def run_predict_benchmark(
         load_seconds = time.perf_counter() - started
         tables = FeatureTables.from_store(store)
         horizon_days = (hold_end - cal_end).days
-        calibration = customer_features(tables, cal_end).to_pandas()
-        outcome = purchase_outcomes(tables.orders, cal_end, hold_end).to_pandas()
+        calibration = tables.fetch(customer_features(tables, cal_end))
+        outcome = tables.fetch(purchase_outcomes(tables.orders, cal_end, hold_end))
         truth = calibration[["user_id"]].merge(outcome, on="user_id", how="left").fillna(0.0)
         actual = truth.purchases.to_numpy(np.float64)
         actual_spend = truth.spend.to_numpy(np.float64)

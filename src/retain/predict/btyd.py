@@ -87,9 +87,20 @@ def _unique_rows(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], FloatArr
 
 
 def _fit_log_params(
-    negative_ll: Callable[[FloatArray], float], starts: list[FloatArray], what: str
+    negative_ll: Callable[[FloatArray], float],
+    starts: list[FloatArray],
+    what: str,
+    *,
+    may_diverge: tuple[int, ...] = (),
 ) -> FloatArray:
-    """Minimise over log-parameters from several starts; keep the best that converged."""
+    """Minimise over log-parameters from several starts; keep the best that converged.
+
+    ``may_diverge`` lists parameters allowed to reach the upper edge of the
+    search range because the model has a meaningful limit there (BG/NBD's
+    ``a`` and ``b`` growing together: every customer has the same dropout
+    probability). Any other parameter at an edge means the data do not
+    identify the model, and that is an error, not an answer.
+    """
     best: optimize.OptimizeResult | None = None
     for start in starts:
         with np.errstate(all="ignore"):
@@ -104,7 +115,9 @@ def _fit_log_params(
             best = result
     if best is None or not np.isfinite(best.fun):
         raise ConvergenceError(f"{what}: the likelihood could not be evaluated at any start")
-    if np.any(np.abs(best.x) >= 11.999):
+    at_edge = np.abs(best.x) >= 11.999
+    at_edge[list(may_diverge)] &= best.x[list(may_diverge)] < 0
+    if at_edge.any():
         raise ConvergenceError(
             f"{what}: a parameter ran to the edge of its range "
             f"(log-parameters {np.round(best.x, 3).tolist()}); the data do not identify "
@@ -161,7 +174,7 @@ class BetaGeo:
             np.log([0.25, 4.0, 0.8, 2.5]),
             np.log([2.0, 2.0 / mean_rate, 0.5, 5.0]),
         ]
-        log_params = _fit_log_params(negative_ll, starts, "BG/NBD")
+        log_params = _fit_log_params(negative_ll, starts, "BG/NBD", may_diverge=(2, 3))
         r, alpha, a, b = (float(v) for v in np.exp(log_params))
         self._params = BetaGeoParams(r=r, alpha=alpha, a=a, b=b)
         self.log_likelihood_ = -negative_ll(log_params) * weights.sum()

@@ -105,8 +105,8 @@ class BehaviourModel:
         backtest_step_days: int = 28,
         n_estimators: int = 300,
         learning_rate: float = 0.03,
-        num_leaves: int = 15,
-        min_child_samples: int = 50,
+        num_leaves: int = 7,
+        min_child_samples: int = 100,
         max_training_rows: int = 400_000,
         seed: int = 0,
     ) -> None:
@@ -161,7 +161,7 @@ class BehaviourModel:
                 f"before {last_order}."
             )
         horizon_weeks = self.horizon_days / WEEK_DAYS
-        current = customer_features(tables, cutoff).to_pandas()
+        current = tables.fetch(customer_features(tables, cutoff))
         self.btyd_params_ = BetaGeo().fit(current.x, current.t_x, current["T"]).params_
         self.spend_params_ = _fit_spend(current)
         frames, labels, backtests = self._replay(tables, cutoff, horizon_weeks)
@@ -199,7 +199,7 @@ class BehaviourModel:
         for k in range(1, self.backtests + 1):
             start = cutoff - dt.timedelta(days=self.backtest_step_days * k)
             end = min(start + dt.timedelta(days=self.horizon_days), cutoff)
-            frame = customer_features(tables, start).to_pandas()
+            frame = tables.fetch(customer_features(tables, start))
             if len(frame) < self.min_child_samples or not (frame.x > 0).any():
                 break
             try:
@@ -208,7 +208,7 @@ class BehaviourModel:
                 break
             window = (end - start).days / WEEK_DAYS
             frame = _with_btyd(frame, model, min(window, horizon_weeks))
-            outcome = purchase_outcomes(tables.orders, start, end).to_pandas()
+            outcome = tables.fetch(purchase_outcomes(tables.orders, start, end))
             bought = (
                 frame[["user_id"]]
                 .merge(outcome, on="user_id", how="left")
@@ -304,7 +304,7 @@ class BehaviourModel:
         :data:`SCORE_COLUMNS`; ``reasons`` is a list of sentences per customer.
         """
         self._check_fitted()
-        features = customer_features(tables, cutoff or self.cutoff_).to_pandas()
+        features = tables.fetch(customer_features(tables, cutoff or self.cutoff_))
         return self.predict_features(features, explain=explain)
 
     def predict_features(self, features: pd.DataFrame, *, explain: bool = True) -> pd.DataFrame:
@@ -439,7 +439,7 @@ def _apply_platt(
 
 def _order_span(tables: FeatureTables) -> tuple[dt.date, dt.date]:
     orders = tables.orders
-    span = orders.aggregate(first=orders.ts.min(), last=orders.ts.max()).to_pandas()
+    span = tables.fetch(orders.aggregate(first=orders.ts.min(), last=orders.ts.max()))
     if span.empty or pd.isna(span["first"].iloc[0]):
         raise InvalidInputError("there are no orders to learn from; ingest orders first")
     return span["first"].iloc[0].date(), span["last"].iloc[0].date()
