@@ -118,7 +118,8 @@ class FeatureTables:
 
     def fetch(self, expr: ir.Table) -> pd.DataFrame:
         """Run ``expr`` and return the result as a pandas frame."""
-        return self.runner(expr).to_pandas()
+        frame: pd.DataFrame = self.runner(expr).to_pandas()
+        return frame
 
     @classmethod
     def from_store(cls, store: Store) -> FeatureTables:
