@@ -96,6 +96,11 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     assert "accepted 0" in second.stdout and "accepted 1" not in second.stdout
     status = retain("status", data_dir=data_dir, cwd=tmp_path)
     assert status.returncode == 0 and "│ users         │  1,500 │" in status.stdout
+    shown = retain("scores", "--top", "3", data_dir=data_dir, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "churn risk" in shown.stdout and "next 90 days" in shown.stdout
+    wrong = retain("scores", "--by", "age", data_dir=data_dir, cwd=tmp_path)
+    assert wrong.returncode == 1 and "choose one of: churn_risk" in wrong.stderr
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:
@@ -140,6 +145,8 @@ def test_bench_ingest_writes_json(tmp_path: Path, data_dir: Path) -> None:
 
 
 def test_train_predict_after_ingesting_orders(tmp_path: Path, data_dir: Path) -> None:
+    no_scores = retain("scores", data_dir=data_dir, cwd=tmp_path)
+    assert no_scores.returncode == 1 and "no store" in no_scores.stderr
     missing = retain("train", "predict", data_dir=data_dir, cwd=tmp_path)
     assert missing.returncode == 1 and "no orders in the store" in missing.stderr
     run = retain("demo-data", "--out", str(tmp_path / "demo"), data_dir=data_dir, cwd=tmp_path)

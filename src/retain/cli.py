@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -27,7 +27,9 @@ from retain.data.schemas import INPUT_TABLES
 from retain.data.sources import FORMATS as FILE_FORMATS
 from retain.data.store import Store
 from retain.errors import RetainError
-from retain.predict.scoring import TrainResult
+
+if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for commands that use it
+    from retain.predict.scoring import TrainResult
 
 __all__ = ["app", "main"]
 
@@ -328,6 +330,43 @@ def _print_training(result: TrainResult) -> None:
         f"churn risk {result.mean_churn_risk:.1%}, {result.expected_purchases:,.0f} purchases "
         "expected"
     )
+
+
+@app.command()
+def scores(
+    top: Annotated[int, typer.Option(help="Customers to show.")] = 20,
+    by: Annotated[
+        str, typer.Option(help="churn_risk, expected_lifetime_value or repurchase_probability.")
+    ] = "churn_risk",
+) -> None:
+    """The customers most at risk (or most valuable), with the reasons.
+
+    Example: retain scores --top 10 --by expected_lifetime_value
+    """
+    from retain.predict.scoring import top_scores
+
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        rows = top_scores(store, top, by)
+    table = Table(show_header=True)
+    for column in ("customer", "churn risk", "repurchase", "purchases", "value", "reasons"):
+        table.add_column(column, justify="left" if column in ("customer", "reasons") else "right")
+    for row in rows.itertuples():
+        table.add_row(
+            str(row.user_id),
+            f"{row.churn_risk:.1%}",
+            f"{row.repurchase_probability:.1%}",
+            f"{row.expected_purchases:.2f}",
+            f"{row.expected_lifetime_value:,.2f}",
+            "; ".join(cast(list[str], row.reasons)),
+        )
+    out.print(table)
+    if len(rows):
+        first = rows.iloc[0]
+        out.print(
+            f"model {first.model_version}, as of {first.cutoff:%Y-%m-%d}, "
+            f"next {first.horizon_days} days"
+        )
 
 
 @bench_app.command("predict")

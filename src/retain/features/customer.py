@@ -23,11 +23,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
-from ibis.backends import BaseBackend
 
 from retain.data.schemas import SCHEMAS
 from retain.data.store import Store
-from retain.errors import InvalidInputError
 
 __all__ = [
     "FEATURE_DESCRIPTIONS",
@@ -102,11 +100,11 @@ class FeatureTables:
     Only ``orders`` is required; a missing source yields zeros (or NULL for
     averages) for its features.
 
-    * :meth:`from_store`: the embedded store. Expressions are compiled to
-      DuckDB SQL and run on the store's own connection (no second engine).
-    * :meth:`from_backend`: any Ibis backend holding tables with the
-      canonical names (PySpark, a warehouse) — the same feature code, run
-      where the data lives.
+    :meth:`from_store` reads the embedded store: expressions are compiled to
+    DuckDB SQL and run on the store's own connection (no second engine). The
+    expressions name only canonical tables, so another engine needs only its
+    own ``runner`` (compile for its dialect, or an Ibis backend's
+    ``to_pyarrow``); wiring and testing one (PySpark) is the scale-out work.
     """
 
     orders: ir.Table
@@ -127,14 +125,6 @@ class FeatureTables:
             return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
 
         return cls(runner=run, **{name: canonical_table(name) for name in _SOURCES})
-
-    @classmethod
-    def from_backend(cls, backend: BaseBackend) -> FeatureTables:
-        present = set(backend.list_tables())
-        if "orders" not in present:
-            raise InvalidInputError(f"the backend has no orders table; it has: {sorted(present)}")
-        tables = {name: backend.table(name) for name in _SOURCES if name in present}
-        return cls(runner=backend.to_pyarrow, **tables)
 
 
 _SOURCES = ("orders", "events", "items", "reviews", "conversations")

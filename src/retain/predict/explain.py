@@ -33,11 +33,15 @@ def _times(value: float) -> str:
 
 
 def _recency(row: Row) -> str:
-    text = f"no purchase for {_weeks(row['recency'])}"
-    gap = row.get("ipt_mean", 0.0)
-    if row.get("x", 0.0) > 0 and gap > 0:
-        text += f"; usually buys every {_weeks(gap)}"
-    return text
+    """The buying rhythm in words: a long silence if there is one, else the low frequency."""
+    recency, gap, repeats = row["recency"], row.get("ipt_mean", 0.0), row.get("x", 0.0)
+    if repeats > 0 and gap > 0 and recency >= 2 * gap:
+        return f"no purchase for {_weeks(recency)}; usually buys every {_weeks(gap)}"
+    if recency >= 4:
+        return f"no purchase for {_weeks(recency)}"
+    if repeats < 0.5:
+        return "has bought only once"
+    return f"only {round(repeats) + 1} purchases in {_weeks(row['T'])}"
 
 
 _TEMPLATES: dict[str, Callable[[Row], str]] = {
@@ -99,21 +103,52 @@ def reason_for(feature: str, row: Row) -> str:
     return template(row)
 
 
+#: Which side of the typical customer a value must be on to read as a risk:
+#: +1 when higher is riskier, -1 when lower is. Features missing here (tenure,
+#: review count) carry no direction a shop would accept as a reason.
+RISK_DIRECTION: dict[str, int] = {
+    "recency": 1,
+    "event_recency": 1,
+    "ipt_mean": 1,
+    "ipt_std": 1,
+    "returns": 1,
+    "negative_reviews": 1,
+    "support_contacts": 1,
+    **dict.fromkeys(
+        (
+            "x", "t_x", "monetary_mean", "monetary_repeat_mean", "monetary_total",
+            "monetary_first", "units_total", "recent_4w", "recent_13w", "trend", "views",
+            "carts", "view_to_cart", "cart_to_purchase", "events_4w", "category_breadth",
+            "mean_rating", "bg_expected", "bg_probability", "bg_p_alive",
+        ),
+        -1,
+    ),
+}  # fmt: skip
+
+
 def top_reasons(
     contributions: npt.NDArray[np.float64],
     features: npt.NDArray[np.float64],
     names: list[str],
+    typical: Mapping[str, float],
     *,
     limit: int = 3,
     min_effect: float = 0.05,
 ) -> list[list[str]]:
     """Per customer, sentences for the features that lowered repurchase the most.
 
+    A feature is a reason only when the model says it lowered this customer's
+    probability *and* the customer's value is on the risky side of the
+    typical one (``typical``, the median at training): SHAP can blame a high
+    spend through interactions, but "spent 1,800 in all" reads as nonsense
+    under "why is this customer at risk".
+
     Args:
         contributions: ``(n, len(names) + 1)`` log-odds contributions, the
             last column being the expected value (LightGBM's layout).
         features: ``(n, len(names))`` the customers' feature values.
         names: Feature names in column order.
+        typical: Median value per feature among the customers trained on.
         limit: Sentences per customer at most.
         min_effect: Contributions above ``-min_effect`` log-odds are ignored.
     """
@@ -126,7 +161,14 @@ def top_reasons(
         for index in order:
             if row_effects[index] > -min_effect or len(sentences) >= limit:
                 break
-            sentence = reason_for(names[index], row)
+            name = names[index]
+            direction = RISK_DIRECTION.get(name, 0)
+            value, usual = row[name], typical.get(name, float("nan"))
+            if direction == 0 or (np.isnan(value) and name != "event_recency"):
+                continue
+            if not np.isnan(value) and not np.isnan(usual) and (value - usual) * direction <= 0:
+                continue
+            sentence = reason_for(name, row)
             if sentence not in sentences:
                 sentences.append(sentence)
         out.append(sentences or [NO_RISK_FACTOR])

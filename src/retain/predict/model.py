@@ -17,7 +17,13 @@ How the pieces fit:
    (Platt) on out-of-fold predictions (folds by customer), so "30%" means
    about 30 of 100 such customers buy. The number of boosting rounds is chosen
    on the same folds, so a small shop stays close to BG/NBD.
-4. **Reasons**: TreeSHAP contributions of the binary model, turned into
+4. **Level**: expected purchases are rescaled so that, over all customers at
+   the cutoff, they add up to what BG/NBD expects. The backtest windows are
+   shorter than the horizon and the correction learned on them shifts the
+   total unreliably (it moved the CDNOW and demo totals away from the truth),
+   while BG/NBD's population dynamics extrapolate the total better; the
+   boosted model decides how it is shared among customers.
+5. **Reasons**: TreeSHAP contributions of the binary model, turned into
    sentences by :mod:`retain.predict.explain`.
 
 Only data on or before the cutoff is read (the features guarantee it), and a
@@ -185,6 +191,13 @@ class BehaviourModel:
             "binary", matrix, bought, prob_offset, groups
         )
         self.calibration_ = _fit_platt(raw, bought)
+        self.typical_ = {
+            str(name): float(value) for name, value in train[self.features_].median().items()
+        }
+        self.level_ = 1.0
+        level = self.predict_features(current, explain=False).expected_purchases.sum()
+        btyd_level = _with_btyd(current, BetaGeo.from_params(self.btyd_params_), horizon_weeks)
+        self.level_ = float(btyd_level.bg_expected.sum() / max(level, _EPS))
         self.cutoff_ = cutoff
         self.backtests_ = backtests
         self.training_rows_ = len(train)
@@ -315,7 +328,7 @@ class BehaviourModel:
         frame = _with_btyd(features, btyd, horizon_weeks)
         matrix = frame[self.features_].to_numpy(np.float64)
         count_raw = np.asarray(self.count_model_.predict(matrix, raw_score=True))
-        expected = np.exp(count_raw + np.log(frame.bg_expected.to_numpy() + _EPS))
+        expected = self.level_ * np.exp(count_raw + np.log(frame.bg_expected.to_numpy() + _EPS))
         prob_offset = special.logit(np.clip(frame.bg_probability.to_numpy(), _EPS, 1 - _EPS))
         prob_raw = np.asarray(self.repurchase_model_.predict(matrix, raw_score=True))
         probability = _apply_platt(self.calibration_, prob_raw + prob_offset)
@@ -333,7 +346,7 @@ class BehaviourModel:
         )
         if explain:
             contributions = np.asarray(self.repurchase_model_.predict(matrix, pred_contrib=True))
-            out["reasons"] = top_reasons(contributions, matrix, list(self.features_))
+            out["reasons"] = top_reasons(contributions, matrix, list(self.features_), self.typical_)
         else:
             out["reasons"] = [[] for _ in range(len(out))]
         return out
@@ -361,6 +374,8 @@ class BehaviourModel:
             "btyd": asdict(self.btyd_params_),
             "spend": None if self.spend_params_ is None else asdict(self.spend_params_),
             "calibration": list(self.calibration_),
+            "level": self.level_,
+            "typical": self.typical_,
             "backtests": [
                 {**asdict(b), "cutoff": b.cutoff.isoformat(), "label_end": b.label_end.isoformat()}
                 for b in self.backtests_
@@ -390,6 +405,8 @@ class BehaviourModel:
         model.spend_params_ = None if meta["spend"] is None else GammaGammaParams(**meta["spend"])
         slope, intercept = meta["calibration"]
         model.calibration_ = (float(slope), float(intercept))
+        model.level_ = float(meta["level"])
+        model.typical_ = {name: float(v) for name, v in meta["typical"].items()}
         model.backtests_ = [
             Backtest(
                 **{

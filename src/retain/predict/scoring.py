@@ -12,15 +12,25 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 
 from retain.artifacts import publish, version_path
 from retain.data.store import Store
-from retain.errors import InvalidInputError
+from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import FeatureTables
 from retain.predict.model import BehaviourModel
 
-__all__ = ["SCORES_TABLE", "TrainResult", "last_order_day", "score_users", "train_and_score"]
+__all__ = [
+    "RANKINGS",
+    "SCORES_TABLE",
+    "TrainResult",
+    "last_order_day",
+    "load_current",
+    "score_users",
+    "top_scores",
+    "train_and_score",
+]
 
 SCORES_TABLE = "user_scores"
 MODEL_KIND = "predict"
@@ -100,6 +110,22 @@ def score_users(
     )
     store.write_table(SCORES_TABLE, table)
     return table
+
+
+RANKINGS = ("churn_risk", "expected_lifetime_value", "repurchase_probability")
+
+
+def top_scores(store: Store, limit: int = 20, by: str = "churn_risk") -> pd.DataFrame:
+    """The ``limit`` customers highest on ``by`` from the latest scoring run."""
+    if by not in RANKINGS:
+        raise InvalidInputError(f"cannot rank by {by!r}; choose one of: {', '.join(RANKINGS)}")
+    if limit < 1:
+        raise InvalidInputError(f"limit must be at least 1; got {limit}")
+    if not store.has_table(SCORES_TABLE):
+        raise NotFoundError("no user_scores yet; run `retain train predict` first")
+    return store.query_df(
+        f"SELECT * FROM {SCORES_TABLE} ORDER BY {by} DESC, user_id LIMIT ?", [limit]
+    )
 
 
 def _mean(table: pa.Table, column: str) -> float:
