@@ -40,6 +40,11 @@ bench-predict: install
 	      --json bench-results/predict-cdnow-$$f.json > /dev/null || exit 1; \
 	  else echo "skipping CDNOW $$f: $(SHARED)/cdnow not found"; fi; \
 	done
+	@if [ -f $(SHARED)/online-retail/online_retail.csv.gz ]; then \
+	  $(BIN)/retain bench predict --data $(SHARED)/online-retail/online_retail.csv.gz \
+	    --format online-retail --calibration-end 2011-08-31 --holdout-end 2011-12-09 \
+	    --json bench-results/predict-online-retail.json > /dev/null || exit 1; \
+	else echo "skipping Online Retail: $(SHARED)/online-retail not found"; fi
 	$(BIN)/retain bench predict --json bench-results/predict-demo.json > /dev/null
 	$(BIN)/retain bench predict-scale --customers 1000000 --json bench-results/predict-scale.json > /dev/null
 

@@ -13,6 +13,7 @@ from retain.data.loaders import (
     read_cdnow,
     read_intents,
     read_item_attributes,
+    read_online_retail,
     read_review_csv,
     read_sequences,
 )
@@ -119,3 +120,36 @@ def test_json_intents_with_out_of_scope(tmp_path: Path) -> None:
 
 def test_every_public_format_names_a_canonical_table() -> None:
     assert {f.table for f in FORMATS.values()} <= {"events", "items", "orders", "reviews"}
+
+
+def test_online_retail_invoices_become_orders_with_explicit_returns(
+    tmp_path: Path, store: Store
+) -> None:
+    path = write(
+        tmp_path / "retail.csv",
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,HEART HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+        "536365,71053,LANTERN,2,2010-12-01 08:26:00,3.50,17850,United Kingdom\n"
+        "C536379,D,Discount,-1,2010-12-01 09:41:00,27.50,14527,United Kingdom\n"
+        "536414,22139,RETROSPOT TEA SET,56,2010-12-01 11:52:00,0.00,,United Kingdom\n"
+        "536500,22000,DAMAGED,-4,2010-12-02 10:00:00,1.25,12345,France\n",
+    )
+    orders = read_online_retail(path)
+    rows = {r["order_id"]: r for r in orders.to_pylist()}
+    assert rows["retail-536365"]["amount"] == "22.3"  # 6 x 2.55 + 2 x 3.50
+    assert rows["retail-536365"]["num_items"] == "8" and rows["retail-536365"]["_line"] == 2
+    assert json.loads(rows["retail-536365"]["items"])[1] == {
+        "item_id": "71053", "quantity": 2, "price": 3.5,
+    }  # fmt: skip
+    assert rows["retail-C536379"]["status"] == "cancelled"
+    assert rows["retail-C536379"]["amount"] == "27.5"  # never negative
+    assert rows["retail-536500"]["status"] == "returned"
+    report = ingest_arrow(store, "orders", orders, source=str(path), format="online-retail")
+    assert (report.accepted, report.quarantined) == (3, 1)
+    assert report.reasons == {"missing required field 'user_id'": 1}
+
+
+def test_online_retail_refuses_another_csv(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.csv", "a,b\n1,2\n")
+    with pytest.raises(InvalidInputError, match="not an Online Retail file"):
+        read_online_retail(path)

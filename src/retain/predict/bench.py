@@ -61,7 +61,23 @@ def holdout_metrics(
         "brier": float(brier_score_loss(bought, np.clip(probability, 0.0, 1.0))),
         "top_decile_lift": float(actual[top].mean() / max(actual.mean(), 1e-9)),
         "spend_mae": float(np.abs(spend - actual_spend).mean()),
+        "mean_probability": float(probability.mean()),
+        "repurchase_rate": float(bought.mean()),
+        "ece": _expected_calibration_error(probability, bought),
     }
+
+
+def _expected_calibration_error(
+    probability: FloatArray, bought: npt.NDArray[np.bool_], bins: int = 10
+) -> float:
+    """Mean |predicted - observed| over equal-count bins of predicted probability."""
+    order = np.argsort(probability, kind="stable")
+    gaps = [
+        abs(float(probability[part].mean()) - float(bought[part].mean())) * len(part)
+        for part in np.array_split(order, bins)
+        if len(part)
+    ]
+    return float(sum(gaps) / max(len(probability), 1))
 
 
 def run_predict_benchmark(
@@ -75,7 +91,7 @@ def run_predict_benchmark(
     """Evaluate on a transaction log (or, with ``data=None``, on the generated demo shop)."""
     started = time.perf_counter()
     with Store.open("duckdb://:memory:") as store:
-        source = _load(store, data, format, seed)
+        source, loaded = _load(store, data, format, seed)
         first, last = _span(store)
         hold_end = holdout_end or last
         cal_end = calibration_end or (hold_end - dt.timedelta(days=90))
@@ -124,6 +140,7 @@ def run_predict_benchmark(
             "and day) and spend in (calibration_end, holdout_end] for every customer who bought "
             "by calibration_end; baselines fitted on the same customer summaries"
         ),
+        "ingest": loaded,
         "calibration_end": cal_end.isoformat(),
         "holdout_end": hold_end.isoformat(),
         "horizon_days": horizon_days,
@@ -150,16 +167,29 @@ def run_predict_benchmark(
     }
 
 
-def _load(store: Store, data: Path | None, format: str | None, seed: int) -> str:
+def _load(
+    store: Store, data: Path | None, format: str | None, seed: int
+) -> tuple[str, dict[str, Any]]:
+    """Ingest the source; returns its name and what ingestion kept and quarantined."""
     if data is not None:
-        ingest_file(store, "orders", data, format=format)
-        return str(data)
+        report = ingest_file(store, "orders", data, format=format)
+        return str(data), {
+            "orders_read": report.rows,
+            "orders_accepted": report.accepted,
+            "orders_quarantined": report.quarantined,
+            "quarantine_reasons": report.reasons,
+        }
     with tempfile.TemporaryDirectory(prefix="retain-demo-") as folder:
         demo = Path(folder)
         generate_demo_shop(demo, seed=seed)
-        for name, table in DEMO_FILES.items():
-            ingest_file(store, table, demo / name)
-    return f"demo shop (seed {seed})"
+        reports = [ingest_file(store, table, demo / name) for name, table in DEMO_FILES.items()]
+    orders = next(r for r in reports if r.table == "orders")
+    return f"demo shop (seed {seed})", {
+        "orders_read": orders.rows,
+        "orders_accepted": orders.accepted,
+        "orders_quarantined": orders.quarantined,
+        "quarantine_reasons": orders.reasons,
+    }
 
 
 def _span(store: Store) -> tuple[dt.date, dt.date]:
@@ -216,9 +246,16 @@ def _lifetimes_fit(
 ) -> dict[str, float]:
     import warnings
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # lifetimes sets filters and warns at import and fit
         warnings.simplefilter("ignore")
-        from lifetimes import BetaGeoFitter, GammaGammaFitter
+        return _lifetimes_metrics(frame, weeks, actual, actual_spend)
+
+
+def _lifetimes_metrics(
+    frame: pd.DataFrame, weeks: float, actual: FloatArray, actual_spend: FloatArray
+) -> dict[str, float]:
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
     x, t_x, big_t = frame.x.to_numpy(), frame.t_x.to_numpy(), frame["T"].to_numpy()
     fitter = BetaGeoFitter().fit(x, t_x, big_t)
     params = fitter.params_

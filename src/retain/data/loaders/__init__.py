@@ -17,6 +17,7 @@ import pyarrow as pa
 from retain.data.loaders.amazon import read_item_attributes, read_sequences
 from retain.data.loaders.cdnow import read_cdnow
 from retain.data.loaders.intents import IntentDataset, read_intents
+from retain.data.loaders.online_retail import read_online_retail
 from retain.data.loaders.reviews import read_review_csv
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "read_cdnow",
     "read_intents",
     "read_item_attributes",
+    "read_online_retail",
     "read_review_csv",
     "read_sequences",
 ]
@@ -58,6 +60,12 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
                 "item2attributes.json (+ *_items.tsv beside it)",
             ),
             PublicFormat("cdnow", "orders", read_cdnow, "CDNOW master or sample log"),
+            PublicFormat(
+                "online-retail",
+                "orders",
+                read_online_retail,
+                "UCI Online Retail invoice lines (one order per invoice; C = cancelled)",
+            ),
             PublicFormat("review-csv", "reviews", read_review_csv, "cat,label,review CSV"),
         )
     }
