@@ -36,16 +36,16 @@ bench-predict: install
 	@for f in master sample; do \
 	  if [ -f $(SHARED)/cdnow/CDNOW_$$f.txt ]; then \
 	    $(BIN)/retain bench predict --data $(SHARED)/cdnow/CDNOW_$$f.txt --format cdnow \
-	      --calibration-end 1997-09-30 --holdout-end 1998-06-30 \
+	      --calibration-end 1997-09-30 --holdout-end 1998-06-30 --seeds 3 \
 	      --json bench-results/predict-cdnow-$$f.json > /dev/null || exit 1; \
 	  else echo "skipping CDNOW $$f: $(SHARED)/cdnow not found"; fi; \
 	done
 	@if [ -f $(SHARED)/online-retail/online_retail.csv.gz ]; then \
 	  $(BIN)/retain bench predict --data $(SHARED)/online-retail/online_retail.csv.gz \
-	    --format online-retail --calibration-end 2011-08-31 --holdout-end 2011-12-09 \
+	    --format online-retail --calibration-end 2011-08-31 --holdout-end 2011-12-09 --seeds 3 \
 	    --json bench-results/predict-online-retail.json > /dev/null || exit 1; \
 	else echo "skipping Online Retail: $(SHARED)/online-retail not found"; fi
-	$(BIN)/retain bench predict --json bench-results/predict-demo.json > /dev/null
+	$(BIN)/retain bench predict --seeds 3 --json bench-results/predict-demo.json > /dev/null
 	$(BIN)/retain bench predict-scale --customers 1000000 --json bench-results/predict-scale.json > /dev/null
 
 lint: install

@@ -382,7 +382,8 @@ def bench_predict(
     ] = None,
     holdout_end: Annotated[str | None, typer.Option(help="Last day of the holdout.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="First random seed.")] = 0,
+    seeds: Annotated[int, typer.Option(help="Fits with consecutive seeds; mean and std.")] = 1,
 ) -> None:
     """Holdout accuracy of churn / repurchase / value predictions against BG/NBD.
 
@@ -399,6 +400,7 @@ def bench_predict(
         calibration_end=_parse_day(calibration_end, "--calibration-end"),
         holdout_end=_parse_day(holdout_end, "--holdout-end"),
         seed=seed,
+        seeds=seeds,
     )
     _write_json(result, json_out)
 
