@@ -1,0 +1,88 @@
+"""RFM segments with the names marketers use.
+
+Recency (days since the last purchase) and frequency (purchase days) are
+scored 1-5 by percentile among the shop's customers — 5 is best: most recent,
+most frequent — and the pair of scores picks the segment from the widely
+used RFM grid (champions, loyal customers, at risk, hibernating, ...).
+Monetary value is scored too and reported, but, as in that grid, it does
+not change the name: frequency and recency already say who is slipping.
+Scores are Ibis window expressions, so they run wherever the features do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from retain.features.customer import FeatureTables, purchase_occasions
+
+__all__ = ["SEGMENTS", "Segment", "rfm_segments"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A named cell group of the RFM grid and what sets it apart."""
+
+    name: str
+    description: str
+    action: str
+    recency: tuple[int, ...]
+    frequency: tuple[int, ...]
+
+
+SEGMENTS: tuple[Segment, ...] = (
+    Segment("champions", "bought recently and buy often", "reward; ask for reviews",
+            (5,), (4, 5)),
+    Segment("loyal customers", "buy often, fairly recently", "upsell; loyalty programme",
+            (3, 4), (4, 5)),
+    Segment("potential loyalists", "recent customers with a few purchases",
+            "membership or recommendations", (4, 5), (2, 3)),
+    Segment("new customers", "first purchase very recently", "onboarding; second-order nudge",
+            (5,), (1,)),
+    Segment("promising", "recent first-time buyers", "build the habit: relevant picks",
+            (4,), (1,)),
+    Segment("need attention", "middling recency and frequency", "limited-time offer",
+            (3,), (3,)),
+    Segment("about to sleep", "below-average recency and frequency",
+            "reactivate with popular products", (3,), (1, 2)),
+    Segment("at risk", "used to buy often, not for a long time", "personal win-back offer",
+            (1, 2), (3, 4)),
+    Segment("can't lose them", "were among the best, gone quiet", "call or best offer",
+            (1, 2), (5,)),
+    Segment("hibernating", "few purchases, long ago", "low-cost reminder or let go",
+            (1, 2), (1, 2)),
+)  # fmt: skip
+
+
+def _score(column: ir.NumericValue, *, higher_is_better: bool) -> ir.IntegerValue:
+    """1-5 by percentile rank; ties share a score."""
+    order = column if higher_is_better else column.desc()
+    rank = ibis.percent_rank().over(order_by=order)
+    return (rank * 5).floor().clip(upper=4).cast("int64") + 1
+
+
+def rfm_segments(tables: FeatureTables, as_of: dt.date) -> ir.Table:
+    """One row per customer: recency, frequency, monetary, their scores and the segment."""
+    occasions = purchase_occasions(tables.orders, as_of)
+    per = occasions.group_by("user_id").aggregate(
+        last_day=occasions.day.max(),
+        frequency=occasions.count(),
+        monetary=occasions.spend.sum(),
+    )
+    per = per.mutate(recency_days=ibis.date(as_of).delta(per.last_day, unit="day")).drop("last_day")
+    scored = per.mutate(
+        r_score=_score(per.recency_days, higher_is_better=False),
+        f_score=_score(per.frequency, higher_is_better=True),
+        m_score=_score(per.monetary, higher_is_better=True),
+    )
+    name = ibis.cases(
+        *(
+            (scored.r_score.isin(s.recency) & scored.f_score.isin(s.frequency), s.name)
+            for s in SEGMENTS
+        ),
+        else_="need attention",
+    )
+    return scored.mutate(segment=name).order_by("user_id")

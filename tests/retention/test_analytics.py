@@ -1,0 +1,114 @@
+"""Cohorts, curves and segments on a hand-checked shop, and on an empty one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_arrow
+from retain.features.customer import FeatureTables
+from retain.retention.analytics import (
+    active_users,
+    cohort_heatmap,
+    cohort_retention,
+    repeat_purchase_rate,
+    retention_curve,
+    revenue_curve,
+)
+from retain.retention.segments import SEGMENTS, rfm_segments
+
+AS_OF = dt.date(2025, 4, 15)
+
+
+def _orders(store: Store, rows: list[tuple[str, str, float, str]]) -> FeatureTables:
+    table = pa.Table.from_pylist(
+        [
+            {"order_id": f"o{i}", "user_id": u, "ts": ts, "amount": amount, "status": status}
+            for i, (u, ts, amount, status) in enumerate(rows)
+        ]
+    )
+    report = ingest_arrow(store, "orders", table, source="t", now=dt.datetime(2030, 1, 1))
+    assert report.quarantined == 0
+    return FeatureTables.from_store(store)
+
+
+@pytest.fixture
+def shop(store: Store) -> FeatureTables:
+    return _orders(
+        store,
+        [
+            ("ann", "2025-01-05", 10.0, "completed"),
+            ("ann", "2025-02-10", 20.0, "completed"),
+            ("ann", "2025-03-03", 30.0, "completed"),
+            ("bob", "2025-01-20", 5.0, "completed"),
+            ("cat", "2025-02-02", 8.0, "completed"),
+            ("cat", "2025-04-01", 8.0, "completed"),
+            ("dan", "2025-03-30", 50.0, "completed"),
+            ("dan", "2025-04-02", 70.0, "cancelled"),
+        ],
+    )
+
+
+def test_cohort_matrix_curve_and_heatmap(shop: FeatureTables) -> None:
+    matrix = shop.fetch(cohort_retention(shop, AS_OF))
+    cells = {
+        (str(r.cohort)[:7], r.period_index): (r.cohort_size, r.active, r.complete)
+        for r in matrix.itertuples()
+    }
+    assert cells == {
+        ("2025-01", 0): (2, 2, True),
+        ("2025-01", 1): (2, 1, True),
+        ("2025-01", 2): (2, 1, True),
+        ("2025-02", 0): (1, 1, True),
+        ("2025-02", 2): (1, 1, False),  # April is still running
+        ("2025-03", 0): (1, 1, True),
+    }
+    curve = retention_curve(matrix)
+    assert curve.retention.tolist() == pytest.approx([1.0, 1 / 3, 1 / 2])
+    assert curve.cohorts.tolist() == [3, 2, 1]
+    grid = cohort_heatmap(matrix)
+    feb = grid.loc[grid.index[1]]
+    assert feb[1] == 0.0 and feb[2] == 1.0 and pd.isna(feb[3])  # nobody back in March
+    ltv = revenue_curve(matrix)
+    jan = ltv[ltv.cohort == matrix.cohort.iloc[0]].revenue_per_customer.tolist()
+    assert jan == pytest.approx([7.5, 17.5, 32.5])
+
+
+def test_repeat_rate_and_active_users(shop: FeatureTables) -> None:
+    rate = shop.fetch(repeat_purchase_rate(shop, AS_OF)).iloc[0]
+    assert (rate.customers, rate.repeat_customers, rate.rate) == (4, 2, 0.5)
+    monthly = shop.fetch(active_users(shop, AS_OF, "month"))
+    assert monthly.active_users.tolist() == [2, 2, 2, 2]
+
+
+def test_an_empty_shop_gives_empty_tables_not_errors(store: Store) -> None:
+    tables = FeatureTables.from_store(store)
+    matrix = tables.fetch(cohort_retention(tables, AS_OF))
+    assert matrix.empty
+    assert retention_curve(matrix).empty and cohort_heatmap(matrix).empty
+    assert revenue_curve(matrix).empty
+    assert tables.fetch(rfm_segments(tables, AS_OF)).empty
+    assert tables.fetch(repeat_purchase_rate(tables, AS_OF)).iloc[0].customers == 0
+
+
+def test_the_segment_grid_names_every_score_pair_once() -> None:
+    cells = [(r, f) for s in SEGMENTS for r, f in itertools.product(s.recency, s.frequency)]
+    assert sorted(cells) == sorted(itertools.product(range(1, 6), repeat=2))
+
+
+def test_rfm_segments_name_the_obvious_customers(store: Store) -> None:
+    rows = []
+    for i in range(10):  # ten customers: u9 buys most and most recently, u0 least and longest ago
+        for k in range(i + 1):
+            day = dt.date(2025, 1, 1) + dt.timedelta(days=10 * i + k)
+            rows.append((f"u{i}", day.isoformat(), 10.0, "completed"))
+    tables = _orders(store, rows)
+    segments = tables.fetch(rfm_segments(tables, AS_OF)).set_index("user_id")
+    assert segments.loc["u9", "segment"] == "champions"
+    assert segments.loc["u0", "segment"] == "hibernating"
+    assert (segments.loc["u9", ["r_score", "f_score"]] == 5).all()
