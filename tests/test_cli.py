@@ -101,6 +101,12 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     assert "churn risk" in shown.stdout and "next 90 days" in shown.stdout
     wrong = retain("scores", "--by", "age", data_dir=data_dir, cwd=tmp_path)
     assert wrong.returncode == 1 and "choose one of: churn_risk" in wrong.stderr
+    cohorts = retain("cohorts", "--period", "week", data_dir=data_dir, cwd=tmp_path)
+    assert cohorts.returncode == 0, cohorts.stderr
+    assert "retention by week of first purchase" in cohorts.stdout
+    assert "retention curve (complete periods only): +0: 100.0%" in cohorts.stdout
+    segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
+    assert segments.returncode == 0 and "champions" in segments.stdout
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:
@@ -149,6 +155,8 @@ def test_train_predict_after_ingesting_orders(tmp_path: Path, data_dir: Path) ->
     assert no_scores.returncode == 1 and "no store" in no_scores.stderr
     missing = retain("train", "predict", data_dir=data_dir, cwd=tmp_path)
     assert missing.returncode == 1 and "no orders in the store" in missing.stderr
+    empty = retain("cohorts", data_dir=data_dir, cwd=tmp_path)
+    assert empty.returncode == 1 and "no orders in the store" in empty.stderr
     run = retain("demo-data", "--out", str(tmp_path / "demo"), data_dir=data_dir, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     ingest = retain(
@@ -185,3 +193,12 @@ def test_bench_predict_on_the_cdnow_sample(
         assert name in report["metrics"] and name in report["baselines"]["bgnbd"]
     assert report["btyd_params"]["r"] == pytest.approx(0.243, rel=0.01)
     assert report["btyd_params"]["alpha"] == pytest.approx(4.414, rel=0.01)
+
+
+def test_sample_size(tmp_path: Path, data_dir: Path) -> None:
+    result = retain("sample-size", "--baseline", "0.1", "--effect", "0.02", data_dir=data_dir,
+                    cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0 and "3,841 users per arm" in result.stdout
+    bad = retain("sample-size", "--baseline", "1.5", "--effect", "0.02", data_dir=data_dir,
+                 cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 1 and "0 < baseline < 1" in bad.stderr

@@ -369,6 +369,130 @@ def scores(
         )
 
 
+def _as_of(store: Store, value: str | None) -> date:
+    from retain.data.summary import last_order_day
+
+    return _parse_day(value, "--as-of") or last_order_day(store)
+
+
+@app.command()
+def cohorts(
+    period: Annotated[str, typer.Option(help="month or week.")] = "month",
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day counted (default: last order).")
+    ] = None,
+) -> None:
+    """Cohort retention: who came back, by month (or week) of first purchase.
+
+    Example: retain cohorts --period week
+    """
+    from retain.features.customer import FeatureTables
+    from retain.retention.analytics import (
+        cohort_heatmap,
+        cohort_retention,
+        repeat_purchase_rate,
+        retention_curve,
+    )
+
+    if period not in ("month", "week"):
+        raise _CommandError(f"--period must be month or week; got {period!r}")
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        day = _as_of(store, as_of)
+        tables = FeatureTables.from_store(store)
+        matrix = tables.fetch(cohort_retention(tables, day, period))  # type: ignore[arg-type]
+        repeat = tables.fetch(repeat_purchase_rate(tables, day)).iloc[0]
+    if matrix.empty:
+        out.print(f"no purchases on or before {day}: no cohorts to show yet")
+        return
+    grid = cohort_heatmap(matrix)
+    sizes: dict[Any, int] = matrix.groupby("cohort").cohort_size.first().to_dict()
+    table = Table(title=f"retention by {period} of first purchase, as of {day}")
+    table.add_column("cohort")
+    table.add_column("customers", justify="right")
+    for k in grid.columns:
+        table.add_column(f"+{k}", justify="right")
+    for cohort, row in grid.iterrows():
+        cells = ["" if v != v else f"{v:.0%}" for v in row.tolist()]  # NaN: not yet observed
+        table.add_row(f"{cohort:%Y-%m-%d}", f"{sizes[cohort]:,}", *cells)
+    out.print(table)
+    curve = retention_curve(matrix)
+    points = ", ".join(f"+{r.period_index}: {r.retention:.1%}" for r in curve.itertuples())
+    out.print(f"retention curve (complete periods only): {points}")
+    out.print(
+        f"repeat customers: {int(repeat.repeat_customers):,} of {int(repeat.customers):,} "
+        f"({repeat.rate:.1%})"
+    )
+
+
+@app.command()
+def segments(
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day counted (default: last order).")
+    ] = None,
+) -> None:
+    """RFM segments: how many customers are champions, at risk, hibernating, ...
+
+    Example: retain segments
+    """
+    from retain.features.customer import FeatureTables
+    from retain.retention.segments import SEGMENTS, rfm_segments
+
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        day = _as_of(store, as_of)
+        tables = FeatureTables.from_store(store)
+        scored = tables.fetch(rfm_segments(tables, day))
+    if scored.empty:
+        out.print(f"no purchases on or before {day}: no segments yet")
+        return
+    summary = scored.groupby("segment").agg(
+        customers=("user_id", "size"),
+        recency=("recency_days", "median"),
+        frequency=("frequency", "mean"),
+        monetary=("monetary", "mean"),
+    )
+    table = Table(title=f"RFM segments as of {day}")
+    for column in ("segment", "customers", "median days since purchase", "purchases", "spend"):
+        table.add_column(column, justify="left" if column == "segment" else "right")
+    table.add_column("what sets it apart / what to do")
+    rows = summary.to_dict("index")
+    for segment in SEGMENTS:
+        if segment.name not in rows:
+            continue
+        row = rows[segment.name]
+        table.add_row(
+            segment.name,
+            f"{int(row['customers']):,} ({row['customers'] / len(scored):.0%})",
+            f"{row['recency']:.0f}",
+            f"{row['frequency']:.1f}",
+            f"{row['monetary']:,.2f}",
+            f"{segment.description}; {segment.action}",
+        )
+    out.print(table)
+
+
+@app.command("sample-size")
+def sample_size(
+    baseline: Annotated[float, typer.Option(help="Current rate, e.g. 0.10 for 10%.")],
+    effect: Annotated[float, typer.Option(help="Smallest absolute change worth finding.")],
+    confidence: Annotated[float, typer.Option(help="1 - false-positive rate.")] = 0.95,
+    power: Annotated[float, typer.Option(help="Chance to detect the effect if real.")] = 0.8,
+) -> None:
+    """Users per arm an A/B test needs before anyone looks at the result.
+
+    Example: retain sample-size --baseline 0.10 --effect 0.02
+    """
+    from retain.retention.experiments import sample_size_proportions
+
+    n = sample_size_proportions(baseline, effect, confidence=confidence, power=power)
+    out.print(
+        f"{n:,} users per arm to detect {baseline:.2%} -> {baseline + effect:.2%} "
+        f"with {confidence:.0%} confidence and {power:.0%} power; decide only once both "
+        "arms have them (a fixed-horizon test)"
+    )
+
+
 @bench_app.command("predict")
 def bench_predict(
     data: Annotated[

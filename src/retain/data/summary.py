@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from retain.data.store import Store
+from retain.errors import InvalidInputError
 
-__all__ = ["shop_summary"]
+__all__ = ["last_order_day", "shop_summary"]
 
 
 def shop_summary(store: Store) -> dict[str, Any]:
@@ -31,3 +33,13 @@ def shop_summary(store: Store) -> dict[str, Any]:
         else None,
         "completed_revenue": round(float(revenue[0]), 2) if revenue else 0.0,
     }
+
+
+def last_order_day(store: Store) -> dt.date:
+    """The day of the latest order: the natural "as of" for models and reports."""
+    rows = store.query_arrow("SELECT max(ts) AS last FROM orders").to_pylist()
+    if not rows or rows[0]["last"] is None:
+        raise InvalidInputError("there are no orders in the store; ingest orders first")
+    last = rows[0]["last"]
+    assert isinstance(last, dt.datetime)
+    return last.date()

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from retain.artifacts import publish, version_path
 from retain.data.store import Store
+from retain.data.summary import last_order_day
 from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import FeatureTables
 from retain.predict.model import BehaviourModel
@@ -48,16 +49,6 @@ class TrainResult:
     backtests: int
     mean_churn_risk: float
     expected_purchases: float
-
-
-def last_order_day(store: Store) -> dt.date:
-    """The day of the latest order, the natural cutoff for a fresh model."""
-    rows = store.query_arrow("SELECT max(ts) AS last FROM orders").to_pylist()
-    if not rows or rows[0]["last"] is None:
-        raise InvalidInputError("there are no orders in the store; ingest orders first")
-    last = rows[0]["last"]
-    assert isinstance(last, dt.datetime)
-    return last.date()
 
 
 def train_and_score(
