@@ -107,6 +107,11 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     assert "retention curve (complete periods only): +0: 100.0%" in cohorts.stdout
     segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
+    csv = tmp_path / "campaign.csv"
+    campaign = retain("campaign", "--budget", "200", "--csv", str(csv), data_dir=data_dir,
+                      cwd=tmp_path)  # fmt: skip
+    assert campaign.returncode == 0, campaign.stderr
+    assert "expected cost" in campaign.stdout and csv.is_file()
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:

@@ -472,6 +472,46 @@ def segments(
     out.print(table)
 
 
+@app.command()
+def campaign(
+    budget: Annotated[float, typer.Option(help="Most the campaign may cost (expected).")] = 1000.0,
+    csv: Annotated[Path | None, typer.Option(help="Also write the list to this CSV.")] = None,
+    show: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+) -> None:
+    """Who gets a coupon, a message or a care call, within a budget, and why.
+
+    Appends the campaign to the interventions table. Needs user_scores.
+    Example: retain campaign --budget 500 --csv campaign.csv
+    """
+    from retain.retention.campaign import build_campaign
+
+    settings = get_settings()
+    with _open_store(settings) as store:
+        result = build_campaign(store, budget, export=csv)
+    plan = result.plan
+    table = Table(title=f"campaign {result.campaign_id}")
+    for column in ("customer", "action", "cost", "uplift", "net value", "reason"):
+        table.add_column(
+            column, justify="left" if column in ("customer", "action", "reason") else "right"
+        )
+    for row in plan.head(show).to_dict("records"):
+        table.add_row(
+            str(row["user_id"]),
+            str(row["action"]),
+            f"{row['expected_cost']:,.2f}",
+            f"{row['uplift'] * 100:.1f} pts",
+            f"{row['expected_net_value']:,.2f}",
+            str(row["reason"]),
+        )
+    out.print(table)
+    counts = ", ".join(f"{n} {a}" for a, n in plan.action.value_counts().items()) or "nobody"
+    out.print(
+        f"{len(plan):,} of {result.customers_considered:,} customers get an action ({counts}); "
+        f"expected cost {result.expected_cost:,.2f} of {budget:,.2f}, expected net value "
+        f"{result.expected_net_value:,.2f}" + (f"; written to {csv}" if csv else "")
+    )
+
+
 @app.command("sample-size")
 def sample_size(
     baseline: Annotated[float, typer.Option(help="Current rate, e.g. 0.10 for 10%.")],

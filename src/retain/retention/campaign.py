@@ -1,0 +1,100 @@
+"""A campaign from the store: scores + complaints + budget → the ``interventions`` table.
+
+Reads ``user_scores`` (written by ``retain train predict``), marks customers
+with a recent complaint (a support conversation or a review rated 2 or less
+in the last ``complaint_days``), plans with :func:`plan_campaign`, and
+appends the campaign to ``interventions`` with its id, so past campaigns stay
+for the experiment that measures them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from retain.data.store import Store
+from retain.errors import NotFoundError
+from retain.features.customer import FeatureTables
+from retain.retention.policy import UpliftModel, plan_campaign
+
+__all__ = ["INTERVENTIONS_TABLE", "CampaignResult", "build_campaign", "recent_complaints"]
+
+INTERVENTIONS_TABLE = "interventions"
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """A planned campaign and where it was written."""
+
+    campaign_id: str
+    plan: pd.DataFrame
+    budget: float
+    customers_considered: int
+
+    @property
+    def expected_cost(self) -> float:
+        return float(self.plan.expected_cost.sum())
+
+    @property
+    def expected_net_value(self) -> float:
+        return float(self.plan.expected_net_value.sum())
+
+
+def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> set[str]:
+    """Customers with a support conversation or a review rated <= 2 in the last ``days``."""
+    start = ibis.timestamp(dt.datetime.combine(as_of - dt.timedelta(days=days - 1), dt.time()))
+    end = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    found: set[str] = set()
+    if tables.conversations is not None:
+        chats = tables.conversations
+        recent = chats.filter(chats.ts >= start, chats.ts < end, chats.user_id.notnull())
+        found |= set(tables.fetch(recent.select("user_id").distinct()).user_id)
+    if tables.reviews is not None:
+        reviews = tables.reviews
+        bad = reviews.filter(
+            reviews.ts >= start, reviews.ts < end, reviews.rating <= 2, reviews.user_id.notnull()
+        )
+        found |= set(tables.fetch(bad.select("user_id").distinct()).user_id)
+    return found
+
+
+def build_campaign(
+    store: Store,
+    budget: float,
+    *,
+    complaint_days: int = 30,
+    uplift: UpliftModel | None = None,
+    export: Path | None = None,
+) -> CampaignResult:
+    """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``."""
+    if not store.has_table("user_scores"):
+        raise NotFoundError("no user_scores yet; run `retain train predict` first")
+    scores = store.query_df("SELECT * FROM user_scores")
+    tables = FeatureTables.from_store(store)
+    as_of = pd.Timestamp(scores.cutoff.iloc[0]).date() if len(scores) else dt.date.today()
+    complained = recent_complaints(tables, as_of, complaint_days)
+    customers = scores.assign(has_complaint=scores.user_id.isin(complained))
+    plan = plan_campaign(customers, budget, uplift=uplift)
+    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    campaign_id = "C" + uuid.uuid4().hex[:12]
+    stored = plan.assign(
+        campaign_id=campaign_id,
+        created_at=created,
+        budget=float(budget),
+        model_version=scores.model_version.iloc[0] if len(scores) else None,
+    )
+    if len(stored):
+        store.write_table(INTERVENTIONS_TABLE, stored, mode="append")
+    if export is not None:
+        export.parent.mkdir(parents=True, exist_ok=True)
+        partial = export.with_name(export.name + ".partial")
+        stored.to_csv(partial, index=False)
+        partial.replace(export)  # a reader never sees half a file
+    return CampaignResult(
+        campaign_id=campaign_id, plan=plan, budget=budget, customers_considered=len(scores)
+    )

@@ -1,0 +1,42 @@
+"""A campaign from the demo shop's scores: stored, exported, within budget, reasons given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_file
+from retain.demo import DEMO_FILES, generate_demo_shop
+from retain.errors import NotFoundError
+from retain.features.customer import FeatureTables
+from retain.predict.scoring import train_and_score
+from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign, recent_complaints
+
+
+def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None:
+    generate_demo_shop(tmp_path / "demo", seed=5, n_users=600)
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        for name, table in DEMO_FILES.items():
+            ingest_file(store, table, tmp_path / "demo" / name)
+        with pytest.raises(NotFoundError, match="retain train predict"):
+            build_campaign(store, 100.0)
+        trained = train_and_score(store, tmp_path / "models", horizon_days=60)
+        first = build_campaign(store, 100.0, export=tmp_path / "out" / "campaign.csv")
+        assert 0 < first.expected_cost <= 100.0 + 1e-9
+        assert first.customers_considered == trained.customers_scored
+        exported = pd.read_csv(tmp_path / "out" / "campaign.csv")
+        assert len(exported) == len(first.plan) and set(exported.campaign_id) == {first.campaign_id}
+        assert exported.reason.str.contains("churn risk").all()
+        complained = recent_complaints(FeatureTables.from_store(store), trained.cutoff)
+        care = first.plan[first.plan.action == "care_contact"]
+        assert set(care.user_id) <= complained
+        second = build_campaign(store, 20.0)
+        stored = store.query_df(f"SELECT campaign_id, count(*) AS n FROM {INTERVENTIONS_TABLE} "
+                                "GROUP BY campaign_id")  # fmt: skip
+        assert dict(zip(stored.campaign_id, stored.n, strict=True)) == {
+            first.campaign_id: len(first.plan),
+            second.campaign_id: len(second.plan),
+        }
