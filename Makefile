@@ -29,6 +29,7 @@ SHARED := ../shared/data
 bench: install bench-predict
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
+	$(BIN)/retain bench retention --seeds 5 --json bench-results/retention.json > /dev/null
 
 # CDNOW runs need ../shared/data (see its SOURCE.md); the demo and scale runs need nothing.
 bench-predict: install

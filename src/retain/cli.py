@@ -569,6 +569,25 @@ def bench_predict(
     _write_json(result, json_out)
 
 
+@bench_app.command("retention")
+def bench_retention(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    seeds: Annotated[int, typer.Option(help="Simulated shops (at least 2).")] = 5,
+    customers: Annotated[int, typer.Option(help="Customers per shop.")] = 3000,
+    budget_per_customer: Annotated[float, typer.Option(help="Budget per past customer.")] = 1.0,
+) -> None:
+    """Retention policies in the simulated shop at equal budget, with 95% intervals.
+
+    Example: retain bench retention --seeds 5 --json retention.json
+    """
+    from retain.retention.bench import run_retention_benchmark
+
+    result = run_retention_benchmark(
+        seeds=seeds, customers=customers, budget_per_customer=budget_per_customer
+    )
+    _write_json(result, json_out)
+
+
 @bench_app.command("predict-scale")
 def bench_predict_scale(
     customers: Annotated[int, typer.Option(help="Simulated customers.")] = 1_000_000,
