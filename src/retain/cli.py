@@ -512,6 +512,23 @@ def campaign(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """The dashboard: overview, cohorts, at-risk customers, segments, customer pages.
+
+    Example: retain serve --port 8000, then open http://127.0.0.1:8000
+    """
+    import uvicorn
+
+    from retain.serve.app import create_app
+
+    err.print(f"dashboard on http://{host}:{port} (Ctrl-C to stop)")
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
+
+
 @app.command("sample-size")
 def sample_size(
     baseline: Annotated[float, typer.Option(help="Current rate, e.g. 0.10 for 10%.")],

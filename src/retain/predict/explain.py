@@ -85,6 +85,7 @@ _TEMPLATES: dict[str, Callable[[Row], str]] = {
         else f"{round(r['events_4w'])} visits in the last 4 weeks"
     ),
     "views": lambda r: f"{round(r['views'])} product views so far",
+    "carts": lambda r: f"added {round(r['carts'])} product(s) to a cart so far",
     "view_to_cart": lambda r: f"adds {r['view_to_cart']:.0%} of viewed products to the cart",
     "cart_to_purchase": lambda r: f"buys {r['cart_to_purchase']:.0%} of carted products",
     "monetary_mean": lambda r: f"spends {r['monetary_mean']:.2f} per purchase",

@@ -1,0 +1,256 @@
+"""What each dashboard page shows, computed from the store.
+
+Pure functions from an open store to plain dicts and Plotly figures, so the
+pages are testable without a browser and the web layer stays thin. Every
+function copes with a shop that has no data yet: it returns ``empty`` with a
+sentence saying what is missing instead of raising.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from retain.data.store import Store
+from retain.data.summary import shop_summary
+from retain.features.customer import FeatureTables
+from retain.retention.analytics import (
+    active_users,
+    cohort_heatmap,
+    cohort_retention,
+    retention_curve,
+)
+from retain.retention.segments import SEGMENTS, rfm_segments
+
+__all__ = ["at_risk_page", "cohorts_page", "customer_page", "overview_page", "segments_page"]
+
+NO_ORDERS = "No orders yet: ingest orders (retain ingest orders FILE) or run `retain run`."
+NO_SCORES = "No scores yet: run `retain train predict` (or `retain run`) to score customers."
+
+
+def _figure(figure: go.Figure) -> str:
+    """Figure JSON for ``Plotly.newPlot`` in the page."""
+    figure.update_layout(margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=360)
+    return str(figure.to_json())
+
+
+def _last_day(store: Store) -> dt.date | None:
+    row = store.query_arrow("SELECT max(ts) AS last FROM orders").to_pylist()[0]
+    return None if row["last"] is None else row["last"].date()
+
+
+def _scores(store: Store) -> pd.DataFrame | None:
+    if not store.has_table("user_scores"):
+        return None
+    return store.query_df("SELECT * FROM user_scores")
+
+
+def overview_page(store: Store) -> dict[str, Any]:
+    """KPIs, active customers per week and the retention curve."""
+    summary = shop_summary(store)
+    day = _last_day(store)
+    page: dict[str, Any] = {"summary": summary, "as_of": day, "empty": day is None}
+    if day is None:
+        page["message"] = NO_ORDERS
+        return page
+    tables = FeatureTables.from_store(store)
+    weekly = tables.fetch(active_users(tables, day, "week"))
+    page["active_chart"] = _figure(
+        go.Figure(go.Bar(x=weekly.start.astype(str), y=weekly.active_users)).update_layout(
+            title="Active customers per week"
+        )
+    )
+    curve = retention_curve(tables.fetch(cohort_retention(tables, day, "month")))
+    page["curve_chart"] = _figure(
+        go.Figure(
+            go.Scatter(x=curve.period_index, y=curve.retention * 100, mode="lines+markers")
+        ).update_layout(
+            title="Customers buying again, by months since their first purchase (%)",
+            xaxis_title="months after the first purchase",
+        )
+    )
+    scores = _scores(store)
+    page["scores"] = None
+    if scores is not None and len(scores):
+        page["scores"] = {
+            "customers": len(scores),
+            "mean_churn_risk": float(scores.churn_risk.mean()),
+            "expected_purchases": float(scores.expected_purchases.sum()),
+            "expected_value": float(scores.expected_lifetime_value.sum()),
+            "horizon_days": int(scores.horizon_days.iloc[0]),
+            "model_version": str(scores.model_version.iloc[0]),
+        }
+    else:
+        page["scores_message"] = NO_SCORES
+    return page
+
+
+def cohorts_page(store: Store, period: str = "month") -> dict[str, Any]:
+    """The cohort heatmap and the repeat-purchase curve by cohort."""
+    day = _last_day(store)
+    if day is None:
+        return {"empty": True, "message": NO_ORDERS, "period": period}
+    tables = FeatureTables.from_store(store)
+    matrix = tables.fetch(cohort_retention(tables, day, period))  # type: ignore[arg-type]
+    grid = cohort_heatmap(matrix)
+    if grid.empty:
+        return {"empty": True, "message": NO_ORDERS, "period": period}
+    labels = [f"{c:%Y-%m-%d}" for c in grid.index]
+    values = (grid * 100).round(1)
+    heatmap = go.Figure(
+        go.Heatmap(
+            z=values.to_numpy().tolist(),
+            x=[f"+{k}" for k in grid.columns],
+            y=labels,
+            colorscale="Blues",
+            zmin=0,
+            zmax=100,
+            hovertemplate="cohort %{y}, %{x}: %{z}%<extra></extra>",
+        )
+    ).update_layout(
+        title=f"Share of each {period}'s new customers who bought again (%)",
+        yaxis={"autorange": "reversed"},
+    )
+    single_period = int(grid.shape[1]) <= 1
+    return {
+        "empty": False,
+        "period": period,
+        "as_of": day,
+        "heatmap": _figure(heatmap),
+        "note": (
+            f"Only one period of data so far: come back after the next {period} to see who returns."
+            if single_period
+            else "Blank cells are periods that have not happened yet; the last filled "
+            "cell of each row is still running."
+        ),
+    }
+
+
+def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
+    """Customers still reachable but likely to leave, most value at stake first.
+
+    "Reachable": BG/NBD still gives them at least a 20% chance of being an
+    active customer (the long-gone are a different list). Value at stake is
+    churn risk times what they would spend if they stay.
+    """
+    scores = _scores(store)
+    if scores is None or scores.empty:
+        return {"empty": True, "message": NO_SCORES, "rows": []}
+    reachable = scores[(scores.p_alive >= 0.2) & (scores.churn_risk >= 0.5)]
+    if_retained = reachable.expected_lifetime_value / reachable.repurchase_probability.clip(0.05)
+    worth_saving = (
+        reachable.assign(at_stake=reachable.churn_risk * if_retained)
+        .sort_values("at_stake", ascending=False)
+        .head(limit)
+    )
+    actions: dict[str, str] = {}
+    if store.has_table("interventions"):
+        latest = store.query_df(
+            "SELECT user_id, action FROM interventions WHERE campaign_id = "
+            "(SELECT campaign_id FROM interventions ORDER BY created_at DESC LIMIT 1)"
+        )
+        actions = dict(zip(latest.user_id, latest.action, strict=True))
+    rows = [
+        {
+            "user_id": row["user_id"],
+            "churn_risk": float(row["churn_risk"]),
+            "expected_value": float(row["expected_lifetime_value"]),
+            "at_stake": float(row["at_stake"]),
+            "reasons": list(row["reasons"]),
+            "action": actions.get(row["user_id"], "none planned"),
+        }
+        for row in worth_saving.to_dict("records")
+    ]
+    return {
+        "empty": False,
+        "rows": rows,
+        "horizon_days": int(scores.horizon_days.iloc[0]),
+        "has_campaign": bool(actions),
+    }
+
+
+def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
+    """One customer's scores, reasons, orders and contacts; ``None`` if unknown."""
+    known = store.query_df(
+        "SELECT (SELECT count(*) FROM orders WHERE user_id = ?) + "
+        "(SELECT count(*) FROM events WHERE user_id = ?) + "
+        "(SELECT count(*) FROM users WHERE user_id = ?) AS n",
+        [user_id, user_id, user_id],
+    ).n.iloc[0]
+    if not known:
+        return None
+    orders = store.query_df(
+        "SELECT order_id, ts, amount, status FROM orders WHERE user_id = ? ORDER BY ts DESC",
+        [user_id],
+    )
+    contacts = store.query_df(
+        "SELECT conversation_id, min(ts) AS ts, string_agg(text, ' / ' ORDER BY turn) AS text "
+        "FROM conversations WHERE user_id = ? GROUP BY conversation_id ORDER BY ts DESC",
+        [user_id],
+    )
+    reviews = store.query_df(
+        "SELECT ts, rating, text FROM reviews WHERE user_id = ? ORDER BY ts DESC", [user_id]
+    )
+    events = store.query_df(
+        "SELECT event_type, count(*) AS n FROM events WHERE user_id = ? GROUP BY 1 ORDER BY 2 DESC",
+        [user_id],
+    )
+    score = None
+    if store.has_table("user_scores"):
+        found = store.query_df("SELECT * FROM user_scores WHERE user_id = ?", [user_id])
+        if len(found):
+            record = found.iloc[0]
+            score = {
+                "churn_risk": float(record.churn_risk),
+                "repurchase_probability": float(record.repurchase_probability),
+                "p_alive": float(record.p_alive),
+                "expected_purchases": float(record.expected_purchases),
+                "expected_value": float(record.expected_lifetime_value),
+                "reasons": list(record.reasons),
+                "horizon_days": int(record.horizon_days),
+            }
+    return {
+        "user_id": user_id,
+        "score": score,
+        "orders": orders.to_dict("records"),
+        "contacts": contacts.to_dict("records"),
+        "reviews": reviews.to_dict("records"),
+        "events": events.to_dict("records"),
+    }
+
+
+def segments_page(store: Store) -> dict[str, Any]:
+    """RFM segments: sizes, typical values and what to do, with a bar chart."""
+    day = _last_day(store)
+    if day is None:
+        return {"empty": True, "message": NO_ORDERS, "rows": []}
+    tables = FeatureTables.from_store(store)
+    scored = tables.fetch(rfm_segments(tables, day))
+    summary = scored.groupby("segment").agg(
+        customers=("user_id", "size"),
+        recency=("recency_days", "median"),
+        frequency=("frequency", "mean"),
+        monetary=("monetary", "mean"),
+    )
+    stats = summary.to_dict("index")
+    rows = [
+        {
+            "name": s.name,
+            "description": s.description,
+            "action": s.action,
+            "customers": int(stats[s.name]["customers"]),
+            "share": stats[s.name]["customers"] / len(scored),
+            "recency": float(stats[s.name]["recency"]),
+            "frequency": float(stats[s.name]["frequency"]),
+            "monetary": float(stats[s.name]["monetary"]),
+        }
+        for s in SEGMENTS
+        if s.name in stats
+    ]
+    chart = go.Figure(
+        go.Bar(x=[r["name"] for r in rows], y=[r["customers"] for r in rows])
+    ).update_layout(title="Customers per RFM segment")
+    return {"empty": False, "rows": rows, "as_of": day, "chart": _figure(chart)}

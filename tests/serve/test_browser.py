@@ -1,0 +1,139 @@
+"""The dashboard in a real headless Chromium: loads clean, draws charts, navigates.
+
+Uses Debian's /usr/bin/chromium (``.ci/run`` installs it) through Playwright;
+Playwright's own browser download is never used. Screenshots are kept in
+``test-artifacts/screenshots`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from retain.config import Settings
+from retain.serve.app import create_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="Chromium not installed (apt-get install chromium; .ci/run does it)",
+)
+
+
+def _serve(data_dir: Path) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Settings(data_dir=data_dir)), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def demo_site(demo_dir: Path) -> Iterator[str]:
+    yield from _serve(demo_dir)
+
+
+@pytest.fixture(scope="module")
+def empty_site(empty_dir: Path) -> Iterator[str]:
+    yield from _serve(empty_dir)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+    return page, problems
+
+
+@pytest.mark.parametrize(
+    ("path", "charts"),
+    [("/", 2), ("/cohorts", 1), ("/cohorts?period=week", 1), ("/segments", 1), ("/at-risk", 0)],
+)
+def test_every_page_loads_without_errors_and_draws_its_charts(
+    browser: object, demo_site: str, path: str, charts: int
+) -> None:
+    name = (
+        "demo-home"
+        if path == "/"
+        else "demo" + path.replace("/", "-").replace("?", "-").replace("=", "-")
+    )
+    page, problems = _visit(browser, demo_site + path, name)
+    assert problems == []
+    drawn = page.locator(".js-plotly-plot .main-svg")  # type: ignore[attr-defined]
+    assert page.locator(".js-plotly-plot").count() == charts  # type: ignore[attr-defined]
+    if charts:
+        assert drawn.count() >= charts
+        # Data reached every chart: each plotted trace holds points (x) or cells (z).
+        sizes = page.evaluate(  # type: ignore[attr-defined]
+            """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
+                 .map(el => el._fullData.map(t => (t.z || t.x || []).length)
+                 .reduce((a, b) => a + b, 0))"""
+        )
+        assert len(sizes) == charts and min(sizes) > 0
+    page.close()  # type: ignore[attr-defined]
+
+
+def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
+    browser: object, demo_site: str
+) -> None:
+    page, problems = _visit(browser, demo_site + "/at-risk", "demo-at-risk-click")
+    link = page.locator("a.customer-link").first  # type: ignore[attr-defined]
+    customer = link.inner_text()
+    link.click()
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.url.endswith(f"/customers/{customer}")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
+    assert page.locator("#reasons li").count() >= 1  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / "demo-customer.png"), full_page=True)  # type: ignore[attr-defined]
+    assert problems == []
+
+
+@pytest.mark.parametrize("path", ["/", "/cohorts", "/at-risk", "/segments"])
+def test_an_empty_shop_shows_an_explanation(browser: object, empty_site: str, path: str) -> None:
+    name = "empty-home" if path == "/" else "empty" + path.replace("/", "-")
+    page, problems = _visit(browser, empty_site + path, name)
+    assert problems == []
+    assert page.locator(".empty").count() >= 1  # type: ignore[attr-defined]

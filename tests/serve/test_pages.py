@@ -1,0 +1,57 @@
+"""Every dashboard page answers, on a full shop, an empty one and a one-day one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from retain.config import Settings
+from retain.serve.app import create_app
+
+PAGES = ("/", "/cohorts", "/cohorts?period=week", "/at-risk", "/segments")
+
+
+def client(data_dir: Path) -> TestClient:
+    return TestClient(create_app(Settings(data_dir=data_dir)))
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_render_the_demo_shop(demo_dir: Path, path: str) -> None:
+    response = client(demo_dir).get(path)
+    assert response.status_code == 200
+    assert "data-figure" in response.text or 'id="at-risk"' in response.text
+
+
+def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) -> None:
+    app = client(demo_dir)
+    page = app.get("/at-risk").text
+    assert "coupon_" in page or "care_contact" in page or "recommendation_message" in page
+    user = page.split('class="customer-link" href="/customers/')[1].split('"')[0]
+    profile = app.get(f"/customers/{user}")
+    assert profile.status_code == 200 and 'id="reasons"' in profile.text
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_an_empty_shop_explains_instead_of_failing(empty_dir: Path, path: str) -> None:
+    response = client(empty_dir).get(path)
+    assert response.status_code == 200
+    assert "No orders yet" in response.text or "No scores yet" in response.text
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_one_day_shop_renders(one_day_dir: Path, path: str) -> None:
+    response = client(one_day_dir).get(path)
+    assert response.status_code == 200
+    if path.startswith("/cohorts"):
+        assert "Only one period of data so far" in response.text
+
+
+def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir: Path) -> None:
+    assert "There is no store yet" in client(tmp_path / "none").get("/").text
+    assert client(demo_dir).get("/customers/nobody").status_code == 404
+    bad = client(demo_dir).get("/cohorts?period=day")
+    assert bad.status_code == 400 and "period must be month or week" in bad.text
+    script = client(demo_dir).get("/static/plotly.min.js")
+    assert script.status_code == 200 and len(script.content) > 1_000_000
