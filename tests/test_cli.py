@@ -108,10 +108,14 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
     csv = tmp_path / "campaign.csv"
-    campaign = retain("campaign", "--budget", "200", "--csv", str(csv), data_dir=data_dir,
-                      cwd=tmp_path)  # fmt: skip
+    campaign = retain("campaign", "--budget", "200", "--csv", str(csv), "--holdout", "0.2",
+                      data_dir=data_dir, cwd=tmp_path)  # fmt: skip
     assert campaign.returncode == 0, campaign.stderr
     assert "expected cost" in campaign.stdout and csv.is_file()
+    name = campaign.stdout.split("experiment ")[1].split(":")[0]
+    report = retain("experiment", name, data_dir=data_dir, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "pending" in report.stdout  # exposure is today; no window has passed yet
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:

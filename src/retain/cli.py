@@ -477,6 +477,10 @@ def campaign(
     budget: Annotated[float, typer.Option(help="Most the campaign may cost (expected).")] = 1000.0,
     csv: Annotated[Path | None, typer.Option(help="Also write the list to this CSV.")] = None,
     show: Annotated[int, typer.Option(help="Rows to print.")] = 10,
+    holdout: Annotated[
+        float | None,
+        typer.Option(help="Share held out as a control group, e.g. 0.2: makes it an experiment."),
+    ] = None,
 ) -> None:
     """Who gets a coupon, a message or a care call, within a budget, and why.
 
@@ -487,7 +491,7 @@ def campaign(
 
     settings = get_settings()
     with _open_store(settings) as store:
-        result = build_campaign(store, budget, export=csv)
+        result = build_campaign(store, budget, export=csv, holdout=holdout)
     plan = result.plan
     table = Table(title=f"campaign {result.campaign_id}")
     for column in ("customer", "action", "cost", "uplift", "net value", "reason"):
@@ -510,6 +514,43 @@ def campaign(
         f"expected cost {result.expected_cost:,.2f} of {budget:,.2f}, expected net value "
         f"{result.expected_net_value:,.2f}" + (f"; written to {csv}" if csv else "")
     )
+    if result.experiment:
+        out.print(
+            f"experiment {result.experiment}: {holdout:.0%} held out as control; "
+            f"read it later with `retain experiment {result.experiment}`"
+        )
+
+
+@app.command()
+def experiment(name: Annotated[str, typer.Argument(help="Experiment name.")]) -> None:
+    """Treatment against control: repurchase and revenue at D7, D30 and D90 after exposure.
+
+    Example: retain experiment campaign-C1a2b3c4d5e6
+    """
+    from retain.retention.tracking import experiment_report
+
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        results = experiment_report(store, name)
+    table = Table(title=f"experiment {name}")
+    for column in ("horizon", "repurchase control", "treatment", "difference (95% CI)", "p",
+                   "revenue/customer difference (CUPED, 95% CI)"):  # fmt: skip
+        table.add_column(column)
+    for r in results:
+        if not r.ready or r.repurchase is None or r.revenue is None:
+            table.add_row(f"D{r.days}", "pending", "", f"the window ends {r.ends}", "", "")
+            continue
+        rate, money = r.repurchase, r.revenue
+        low, high = rate.ci_low * 100, rate.ci_high * 100
+        table.add_row(
+            f"D{r.days}",
+            f"{rate.control:.1%} of {rate.n_control:,}",
+            f"{rate.treatment:.1%} of {rate.n_treatment:,}",
+            f"{rate.difference * 100:+.1f} pts [{low:+.1f}, {high:+.1f}]",
+            f"{rate.p_value:.3g}",
+            f"{money.difference:+,.2f} [{money.ci_low:+,.2f}, {money.ci_high:+,.2f}]",
+        )
+    out.print(table)
 
 
 @app.command()

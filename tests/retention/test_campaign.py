@@ -33,7 +33,12 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         complained = recent_complaints(FeatureTables.from_store(store), trained.cutoff)
         care = first.plan[first.plan.action == "care_contact"]
         assert set(care.user_id) <= complained
-        second = build_campaign(store, 20.0)
+        second = build_campaign(store, 20.0, holdout=0.3, export=tmp_path / "held.csv")
+        assert second.experiment == f"campaign-{second.campaign_id}"
+        arms = store.query_df("SELECT user_id, variant FROM assignments")
+        assert set(arms.user_id) == set(second.plan.user_id)
+        acted_on = set(pd.read_csv(tmp_path / "held.csv").user_id)
+        assert acted_on == set(arms[arms.variant == "treatment"].user_id)
         stored = store.query_df(f"SELECT campaign_id, count(*) AS n FROM {INTERVENTIONS_TABLE} "
                                 "GROUP BY campaign_id")  # fmt: skip
         assert dict(zip(stored.campaign_id, stored.n, strict=True)) == {

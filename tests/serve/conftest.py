@@ -20,7 +20,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("demo-data")
     with Store.open(folder / "retain.duckdb") as store:
         run_main_job(store, folder, seed=7)
-        build_campaign(store, 300.0)
+        build_campaign(store, 300.0, holdout=0.2)
     return folder
 
 

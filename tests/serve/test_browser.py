@@ -90,7 +90,14 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
 
 @pytest.mark.parametrize(
     ("path", "charts"),
-    [("/", 2), ("/cohorts", 1), ("/cohorts?period=week", 1), ("/segments", 1), ("/at-risk", 0)],
+    [
+        ("/", 2),
+        ("/cohorts", 1),
+        ("/cohorts?period=week", 1),
+        ("/segments", 1),
+        ("/at-risk", 0),
+        ("/experiments", 0),
+    ],
 )
 def test_every_page_loads_without_errors_and_draws_its_charts(
     browser: object, demo_site: str, path: str, charts: int
@@ -131,7 +138,7 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
     assert problems == []
 
 
-@pytest.mark.parametrize("path", ["/", "/cohorts", "/at-risk", "/segments"])
+@pytest.mark.parametrize("path", ["/", "/cohorts", "/at-risk", "/segments", "/experiments"])
 def test_an_empty_shop_shows_an_explanation(browser: object, empty_site: str, path: str) -> None:
     name = "empty-home" if path == "/" else "empty" + path.replace("/", "-")
     page, problems = _visit(browser, empty_site + path, name)

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from retain.config import Settings
 from retain.serve.app import create_app
 
-PAGES = ("/", "/cohorts", "/cohorts?period=week", "/at-risk", "/segments")
+PAGES = ("/", "/cohorts", "/cohorts?period=week", "/at-risk", "/segments", "/experiments")
 
 
 def client(data_dir: Path) -> TestClient:
@@ -21,7 +21,7 @@ def client(data_dir: Path) -> TestClient:
 def test_pages_render_the_demo_shop(demo_dir: Path, path: str) -> None:
     response = client(demo_dir).get(path)
     assert response.status_code == 200
-    assert "data-figure" in response.text or 'id="at-risk"' in response.text
+    assert any(mark in response.text for mark in ("data-figure", 'id="at-risk"', "experiment"))
 
 
 def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) -> None:
@@ -37,7 +37,9 @@ def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) ->
 def test_an_empty_shop_explains_instead_of_failing(empty_dir: Path, path: str) -> None:
     response = client(empty_dir).get(path)
     assert response.status_code == 200
-    assert "No orders yet" in response.text or "No scores yet" in response.text
+    assert any(
+        text in response.text for text in ("No orders yet", "No scores yet", "No experiments yet")
+    )
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -55,3 +57,8 @@ def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir:
     assert bad.status_code == 400 and "period must be month or week" in bad.text
     script = client(demo_dir).get("/static/plotly.min.js")
     assert script.status_code == 200 and len(script.content) > 1_000_000
+
+
+def test_experiments_page_shows_the_campaign_holdout(demo_dir: Path) -> None:
+    page = client(demo_dir).get("/experiments").text
+    assert "campaign-C" in page and "held out" in page and "pending: the window ends" in page

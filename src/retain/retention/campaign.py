@@ -21,6 +21,7 @@ from retain.data.store import Store
 from retain.errors import NotFoundError
 from retain.features.customer import FeatureTables
 from retain.retention.policy import UpliftModel, plan_campaign
+from retain.retention.tracking import log_assignments
 
 __all__ = ["INTERVENTIONS_TABLE", "CampaignResult", "build_campaign", "recent_complaints"]
 
@@ -35,6 +36,7 @@ class CampaignResult:
     plan: pd.DataFrame
     budget: float
     customers_considered: int
+    experiment: str | None = None
 
     @property
     def expected_cost(self) -> float:
@@ -70,8 +72,15 @@ def build_campaign(
     complaint_days: int = 30,
     uplift: UpliftModel | None = None,
     export: Path | None = None,
+    holdout: float | None = None,
 ) -> CampaignResult:
-    """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``."""
+    """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
+
+    With ``holdout`` (a share, e.g. 0.2) the campaign is also an experiment
+    named after it: that share of the planned customers is assigned to
+    ``control`` and gets nothing, the assignment is logged, and the CSV
+    export lists only the ``treatment`` customers — the ones to act on.
+    """
     if not store.has_table("user_scores"):
         raise NotFoundError("no user_scores yet; run `retain train predict` first")
     scores = store.query_df("SELECT * FROM user_scores")
@@ -82,19 +91,38 @@ def build_campaign(
     plan = plan_campaign(customers, budget, uplift=uplift)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     campaign_id = "C" + uuid.uuid4().hex[:12]
+    experiment = None
+    variant = pd.Series([None] * len(plan), dtype="string")
+    if holdout is not None:
+        experiment = f"campaign-{campaign_id}"
+        log = log_assignments(
+            store,
+            experiment,
+            plan.user_id.astype(str).tolist(),
+            holdout=holdout,
+            exposed_at=created,
+            campaign_id=campaign_id,
+        )
+        variant = log.variant
     stored = plan.assign(
         campaign_id=campaign_id,
         created_at=created,
         budget=float(budget),
         model_version=scores.model_version.iloc[0] if len(scores) else None,
+        variant=pd.Series(variant.to_list(), index=plan.index, dtype="string"),
     )
     if len(stored):
         store.write_table(INTERVENTIONS_TABLE, stored, mode="append")
     if export is not None:
+        to_act_on = stored[stored.variant.fillna("treatment") == "treatment"]
         export.parent.mkdir(parents=True, exist_ok=True)
         partial = export.with_name(export.name + ".partial")
-        stored.to_csv(partial, index=False)
+        to_act_on.to_csv(partial, index=False)
         partial.replace(export)  # a reader never sees half a file
     return CampaignResult(
-        campaign_id=campaign_id, plan=plan, budget=budget, customers_considered=len(scores)
+        campaign_id=campaign_id,
+        plan=plan,
+        budget=budget,
+        customers_considered=len(scores),
+        experiment=experiment,
     )

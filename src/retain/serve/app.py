@@ -31,6 +31,7 @@ _NAV = (
     ("/cohorts", "Cohorts"),
     ("/at-risk", "At-risk customers"),
     ("/segments", "Segments"),
+    ("/experiments", "Experiments"),
 )
 
 
@@ -113,6 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/segments", response_class=HTMLResponse)
     def segments(request: Request) -> Response:
         return page(request, "segments.html", pages.segments_page)
+
+    @app.get("/experiments", response_class=HTMLResponse)
+    def experiments(request: Request) -> Response:
+        return page(request, "experiments.html", pages.experiments_page)
 
     @app.get("/customers/{user_id}", response_class=HTMLResponse)
     def customer(request: Request, user_id: str) -> Response:

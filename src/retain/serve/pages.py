@@ -24,8 +24,16 @@ from retain.retention.analytics import (
     retention_curve,
 )
 from retain.retention.segments import SEGMENTS, rfm_segments
+from retain.retention.tracking import ASSIGNMENTS_TABLE, experiment_report
 
-__all__ = ["at_risk_page", "cohorts_page", "customer_page", "overview_page", "segments_page"]
+__all__ = [
+    "at_risk_page",
+    "cohorts_page",
+    "customer_page",
+    "experiments_page",
+    "overview_page",
+    "segments_page",
+]
 
 NO_ORDERS = "No orders yet: ingest orders (retain ingest orders FILE) or run `retain run`."
 NO_SCORES = "No scores yet: run `retain train predict` (or `retain run`) to score customers."
@@ -254,3 +262,27 @@ def segments_page(store: Store) -> dict[str, Any]:
         go.Bar(x=[r["name"] for r in rows], y=[r["customers"] for r in rows])
     ).update_layout(title="Customers per RFM segment")
     return {"empty": False, "rows": rows, "as_of": day, "chart": _figure(chart)}
+
+
+NO_EXPERIMENTS = (
+    "No experiments yet: plan a campaign with a control group, e.g. "
+    "`retain campaign --budget 500 --holdout 0.2`."
+)
+
+
+def experiments_page(store: Store) -> dict[str, Any]:
+    """Every experiment: arms, exposure, and treatment-vs-control per horizon."""
+    if not store.has_table(ASSIGNMENTS_TABLE):
+        return {"empty": True, "message": NO_EXPERIMENTS, "experiments": []}
+    arms = store.query_df(
+        f"SELECT experiment, min(exposed_at) AS exposed, "
+        f"count(*) FILTER (WHERE variant = 'treatment') AS treatment, "
+        f"count(*) FILTER (WHERE variant = 'control') AS control "
+        f"FROM {ASSIGNMENTS_TABLE} GROUP BY 1 ORDER BY 2 DESC"
+    )
+    has_orders = _last_day(store) is not None
+    experiments = []
+    for row in arms.to_dict("records"):
+        results = experiment_report(store, row["experiment"]) if has_orders else []
+        experiments.append({**row, "results": results})
+    return {"empty": False, "experiments": experiments}
