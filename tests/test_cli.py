@@ -107,6 +107,8 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     assert "retention curve (complete periods only): +0: 100.0%" in cohorts.stdout
     segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
+    learned = retain("clusters", "--k", "4", data_dir=data_dir, cwd=tmp_path)
+    assert learned.returncode == 0 and "learned segments" in learned.stdout
     csv = tmp_path / "campaign.csv"
     campaign = retain("campaign", "--budget", "200", "--csv", str(csv), "--holdout", "0.2",
                       data_dir=data_dir, cwd=tmp_path)  # fmt: skip

@@ -570,6 +570,38 @@ def serve(
     uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
 
 
+@app.command()
+def clusters(
+    as_of: Annotated[
+        str | None, typer.Option(help="Last day counted (default: last order).")
+    ] = None,
+    k: Annotated[int | None, typer.Option(help="Number of clusters (default: chosen).")] = None,
+) -> None:
+    """Learned customer segments (k-means on behaviour), each described in words.
+
+    Example: retain clusters
+    """
+    from retain.features.customer import FeatureTables, customer_features
+    from retain.retention.clusters import cluster_customers
+
+    settings = get_settings()
+    with _open_store(settings, read_only=True) as store:
+        day = _as_of(store, as_of)
+        tables = FeatureTables.from_store(store)
+        features = tables.fetch(customer_features(tables, day))
+    _, found = cluster_customers(features, k=k)
+    table = Table(title=f"learned segments as of {day}")
+    for column in ("cluster", "customers", "what sets it apart"):
+        table.add_column(column)
+    for cluster in found:
+        table.add_row(
+            str(cluster.label),
+            f"{cluster.customers:,} ({cluster.share:.0%})",
+            cluster.description,
+        )
+    out.print(table)
+
+
 @app.command("sample-size")
 def sample_size(
     baseline: Annotated[float, typer.Option(help="Current rate, e.g. 0.10 for 10%.")],

@@ -62,3 +62,12 @@ def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir:
 def test_experiments_page_shows_the_campaign_holdout(demo_dir: Path) -> None:
     page = client(demo_dir).get("/experiments").text
     assert "campaign-C" in page and "held out" in page and "pending: the window ends" in page
+
+
+def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
+    demo_dir: Path, one_day_dir: Path
+) -> None:
+    assert 'id="clusters"' in client(demo_dir).get("/segments").text
+    assert "No learned segments: clustering needs at least 10 customers" in (
+        client(one_day_dir).get("/segments").text
+    )

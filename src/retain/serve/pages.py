@@ -16,13 +16,15 @@ import plotly.graph_objects as go
 
 from retain.data.store import Store
 from retain.data.summary import shop_summary
-from retain.features.customer import FeatureTables
+from retain.errors import InvalidInputError
+from retain.features.customer import FeatureTables, customer_features
 from retain.retention.analytics import (
     active_users,
     cohort_heatmap,
     cohort_retention,
     retention_curve,
 )
+from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.segments import SEGMENTS, rfm_segments
 from retain.retention.tracking import ASSIGNMENTS_TABLE, experiment_report
 
@@ -261,7 +263,20 @@ def segments_page(store: Store) -> dict[str, Any]:
     chart = go.Figure(
         go.Bar(x=[r["name"] for r in rows], y=[r["customers"] for r in rows])
     ).update_layout(title="Customers per RFM segment")
-    return {"empty": False, "rows": rows, "as_of": day, "chart": _figure(chart)}
+    learned: list[Cluster] = []
+    clusters_note = ""
+    try:
+        _, learned = cluster_customers(tables.fetch(customer_features(tables, day)))
+    except InvalidInputError as exc:
+        clusters_note = f"No learned segments: {exc}."
+    return {
+        "empty": False,
+        "rows": rows,
+        "as_of": day,
+        "chart": _figure(chart),
+        "clusters": learned,
+        "clusters_note": clusters_note,
+    }
 
 
 NO_EXPERIMENTS = (
