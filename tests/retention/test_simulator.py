@@ -12,7 +12,7 @@ from retain.data.ingest import ingest_arrow
 from retain.retention.bench import run_retention_benchmark
 from retain.retention.simulator import ShopSimulator, SimulatorConfig, Treatment
 
-SMALL = SimulatorConfig(customers=600, history_days=200, acquisition_days=120)
+SMALL = SimulatorConfig(customers=600, history_days=200, acquisition_days=120, pilot_share=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,10 @@ def test_the_benchmark_reports_every_policy_with_intervals() -> None:
         low, high = arm["retention_90d"]["ci_low"], arm["retention_90d"]["ci_high"]
         assert np.isfinite(low) and low <= arm["retention_90d"]["mean"] <= high
     assert set(result["retain_minus_baseline"]) == set(result["baselines"])
+
+
+def test_the_pilot_experiment_treats_a_random_share() -> None:
+    piloted = ShopSimulator(SimulatorConfig(customers=2000), seed=1)
+    piloted.run_history()
+    assert piloted.pilot_day == 150 and len(piloted.pilot) > 1000
+    assert abs(np.mean(list(piloted.pilot.values())) - 0.2) < 0.03

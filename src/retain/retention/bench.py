@@ -12,9 +12,11 @@ random numbers. Policies:
   first;
 * ``retain``: the full loop available today — the history is ingested into a
   store, ``BehaviourModel`` scores every customer, complaints are read from
-  conversations and reviews, and :func:`plan_campaign` chooses coupons,
-  recommendation messages (picks from the customer's most-bought category)
-  and care contacts.
+  conversations and reviews, the uplift of a 15-off coupon is learned from
+  the shop's past experiment (the simulator's pilot, which every policy
+  lived through) with :class:`TLearnerUplift`, and :func:`plan_campaign`
+  chooses coupons, recommendation messages (picks from the customer's
+  most-bought category) and care contacts.
 
 Equal budget: ``retain`` plans within ``budget`` of expected cost; the
 heuristics, which have no per-customer purchase probability, get as many
@@ -39,10 +41,10 @@ from scipy import stats
 from retain.data.ingest import ingest_arrow
 from retain.data.store import Store
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables
+from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
 from retain.predict.scoring import train_and_score
 from retain.retention.campaign import recent_complaints
-from retain.retention.policy import DEFAULT_ACTIONS, plan_campaign
+from retain.retention.policy import DEFAULT_ACTIONS, TLearnerUplift, plan_campaign
 from retain.retention.segments import rfm_segments
 from retain.retention.simulator import ShopSimulator, SimulatorConfig, Treatment
 
@@ -92,12 +94,39 @@ def _rfm_heuristic(shop: ShopSimulator, store: Store) -> tuple[list[int], Any]:
     return [int(u[1:]) for u in order.user_id], segments
 
 
+_UPLIFT_FEATURES = (
+    "x", "recency", "T", "monetary_mean", "ipt_mean", "recent_13w", "event_recency", "views",
+    "support_contacts", "returns",
+)  # fmt: skip
+
+
+def _pilot_uplift(shop: ShopSimulator, tables: FeatureTables) -> TLearnerUplift | None:
+    """Uplift of a 15-off coupon learned from the shop's past experiment (the pilot)."""
+    if shop.pilot_day is None or not shop.pilot:
+        return None
+    before = shop.date_of(shop.pilot_day - 1)
+    after = shop.date_of(min(shop.pilot_day + 89, shop.day - 1))
+    features = tables.fetch(customer_features(tables, before))
+    outcome = tables.fetch(purchase_outcomes(tables.orders, before, after))
+    frame = features.merge(outcome, on="user_id", how="left").fillna({"purchases": 0.0})
+    treated = np.array([shop.pilot.get(int(u[1:]), False) for u in frame.user_id])
+    action = f"coupon_{int(shop.config.pilot_coupon)}"
+    try:
+        return TLearnerUplift(_UPLIFT_FEATURES).fit(action, frame, treated, frame.purchases > 0)
+    except InvalidInputError:
+        return None  # a pilot too small to learn from: the stated prior stands
+
+
 def _retain_policy(shop: ShopSimulator, store: Store, budget: float) -> Treatment:
     with tempfile.TemporaryDirectory(prefix="retain-bench-") as folder:
         trained = train_and_score(store, Path(folder), horizon_days=90)
     scores = store.query_df("SELECT * FROM user_scores")
-    complained = recent_complaints(FeatureTables.from_store(store), trained.cutoff)
-    plan = plan_campaign(scores.assign(has_complaint=scores.user_id.isin(complained)), budget)
+    tables = FeatureTables.from_store(store)
+    complained = recent_complaints(tables, trained.cutoff)
+    current = tables.fetch(customer_features(tables, trained.cutoff))
+    customers = scores.merge(current[["user_id", *_UPLIFT_FEATURES]], on="user_id", how="left")
+    customers = customers.assign(has_complaint=customers.user_id.isin(complained))
+    plan = plan_campaign(customers, budget, uplift=_pilot_uplift(shop, tables))
     favourite: dict[int, int] = {}
     bought = Counter((o["customer"], shop.category(o["item"])) for o in shop.log.orders)
     for (customer, category), _ in bought.most_common():

@@ -22,6 +22,9 @@ policy's effect is only seen by acting. Its assumptions, all in
     multiplied by ``relevant_message_lift`` when its picks are from the
     customer's favourite category, by ``irrelevant_message_lift`` otherwise;
   - a care contact resolves an open complaint (the hazard returns to normal).
+* **A past experiment**: ``pilot_days_before_decision`` days before the
+  decision day a random ``pilot_share`` of customers got a coupon — the A/B
+  test a shop would have run once; policies may learn uplift from it.
 * Nothing else changes over time: no seasonality, no competitors, no price
   changes. Common random numbers: every policy's future is drawn from the
   same seed, so differences between policies are not sampling noise of the
@@ -66,6 +69,9 @@ class SimulatorConfig:
     relevant_message_lift: float = 2.0
     irrelevant_message_lift: float = 1.2
     start: dt.date = dt.date(2025, 1, 1)
+    pilot_days_before_decision: int = 120
+    pilot_share: float = 0.2
+    pilot_coupon: float = 15.0
 
 
 @dataclass
@@ -108,6 +114,8 @@ class ShopSimulator:
         self.message_until = np.full(n, -1)
         self.message_relevant = np.zeros(n, dtype=bool)
         self.day = 0
+        self.pilot_day: int | None = None
+        self.pilot: dict[int, bool] = {}
         self.log = _Log()
         self.coupon_spend = 0.0
         self._rng = np.random.default_rng(seed + 1)
@@ -175,9 +183,30 @@ class ShopSimulator:
         )
 
     def run_history(self) -> None:
-        """Simulate up to the decision day (``history_days``)."""
-        while self.day < self.config.history_days:
+        """Simulate up to the decision day (``history_days``), with one pilot experiment.
+
+        ``pilot_days_before_decision`` days before the decision day, a random
+        ``pilot_share`` of the customers so far get a coupon of
+        ``pilot_coupon`` (the shop's past A/B test); :attr:`pilot` records who
+        was in it and whether they were treated. Every policy sees the same
+        pilot; whether it learns from it is up to the policy.
+        """
+        c = self.config
+        pilot_day = c.history_days - c.pilot_days_before_decision
+        while self.day < c.history_days:
+            if self.day == pilot_day and c.pilot_share > 0:
+                self._run_pilot()
             self._step(self._rng)
+
+    def _run_pilot(self) -> None:
+        c = self.config
+        eligible = np.flatnonzero(self.first_day < self.day)
+        treated = self._rng.random(len(eligible)) < c.pilot_share
+        for customer in eligible[treated]:
+            self.coupon_value[customer] = c.pilot_coupon
+            self.coupon_until[customer] = self.day + c.coupon_days
+        self.pilot_day = self.day
+        self.pilot = dict(zip(eligible.tolist(), treated.tolist(), strict=True))
 
     def future(self, treatment: Treatment, days: int = 90) -> dict[str, float]:
         """Apply ``treatment`` on a copy of the shop and simulate ``days`` more.
@@ -215,6 +244,9 @@ class ShopSimulator:
         }
 
     # -- canonical tables ---------------------------------------------------------
+
+    def date_of(self, day: int) -> dt.date:
+        return self.config.start + dt.timedelta(days=day)
 
     def _ts(self, day: int, offset_hours: float = 12.0) -> dt.datetime:
         return dt.datetime.combine(self.config.start, dt.time()) + dt.timedelta(
