@@ -88,6 +88,7 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     assert "events: " in first.stdout and "quarantined 0" in first.stdout
     assert "repeat-purchase rate" in first.stdout
     assert "customers into user_scores" in first.stdout
+    assert "customers get an action" in first.stdout
     assert (data_dir / "retain.duckdb").is_file() and (
         data_dir / "demo" / "manifest.json"
     ).is_file()

@@ -206,6 +206,13 @@ def run(
     _print_summary(result.summary, settings)
     if result.predict is not None:
         _print_training(result.predict)
+    if result.campaign is not None:
+        plan = result.campaign.plan
+        out.print(
+            f"campaign {result.campaign.campaign_id}: {len(plan):,} customers get an action "
+            f"(expected cost {result.campaign.expected_cost:,.2f}); experiment "
+            f"{result.campaign.experiment}. See `retain serve` or `retain campaign --help`."
+        )
 
 
 def _print_summary(summary: dict[str, Any], settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""The main job behind ``make run``: build the demo shop, load it, train, score.
+"""The main job behind ``make run``: build the demo shop, load it, train, score, plan.
 
 Capabilities add their training and scoring steps here as they arrive; the
 job stays a plain function so tests and notebooks can run it too.
@@ -16,6 +16,7 @@ from retain.data.store import Store
 from retain.data.summary import shop_summary
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.predict.scoring import TrainResult, train_and_score
+from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
 
 __all__ = ["MainJobResult", "run_main_job"]
 
@@ -29,6 +30,7 @@ class MainJobResult:
     reports: list[IngestReport] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     predict: TrainResult | None = None
+    campaign: CampaignResult | None = None
 
 
 def run_main_job(
@@ -59,6 +61,9 @@ def run_main_job(
     result.summary = shop_summary(store)
     _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
     result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
+    if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
+        _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
+        result.campaign = build_campaign(store, 1000.0, holdout=0.2)
     return result
 
 

@@ -11,7 +11,6 @@ import pytest
 from retain.data import Store
 from retain.data.ingest import ingest_arrow
 from retain.main_job import run_main_job
-from retain.retention.campaign import build_campaign
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +18,7 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``make run``'s result plus one campaign: what a new user sees."""
     folder = tmp_path_factory.mktemp("demo-data")
     with Store.open(folder / "retain.duckdb") as store:
-        run_main_job(store, folder, seed=7)
-        build_campaign(store, 300.0, holdout=0.2)
+        run_main_job(store, folder, seed=7)  # includes a first campaign with a holdout
     return folder
 
 
