@@ -101,6 +101,7 @@ def cluster_customers(
     k: int | None = None,
     k_range: tuple[int, int] = (3, 8),
     sample: int = 5000,
+    fit_sample: int = 50_000,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, list[Cluster]]:
     """Label every customer with a cluster and describe the clusters.
@@ -109,6 +110,8 @@ def cluster_customers(
         features: A frame from :func:`retain.features.customer_features`.
         k: Number of clusters; chosen by silhouette within ``k_range`` when None.
         sample: Customers used to choose ``k`` (silhouette is quadratic).
+        fit_sample: Customers the centres are fitted on; everyone is then
+            assigned to the nearest centre, which bounds the cost on big shops.
         seed: Seed for k-means and the sample.
 
     Returns:
@@ -132,11 +135,13 @@ def cluster_customers(
             if len(set(fitted.labels_)) > 1:
                 scores[n] = silhouette_score(standard[rows], fitted.labels_)
         k = max(scores, key=lambda n: scores[n]) if scores else k_range[0]
-    model = KMeans(k, n_init=8, random_state=seed).fit(standard)
-    labels = pd.DataFrame({"user_id": features.user_id.to_numpy(), "cluster": model.labels_})
-    z = pd.DataFrame(standard, columns=columns).groupby(model.labels_).mean()
-    raw = features[columns].astype(float).groupby(model.labels_).median()
-    counts = np.bincount(model.labels_, minlength=k)
+    fit_rows = rng.choice(len(standard), min(fit_sample, len(standard)), replace=False)
+    model = KMeans(k, n_init=8, random_state=seed).fit(standard[fit_rows])
+    assigned = model.predict(standard)
+    labels = pd.DataFrame({"user_id": features.user_id.to_numpy(), "cluster": assigned})
+    z = pd.DataFrame(standard, columns=columns).groupby(assigned).mean()
+    raw = features[columns].astype(float).groupby(assigned).median()
+    counts = np.bincount(assigned, minlength=k)
     clusters = [
         Cluster(
             label=int(label),
@@ -146,5 +151,6 @@ def cluster_customers(
             profile={c: float(v) for c, v in raw.loc[label].items()},
         )
         for label in np.argsort(-counts)
+        if counts[label] > 0
     ]
     return labels, clusters
