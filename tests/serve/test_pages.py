@@ -71,3 +71,21 @@ def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
     assert "No learned segments: clustering needs at least 10 customers" in (
         client(one_day_dir).get("/segments").text
     )
+
+
+def test_odd_customer_ids_are_found_and_escaped(tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+
+    odd = "shop/7<b>x</b>"
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        orders = pa.table({"order_id": ["o1"], "user_id": [odd], "ts": ["2025-01-02"],
+                           "amount": [3.0]})  # fmt: skip
+        ingest_arrow(store, "orders", orders, source="t", now=dt.datetime(2030, 1, 1))
+    page = client(tmp_path).get("/customers/shop/7%3Cb%3Ex%3C/b%3E")
+    assert page.status_code == 200
+    assert "<b>x</b>" not in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text

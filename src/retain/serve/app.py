@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def experiments(request: Request) -> Response:
         return page(request, "experiments.html", pages.experiments_page)
 
-    @app.get("/customers/{user_id}", response_class=HTMLResponse)
+    @app.get("/customers/{user_id:path}", response_class=HTMLResponse)
     def customer(request: Request, user_id: str) -> Response:
         return page(request, "customer.html", pages.customer_page, user_id)
 
