@@ -23,9 +23,11 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
+from ibis.backends import BaseBackend
 
 from retain.data.schemas import SCHEMAS
 from retain.data.store import Store
+from retain.errors import InvalidInputError
 
 __all__ = [
     "FEATURE_DESCRIPTIONS",
@@ -101,10 +103,9 @@ class FeatureTables:
     averages) for its features.
 
     :meth:`from_store` reads the embedded store: expressions are compiled to
-    DuckDB SQL and run on the store's own connection (no second engine). The
-    expressions name only canonical tables, so another engine needs only its
-    own ``runner`` (compile for its dialect, or an Ibis backend's
-    ``to_pyarrow``); wiring and testing one (PySpark) is the scale-out work.
+    DuckDB SQL and run on the store's own connection (no second engine).
+    :meth:`from_backend` runs the same expressions on another Ibis backend;
+    the test suite checks that PySpark gives the same features as DuckDB.
     """
 
     orders: ir.Table
@@ -125,6 +126,21 @@ class FeatureTables:
             return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
 
         return cls(runner=run, **{name: canonical_table(name) for name in _SOURCES})
+
+    @classmethod
+    def from_backend(cls, backend: BaseBackend) -> FeatureTables:
+        """The canonical tables of any Ibis backend, e.g. PySpark when a shop outgrows DuckDB.
+
+        The backend must hold tables named like the store's (at least
+        ``orders``); expressions run there, where the data live.
+        """
+        present = set(backend.list_tables())
+        if "orders" not in present:
+            raise InvalidInputError(
+                f"the backend has no orders table; it has: {', '.join(sorted(present)) or 'none'}"
+            )
+        tables = {name: backend.table(name) for name in _SOURCES if name in present}
+        return cls(runner=backend.to_pyarrow, **tables)
 
 
 _SOURCES = ("orders", "events", "items", "reviews", "conversations")

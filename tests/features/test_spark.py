@@ -1,0 +1,72 @@
+"""The same feature expressions on Spark give the same numbers as on the embedded store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_file
+from retain.demo import DEMO_FILES, generate_demo_shop
+from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
+pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")
+
+CUTOFF = dt.date(2026, 10, 1)
+NAMES = ("orders", "events", "items", "reviews", "conversations")
+
+
+@pytest.fixture(scope="module")
+def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, Store]]:
+    import ibis
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    folder = tmp_path_factory.mktemp("spark-shop")
+    generate_demo_shop(folder / "demo", seed=3, n_users=300, end=dt.datetime(2026, 11, 1))
+    store = Store.open("duckdb://:memory:")
+    for name, table in DEMO_FILES.items():
+        ingest_file(store, table, folder / "demo" / name)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.warehouse.dir", str(folder / "warehouse"))
+        .getOrCreate()
+    )
+    backend = ibis.pyspark.connect(session)
+    for name in NAMES:
+        backend.create_table(name, store.table(name).to_pandas())
+    yield backend, store
+    session.stop()
+    store.close()
+
+
+def _same(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    order = ["user_id"]
+    left, right = left.sort_values(order).reset_index(drop=True), right.sort_values(order)
+    right = right.reset_index(drop=True)
+    for frame in (left, right):
+        if "first_day" in frame:
+            frame["first_day"] = pd.to_datetime(frame["first_day"]).dt.date
+    pd.testing.assert_frame_equal(left, right, check_dtype=False, atol=1e-9)
+
+
+def test_customer_features_match_duckdb(spark_and_store: tuple[object, Store]) -> None:
+    backend, store = spark_and_store
+    local = FeatureTables.from_store(store)
+    remote = FeatureTables.from_backend(backend)  # type: ignore[arg-type]
+    expected = local.fetch(customer_features(local, CUTOFF))
+    assert len(expected) > 50
+    _same(expected, remote.fetch(customer_features(remote, CUTOFF)))
+    window = (CUTOFF, CUTOFF + dt.timedelta(days=30))
+    _same(
+        local.fetch(purchase_outcomes(local.orders, *window)),
+        remote.fetch(purchase_outcomes(remote.orders, *window)),
+    )
