@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -376,24 +376,29 @@ def scores(
         )
 
 
-def _as_of(store: Store, value: str | None) -> date:
-    from retain.data.summary import last_order_day
+AsOfOption = Annotated[str | None, typer.Option(help="Last day counted (default: last order).")]
 
-    return _parse_day(value, "--as-of") or last_order_day(store)
+
+def _read_as_of(as_of: str | None, *builds: Callable[[Any, date], Any]) -> tuple[date, list[Any]]:
+    """Open the store read-only, settle the day, and fetch each ``build(tables, day)``."""
+    from retain.data.summary import last_order_day
+    from retain.features.customer import FeatureTables
+
+    with _open_store(get_settings(), read_only=True) as store:
+        day = _parse_day(as_of, "--as-of") or last_order_day(store)
+        tables = FeatureTables.from_store(store)
+        return day, [tables.fetch(build(tables, day)) for build in builds]
 
 
 @app.command()
 def cohorts(
     period: Annotated[str, typer.Option(help="month or week.")] = "month",
-    as_of: Annotated[
-        str | None, typer.Option(help="Last day counted (default: last order).")
-    ] = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Cohort retention: who came back, by month (or week) of first purchase.
 
     Example: retain cohorts --period week
     """
-    from retain.features.customer import FeatureTables
     from retain.retention.analytics import (
         cohort_heatmap,
         cohort_retention,
@@ -403,12 +408,12 @@ def cohorts(
 
     if period not in ("month", "week"):
         raise _CommandError(f"--period must be month or week; got {period!r}")
-    settings = get_settings()
-    with _open_store(settings, read_only=True) as store:
-        day = _as_of(store, as_of)
-        tables = FeatureTables.from_store(store)
-        matrix = tables.fetch(cohort_retention(tables, day, period))  # type: ignore[arg-type]
-        repeat = tables.fetch(repeat_purchase_rate(tables, day)).iloc[0]
+    day, (matrix, repeats) = _read_as_of(
+        as_of,
+        lambda tables, day: cohort_retention(tables, day, period),  # type: ignore[arg-type]
+        repeat_purchase_rate,
+    )
+    repeat = repeats.iloc[0]
     if matrix.empty:
         out.print(f"no purchases on or before {day}: no cohorts to show yet")
         return
@@ -434,22 +439,15 @@ def cohorts(
 
 @app.command()
 def segments(
-    as_of: Annotated[
-        str | None, typer.Option(help="Last day counted (default: last order).")
-    ] = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """RFM segments: how many customers are champions, at risk, hibernating, ...
 
     Example: retain segments
     """
-    from retain.features.customer import FeatureTables
     from retain.retention.segments import SEGMENTS, rfm_segments
 
-    settings = get_settings()
-    with _open_store(settings, read_only=True) as store:
-        day = _as_of(store, as_of)
-        tables = FeatureTables.from_store(store)
-        scored = tables.fetch(rfm_segments(tables, day))
+    day, (scored,) = _read_as_of(as_of, rfm_segments)
     if scored.empty:
         out.print(f"no purchases on or before {day}: no segments yet")
         return
@@ -579,23 +577,17 @@ def serve(
 
 @app.command()
 def clusters(
-    as_of: Annotated[
-        str | None, typer.Option(help="Last day counted (default: last order).")
-    ] = None,
+    as_of: AsOfOption = None,
     k: Annotated[int | None, typer.Option(help="Number of clusters (default: chosen).")] = None,
 ) -> None:
     """Learned customer segments (k-means on behaviour), each described in words.
 
     Example: retain clusters
     """
-    from retain.features.customer import FeatureTables, customer_features
+    from retain.features.customer import customer_features
     from retain.retention.clusters import cluster_customers
 
-    settings = get_settings()
-    with _open_store(settings, read_only=True) as store:
-        day = _as_of(store, as_of)
-        tables = FeatureTables.from_store(store)
-        features = tables.fetch(customer_features(tables, day))
+    day, (features,) = _read_as_of(as_of, customer_features)
     _, found = cluster_customers(features, k=k)
     table = Table(title=f"learned segments as of {day}")
     for column in ("cluster", "customers", "what sets it apart"):

@@ -8,7 +8,7 @@ from typing import Any
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
-__all__ = ["last_order_day", "shop_summary"]
+__all__ = ["last_order_day", "latest_order_day", "shop_summary"]
 
 
 def shop_summary(store: Store) -> dict[str, Any]:
@@ -35,11 +35,22 @@ def shop_summary(store: Store) -> dict[str, Any]:
     }
 
 
-def last_order_day(store: Store) -> dt.date:
-    """The day of the latest order: the natural "as of" for models and reports."""
-    rows = store.query_arrow("SELECT max(ts) AS last FROM orders").to_pylist()
-    if not rows or rows[0]["last"] is None:
-        raise InvalidInputError("there are no orders in the store; ingest orders first")
-    last = rows[0]["last"]
+def latest_order_day(store: Store) -> dt.date | None:
+    """The day of the latest order, or ``None`` for a shop without orders."""
+    last = store.query_arrow("SELECT max(ts) AS last FROM orders").to_pylist()[0]["last"]
+    if last is None:
+        return None
     assert isinstance(last, dt.datetime)
     return last.date()
+
+
+def last_order_day(store: Store) -> dt.date:
+    """The day of the latest order: the natural "as of" for models and reports.
+
+    Raises:
+        InvalidInputError: the store holds no orders.
+    """
+    day = latest_order_day(store)
+    if day is None:
+        raise InvalidInputError("there are no orders in the store; ingest orders first")
+    return day

@@ -293,6 +293,12 @@ class GammaGamma:
             raise NotFittedError("This GammaGamma is not fitted yet; call fit(x, monetary) first.")
         return params
 
+    @classmethod
+    def from_params(cls, params: GammaGammaParams) -> GammaGamma:
+        model = cls()
+        model._params = params
+        return model
+
     def fit(self, x: npt.ArrayLike, monetary: npt.ArrayLike) -> GammaGamma:
         xs = np.asarray(x, dtype=np.float64)
         ms = np.asarray(monetary, dtype=np.float64)

@@ -486,7 +486,4 @@ def _spend_per_purchase(
     """Gamma-Gamma's shrunk spend per purchase; each customer's own mean without it."""
     if params is None:
         return frame.monetary_mean.to_numpy(np.float64)
-    p = params
-    x = frame.x.to_numpy(np.float64)
-    mean = np.where(x > 0, frame.monetary_repeat_mean.to_numpy(np.float64), 0.0)
-    return np.asarray((p.p * (p.gamma + x * mean)) / (p.p * x + p.q - 1.0), dtype=np.float64)
+    return GammaGamma.from_params(params).expected_spend(frame.x, frame.monetary_repeat_mean)

@@ -83,15 +83,15 @@ def _random_coupons(shop: ShopSimulator, budget: float, seed: int) -> Treatment:
     return Treatment(coupons={int(c): _COUPON for c in chosen})
 
 
-def _rfm_heuristic(shop: ShopSimulator, store: Store) -> tuple[list[int], Any]:
+def _rfm_heuristic(shop: ShopSimulator, store: Store) -> list[int]:
+    """Past customers in the slipping segments, most urgent segment and biggest spenders first."""
     tables = FeatureTables.from_store(store)
     last = max(o["day"] for o in shop.log.orders)
-    as_of = shop.config.start + np.timedelta64(last, "D").astype(object)
-    segments = tables.fetch(rfm_segments(tables, as_of))
+    segments = tables.fetch(rfm_segments(tables, shop.date_of(last)))
     slipping = segments[segments.segment.isin(_SLIPPING)]
     order = slipping.assign(rank=slipping.segment.map({s: i for i, s in enumerate(_SLIPPING)}))
     order = order.sort_values(["rank", "monetary"], ascending=[True, False])
-    return [int(u[1:]) for u in order.user_id], segments
+    return [int(u[1:]) for u in order.user_id]
 
 
 _UPLIFT_FEATURES = (
@@ -180,7 +180,7 @@ def run_retention_benchmark(
         past = len(_customers(shop))
         budget = budget_per_customer * past
         with _store_for(shop) as store:
-            ranked, _ = _rfm_heuristic(shop, store)
+            ranked = _rfm_heuristic(shop, store)
             rfm = Treatment(coupons={c: _COUPON for c in ranked[: _coupon_count(shop, budget)]})
             treatments = {
                 "no_action": Treatment(),

@@ -44,6 +44,7 @@ __all__ = [
     "TLearnerUplift",
     "UpliftModel",
     "plan_campaign",
+    "value_if_retained",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -195,7 +196,8 @@ def _difference(first: lgb.Booster, second: lgb.Booster, matrix: FloatArray) -> 
     return np.asarray(treated - control, dtype=np.float64)
 
 
-def _value_if_retained(customers: pd.DataFrame) -> FloatArray:
+def value_if_retained(customers: pd.DataFrame) -> FloatArray:
+    """Expected spend over the horizon if the customer buys again (probability floored at 5%)."""
     value = customers.expected_lifetime_value.to_numpy(np.float64)
     p = np.clip(customers.repurchase_probability.to_numpy(np.float64), 0.05, 1.0)
     return np.asarray(value / p, dtype=np.float64)
@@ -236,7 +238,7 @@ def plan_campaign(
         return pd.DataFrame(columns=columns)
     model = uplift or AssumedUplift()
     p = customers.repurchase_probability.to_numpy(np.float64)
-    worth = _value_if_retained(customers)
+    worth = value_if_retained(customers)
     lifts = np.column_stack([np.clip(model.uplift(a, customers), 0.0, 1.0 - p) for a in actions])
     costs = np.column_stack(
         [a.fixed_cost + a.cost_if_used * np.minimum(p + lifts[:, i], 1.0)

@@ -8,14 +8,13 @@ sentence saying what is missing instead of raising.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from retain.data.store import Store
-from retain.data.summary import shop_summary
+from retain.data.summary import latest_order_day, shop_summary
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, customer_features
 from retain.retention.analytics import (
@@ -25,6 +24,7 @@ from retain.retention.analytics import (
     retention_curve,
 )
 from retain.retention.clusters import Cluster, cluster_customers
+from retain.retention.policy import value_if_retained
 from retain.retention.segments import SEGMENTS, rfm_segments
 from retain.retention.tracking import ASSIGNMENTS_TABLE, experiment_report
 
@@ -47,11 +47,6 @@ def _figure(figure: go.Figure) -> str:
     return str(figure.to_json())
 
 
-def _last_day(store: Store) -> dt.date | None:
-    row = store.query_arrow("SELECT max(ts) AS last FROM orders").to_pylist()[0]
-    return None if row["last"] is None else row["last"].date()
-
-
 def _scores(store: Store) -> pd.DataFrame | None:
     if not store.has_table("user_scores"):
         return None
@@ -61,7 +56,7 @@ def _scores(store: Store) -> pd.DataFrame | None:
 def overview_page(store: Store) -> dict[str, Any]:
     """KPIs, active customers per week and the retention curve."""
     summary = shop_summary(store)
-    day = _last_day(store)
+    day = latest_order_day(store)
     page: dict[str, Any] = {"summary": summary, "as_of": day, "empty": day is None}
     if day is None:
         page["message"] = NO_ORDERS
@@ -100,7 +95,7 @@ def overview_page(store: Store) -> dict[str, Any]:
 
 def cohorts_page(store: Store, period: str = "month") -> dict[str, Any]:
     """The cohort heatmap and the repeat-purchase curve by cohort."""
-    day = _last_day(store)
+    day = latest_order_day(store)
     if day is None:
         return {"empty": True, "message": NO_ORDERS, "period": period}
     tables = FeatureTables.from_store(store)
@@ -150,9 +145,8 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
     if scores is None or scores.empty:
         return {"empty": True, "message": NO_SCORES, "rows": []}
     reachable = scores[(scores.p_alive >= 0.2) & (scores.churn_risk >= 0.5)]
-    if_retained = reachable.expected_lifetime_value / reachable.repurchase_probability.clip(0.05)
     worth_saving = (
-        reachable.assign(at_stake=reachable.churn_risk * if_retained)
+        reachable.assign(at_stake=reachable.churn_risk * value_if_retained(reachable))
         .sort_values("at_stake", ascending=False)
         .head(limit)
     )
@@ -234,7 +228,7 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
 
 def segments_page(store: Store) -> dict[str, Any]:
     """RFM segments: sizes, typical values and what to do, with a bar chart."""
-    day = _last_day(store)
+    day = latest_order_day(store)
     if day is None:
         return {"empty": True, "message": NO_ORDERS, "rows": []}
     tables = FeatureTables.from_store(store)
@@ -295,7 +289,7 @@ def experiments_page(store: Store) -> dict[str, Any]:
         f"count(*) FILTER (WHERE variant = 'control') AS control "
         f"FROM {ASSIGNMENTS_TABLE} GROUP BY 1 ORDER BY 2 DESC"
     )
-    has_orders = _last_day(store) is not None
+    has_orders = latest_order_day(store) is not None
     experiments = []
     for row in arms.to_dict("records"):
         results = experiment_report(store, row["experiment"]) if has_orders else []
