@@ -82,13 +82,18 @@ def test_public_format_ingest(shared_data: Path, tmp_path: Path, data_dir: Path)
     assert "accepted 6,919, duplicate 0, quarantined 0" in result.stdout
 
 
-def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_dir: Path) -> None:
+def test_run_builds_and_loads_the_demo_shop_idempotently(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SASRec trains for at most a few seconds here; the full run is `make run`.
+    monkeypatch.setenv("RETAIN_RECOMMEND__MAX_TRAIN_SECONDS", "5")
     first = retain("run", data_dir=data_dir, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "events: " in first.stdout and "quarantined 0" in first.stdout
     assert "repeat-purchase rate" in first.stdout
     assert "customers into user_scores" in first.stdout
     assert "customers get an action" in first.stdout
+    assert "rows in recommendations" in first.stdout
     assert (data_dir / "retain.duckdb").is_file() and (
         data_dir / "demo" / "manifest.json"
     ).is_file()
@@ -119,6 +124,15 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(tmp_path: Path, data_di
     report = retain("experiment", name, data_dir=data_dir, cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert "pending" in report.stdout  # exposure is today; no window has passed yet
+    user = "U00010"
+    recs = retain("recommend", user, "--k", "5", data_dir=data_dir, cwd=tmp_path)
+    assert recs.returncode == 0, recs.stderr
+    assert recs.stdout.count("│ I0") == 5 and "why" in recs.stdout
+    session = retain("recommend", "--item", "I00003", "--item", "nope", data_dir=data_dir,
+                     cwd=tmp_path)  # fmt: skip
+    assert session.returncode == 0 and "ignored unknown items: nope" in session.stderr
+    bad = retain("recommend", user, "--k", "0", data_dir=data_dir, cwd=tmp_path)
+    assert bad.returncode == 1 and "k must be a whole number from 1 to 500" in bad.stderr
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:

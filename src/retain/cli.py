@@ -30,6 +30,7 @@ from retain.errors import RetainError
 
 if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for commands that use it
     from retain.predict.scoring import TrainResult
+    from retain.recommend.scoring import RecommendTrainResult
 
 __all__ = ["app", "main"]
 
@@ -200,12 +201,15 @@ def run(
             fresh=fresh,
             batch_size=settings.ingest.batch_size,
             on_step=lambda m: err.print(f"[dim]- {m}[/dim]"),
+            recommend_settings=settings.recommend.to_settings(),
         )
     for report in result.reports:
         _print_report(report)
     _print_summary(result.summary, settings)
     if result.predict is not None:
         _print_training(result.predict)
+    if result.recommend is not None:
+        _print_recommend_training(result.recommend)
     if result.campaign is not None:
         plan = result.campaign.plan
         out.print(
@@ -327,6 +331,85 @@ def train_predict(
             horizon_days=horizon_days,
         )
     _print_training(result)
+
+
+@train_app.command("recommend")
+def train_recommend(
+    k: Annotated[
+        int | None, typer.Option(help="Items stored per user (default: settings).")
+    ] = None,
+    sequential: Annotated[
+        bool | None, typer.Option(help="Train the SASRec source (default: settings).")
+    ] = None,
+    text: Annotated[bool, typer.Option(help="Use item text (content source).")] = True,
+) -> None:
+    """Train the recommender on events and items; write every user's top k.
+
+    Lists go to the recommendations table; the model to <data_dir>/models/recommend.
+    Settings: the [recommend] section of retain.toml. Example: retain train recommend --k 20
+    """
+    from dataclasses import replace
+
+    from retain.recommend.scoring import train_and_recommend
+
+    settings = get_settings()
+    options = settings.recommend.to_settings()
+    if sequential is not None:
+        options = replace(options, sequential=sequential)
+    if not text:
+        options = replace(options, text_model=None)
+    with _open_store(settings) as store:
+        result = train_and_recommend(
+            store, settings.models_dir, options, k=k or settings.recommend.k
+        )
+    _print_recommend_training(result)
+
+
+def _print_recommend_training(result: RecommendTrainResult) -> None:
+    weights = ", ".join(f"{n} {w:g}" for n, w in result.blend_weights.items() if w > 0)
+    out.print(
+        f"recommend model {result.version}: {result.users:,} users, {result.items:,} items, "
+        f"{result.rows_written:,} rows in recommendations; blend {weights}; held-out NDCG@10 "
+        f"{result.holdout_ndcg10:.4f}; {result.seconds:.0f} s"
+    )
+
+
+@app.command()
+def recommend(
+    user: Annotated[str | None, typer.Argument(help="Customer id (omit for a session).")] = None,
+    item: Annotated[
+        list[str] | None, typer.Option(help="A recent item of the session (repeatable).")
+    ] = None,
+    k: Annotated[int, typer.Option(help="How many items.")] = 10,
+    category: Annotated[
+        list[str] | None, typer.Option(help="Only this category (repeatable).")
+    ] = None,
+    similar: Annotated[str | None, typer.Option(help="Items similar to this item instead.")] = None,
+) -> None:
+    """What a customer (or an anonymous session) should see next, with reasons.
+
+    Example: retain recommend U00012 --k 5; retain recommend --item I00003 --item I00007
+    """
+    from retain.recommend.scoring import load_current
+
+    rec = load_current(get_settings().models_dir)
+    if similar is not None:
+        rows = rec.similar_items(similar, k=k)
+        unknown: list[str] = []
+    else:
+        answer = rec.recommend(user, item or [], k=k, categories=category)
+        rows, unknown = answer.items, answer.unknown_items
+        if answer.cold_start:
+            err.print("no history for this request: showing popular items")
+    table = Table(show_header=True)
+    for column in ("#", "item", "name", "why"):
+        table.add_column(column)
+    for rank, row in enumerate(rows, start=1):
+        code = rec.items.lookup()[row.item_id]
+        table.add_row(str(rank), row.item_id, str(rec.names[code] or ""), row.reason)
+    out.print(table)
+    if unknown:
+        err.print(f"ignored unknown items: {', '.join(unknown)}")
 
 
 def _print_training(result: TrainResult) -> None:
@@ -673,6 +756,39 @@ def bench_retention(
 
     result = run_retention_benchmark(
         seeds=seeds, customers=customers, budget_per_customer=budget_per_customer
+    )
+    _write_json(result, json_out)
+
+
+@bench_app.command("recommend")
+def bench_recommend(
+    data: Annotated[Path, typer.Option(help="Sequence file: 'user item item ...' per line.")],
+    attributes: Annotated[
+        Path | None, typer.Option(help="item2attributes.json (item text for the content source).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    seeds: Annotated[int, typer.Option(help="Fits with seeds 0..N-1; mean and std.")] = 1,
+    sequential: Annotated[
+        bool, typer.Option(help="Train the SASRec source (and the SASRec baseline).")
+    ] = True,
+    baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
+) -> None:
+    """Leave-one-out full-ranking HR/NDCG against popularity, item-kNN, ALS and SASRec.
+
+    Example: retain bench recommend --data Beauty.txt --attributes
+    Beauty_item2attributes.json --json recommend.json
+    """
+    from dataclasses import replace
+
+    from retain.recommend.bench import run_recommend_benchmark
+    from retain.recommend.recommender import RecommendSettings
+
+    for path in (data, attributes):
+        if path is not None and not path.is_file():
+            raise _CommandError(f"no such file: {path}")
+    settings = replace(RecommendSettings(), sequential=sequential)
+    result = run_recommend_benchmark(
+        data, attributes=attributes, seeds=seeds, settings=settings, baselines=baselines
     )
     _write_json(result, json_out)
 

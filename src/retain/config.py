@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -25,7 +26,10 @@ from pydantic_settings import (
 
 from retain.errors import ConfigError
 
-__all__ = ["IngestSettings", "Settings", "get_settings"]
+if TYPE_CHECKING:  # the recommender (PyTorch) loads only when training
+    from retain.recommend.recommender import RecommendSettings
+
+__all__ = ["IngestSettings", "RecommendConfig", "Settings", "get_settings"]
 
 
 class IngestSettings(BaseModel):
@@ -45,6 +49,47 @@ class IngestSettings(BaseModel):
     )
 
 
+class RecommendConfig(BaseModel):
+    """How ``retain train recommend`` (and ``retain run``) trains the recommender."""
+
+    sequential: bool = Field(True, description="Train the SASRec transformer source.")
+    text_model: str | None = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence encoder for item text; any sentence-transformers name works "
+        "where a hub is reachable. Empty turns the content source off.",
+    )
+    max_train_seconds: float = Field(
+        600.0, gt=0, description="Time limit for the SASRec's training (it stops early too)."
+    )
+    k: int = Field(20, ge=1, le=500, description="Items stored per user in recommendations.")
+    category_cap: int | None = Field(
+        None, ge=1, description="At most this many items of one category per list."
+    )
+    repurchasable_categories: list[str] = Field(
+        default_factory=list, description="Categories that may be recommended again."
+    )
+
+    @field_validator("text_model")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    def to_settings(self) -> RecommendSettings:
+        from dataclasses import replace
+
+        from retain.recommend.recommender import RecommendSettings
+
+        base = RecommendSettings()
+        return replace(
+            base,
+            sequential=self.sequential,
+            text_model=self.text_model,
+            sasrec=replace(base.sasrec, max_seconds=self.max_train_seconds),
+            category_cap=self.category_cap,
+            repurchasable_categories=tuple(self.repurchasable_categories),
+        )
+
+
 class Settings(BaseSettings):
     """Everything Retain can be configured with; see ``retain.example.toml``."""
 
@@ -60,6 +105,7 @@ class Settings(BaseSettings):
         description="Store location; defaults to duckdb:///<data_dir>/retain.duckdb.",
     )
     ingest: IngestSettings = IngestSettings()
+    recommend: RecommendConfig = RecommendConfig()
 
     @field_validator("store_url")
     @classmethod

@@ -16,6 +16,8 @@ from retain.data.store import Store
 from retain.data.summary import shop_summary
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.predict.scoring import TrainResult, train_and_score
+from retain.recommend.recommender import RecommendSettings
+from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
 
 __all__ = ["MainJobResult", "run_main_job"]
@@ -30,6 +32,7 @@ class MainJobResult:
     reports: list[IngestReport] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     predict: TrainResult | None = None
+    recommend: RecommendTrainResult | None = None
     campaign: CampaignResult | None = None
 
 
@@ -41,6 +44,7 @@ def run_main_job(
     fresh: bool = False,
     batch_size: int = 100_000,
     on_step: Callable[[str], None] | None = None,
+    recommend_settings: RecommendSettings | None = None,
 ) -> MainJobResult:
     """Generate the demo shop (unless present), ingest every file, train and score.
 
@@ -61,6 +65,8 @@ def run_main_job(
     result.summary = shop_summary(store)
     _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
     result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
+    _say(on_step, "training the recommender; writing every user's list to recommendations")
+    result.recommend = train_and_recommend(store, data_dir / "models", recommend_settings)
     if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
         _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
         result.campaign = build_campaign(store, 1000.0, holdout=0.2)

@@ -1,0 +1,118 @@
+"""Full-ranking metrics and the candidate sources, on tiny hand-made histories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from retain.errors import InvalidInputError
+from retain.recommend.blend import fit_blend, to_distribution
+from retain.recommend.metrics import ranking_metrics, target_ranks
+from retain.recommend.sasrec import SASRec, SASRecConfig
+from retain.recommend.sequences import ItemIndex, Sequences, leave_one_out
+from retain.recommend.sources import ALS, ContentSimilarity, ItemKNN, Popularity, TransitionKNN
+
+
+def _seqs(histories: list[list[int]], n_items: int) -> Sequences:
+    items = ItemIndex.from_ids(str(i) for i in range(1, n_items + 1))
+    users = np.array([f"u{i}" for i in range(len(histories))], dtype=object)
+    return Sequences(users, [np.array(h, np.int32) for h in histories], items)
+
+
+def test_ranks_exclude_history_and_count_ties_against_the_target() -> None:
+    scores = np.array([[0.0, 5.0, 1.0, 1.0, 0.5]], np.float32)
+
+    def score(_h: object) -> np.ndarray:
+        return scores
+
+    # Item 1 is in the history, so item 2 competes only with its tie, item 3.
+    assert target_ranks(score, [np.array([1])], np.array([2]))[0] == 1
+    # A target already in the history can never be hit.
+    assert target_ranks(score, [np.array([1])], np.array([1]))[0] == 5
+    metrics = ranking_metrics(np.array([0, 1, 30]))
+    assert metrics["hr@10"] == pytest.approx(2 / 3)
+    assert metrics["ndcg@10"] == pytest.approx((1 + 1 / np.log2(3)) / 3)
+
+
+def test_sequences_follow_time_not_file_order_and_leave_one_out_holds_two() -> None:
+    events = pa.table(
+        {
+            "user_id": ["a", "a", "a", "b", "a", "b"],
+            "item_id": ["x", "y", "z", "x", "w", "q"],
+            "event_type": ["view", "purchase", "cart", "view", "impression", "view"],
+            "ts": pa.array([3, 1, 2, 1, 4, 2], pa.int64()).cast(pa.timestamp("s")),
+        }
+    )
+    seqs = Sequences.from_events(events)
+    by_user = dict(zip(seqs.users, seqs.histories, strict=True))
+    names = {u: [seqs.items.ids[i] for i in h] for u, h in by_user.items()}
+    assert names == {"a": ["y", "z", "x"], "b": ["x", "q"]}  # the impression is no interest
+    split = leave_one_out(seqs)
+    assert list(split.train.users) == ["a"]
+    assert [seqs.items.ids[i] for i in split.train.histories[0]] == ["y"]
+    with pytest.raises(InvalidInputError, match="at least 3"):
+        leave_one_out(_seqs([[1, 2]], 3))
+
+
+def test_transition_source_learns_what_comes_next() -> None:
+    seqs = _seqs([[1, 2, 3], [1, 2, 3], [4, 2, 5], [1, 2, 3]], 5)
+    t = TransitionKNN(window=1, last=1)
+    t.fit(seqs)
+    row = t.score([np.array([2], np.int32)])[0]
+    assert int(np.argmax(row)) == 3  # after 2 comes 3 three times out of four
+    knn = ItemKNN(last=1)
+    knn.fit(seqs)
+    assert knn.score([np.array([4], np.int32)])[0][5] > 0  # 4 and 5 share a user
+    pop = Popularity()
+    pop.fit(seqs)
+    assert int(np.argmax(pop.score([np.array([], np.int32)])[0])) == 2
+
+
+def test_als_solves_vectors_for_histories_it_never_saw() -> None:
+    rng = np.random.default_rng(0)
+    group_a = [list(rng.choice([1, 2, 3, 4], 3, replace=False) + 0) for _ in range(40)]
+    group_b = [list(rng.choice([5, 6, 7, 8], 3, replace=False) + 0) for _ in range(40)]
+    als = ALS(factors=4, iterations=10, regularization=0.1)
+    als.fit(_seqs(group_a + group_b, 8))
+    row = als.score([np.array([1, 2], np.int32)])[0]
+    assert row[[3, 4]].min() > row[[5, 6, 7, 8]].max()
+
+
+def test_content_similarity_ranks_items_described_alike() -> None:
+    vectors = np.array([[0, 0], [1, 0], [0.9, 0.1], [0, 1]], np.float32)
+    vectors[1:] /= np.linalg.norm(vectors[1:], axis=1, keepdims=True)
+    content = ContentSimilarity(vectors)
+    row = content.score([np.array([1], np.int32)])[0]
+    assert row[2] > row[3]
+
+
+def test_blend_gives_weight_to_the_informative_source_only() -> None:
+    rng = np.random.default_rng(1)
+    targets = rng.integers(1, 50, 300).astype(np.int32)
+    good = rng.random((300, 51)).astype(np.float32)
+    good[np.arange(300), targets] += 1.0
+    noise = rng.random((300, 51)).astype(np.float32)
+    histories = [np.array([], np.int32)] * 300
+    blend = fit_blend(
+        {"good": good, "noise": noise}, {"good": "share", "noise": "share"}, histories, targets
+    )
+    assert blend.weights["good"] > 0
+    assert blend.weights["noise"] < blend.weights["good"] / 5
+    dist = to_distribution(good, "softmax")
+    assert np.allclose(dist.sum(axis=1), 1.0) and (dist[:, 0] == 0).all()
+
+
+def test_sasrec_learns_a_deterministic_order() -> None:
+    # Every user walks 1 -> 2 -> ... -> 8 from a random start.
+    rng = np.random.default_rng(0)
+    histories = []
+    for _ in range(200):
+        start = int(rng.integers(1, 5))
+        histories.append(list(range(start, start + 4)))
+    seqs = _seqs(histories, 8)
+    model = SASRec(SASRecConfig(hidden=16, blocks=1, max_epochs=40, dropout=0.1, lr=1e-2))
+    model.fit(seqs)
+    scores = model.score([np.array([2, 3], np.int32), np.array([5], np.int32)])
+    assert int(np.argmax(scores[0][1:])) + 1 == 4
+    assert int(np.argmax(scores[1][1:])) + 1 == 6

@@ -1,0 +1,217 @@
+"""The recommender a shop runs: fitted on the demo shop's store, rules and reasons checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_file
+from retain.demo import DEMO_FILES, generate_demo_shop
+from retain.errors import InvalidInputError, NotFoundError
+from retain.recommend import Recommender, RecommendSettings, SASRecConfig
+from retain.recommend.scoring import RECOMMENDATIONS_TABLE, load_current, train_and_recommend
+
+SMALL = RecommendSettings(
+    sasrec=SASRecConfig(hidden=32, blocks=1, max_epochs=3, eval_every=1, lr=3e-3),
+    holdout_users=400,
+)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    folder = tmp_path_factory.mktemp("shop")
+    generate_demo_shop(folder / "demo", seed=3, n_users=600)
+    with Store.open(folder / "retain.duckdb") as store:
+        for name, table in DEMO_FILES.items():
+            ingest_file(store, table, folder / "demo" / name)
+        yield store
+
+
+@pytest.fixture(scope="module")
+def tables(shop: Store) -> tuple[pa.Table, pa.Table]:
+    events = shop.query_arrow("SELECT user_id, item_id, event_type, ts FROM events")
+    return events, shop.table("items")
+
+
+@pytest.fixture(scope="module")
+def fitted(tables: tuple[pa.Table, pa.Table]) -> Recommender:
+    return Recommender(SMALL).fit(*tables)
+
+
+def _bought(events: pa.Table, user: str) -> set[str]:
+    rows = events.filter(pa.compute.equal(events["user_id"], user)).to_pylist()
+    return {r["item_id"] for r in rows if r["event_type"] in {"view", "cart", "purchase"}}
+
+
+def test_known_user_gets_k_new_available_items_each_with_a_reason(
+    fitted: Recommender, tables: tuple[pa.Table, pa.Table]
+) -> None:
+    events, _ = tables
+    assert fitted.report is not None and fitted.report.holdout_ndcg10 > 0
+    user = max(fitted.histories, key=lambda u: len(fitted.histories[u]))
+    answer = fitted.recommend(user, k=8)
+    ids = [r.item_id for r in answer.items]
+    assert len(ids) == 8 == len(set(ids))
+    assert not set(ids) & _bought(events, user)
+    assert all(r.reason for r in answer.items) and not answer.cold_start
+    assert [r.score for r in answer.items] == sorted((r.score for r in answer.items), reverse=True)
+
+
+def test_the_blend_beats_popularity_on_held_out_items(fitted: Recommender) -> None:
+    assert fitted.report is not None
+    by_source = fitted.report.holdout_by_source
+    assert fitted.report.holdout_ndcg10 >= max(by_source.values()) - 1e-9
+    assert fitted.report.holdout_ndcg10 > by_source["popularity"]
+    assert set(by_source) == {"popularity", "item_knn", "transition", "als", "content", "sasrec"}
+
+
+def test_unknown_user_and_items_get_the_cold_start_path_and_a_report(
+    fitted: Recommender,
+) -> None:
+    answer = fitted.recommend("never-seen", ["no-such-item", "I00001"], k=5)
+    assert answer.unknown_items == ["no-such-item"]
+    assert not answer.cold_start and "I00001" not in [r.item_id for r in answer.items]
+    cold = fitted.recommend("never-seen", k=5)
+    assert cold.cold_start and len(cold.items) == 5
+    assert {r.source for r in cold.items} == {"popularity"}
+
+
+@pytest.mark.parametrize("k", [0, -1, 501, 2.5])
+def test_k_out_of_range_is_a_clear_error(fitted: Recommender, k: object) -> None:
+    with pytest.raises(InvalidInputError, match="k must be a whole number from 1 to 500"):
+        fitted.recommend("x", k=k)  # type: ignore[arg-type]
+
+
+def test_category_filters_one_or_several(fitted: Recommender) -> None:
+    user = next(iter(fitted.histories))
+    categories = [c for c in set(fitted.categories[1:]) if c][:2]
+    for wanted in ([categories[0]], categories):
+        answer = fitted.recommend(user, k=5, categories=wanted)
+        got = {fitted.categories[fitted.items.lookup()[r.item_id]] for r in answer.items}
+        assert got and got <= set(wanted)
+
+
+def test_a_new_event_changes_the_next_answer_at_once(tables: tuple[pa.Table, pa.Table]) -> None:
+    rec = Recommender(replace(SMALL, sequential=False, text_model=None)).fit(*tables)
+    user = next(iter(rec.histories))
+    before = rec.recommend(user, k=5)
+    top = before.items[0].item_id
+    assert rec.observe(user, top, "view")
+    after = rec.recommend(user, k=5)
+    assert top not in [r.item_id for r in after.items]
+    assert [r.item_id for r in after.items] != [r.item_id for r in before.items]
+    assert not rec.observe(user, "no-such-item", "view")
+
+
+def test_items_shown_often_without_a_click_are_dropped(tables: tuple[pa.Table, pa.Table]) -> None:
+    rec = Recommender(replace(SMALL, sequential=False, text_model=None)).fit(*tables)
+    user = next(iter(rec.histories))
+    top = rec.recommend(user, k=5).items[0].item_id
+    for _ in range(rec.settings.max_unclicked_impressions):
+        rec.observe(user, top, "impression")
+    assert top not in [r.item_id for r in rec.recommend(user, k=5).items]
+
+
+def test_impressions_in_the_event_log_count_too(tables: tuple[pa.Table, pa.Table]) -> None:
+    events, items = tables
+    rec = Recommender(replace(SMALL, sequential=False, text_model=None)).fit(events, items)
+    user = next(iter(rec.histories))
+    top = rec.recommend(user, k=5).items[0].item_id
+    last = events["ts"].to_pylist()[-1]
+    shown = pa.table(
+        {
+            "user_id": [user] * 3,
+            "item_id": [top] * 3,
+            "event_type": ["impression"] * 3,
+            "ts": pa.array([last] * 3, events.schema.field("ts").type),
+        }
+    )
+    rec2 = Recommender(replace(SMALL, sequential=False, text_model=None)).fit(
+        pa.concat_tables([events, shown]), items
+    )
+    assert top not in [r.item_id for r in rec2.recommend(user, k=5).items]
+
+
+def test_category_cap_promoted_slots_and_unavailable_items(
+    tables: tuple[pa.Table, pa.Table],
+) -> None:
+    events, items = tables
+    item_ids = items["item_id"].to_pylist()
+    gone = item_ids[:60]
+    available = [i not in gone for i in item_ids]
+    items2 = items.set_column(
+        items.schema.get_field_index("available"), "available", pa.array(available)
+    )
+    rec = Recommender(replace(SMALL, sequential=False, text_model=None, category_cap=2)).fit(
+        events, items2
+    )
+    user = next(iter(rec.histories))
+    answer = rec.recommend(user, k=10)
+    cats = [rec.categories[rec.items.lookup()[r.item_id]] for r in answer.items]
+    assert max(cats.count(c) for c in set(cats)) <= 2
+    assert not {r.item_id for r in answer.items} & set(gone)
+    promo = next(i for i in item_ids[60:] if i not in {r.item_id for r in answer.items})
+    promoted = rec.recommend(user, k=10, promoted=[promo, gone[0]], promoted_slots=[3, 5])
+    assert promoted.items[2].item_id == promo and promoted.items[2].promoted
+    assert gone[0] not in [r.item_id for r in promoted.items] and len(promoted.items) == 10
+
+
+def test_repurchasable_categories_may_come_back(tables: tuple[pa.Table, pa.Table]) -> None:
+    events, items = tables
+    base = Recommender(replace(SMALL, sequential=False, text_model=None)).fit(events, items)
+    user = max(base.histories, key=lambda u: len(base.histories[u]))
+    seen_categories = {base.categories[c] for c in base.histories[user]}
+    again = sorted(c for c in seen_categories if c)[:1]
+    rec = Recommender(
+        replace(SMALL, sequential=False, text_model=None, repurchasable_categories=tuple(again))
+    ).fit(events, items)
+    ids = [r.item_id for r in rec.recommend(user, k=100, categories=again).items]
+    seen = {str(rec.items.ids[c]) for c in rec.histories[user]}
+    assert set(ids) & seen  # items bought before in that category are allowed again
+
+
+def test_similar_items_and_cold_start_items_through_text(
+    fitted: Recommender, tables: tuple[pa.Table, pa.Table]
+) -> None:
+    events, items = tables
+    some = fitted.recommend(next(iter(fitted.histories)), k=1).items[0].item_id
+    similar = fitted.similar_items(some, k=5)
+    assert len(similar) == 5 and some not in [r.item_id for r in similar]
+    with pytest.raises(NotFoundError, match="not in the recommender"):
+        fitted.similar_items("no-such-item")
+    # A brand-new item nobody has touched is still rankable from its text.
+    row = items.slice(0, 1).to_pylist()[0]
+    new = {**row, "item_id": "NEW-1", "title": row["title"] + " (new)"}
+    rec = Recommender(replace(SMALL, sequential=False)).fit(
+        events, pa.concat_tables([items, pa.Table.from_pylist([new], items.schema)])
+    )
+    assert "NEW-1" in [r.item_id for r in rec.similar_items(row["item_id"], k=5)]
+
+
+def test_save_and_load_answer_the_same(fitted: Recommender, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    for user in list(fitted.histories)[:5]:
+        a = fitted.recommend(user, k=10)
+        b = loaded.recommend(user, k=10)
+        assert [r.item_id for r in a.items] == [r.item_id for r in b.items]
+        assert [r.reason for r in a.items] == [r.reason for r in b.items]
+        np.testing.assert_allclose(
+            [r.score for r in a.items], [r.score for r in b.items], rtol=1e-5
+        )
+    with pytest.raises(NotFoundError):
+        Recommender.load(tmp_path / "nothing")
+
+
+def test_train_recommend_writes_every_users_list(shop: Store, tmp_path: Path) -> None:
+    result = train_and_recommend(shop, tmp_path, replace(SMALL, sequential=False), k=5)
+    table = shop.table(RECOMMENDATIONS_TABLE)
+    assert table.num_rows == result.rows_written == 5 * result.users
+    assert set(table["model_version"].to_pylist()) == {result.version}
+    assert load_current(tmp_path).recommend(table["user_id"][0].as_py(), k=5).items
