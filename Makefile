@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= 2.13.0
 
-.PHONY: install run test test-all bench bench-predict lint format clean
+.PHONY: install run test test-all bench bench-predict bench-recommend lint format clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ test-all: install
 
 SHARED := ../shared/data
 
-bench: install bench-predict
+bench: install bench-predict bench-recommend
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
 	$(BIN)/retain bench retention --seeds 5 --json bench-results/retention.json > /dev/null
@@ -51,6 +51,20 @@ bench-predict: install
 	else echo "skipping Online Retail: $(SHARED)/online-retail not found"; fi
 	$(BIN)/retain bench predict --seeds 3 --json bench-results/predict-demo.json > /dev/null
 	$(BIN)/retain bench predict-scale --customers 1000000 --json bench-results/predict-scale.json > /dev/null
+
+# Leave-one-out full ranking; needs ../shared/data (about 45 min for Beauty with 3 seeds).
+bench-recommend: install
+	@mkdir -p bench-results
+	@if [ -f $(SHARED)/amazon-beauty/Beauty.txt ]; then \
+	  $(BIN)/retain bench recommend --data $(SHARED)/amazon-beauty/Beauty.txt \
+	    --attributes $(SHARED)/amazon-beauty/Beauty_item2attributes.json --seeds 3 \
+	    --json bench-results/recommend-beauty.json > /dev/null || exit 1; \
+	else echo "skipping Beauty: $(SHARED)/amazon-beauty not found"; fi
+	@if [ -f $(SHARED)/amazon18-scientific/Scientific.inter.json ]; then \
+	  $(BIN)/retain bench recommend --data $(SHARED)/amazon18-scientific/Scientific.inter.json \
+	    --attributes $(SHARED)/amazon18-scientific/Scientific.item.json --seeds 3 \
+	    --json bench-results/recommend-scientific.json > /dev/null || exit 1; \
+	else echo "skipping Scientific: $(SHARED)/amazon18-scientific not found"; fi
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -134,6 +134,7 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
     assert page.url.endswith(f"/customers/{customer}")  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
     assert page.locator("#reasons li").count() >= 1  # type: ignore[attr-defined]
+    assert page.locator("#recommended tr").count() == 11  # type: ignore[attr-defined]
     page.screenshot(path=str(SHOTS / "demo-customer.png"), full_page=True)  # type: ignore[attr-defined]
     assert problems == []
 

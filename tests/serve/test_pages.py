@@ -31,6 +31,10 @@ def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) ->
     user = page.split('class="customer-link" href="/customers/')[1].split('"')[0]
     profile = app.get(f"/customers/{user}")
     assert profile.status_code == 200 and 'id="reasons"' in profile.text
+    # The recommender's list for this customer, each item with its reason.
+    recommended = profile.text.split('id="recommended"')[1].split("</table>")[0]
+    assert recommended.count("<tr><td>") == 10
+    assert any(w in recommended for w in ("bought", "similar", "popular", "shopping", "tastes"))
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -8,6 +8,7 @@ sentence saying what is missing instead of raising.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import pandas as pd
@@ -177,7 +178,7 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
 
 
 def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
-    """One customer's scores, reasons, orders and contacts; ``None`` if unknown."""
+    """One customer's scores, reasons, next items, orders and contacts; ``None`` if unknown."""
     known = store.query_df(
         "SELECT (SELECT count(*) FROM orders WHERE user_id = ?) + "
         "(SELECT count(*) FROM events WHERE user_id = ?) + "
@@ -216,9 +217,19 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
                 "reasons": list(record.reasons),
                 "horizon_days": int(record.horizon_days),
             }
+    recommended: list[dict[Hashable, Any]] = []
+    if store.has_table("recommendations"):
+        titles = "i.title" if store.has_table("items") else "NULL"
+        join = "LEFT JOIN items i USING (item_id)" if store.has_table("items") else ""
+        recommended = store.query_df(
+            f"SELECT r.rank, r.item_id, {titles} AS title, r.reason FROM recommendations r "
+            f"{join} WHERE r.user_id = ? ORDER BY r.rank LIMIT 10",
+            [user_id],
+        ).to_dict("records")
     return {
         "user_id": user_id,
         "score": score,
+        "recommended": recommended,
         "orders": orders.to_dict("records"),
         "contacts": contacts.to_dict("records"),
         "reviews": reviews.to_dict("records"),
