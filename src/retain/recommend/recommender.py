@@ -90,9 +90,7 @@ class RecommendSettings:
     """
 
     sequential: bool = True
-    sasrec: SASRecConfig = field(
-        default_factory=lambda: SASRecConfig(lr=3e-3, max_seconds=600.0, patience=3)
-    )
+    sasrec: SASRecConfig = field(default_factory=SASRecConfig)
     text_model: str | None = "all-MiniLM-L6-v2"
     als: bool = True
     exclude_seen: bool = True

@@ -51,6 +51,14 @@ def _weighted_rows(
     )
 
 
+def _spread(
+    matrix: sp.csr_matrix, histories: Sequence[np.ndarray], last: int | None, decay: float
+) -> np.ndarray:
+    """Scores from an item-to-item matrix: the history's weighted rows, summed."""
+    weights = _weighted_rows(histories, matrix.shape[0] - 1, last, decay)
+    return np.asarray((weights @ matrix).todense(), dtype=np.float32)
+
+
 def _top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the k largest entries of each row (the item's nearest neighbours)."""
     matrix = matrix.tocsr()
@@ -118,9 +126,7 @@ class ItemKNN:
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         assert self.similarity is not None, "fit first"
-        n = self.similarity.shape[0] - 1
-        weights = _weighted_rows(histories, n, self.last, self.decay)
-        return np.asarray((weights @ self.similarity).todense(), dtype=np.float32)
+        return _spread(self.similarity, histories, self.last, self.decay)
 
 
 @dataclass
@@ -128,7 +134,8 @@ class TransitionKNN:
     """Directed "bought next" counts: item j followed item i within ``window`` steps.
 
     Unlike :class:`ItemKNN` it knows order, which is what a sequence's next
-    item depends on most. Rows are normalised by the source item's count.
+    item depends on most. Each row is divided by the square root of its
+    total, so a best-seller's followers do not drown everything else.
     """
 
     name: str = "transition"
@@ -161,9 +168,7 @@ class TransitionKNN:
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         assert self.transitions is not None, "fit first"
-        n = self.transitions.shape[0] - 1
-        weights = _weighted_rows(histories, n, self.last, self.decay)
-        return np.asarray((weights @ self.transitions).todense(), dtype=np.float32)
+        return _spread(self.transitions, histories, self.last, self.decay)
 
 
 @dataclass
