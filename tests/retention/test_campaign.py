@@ -13,6 +13,8 @@ from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.errors import NotFoundError
 from retain.features.customer import FeatureTables
 from retain.predict.scoring import train_and_score
+from retain.recommend import RecommendSettings
+from retain.recommend.scoring import train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign, recent_complaints
 
 
@@ -45,3 +47,15 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
             first.campaign_id: len(first.plan),
             second.campaign_id: len(second.plan),
         }
+        assert "recommended_items" not in exported.columns  # no recommender trained yet
+        quick = RecommendSettings(sequential=False, text_model=None, holdout_users=200)
+        train_and_recommend(store, tmp_path / "models", quick, k=5)
+        build_campaign(store, 50.0, export=tmp_path / "with-items.csv")
+        with_items = pd.read_csv(tmp_path / "with-items.csv")
+        lists = store.query_df("SELECT user_id, item_id FROM recommendations WHERE rank = 1")
+        first_item = dict(zip(lists.user_id, lists.item_id, strict=True))
+        assert all(
+            row.recommended_items.split(";")[0] == first_item[row.user_id]
+            and len(row.recommended_items.split(";")) == 3
+            for row in with_items.itertuples()
+        )

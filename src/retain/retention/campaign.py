@@ -80,6 +80,8 @@ def build_campaign(
     named after it: that share of the planned customers is assigned to
     ``control`` and gets nothing, the assignment is logged, and the CSV
     export lists only the ``treatment`` customers — the ones to act on.
+    When ``retain train recommend`` has run, the export also carries each
+    customer's top three recommended items, for the message's content.
     """
     if not store.has_table("user_scores"):
         raise NotFoundError("no user_scores yet; run `retain train predict` first")
@@ -114,7 +116,9 @@ def build_campaign(
     if len(stored):
         store.write_table(INTERVENTIONS_TABLE, stored, mode="append")
     if export is not None:
-        to_act_on = stored[stored.variant.fillna("treatment") == "treatment"]
+        to_act_on = _with_recommended_items(
+            store, stored[stored.variant.fillna("treatment") == "treatment"]
+        )
         export.parent.mkdir(parents=True, exist_ok=True)
         partial = export.with_name(export.name + ".partial")
         to_act_on.to_csv(partial, index=False)
@@ -126,3 +130,16 @@ def build_campaign(
         customers_considered=len(scores),
         experiment=experiment,
     )
+
+
+def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """``rows`` plus ``recommended_items`` (item ids, ``;``-joined) when there are lists."""
+    if not store.has_table("recommendations") or rows.empty:
+        return rows
+    lists = store.query_df(
+        "SELECT user_id, string_agg(item_id, ';' ORDER BY rank) AS recommended_items "
+        "FROM recommendations WHERE rank <= ? GROUP BY user_id",
+        [top],
+    )
+    return rows.merge(lists, on="user_id", how="left")
+
