@@ -95,6 +95,9 @@ def test_category_filters_one_or_several(fitted: Recommender) -> None:
         answer = fitted.recommend(user, k=5, categories=wanted)
         got = {fitted.categories[fitted.items.lookup()[r.item_id]] for r in answer.items}
         assert got and got <= set(wanted)
+    assert fitted.recommend(user, k=5, categories=["no-such-category"]).items == []
+    with pytest.raises(InvalidInputError, match="categories is empty"):
+        fitted.recommend(user, k=5, categories=[])
 
 
 def test_a_new_event_changes_the_next_answer_at_once(tables: tuple[pa.Table, pa.Table]) -> None:

@@ -97,6 +97,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
         ("/segments", 1),
         ("/at-risk", 0),
         ("/experiments", 0),
+        ("/recommendations", 1),
     ],
 )
 def test_every_page_loads_without_errors_and_draws_its_charts(
@@ -145,3 +146,18 @@ def test_an_empty_shop_shows_an_explanation(browser: object, empty_site: str, pa
     page, problems = _visit(browser, empty_site + path, name)
     assert problems == []
     assert page.locator(".empty").count() >= 1  # type: ignore[attr-defined]
+
+
+def test_a_user_picks_a_customer_and_sees_their_recommendations(
+    browser: object, demo_site: str
+) -> None:
+    page, problems = _visit(browser, demo_site + "/recommendations", "demo-recommendations")
+    page.fill("#choose-user input[name=user]", "U00042")  # type: ignore[attr-defined]
+    page.click("#choose-user button")  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.url.endswith("/recommendations?user=U00042")  # type: ignore[attr-defined]
+    rows = page.locator("#user-recommendations tr")  # type: ignore[attr-defined]
+    assert rows.count() == 21  # header + the 20 stored items
+    assert rows.nth(1).locator("td").nth(2).inner_text()  # a reason for the first item
+    page.screenshot(path=str(SHOTS / "demo-recommendations-user.png"), full_page=True)  # type: ignore[attr-defined]
+    assert problems == []

@@ -10,7 +10,15 @@ from fastapi.testclient import TestClient
 from retain.config import Settings
 from retain.serve.app import create_app
 
-PAGES = ("/", "/cohorts", "/cohorts?period=week", "/at-risk", "/segments", "/experiments")
+PAGES = (
+    "/",
+    "/cohorts",
+    "/cohorts?period=week",
+    "/at-risk",
+    "/segments",
+    "/experiments",
+    "/recommendations",
+)
 
 
 def client(data_dir: Path) -> TestClient:
@@ -42,7 +50,8 @@ def test_an_empty_shop_explains_instead_of_failing(empty_dir: Path, path: str) -
     response = client(empty_dir).get(path)
     assert response.status_code == 200
     assert any(
-        text in response.text for text in ("No orders yet", "No scores yet", "No experiments yet")
+        text in response.text
+        for text in ("No orders yet", "No scores yet", "No experiments yet", "No recommendations")
     )
 
 
@@ -93,3 +102,13 @@ def test_odd_customer_ids_are_found_and_escaped(tmp_path: Path) -> None:
     page = client(tmp_path).get("/customers/shop/7%3Cb%3Ex%3C/b%3E")
     assert page.status_code == 200
     assert "<b>x</b>" not in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text
+
+
+def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:
+    app = client(demo_dir)
+    page = app.get("/recommendations", params={"user": "U00010"}).text
+    listed = page.split('id="user-recommendations"')[1].split("</table>")[0]
+    assert listed.count("<tr><td>") == 20 and "U00010" in page
+    assert 'id="recent"' in page and "data-figure" in page
+    unknown = app.get("/recommendations", params={"user": "nobody"}).text
+    assert "No list for nobody" in unknown

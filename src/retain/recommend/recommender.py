@@ -326,7 +326,8 @@ class Recommender:
         and listed in ``unknown_items``.
 
         Raises:
-            InvalidInputError: ``k`` is not in 1..MAX_K.
+            InvalidInputError: ``k`` is not in 1..MAX_K, or ``categories`` is
+                an empty list.
         """
         _check_k(k)
         known = self.histories.get(user_id, np.array([], np.int32)) if user_id else None
@@ -430,6 +431,8 @@ class Recommender:
             allowed[seen] = False
         if categories is not None:
             wanted = list(categories)
+            if not wanted:
+                raise InvalidInputError("categories is empty; leave it out to allow every category")
             allowed &= np.isin(self.categories, wanted)
         table = self.items.lookup()
         for item in exclude_items:

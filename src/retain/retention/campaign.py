@@ -142,4 +142,3 @@ def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> p
         [top],
     )
     return rows.merge(lists, on="user_id", how="left")
-

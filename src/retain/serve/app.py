@@ -32,6 +32,7 @@ _NAV = (
     ("/at-risk", "At-risk customers"),
     ("/segments", "Segments"),
     ("/experiments", "Experiments"),
+    ("/recommendations", "Recommendations"),
 )
 
 
@@ -118,6 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/experiments", response_class=HTMLResponse)
     def experiments(request: Request) -> Response:
         return page(request, "experiments.html", pages.experiments_page)
+
+    @app.get("/recommendations", response_class=HTMLResponse)
+    def recommendations(request: Request, user: str | None = None) -> Response:
+        return page(request, "recommendations.html", pages.recommendations_page, user or None)
 
     @app.get("/customers/{user_id:path}", response_class=HTMLResponse)
     def customer(request: Request, user_id: str) -> Response:

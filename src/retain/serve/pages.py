@@ -35,6 +35,7 @@ __all__ = [
     "customer_page",
     "experiments_page",
     "overview_page",
+    "recommendations_page",
     "segments_page",
 ]
 
@@ -306,3 +307,61 @@ def experiments_page(store: Store) -> dict[str, Any]:
         results = experiment_report(store, row["experiment"]) if has_orders else []
         experiments.append({**row, "results": results})
     return {"empty": False, "experiments": experiments}
+
+
+NO_RECOMMENDATIONS = (
+    "No recommendations yet: run `retain train recommend` (or `retain run`) to write every "
+    "customer's list."
+)
+
+
+def recommendations_page(store: Store, user_id: str | None = None) -> dict[str, Any]:
+    """What the recommender shows a chosen customer, and how the lists look overall."""
+    if not store.has_table("recommendations") or store.count("recommendations") == 0:
+        return {"empty": True, "message": NO_RECOMMENDATIONS}
+    has_items = store.has_table("items")
+    name = "i.title" if has_items else "NULL"
+    join = "LEFT JOIN items i USING (item_id)" if has_items else ""
+    stats = store.query_df(
+        "SELECT count(DISTINCT user_id) AS users, count(DISTINCT item_id) "
+        "FILTER (WHERE rank <= 10) AS items_shown, any_value(model_version) AS version, "
+        "max(scored_at) AS scored_at FROM recommendations"
+    ).iloc[0]
+    catalogue = store.count("items") if has_items else None
+    by_source = store.query_df(
+        "SELECT source, count(*) AS n FROM recommendations WHERE rank <= 10 "
+        "GROUP BY 1 ORDER BY 2 DESC"
+    )
+    chart = _figure(
+        go.Figure(go.Bar(x=by_source.source.tolist(), y=by_source.n.tolist())).update_layout(
+            title="Which source put each top-10 item there"
+        )
+    )
+    chosen = user_id or str(
+        store.query_df("SELECT min(user_id) AS u FROM recommendations").u.iloc[0]
+    )
+    items = store.query_df(
+        f"SELECT r.rank, r.item_id, {name} AS title, r.reason, r.source FROM recommendations r "
+        f"{join} WHERE r.user_id = ? ORDER BY r.rank LIMIT 20",
+        [chosen],
+    ).to_dict("records")
+    recent: list[dict[Hashable, Any]] = []
+    if store.has_table("events"):
+        recent = store.query_df(
+            f"SELECT e.ts, e.event_type, e.item_id, {name} AS title FROM events e "
+            f"{'LEFT JOIN items i ON i.item_id = e.item_id' if has_items else ''} "
+            "WHERE e.user_id = ? AND e.item_id IS NOT NULL ORDER BY e.ts DESC LIMIT 8",
+            [chosen],
+        ).to_dict("records")
+    return {
+        "empty": False,
+        "users": int(stats.users),
+        "items_shown": int(stats.items_shown),
+        "catalogue": catalogue,
+        "version": stats.version,
+        "scored_at": stats.scored_at,
+        "chart": chart,
+        "user_id": chosen,
+        "items": items,
+        "recent": recent,
+    }
