@@ -116,3 +116,16 @@ def test_sasrec_learns_a_deterministic_order() -> None:
     scores = model.score([np.array([2, 3], np.int32), np.array([5], np.int32)])
     assert int(np.argmax(scores[0][1:])) + 1 == 4
     assert int(np.argmax(scores[1][1:])) + 1 == 6
+
+
+def test_one_request_scores_like_a_batch() -> None:
+    rng = np.random.default_rng(3)
+    seqs = _seqs([list(rng.integers(1, 30, 6)) for _ in range(80)], 30)
+    vectors = rng.normal(size=(31, 8)).astype(np.float32)
+    vectors[0] = 0
+    histories = [np.array([3, 7, 7, 12, 5], np.int32), np.array([9], np.int32)]
+    for source in (ItemKNN(last=None, decay=0.7), TransitionKNN(), ContentSimilarity(vectors)):
+        source.fit(seqs)
+        batch = source.score(histories)
+        for row, history in enumerate(histories):
+            np.testing.assert_allclose(source.score([history])[0], batch[row], rtol=1e-5, atol=1e-6)

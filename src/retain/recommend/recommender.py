@@ -151,6 +151,7 @@ class Recommender:
         self.sources: dict[str, Source] = {}
         self.blend: Blend | None = None
         self.report: FitReport | None = None
+        self._prior: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ fit
     def fit(self, events: pa.Table, items: pa.Table | None = None) -> Recommender:
@@ -297,9 +298,10 @@ class Recommender:
 
     def _mix(self, parts: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
         # Popularity breaks ties and serves histories no other source knows.
-        pop = cast(Popularity, self.sources["popularity"]).counts
-        mixed = 1e-6 * to_distribution(pop[None, :], "share")
-        mixed = np.repeat(mixed, rows, axis=0)
+        counts = cast(Popularity, self.sources["popularity"]).counts
+        if self._prior is None or self._prior[0] is not counts:
+            self._prior = (counts, 1e-6 * to_distribution(counts[None, :], "share"))
+        mixed = np.repeat(self._prior[1], rows, axis=0)
         for part in parts.values():
             mixed += part
         return mixed
@@ -480,9 +482,11 @@ class Recommender:
         fresh[[self.items.lookup()[r.item_id] for r in items]] = False
         if not fresh.any():
             return items
-        row = np.where(fresh, content.score([history])[0], -np.inf)
+        # Only the unbought items are scored: usually a few among thousands.
+        candidates = np.flatnonzero(fresh)
+        row = content.vectors[candidates] @ content.profile(history)
         order = np.argsort(-row, kind="stable")[:slots]
-        best = [int(i) for i in order if np.isfinite(row[i]) and row[i] > 0]
+        best = [int(candidates[i]) for i in order if row[i] > 0]
         if not best:
             return items
         anchor = self._name(self._anchor("content", best[0], history[-10:]))

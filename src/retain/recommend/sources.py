@@ -55,6 +55,13 @@ def _spread(
     matrix: sp.csr_matrix, histories: Sequence[np.ndarray], last: int | None, decay: float
 ) -> np.ndarray:
     """Scores from an item-to-item matrix: the history's weighted rows, summed."""
+    if len(histories) == 1:  # one request: read the CSR rows directly (no scipy overhead)
+        tail = histories[0][-last:] if last else histories[0]
+        out = np.zeros(matrix.shape[1], np.float32)
+        for k, item in enumerate(tail[::-1]):
+            lo, hi = matrix.indptr[item], matrix.indptr[item + 1]
+            out[matrix.indices[lo:hi]] += np.float32(decay**k) * matrix.data[lo:hi]
+        return out[None, :]
     weights = _weighted_rows(histories, matrix.shape[0] - 1, last, decay)
     return np.asarray((weights @ matrix).todense(), dtype=np.float32)
 
@@ -263,7 +270,17 @@ class ContentSimilarity:
     def fit(self, train: Sequences) -> None:
         """Nothing to learn from behaviour; the text is the model."""
 
+    def profile(self, history: np.ndarray) -> np.ndarray:
+        """The history's text vector: its recent items' vectors, weighted."""
+        tail = history[-self.last :] if self.last else history
+        weights = self.decay ** np.arange(len(tail) - 1, -1, -1, dtype=np.float32)
+        profile: np.ndarray = weights @ self.vectors[tail]
+        return profile
+
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        if len(histories) == 1:  # one request: a matrix-vector product
+            single: np.ndarray = (self.vectors @ self.profile(histories[0]))[None, :]
+            return single
         n = self.vectors.shape[0] - 1
         weights = _weighted_rows(histories, n, self.last, self.decay)
         profile = np.asarray(weights @ self.vectors, dtype=np.float32)
