@@ -86,7 +86,7 @@ def _baselines(
         ("item_knn_last3", ItemKNN(last=3)),
         ("als", ALS(seed=seed)),
         # Retain's own "bought next" source alone: the strongest simple method here.
-        ("transition", TransitionKNN(window=5, last=10, decay=0.5)),
+        ("transition", TransitionKNN()),
     ):
         tick = time.perf_counter()
         source.fit(fit_input)

@@ -31,7 +31,7 @@ from retain.errors import InvalidInputError, NotFoundError
 from retain.recommend.blend import Blend, Transform, fit_blend, to_distribution
 from retain.recommend.metrics import ranking_metrics, target_ranks
 from retain.recommend.sasrec import SASRec, SASRecConfig
-from retain.recommend.sequences import INTEREST_EVENTS, ItemIndex, Sequences
+from retain.recommend.sequences import INTEREST_EVENTS, ItemIndex, Sequences, natural_key
 from retain.recommend.sources import (
     ALS,
     ContentSimilarity,
@@ -162,7 +162,7 @@ class Recommender:
         if "event_type" in events.column_names:
             interest = events.filter(pc.is_in(events["event_type"], pa.array(INTEREST_EVENTS)))
         ids.update(i for i in interest["item_id"].to_pylist() if i is not None)
-        index = ItemIndex.from_ids(sorted(ids, key=_natural_key))
+        index = ItemIndex.from_ids(sorted(ids, key=natural_key))
         sequences = Sequences.from_events(events, index)
         if len(sequences) == 0:
             raise InvalidInputError("no view, cart or purchase events to learn from")
@@ -265,8 +265,8 @@ class Recommender:
         cfg = self.settings
         sources: list[Source] = [
             Popularity(),
-            ItemKNN(last=None, decay=0.7),
-            TransitionKNN(window=5, last=10, decay=0.5),
+            _item_knn(),
+            TransitionKNN(),
         ]
         if cfg.als:
             sources.append(ALS(seed=cfg.seed))
@@ -336,11 +336,8 @@ class Recommender:
         session, unknown = self.items.encode(list(recent_items))
         history = np.concatenate([known if known is not None else [], session]).astype(np.int32)
         parts = self._contributions([history])
-        scores = self._mix(parts, 1)
         allowed = self._allowed(history, user_id, categories, exclude_items)
-        picked = self._pick(scores[0], allowed, k)
-        items = [self._explain(i, float(scores[0, i]), history, parts, 0) for i in picked]
-        items = self._with_new_items(items, history, allowed, k)
+        items = self._answer(history, allowed, parts, self._mix(parts, 1), 0, k)
         items = self._with_promoted(items, promoted, promoted_slots, allowed, k)
         return RecommendationList(user_id, items, unknown, cold_start=len(history) == 0)
 
@@ -357,12 +354,24 @@ class Recommender:
             scores = self._mix(parts, len(users))
             for row, (user, history) in enumerate(zip(users, histories, strict=True)):
                 allowed = self._allowed(history, user, None, ())
-                picked = self._pick(scores[row], allowed, k)
-                items = [
-                    self._explain(i, float(scores[row, i]), history, parts, row) for i in picked
-                ]
+                items = self._answer(history, allowed, parts, scores, row, k)
                 out.append(RecommendationList(user, items, [], cold_start=len(history) == 0))
         return out
+
+    def _answer(
+        self,
+        history: np.ndarray,
+        allowed: np.ndarray,
+        parts: Mapping[str, np.ndarray],
+        scores: np.ndarray,
+        row: int,
+        k: int,
+    ) -> list[Recommendation]:
+        """One row of a (batch) answer: the top ``k`` allowed items, explained,
+        with the new-item slot — the same for a single request and a batch."""
+        picked = self._pick(scores[row], allowed, k)
+        items = [self._explain(i, float(scores[row, i]), history, parts, row) for i in picked]
+        return self._with_new_items(items, history, allowed, k)
 
     def similar_items(self, item_id: str, k: int = 10) -> list[Recommendation]:
         """Items most like ``item_id``: bought with it, after it, or described alike.
@@ -631,15 +640,10 @@ class Recommender:
         }
         sources: dict[str, Source] = {"popularity": Popularity(counts=arrays["popularity"])}
         if (folder / "item_knn.npz").is_file():
-            sources["item_knn"] = ItemKNN(
-                last=None, decay=0.7, similarity=sp.load_npz(folder / "item_knn.npz").tocsr()
-            )
+            sources["item_knn"] = _item_knn(sp.load_npz(folder / "item_knn.npz").tocsr())
         if (folder / "transition.npz").is_file():
             sources["transition"] = TransitionKNN(
-                window=5,
-                last=10,
-                decay=0.5,
-                transitions=sp.load_npz(folder / "transition.npz").tocsr(),
+                transitions=sp.load_npz(folder / "transition.npz").tocsr()
             )
         if "als" in arrays:
             sources["als"] = ALS(item_factors=arrays["als"])
@@ -678,6 +682,14 @@ def _entries(matrix: sp.csr_matrix, rows: np.ndarray, column: int) -> np.ndarray
     return out
 
 
+def _item_knn(similarity: sp.csr_matrix | None = None) -> ItemKNN:
+    """The recommender's item-kNN: every history item, recent ones weighted more.
+
+    (The benchmark's item-kNN baseline keeps ``ItemKNN``'s last-3 default.)
+    """
+    return ItemKNN(last=None, decay=0.7, similarity=similarity)
+
+
 def _fixed(scores: np.ndarray) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
     """A score function that answers precomputed scores (one batch)."""
 
@@ -690,10 +702,6 @@ def _fixed(scores: np.ndarray) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
 def _check_k(k: int) -> None:
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidInputError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}")
-
-
-def _natural_key(item: str) -> tuple[int, str]:
-    return (len(item), item) if item.isdigit() else (1 << 30, item)
 
 
 def _item_text(row: Mapping[str, Any]) -> str:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from retain.errors import InvalidInputError
 
-__all__ = ["ItemIndex", "Sequences", "SplitSequences", "leave_one_out"]
+__all__ = ["ItemIndex", "Sequences", "SplitSequences", "leave_one_out", "natural_key"]
 
 #: Event types that say a user wanted an item (impressions and searches do not).
 INTEREST_EVENTS: tuple[str, ...] = ("view", "click", "favorite", "cart", "purchase")
@@ -95,7 +95,7 @@ class Sequences:
         users = events["user_id"].to_numpy(zero_copy_only=False).astype(object)[order]
         raw_items = events["item_id"].to_numpy(zero_copy_only=False).astype(object)[order]
         if items is None:
-            items = ItemIndex.from_ids(sorted(set(raw_items), key=_natural_key))
+            items = ItemIndex.from_ids(sorted(set(raw_items), key=natural_key))
         table = items.lookup()
         codes = np.fromiter((table.get(i, 0) for i in raw_items), np.int32, len(raw_items))
         keep = codes > 0
@@ -148,7 +148,8 @@ class Sequences:
         return cls.from_events(read_sequences(path))
 
 
-def _natural_key(item: str) -> tuple[int, str]:
+def natural_key(item: str) -> tuple[int, str]:
+    """Sort numeric ids by value ("2" before "10"), then the rest by text."""
     return (len(item), item) if item.isdigit() else (1 << 30, item)
 
 

@@ -146,10 +146,10 @@ class TransitionKNN:
     """
 
     name: str = "transition"
-    window: int = 3
+    window: int = 5
     neighbours: int = 200
-    last: int | None = 5
-    decay: float = 0.6
+    last: int | None = 10
+    decay: float = 0.5
     transitions: sp.csr_matrix | None = None
 
     def fit(self, train: Sequences) -> None:
@@ -193,7 +193,7 @@ class ALS:
     alpha: float = 1.0
     seed: int = 0
     item_factors: np.ndarray | None = None
-    _gram_cache: tuple[int, np.ndarray] | None = field(default=None, repr=False)
+    _gram_cache: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     def fit(self, train: Sequences) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -240,11 +240,10 @@ class ALS:
     def _gram(self) -> np.ndarray:
         """YᵀY + λI, computed once per set of item factors."""
         assert self.item_factors is not None, "fit first"
-        key = id(self.item_factors)
-        if self._gram_cache is None or self._gram_cache[0] != key:
-            y = self.item_factors
+        y = self.item_factors
+        if self._gram_cache is None or self._gram_cache[0] is not y:
             gram = y.T @ y + self.regularization * np.eye(y.shape[1], dtype=np.float32)
-            self._gram_cache = (key, gram)
+            self._gram_cache = (y, gram)
         return self._gram_cache[1]
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
