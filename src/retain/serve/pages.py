@@ -218,15 +218,9 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
                 "reasons": list(record.reasons),
                 "horizon_days": int(record.horizon_days),
             }
-    recommended: list[dict[Hashable, Any]] = []
-    if store.has_table("recommendations"):
-        titles = "i.title" if store.has_table("items") else "NULL"
-        join = "LEFT JOIN items i USING (item_id)" if store.has_table("items") else ""
-        recommended = store.query_df(
-            f"SELECT r.rank, r.item_id, {titles} AS title, r.reason FROM recommendations r "
-            f"{join} WHERE r.user_id = ? ORDER BY r.rank LIMIT 10",
-            [user_id],
-        ).to_dict("records")
+    recommended = (
+        _user_recommendations(store, user_id, 10) if store.has_table("recommendations") else []
+    )
     return {
         "user_id": user_id,
         "score": score,
@@ -315,13 +309,23 @@ NO_RECOMMENDATIONS = (
 )
 
 
+def _user_recommendations(store: Store, user_id: str, limit: int) -> list[dict[Hashable, Any]]:
+    """A customer's stored list, best first, with item titles when there is a catalogue."""
+    has_items = store.has_table("items")
+    return store.query_df(
+        f"SELECT r.rank, r.item_id, {'i.title' if has_items else 'NULL'} AS title, r.reason, "
+        f"r.source FROM recommendations r "
+        f"{'LEFT JOIN items i USING (item_id)' if has_items else ''} "
+        "WHERE r.user_id = ? ORDER BY r.rank LIMIT ?",
+        [user_id, limit],
+    ).to_dict("records")
+
+
 def recommendations_page(store: Store, user_id: str | None = None) -> dict[str, Any]:
     """What the recommender shows a chosen customer, and how the lists look overall."""
     if not store.has_table("recommendations") or store.count("recommendations") == 0:
         return {"empty": True, "message": NO_RECOMMENDATIONS}
     has_items = store.has_table("items")
-    name = "i.title" if has_items else "NULL"
-    join = "LEFT JOIN items i USING (item_id)" if has_items else ""
     stats = store.query_df(
         "SELECT count(DISTINCT user_id) AS users, count(DISTINCT item_id) "
         "FILTER (WHERE rank <= 10) AS items_shown, any_value(model_version) AS version, "
@@ -340,16 +344,12 @@ def recommendations_page(store: Store, user_id: str | None = None) -> dict[str, 
     chosen = user_id or str(
         store.query_df("SELECT min(user_id) AS u FROM recommendations").u.iloc[0]
     )
-    items = store.query_df(
-        f"SELECT r.rank, r.item_id, {name} AS title, r.reason, r.source FROM recommendations r "
-        f"{join} WHERE r.user_id = ? ORDER BY r.rank LIMIT 20",
-        [chosen],
-    ).to_dict("records")
+    items = _user_recommendations(store, chosen, 20)
     recent: list[dict[Hashable, Any]] = []
     if store.has_table("events"):
         recent = store.query_df(
-            f"SELECT e.ts, e.event_type, e.item_id, {name} AS title FROM events e "
-            f"{'LEFT JOIN items i ON i.item_id = e.item_id' if has_items else ''} "
+            f"SELECT e.ts, e.event_type, e.item_id, {'i.title' if has_items else 'NULL'} AS title "
+            f"FROM events e {'LEFT JOIN items i ON i.item_id = e.item_id' if has_items else ''} "
             "WHERE e.user_id = ? AND e.item_id IS NOT NULL ORDER BY e.ts DESC LIMIT 8",
             [chosen],
         ).to_dict("records")
