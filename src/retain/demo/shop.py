@@ -40,7 +40,7 @@ import numpy as np
 
 from retain.demo.catalogue import ASPECT_PHRASES, CATEGORIES, KB_ARTICLES, Category
 
-__all__ = ["DEMO_FILES", "DemoManifest", "generate_demo_shop"]
+__all__ = ["DEMO_FILES", "DemoManifest", "generate_demo_shop", "kb_rows"]
 
 #: file name -> table it loads into, in load order.
 DEMO_FILES: dict[str, str] = {
@@ -127,7 +127,7 @@ def generate_demo_shop(
     _write_jsonl(out / "orders.jsonl", rows.orders)
     _write_csv(out / "reviews.csv", rows.reviews)
     _write_jsonl(out / "conversations.jsonl", rows.turns)
-    kb = _kb_rows()
+    kb = kb_rows()
     _write_jsonl(out / "kb.jsonl", kb)
     manifest = DemoManifest(
         seed=seed,
@@ -428,7 +428,8 @@ def _item_row(item: _Item) -> dict[str, Any]:
     }
 
 
-def _kb_rows() -> list[dict[str, Any]]:
+def kb_rows() -> list[dict[str, Any]]:
+    """The demo knowledge base: every article in Chinese and in English."""
     out = []
     for key, (zh_title, zh_body, en_title, en_body, tags) in KB_ARTICLES.items():
         out.append(

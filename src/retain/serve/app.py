@@ -9,6 +9,7 @@ internet.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -16,9 +17,12 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
 
+from retain.assistant.responder import LLMBackend
+from retain.assistant.service import build_assistant
 from retain.config import Settings, get_settings
 from retain.data.store import Store
 from retain.errors import NotFoundError, StoreLockedError
@@ -34,6 +38,23 @@ _NAV = (
     ("/experiments", "Experiments"),
     ("/recommendations", "Recommendations"),
 )
+
+
+_WRITE_LOCK = threading.Lock()
+
+
+class ChatRequest(BaseModel):
+    """One customer message; ``conversation_id`` continues a conversation."""
+
+    message: str = Field(max_length=200_000)
+    conversation_id: str | None = Field(None, max_length=100)
+
+
+def _llm(config: Settings) -> LLMBackend | None:
+    settings = config.assistant
+    if not settings.llm_url:
+        return None
+    return LLMBackend(settings.llm_url, settings.llm_model, settings.llm_api_key)
 
 
 @lru_cache(maxsize=1)
@@ -54,11 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextmanager
     def store() -> Iterator[Store]:
-        opened = Store.open(config.resolved_store_url, read_only=True)
-        try:
-            yield opened
-        finally:
-            opened.close()
+        # One process cannot hold the file read-only and writable at once: pages
+        # wait while a chat turn writes.
+        with _WRITE_LOCK:
+            opened = Store.open(config.resolved_store_url, read_only=True)
+            try:
+                yield opened
+            finally:
+                opened.close()
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         return templates.TemplateResponse(
@@ -127,6 +151,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/customers/{user_id:path}", response_class=HTMLResponse)
     def customer(request: Request, user_id: str) -> Response:
         return page(request, "customer.html", pages.customer_page, user_id)
+
+    @app.post("/customers/{user_id:path}/chat")
+    def customer_chat(user_id: str, body: ChatRequest) -> JSONResponse:
+        """The assistant preview on a customer's page: it acts for that customer only."""
+        try:
+            with _WRITE_LOCK, Store.open(config.resolved_store_url) as opened:
+                bot = build_assistant(
+                    opened,
+                    config.models_dir,
+                    knowledge_encoder=config.assistant.knowledge_encoder,
+                    llm=_llm(config),
+                )
+                reply = bot.reply(user_id, body.message, body.conversation_id)
+        except NotFoundError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        except StoreLockedError:
+            return JSONResponse(
+                {"detail": "The store is being written; try again in a moment."}, status_code=503
+            )
+        return JSONResponse(
+            {
+                "conversation_id": reply.conversation_id,
+                "text": reply.text,
+                "intent": reply.intent,
+                "citations": reply.citations,
+                "handed_off": reply.handed_off,
+            }
+        )
 
     @app.get("/static/plotly.min.js")
     def plotly_js() -> Response:

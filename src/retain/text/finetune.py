@@ -1,0 +1,176 @@
+"""Fine-tune a sentence encoder on a classification task, on the CPU.
+
+The encoder (a BERT-style transformer, mean-pooled like sentence-transformers)
+gets a linear head and is trained with cross-entropy on labelled texts; the
+head is thrown away afterwards and the tuned encoder is used for its
+embeddings, which now separate the task's classes. The word-embedding matrix
+stays frozen: it is half of MiniLM's weights, few of its rows occur in a small
+data set, and freezing it makes each step faster.
+
+Time is bounded: training stops after ``max_seconds`` even mid-epoch, so a
+slow machine gets a less-tuned model rather than a run that never ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retain.text.encoder import DEFAULT_MODEL, model_folder
+
+__all__ = ["FineTuneSettings", "FineTunedEncoder", "fine_tune"]
+
+
+@dataclass(frozen=True)
+class FineTuneSettings:
+    """How long and how hard to train; the defaults suit ~10k short utterances."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 8e-5
+    head_learning_rate: float = 3e-3
+    max_length: int = 64
+    label_smoothing: float = 0.1
+    max_seconds: float = 780.0
+    seed: int = 0
+
+
+class FineTunedEncoder:
+    """A tuned transformer that encodes like :class:`retain.text.encoder.TextEncoder`."""
+
+    def __init__(self, name: str, tokenizer: Any, model: Any, max_length: int = 64) -> None:
+        self.name = name
+        self.tokenizer = tokenizer
+        self.model = model
+        self.max_length = max_length
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def _pooled(self, texts: Sequence[str]) -> Any:
+        import torch
+
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 128, **_: Any) -> np.ndarray:
+        """Unit-length embeddings, one row per text (``kind`` is accepted and ignored)."""
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        self.model.eval()
+        order = np.argsort([len(t) for t in texts])  # similar lengths pad less
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                chosen = order[start : start + batch_size]
+                out[chosen] = self._pooled([texts[i] for i in chosen]).numpy()
+        return out
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+
+    @classmethod
+    def load(cls, folder: Path, name: str, max_length: int = 64) -> FineTunedEncoder:
+        from transformers import AutoModel, AutoTokenizer
+
+        return cls(
+            name,
+            AutoTokenizer.from_pretrained(folder),
+            AutoModel.from_pretrained(folder),
+            max_length,
+        )
+
+
+def fine_tune(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    *,
+    model: str = DEFAULT_MODEL,
+    settings: FineTuneSettings | None = None,
+) -> FineTunedEncoder:
+    """Train ``model`` to separate ``labels``; the tuned encoder (head dropped)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from retain.text.encoder import _quiet_transformers
+
+    options = settings or FineTuneSettings()
+    torch.manual_seed(options.seed)
+    _quiet_transformers()
+    source = model_folder(model)
+    encoder = FineTunedEncoder(
+        model,
+        AutoTokenizer.from_pretrained(source),
+        AutoModel.from_pretrained(source),
+        options.max_length,
+    )
+    net = encoder.model
+    net.get_input_embeddings().weight.requires_grad_(False)
+    classes = sorted(set(labels))
+    target = torch.tensor([classes.index(label) for label in labels])
+    head = torch.nn.Linear(encoder.dimension, len(classes))
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": trainable, "lr": options.learning_rate},
+            {"params": head.parameters(), "lr": options.head_learning_rate},
+        ],
+        weight_decay=0.01,
+    )
+    steps_per_epoch = -(-len(texts) // options.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[options.learning_rate, options.head_learning_rate],
+        total_steps=max(options.epochs * steps_per_epoch, 1),
+        pct_start=0.1,
+        anneal_strategy="linear",
+    )
+    rng = np.random.default_rng(options.seed)
+    lengths = np.array([len(t) for t in texts])
+    started = time.perf_counter()
+    net.train()
+    for _ in range(options.epochs):
+        for batch in _length_buckets(lengths, options.batch_size, rng):
+            logits = head(encoder._pooled([texts[i] for i in batch]) * 20.0)
+            loss = torch.nn.functional.cross_entropy(
+                logits, target[batch], label_smoothing=options.label_smoothing
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            if time.perf_counter() - started > options.max_seconds:
+                net.eval()
+                return encoder
+    net.eval()
+    return encoder
+
+
+def _length_buckets(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Batches of similar length (less padding), in random order."""
+    noisy = lengths + rng.uniform(0, 8, size=len(lengths))  # vary buckets between epochs
+    order = np.argsort(noisy)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches

@@ -1,0 +1,126 @@
+"""The intent classifier: intents, out-of-scope rejection, calibration, persistence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retain.assistant.bench import hold_out_intents, run_intent_benchmark
+from retain.assistant.intents import OUT_OF_SCOPE, IntentClassifier, IntentSettings
+from retain.assistant.shop_intents import starter_data
+from retain.data.loaders.intents import IntentDataset
+from retain.errors import InvalidInputError, NotFittedError
+
+TFIDF = IntentSettings(encoder=None)
+
+
+@pytest.fixture(scope="module")
+def starter() -> IntentClassifier:
+    in_scope, oos = starter_data()
+    return IntentClassifier().fit(in_scope, oos_train=oos)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("where's my parcel, it has been a week", "order_status"),
+        ("我的包裹到哪里了", "order_status"),
+        ("I would like to send these shoes back", "start_return"),
+        ("这个东西我要退", "start_return"),
+        ("can I speak with a real person", "human_agent"),
+        ("any product suggestions for me?", "recommend"),
+        ("how long is delivery", "shop_question"),
+    ],
+)
+def test_starter_model_understands_unseen_wording(
+    starter: IntentClassifier, text: str, intent: str
+) -> None:
+    assert starter.predict([text])[0].intent == intent
+
+
+@pytest.mark.parametrize(
+    "text", ["what's the weather in Berlin", "tell me a funny story", "明天股票会涨吗", "", "   "]
+)
+def test_out_of_scope_is_rejected(starter: IntentClassifier, text: str) -> None:
+    prediction = starter.predict([text])[0]
+    assert prediction.intent is None and not prediction.in_scope
+
+
+def test_probabilities_are_distributions(starter: IntentClassifier) -> None:
+    probs = starter.predict_proba(["where is my order", "hello"])
+    assert probs.shape == (2, len(starter.labels))
+    assert np.allclose(probs.sum(axis=1), 1.0) and (probs >= 0).all()
+
+
+def test_save_and_load_give_the_same_answers(starter: IntentClassifier, tmp_path: Path) -> None:
+    starter.save(tmp_path / "model")
+    loaded = IntentClassifier.load(tmp_path / "model")
+    texts = ["where is my order O000123", "我要退货", "tell me a joke"]
+    assert np.allclose(loaded.predict_proba(texts), starter.predict_proba(texts), atol=1e-5)
+    assert loaded.threshold == starter.threshold and loaded.labels == starter.labels
+
+
+def test_load_refuses_a_folder_without_a_model(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="no readable intent model"):
+        IntentClassifier.load(tmp_path)
+
+
+def test_bad_training_data_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="at least two intents"):
+        IntentClassifier(TFIDF).fit([("hi", "greet"), ("hello", "greet")])
+    with pytest.raises(InvalidInputError, match="reserved"):
+        IntentClassifier(TFIDF).fit([("hi", "greet"), ("weather", OUT_OF_SCOPE)])
+    with pytest.raises(NotFittedError):
+        IntentClassifier(TFIDF).predict(["hi"])
+
+
+def _toy(n: int = 30) -> IntentDataset:
+    rng = np.random.default_rng(0)
+    words = {
+        "card": ["card", "debit", "visa"],
+        "transfer": ["transfer", "send", "wire"],
+        "balance": ["balance", "funds", "left"],
+        "fees": ["fee", "charge", "cost"],
+    }
+    split: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+    for part, count in (("train", n), ("test", 10)):
+        for intent, vocab in words.items():
+            for _ in range(count):
+                w = rng.choice(vocab, 2)
+                split[part].append((f"my {w[0]} question about {w[1]} {rng.integers(99)}", intent))
+    return IntentDataset(train=split["train"], test=split["test"])
+
+
+def test_held_out_intents_become_out_of_scope() -> None:
+    data = hold_out_intents(_toy(), 1, seed=0)
+    assert len(data.intents) == 3
+    assert len(data.oos_train) == 30 and len(data.oos_test) == 10
+    assert {label for _, label in data.oos_test} == {OUT_OF_SCOPE}
+    with pytest.raises(InvalidInputError, match="between 1 and 2"):
+        hold_out_intents(_toy(), 3, seed=0)
+
+
+def test_calibrated_threshold_rejects_held_out_intents() -> None:
+    data = hold_out_intents(_toy(), 1, seed=0)
+    model = IntentClassifier(TFIDF).fit(data.train, oos_train=data.oos_train)
+    flagged = [p.intent is None for p in model.predict([t for t, _ in data.oos_test])]
+    kept = [
+        p.intent == label
+        for p, (_, label) in zip(model.predict([t for t, _ in data.test]), data.test, strict=True)
+    ]
+    assert np.mean(flagged) >= 0.9 and np.mean(kept) >= 0.9
+
+
+def test_benchmark_writes_the_promised_keys(tmp_path: Path) -> None:
+    data = _toy()
+    path = tmp_path / "toy.json"
+    path.write_text(json.dumps({"train": data.train, "test": data.test}))
+    result = run_intent_benchmark(path, oos_intents=1)
+    for key in ("accuracy", "macro_f1", "oos_recall", "oos_precision"):
+        assert 0.0 <= result["metrics"][key] <= 1.0
+    assert set(result["baselines"]) == {"tfidf_linear", "encoder_logreg"}
+    assert result["latency_ms"]["p99"] >= result["latency_ms"]["p50"] > 0
+    assert result["train_seconds"] > 0

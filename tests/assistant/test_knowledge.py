@@ -1,0 +1,94 @@
+"""Hybrid knowledge-base search over the demo articles, Chinese and English."""
+
+from __future__ import annotations
+
+import pytest
+
+from retain.assistant.knowledge import Article, KnowledgeBase, tokenize
+from retain.demo.shop import kb_rows
+from retain.text.encoder import load_encoder
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    articles = [Article(r["article_id"], r["title"], r["body"], r["language"]) for r in kb_rows()]
+    return KnowledgeBase(articles, load_encoder("multilingual-e5-small"), min_cosine=0.845)
+
+
+def test_tokenize_mixes_words_and_chinese_bigrams() -> None:
+    assert tokenize("Returns of shoes 退货政策") == [
+        "return", "shoe", "退", "货", "政", "策", "退货", "货政", "政策",
+    ]  # fmt: skip
+
+
+#: Shop questions and their article: the set the E5 relevance bar was read from.
+RELEVANT = [
+    ("how much does shipping cost", "en", "kb-shipping-en"),
+    ("how long does shipping take", "en", "kb-shipping-en"),
+    ("can I pay with WeChat", "en", "kb-payment-en"),
+    ("which ways can I pay?", "en", "kb-payment-en"),
+    ("my parcel came broken", "en", "kb-damaged-en"),
+    ("when will I get my refund", "en", "kb-refunds-en"),
+    ("is my coupon still valid", "en", "kb-coupons-en"),
+    ("how do I cancel", "en", "kb-cancel-en"),
+    ("what if the size is wrong", "en", "kb-sizes-en"),
+    ("where can I see the tracking number", "en", "kb-tracking-en"),
+    ("how can I reach a person", "en", "kb-contact-en"),
+    ("优惠券怎么用", "zh", "kb-coupons-zh"),
+    ("退款多久到账", "zh", "kb-refunds-zh"),
+    ("衣服尺码怎么选", "zh", "kb-sizes-zh"),
+    ("退货政策是什么", "zh", "kb-returns-zh"),
+    ("怎么取消订单", "zh", "kb-cancel-zh"),
+    ("支持信用卡吗", "zh", "kb-payment-zh"),
+    ("商品坏了怎么办", "zh", "kb-damaged-zh"),
+]
+
+#: Questions the knowledge base cannot answer.
+UNRELATED = [
+    "what's the weather tomorrow",
+    "what's the weather like on Mars tomorrow?",
+    "who won the world cup",
+    "tell me a joke",
+    "what is the capital of France",
+    "hello?",
+    "do you sell cars",
+    "write me a poem",
+    "how tall is Mount Everest",
+    "what is 17 times 23",
+    "讲个笑话",
+    "今天天气怎么样",
+    "帮我订一张机票",
+    "股票明天会涨吗",
+    "怎么做红烧肉",
+    "   ",
+]
+
+
+@pytest.mark.parametrize(("query", "language", "article"), RELEVANT)
+def test_finds_the_right_article(
+    kb: KnowledgeBase, query: str, language: str, article: str
+) -> None:
+    found = kb.search(query, language=language)
+    assert found and found[0].article.article_id == article
+
+
+def test_cross_lingual_when_no_article_in_the_language(kb: KnowledgeBase) -> None:
+    english_only = KnowledgeBase(
+        [a for a in kb.articles if a.language == "en"], kb.encoder, min_cosine=0.845
+    )
+    found = english_only.search("退货政策是什么", language="zh")
+    assert found and found[0].article.article_id == "kb-returns-en"
+
+
+@pytest.mark.parametrize("query", UNRELATED)
+def test_nothing_relevant_returns_nothing(kb: KnowledgeBase, query: str) -> None:
+    assert kb.search(query, language="en") == []
+
+
+def test_keywords_alone_without_an_encoder() -> None:
+    kb = KnowledgeBase(
+        [Article("a", "Invoices", "Download invoices under Account > Billing."),
+         Article("b", "Gift cards", "Gift cards never expire.")]
+    )  # fmt: skip
+    assert [p.article.article_id for p in kb.search("where are my invoices")] == ["a"]
+    assert kb.search("tell me a story") == []
