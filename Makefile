@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= 2.13.0
 
-.PHONY: install run test test-all bench bench-predict bench-recommend lint format clean
+.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent lint format clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ test-all: install
 
 SHARED := ../shared/data
 
-bench: install bench-predict bench-recommend
+bench: install bench-predict bench-recommend bench-intent
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
 	$(BIN)/retain bench retention --seeds 5 --json bench-results/retention.json > /dev/null
@@ -65,6 +65,18 @@ bench-recommend: install
 	    --attributes $(SHARED)/amazon18-scientific/Scientific.item.json --seeds 3 \
 	    --json bench-results/recommend-scientific.json > /dev/null || exit 1; \
 	else echo "skipping Scientific: $(SHARED)/amazon18-scientific not found"; fi
+
+# Banking77 (official split), then 27 of its intents held out as out-of-scope data.
+B77 := --data $(SHARED)/banking77/train.csv --test $(SHARED)/banking77/test.csv
+bench-intent: install
+	@mkdir -p bench-results
+	@if [ -f $(SHARED)/banking77/train.csv ]; then \
+	  $(BIN)/retain bench intent $(B77) --json bench-results/intent-banking77.json > /dev/null && \
+	  $(BIN)/retain bench intent $(B77) --oos-intents 27 \
+	    --json bench-results/intent-banking77-oos.json > /dev/null && \
+	  $(BIN)/retain bench intent $(B77) --oos-intents 27 --oos-threshold-only \
+	    --json bench-results/intent-banking77-oos-threshold.json > /dev/null || exit 1; \
+	else echo "skipping Banking77: $(SHARED)/banking77 not found"; fi
 
 lint: install
 	$(BIN)/ruff check src tests

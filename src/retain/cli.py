@@ -806,6 +806,9 @@ def train_assistant(
         Path | None,
         typer.Option(help="The shop's labelled utterances: CSV text,category or the JSON layout."),
     ] = None,
+    fine_tune_epochs: Annotated[
+        int, typer.Option(help="Fine-tune the encoder first (worth it from a few thousand).")
+    ] = 0,
 ) -> None:
     """Train the assistant's intent model: starter utterances plus the shop's own.
 
@@ -816,7 +819,10 @@ def train_assistant(
 
     settings = get_settings()
     extra = read_intents(data) if data is not None else None
-    result = train(settings.models_dir, extra, _intent_settings(settings))
+    from dataclasses import replace
+
+    options = replace(_intent_settings(settings), fine_tune_epochs=fine_tune_epochs)
+    result = train(settings.models_dir, extra, options)
     out.print(
         f"assistant model {result.version}: {len(result.intents)} intents "
         f"({', '.join(result.intents)}), {result.utterances:,} utterances, {result.seconds:.1f} s"
@@ -879,9 +885,20 @@ def bench_intent(
     oos_intents: Annotated[
         int, typer.Option(help="Hold out this many intents as out-of-scope data.")
     ] = 0,
+    oos_learned: Annotated[
+        bool,
+        typer.Option(
+            "--oos-learned/--oos-threshold-only",
+            help="Held-out intents' train utterances are learned as a class, or only set the "
+            "threshold.",
+        ),
+    ] = True,
     seed: Annotated[
         int, typer.Option(help="Seed of the calibration split and held-out intents.")
     ] = 0,
+    fine_tune_epochs: Annotated[
+        int, typer.Option(help="Fine-tune the encoder this many epochs first (0: frozen).")
+    ] = 5,
     baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
 ) -> None:
     """Intent accuracy, macro-F1, out-of-scope recall/precision and latency, with baselines.
@@ -892,7 +909,13 @@ def bench_intent(
     from retain.assistant.bench import run_intent_benchmark
 
     result = run_intent_benchmark(
-        data, test=test, oos_intents=oos_intents, seed=seed, baselines=baselines
+        data,
+        test=test,
+        oos_intents=oos_intents,
+        oos_learned=oos_learned,
+        seed=seed,
+        fine_tune_epochs=fine_tune_epochs,
+        baselines=baselines,
     )
     _write_json(result, json_out)
 

@@ -118,7 +118,7 @@ def test_benchmark_writes_the_promised_keys(tmp_path: Path) -> None:
     data = _toy()
     path = tmp_path / "toy.json"
     path.write_text(json.dumps({"train": data.train, "test": data.test}))
-    result = run_intent_benchmark(path, oos_intents=1)
+    result = run_intent_benchmark(path, oos_intents=1, fine_tune_epochs=1)
     for key in ("accuracy", "macro_f1", "oos_recall", "oos_precision"):
         assert 0.0 <= result["metrics"][key] <= 1.0
     assert set(result["baselines"]) == {"tfidf_linear", "encoder_logreg"}

@@ -16,6 +16,8 @@ Protocol:
    intents, drawn with the seed, leave the label set; their train
    utterances become ``oos_train``, their test utterances ``oos_test``
    (the held-out-intent construction of Banking77-OOS, Zhang et al. 2022).
+   With ``--oos-threshold-only`` their train utterances go to ``oos_val``
+   instead: nothing out of scope is learned, it only sets the threshold.
 4. Baselines in the same run: TF-IDF (words + character n-grams) with a
    linear SVM, and the frozen sentence encoder with logistic regression;
    both get the same out-of-scope class and validation threshold.
@@ -45,8 +47,15 @@ __all__ = ["hold_out_intents", "run_intent_benchmark"]
 Predict = Callable[[Sequence[str]], list[str | None]]
 
 
-def hold_out_intents(data: IntentDataset, n: int, seed: int) -> IntentDataset:
-    """``data`` with ``n`` seeded-random intents moved to the out-of-scope splits."""
+def hold_out_intents(
+    data: IntentDataset, n: int, seed: int, *, learn: bool = True
+) -> IntentDataset:
+    """``data`` with ``n`` seeded-random intents moved to the out-of-scope splits.
+
+    With ``learn`` their train utterances become ``oos_train`` (a class to
+    learn); without, they become ``oos_val``, used only to choose the
+    threshold.
+    """
     intents = data.intents
     if not 0 < n < len(intents) - 1:
         raise InvalidInputError(f"--oos-intents must be between 1 and {len(intents) - 2}, got {n}")
@@ -62,8 +71,8 @@ def hold_out_intents(data: IntentDataset, n: int, seed: int) -> IntentDataset:
         train=keep(data.train),
         val=keep(data.val),
         test=keep(data.test),
-        oos_train=[*data.oos_train, *drop(data.train)],
-        oos_val=[*data.oos_val, *drop(data.val)],
+        oos_train=[*data.oos_train, *(drop(data.train) if learn else [])],
+        oos_val=[*data.oos_val, *drop(data.val), *([] if learn else drop(data.train))],
         oos_test=[*data.oos_test, *drop(data.test)],
     )
 
@@ -135,8 +144,10 @@ def run_intent_benchmark(
     *,
     test: Path | None = None,
     oos_intents: int = 0,
+    oos_learned: bool = True,
     seed: int = 0,
     encoder: str = "all-MiniLM-L6-v2",
+    fine_tune_epochs: int = 5,
     baselines: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate and time the intent classifier and its baselines on one data set."""
@@ -144,8 +155,8 @@ def run_intent_benchmark(
     if not dataset.test:
         raise InvalidInputError(f"{data} has no test split; pass --test TEST")
     if oos_intents:
-        dataset = hold_out_intents(dataset, oos_intents, seed)
-    settings = IntentSettings(encoder=encoder, seed=seed)
+        dataset = hold_out_intents(dataset, oos_intents, seed, learn=oos_learned)
+    settings = IntentSettings(encoder=encoder, seed=seed, fine_tune_epochs=fine_tune_epochs)
     model, seconds = _fit(settings, dataset)
     result: dict[str, Any] = {
         "data": str(data),
@@ -157,9 +168,12 @@ def run_intent_benchmark(
             "train": len(dataset.train),
             "test": len(dataset.test),
             "oos_train": len(dataset.oos_train),
+            "oos_val": len(dataset.oos_val),
             "oos_test": len(dataset.oos_test),
         },
         "oos_intents_held_out": oos_intents,
+        "oos_learned": oos_learned,
+        "fine_tune_epochs": fine_tune_epochs,
         "seed": seed,
         "metrics": _evaluate(model, dataset),
         "threshold": model.threshold,
@@ -171,8 +185,10 @@ def run_intent_benchmark(
     if baselines:
         result["baselines"] = {}
         runs = {
-            "tfidf_linear": replace(settings, encoder=None),
-            "encoder_logreg": replace(settings, tfidf=False, classifier="logreg", c=10.0),
+            "tfidf_linear": replace(settings, encoder=None, fine_tune_epochs=0),
+            "encoder_logreg": replace(
+                settings, tfidf=False, classifier="logreg", c=10.0, fine_tune_epochs=0
+            ),
         }
         for name, options in runs.items():
             base, base_seconds = _fit(options, dataset)

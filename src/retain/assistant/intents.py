@@ -51,7 +51,9 @@ class IntentSettings:
     ``classifier`` picks a linear SVM (``"svm"``) or logistic regression.
     ``fine_tune_epochs > 0`` first tunes the encoder on the training
     utterances (:mod:`retain.text.finetune`, bounded by ``fine_tune_seconds``);
-    its embeddings then join the TF-IDF features as before.
+    its embeddings then join the TF-IDF features as before. ``quantize``
+    serves the tuned encoder in int8 (about twice as fast on the CPU); the
+    linear model is trained on the int8 embeddings, so both agree.
     """
 
     encoder: str | None = "all-MiniLM-L6-v2"
@@ -64,6 +66,7 @@ class IntentSettings:
     max_chars: int = 2_000
     fine_tune_epochs: int = 0
     fine_tune_seconds: float = 780.0
+    quantize: bool = True
     seed: int = 0
 
 
@@ -111,8 +114,8 @@ class IntentClassifier:
         """Fit on labelled utterances; out-of-scope examples become their own class.
 
         Without ``val``, a stratified ``validation_share`` of ``train`` is held out
-        to fit the temperature and threshold, and the final model is refitted on
-        all of ``train``.
+        to fit the temperature and threshold (with ``oos_val``, if given), and the
+        final linear model is refitted on all of ``train``.
 
         Raises:
             InvalidInputError: fewer than two intents, or an intent named ``oos``.
@@ -162,7 +165,10 @@ class IntentClassifier:
             # The encoder never sees the calibration part, so confidence stays honest.
             self._fine_tune(fit_part)
             self._fit_linear(fit_part)
-            calibration = list(zip(cal_x, cal_y, strict=True))
+            calibration = [
+                *zip(cal_x, cal_y, strict=True),
+                *((t, OUT_OF_SCOPE) for t, _ in oos_val),
+            ]
         self._calibrate(calibration)
         if not val:
             self._fit_linear(labelled)
@@ -173,7 +179,7 @@ class IntentClassifier:
         from retain.text.finetune import FineTuneSettings, fine_tune
 
         self._fine_tuned = True
-        self._encoder = fine_tune(
+        tuned = fine_tune(
             [t[: self.settings.max_chars] for t, _ in data],
             [label for _, label in data],
             model=self.settings.encoder,
@@ -183,6 +189,7 @@ class IntentClassifier:
                 seed=self.settings.seed,
             ),
         )
+        self._encoder = tuned.quantize() if self.settings.quantize else tuned
 
     def _fit_linear(self, data: Sequence[tuple[str, str]]) -> None:
         texts = [t for t, _ in data]
@@ -350,7 +357,9 @@ class IntentClassifier:
         if meta.get("fine_tuned"):
             from retain.text.finetune import FineTunedEncoder
 
-            model._encoder = FineTunedEncoder.load(source / "encoder", str(model.settings.encoder))
+            model._encoder = FineTunedEncoder.load(
+                source / "encoder", str(model.settings.encoder), quantized=model.settings.quantize
+            )
             model._fine_tuned = True
         return model
 

@@ -9,6 +9,12 @@ data set, and freezing it makes each step faster.
 
 Time is bounded: training stops after ``max_seconds`` even mid-epoch, so a
 slow machine gets a less-tuned model rather than a run that never ends.
+
+For serving, the linear layers can be quantized to int8 (PyTorch dynamic
+quantization): one short utterance then encodes in about 4 ms instead of 9
+on the 2-core CPU. The float weights are what is saved; quantization is
+redone on load, deterministically, so a loaded model embeds exactly as the
+trained one did.
 """
 
 from __future__ import annotations
@@ -48,12 +54,31 @@ class FineTunedEncoder:
         self.tokenizer = tokenizer
         self.model = model
         self.max_length = max_length
+        self._serving: Any = None  # the int8 copy, once quantize() ran
+
+    def quantize(self) -> FineTunedEncoder:
+        """Encode with an int8 copy of the linear layers from now on (training is over)."""
+        import warnings
+
+        import torch
+
+        self.model.eval()
+        with warnings.catch_warnings():  # PyTorch announces a future API; this one still works
+            warnings.simplefilter("ignore", UserWarning)
+            self._serving = torch.ao.quantization.quantize_dynamic(
+                self.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False
+            )
+        return self
+
+    @property
+    def quantized(self) -> bool:
+        return self._serving is not None
 
     @property
     def dimension(self) -> int:
         return int(self.model.config.hidden_size)
 
-    def _pooled(self, texts: Sequence[str]) -> Any:
+    def _pooled(self, texts: Sequence[str], model: Any = None) -> Any:
         import torch
 
         batch = self.tokenizer(
@@ -63,7 +88,7 @@ class FineTunedEncoder:
             max_length=self.max_length,
             return_tensors="pt",
         )
-        hidden = self.model(**batch).last_hidden_state
+        hidden = (model or self.model)(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return torch.nn.functional.normalize(pooled, dim=-1)
@@ -80,7 +105,7 @@ class FineTunedEncoder:
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 chosen = order[start : start + batch_size]
-                out[chosen] = self._pooled([texts[i] for i in chosen]).numpy()
+                out[chosen] = self._pooled([texts[i] for i in chosen], self._serving).numpy()
         return out
 
     def save(self, folder: Path) -> None:
@@ -89,15 +114,21 @@ class FineTunedEncoder:
         self.tokenizer.save_pretrained(folder)
 
     @classmethod
-    def load(cls, folder: Path, name: str, max_length: int = 64) -> FineTunedEncoder:
+    def load(
+        cls, folder: Path, name: str, max_length: int = 64, *, quantized: bool = False
+    ) -> FineTunedEncoder:
         from transformers import AutoModel, AutoTokenizer
 
-        return cls(
+        from retain.text.encoder import _quiet_transformers
+
+        _quiet_transformers()
+        encoder = cls(
             name,
             AutoTokenizer.from_pretrained(folder),
             AutoModel.from_pretrained(folder),
             max_length,
         )
+        return encoder.quantize() if quantized else encoder
 
 
 def fine_tune(
