@@ -228,3 +228,24 @@ def test_sample_size(tmp_path: Path, data_dir: Path) -> None:
     bad = retain("sample-size", "--baseline", "1.5", "--effect", "0.02", data_dir=data_dir,
                  cwd=tmp_path)  # fmt: skip
     assert bad.returncode == 1 and "0 < baseline < 1" in bad.stderr
+
+
+def test_chat_prints_citations_verbatim(tmp_path: Path) -> None:
+    """A citation like [kb-shipping-en] reaches the terminal as written."""
+    import pyarrow as pa
+
+    from retain.assistant.service import train_assistant
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+    from retain.demo.shop import kb_rows
+
+    data = tmp_path / "data"
+    with Store.open(data / "retain.duckdb") as store:
+        rows = [{**r, "tags": json.dumps(r["tags"])} for r in kb_rows()]
+        ingest_arrow(store, "kb_articles", pa.Table.from_pylist(rows), source="kb")
+    train_assistant(data / "models")
+    done = retain(
+        "chat", "--user", "u1", "-m", "how much does shipping cost", data_dir=data, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[kb-shipping-en]" in done.stdout

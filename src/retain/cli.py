@@ -858,7 +858,8 @@ def chat(
         for line in lines:
             reply = bot.reply(user, line, conversation)
             conversation = reply.conversation_id
-            out.print(f"[bold]bot[/bold]: {reply.text}", markup=True, highlight=False)
+            # No markup: "[kb-refunds-en]" in a citation is text, not a Rich style tag.
+            out.print(f"bot: {reply.text}", markup=False, highlight=False)
         if conversation:
             err.print(f"conversation {conversation}")
 

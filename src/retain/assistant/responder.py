@@ -39,8 +39,8 @@ PHRASES: dict[str, tuple[str, str]] = {
         " 该订单已申请退货。",
     ),
     "no_other_order": (
-        "That was the only other order I found; you have no further orders.",
-        "没有找到其他订单了。",
+        "I found no other orders on your account.",
+        "您的账户下没有其他订单了。",
     ),
     "which_order_return": (
         "Which order would you like to return? Your recent orders: {orders}.",
