@@ -134,9 +134,9 @@ class Assistant:
         reply = turn.answer()
         if truncated:
             reply.text = phrase("truncated", language) + reply.text
-        tools.save_state(conversation_id, state)
         if self.log:
             self._log(conversation_id, user_id, state, text, reply)
+        tools.save_state(conversation_id, state)  # once, after the log moved the turn counter
         return reply
 
     def _log(
@@ -166,8 +166,6 @@ class Assistant:
             source=f"assistant:{conversation_id}",
             format="assistant",
         )
-        # The turn counter moved: store it with the rest of the state.
-        CustomerTools(self.store, user_id).save_state(conversation_id, state)
 
 
 def _new_state() -> dict[str, Any]:

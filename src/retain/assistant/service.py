@@ -7,7 +7,6 @@ built, so a new knowledge-base article is answerable without retraining.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,8 +110,3 @@ def build_assistant(
     return Assistant(
         store, nlu, load_knowledge(store, encoder), catalogue=_catalogue(store), llm=llm, log=log
     )
-
-
-def starter_intents() -> Sequence[str]:
-    """The intents the starter utterances teach."""
-    return sorted({label for _, label in starter_data()[0]})
