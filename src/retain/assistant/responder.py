@@ -132,18 +132,22 @@ class LLMBackend:
         """A reworded answer from ``passages``, or None when the server fails or adds facts."""
         context = "\n\n".join(f"[{p.article.article_id}] {p.article.body}" for p in passages)
         reply_language = "Chinese" if language == "zh" else "English"
+        return self.grounded(
+            "You are a shop's customer-service assistant. Answer only from the passages. "
+            "Do not add numbers, dates, prices or promises that the passages do not state. "
+            f"Answer in {reply_language}, in at most three sentences.",
+            f"Passages:\n{context}\n\nQuestion: {question}",
+            allowed=context,
+        )
+
+    def grounded(self, system: str, user: str, *, allowed: str) -> str | None:
+        """The server's answer, or None when it fails or states a number ``allowed`` lacks."""
         body = {
             "model": self.model,
             "temperature": 0,
             "messages": [
-                {
-                    "role": "system",
-                    "content": "You are a shop's customer-service assistant. Answer only from "
-                    "the passages. Do not add numbers, dates, prices or promises that the "
-                    f"passages do not state. Answer in {reply_language}, in at most three "
-                    "sentences.",
-                },
-                {"role": "user", "content": f"Passages:\n{context}\n\nQuestion: {question}"},
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
             ],
         }
         request = urllib.request.Request(
@@ -161,7 +165,7 @@ class LLMBackend:
             return None
         if not isinstance(answer, str) or not answer.strip():
             return None
-        allowed = set(_NUMBER.findall(context))
-        if any(n not in allowed for n in _NUMBER.findall(answer)):
-            return None  # a number the passages do not state: keep the templated answer
+        numbers = set(_NUMBER.findall(allowed))
+        if any(n not in numbers for n in _NUMBER.findall(answer)):
+            return None  # a number the sources do not state: keep the templated text
         return answer.strip()
