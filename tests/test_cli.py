@@ -94,6 +94,7 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert "customers into user_scores" in first.stdout
     assert "customers get an action" in first.stdout
     assert "rows in recommendations" in first.stdout
+    assert "reviews into review_scores" in first.stdout
     assert (data_dir / "retain.duckdb").is_file() and (
         data_dir / "demo" / "manifest.json"
     ).is_file()
@@ -249,3 +250,40 @@ def test_chat_prints_citations_verbatim(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "[kb-shipping-en]" in done.stdout
+
+
+def test_sentiment_commands_train_score_alert_and_summarise(tmp_path: Path) -> None:
+    """Train on a labelled CSV, score the store's reviews, then read alerts and aspects."""
+    import pyarrow as pa
+
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+    from tests.sentiment.conftest import phrase_reviews
+
+    texts, labels, _ = phrase_reviews(200, seed=3)
+    training = tmp_path / "labelled.csv"
+    rows = "".join(f'{y},"{t}"\n' for t, y in zip(texts, labels, strict=True))
+    write(training, "label,review\n" + rows + "1,\n")
+    data = tmp_path / "data"
+    with Store.open(data / "retain.duckdb") as store:
+        reviews = {
+            "review_id": ["r1", "r2"],
+            "user_id": ["u1", "u2"],
+            "ts": ["2025-01-01", "2025-01-02"],
+            "text": ["Delivery was very slow, took over a week.", "质量很好，做工精细。"],
+        }
+        ingest_arrow(store, "reviews", pa.table(reviews), source="t")
+    trained = retain("train", "sentiment", "--data", str(training), data_dir=data, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    assert "200 reviews" in trained.stdout and "scored 2 reviews, 1 alerts" in trained.stdout
+    assert "left out 1 rows (first: line 202, empty review)" in trained.stderr
+    scored = retain("sentiment", "Runs small, does not fit", "", data_dir=data, cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    assert "negative" in scored.stdout and "size -" in scored.stdout
+    assert "empty review: nothing to score" in scored.stdout
+    shown = retain("alerts", data_dir=data, cwd=tmp_path)
+    assert shown.returncode == 0 and "r1 by u1" in shown.stdout and "draft: " in shown.stdout
+    summary = retain("aspects", "--by", "week", data_dir=data, cwd=tmp_path)
+    assert summary.returncode == 0 and "delivery" in summary.stdout
+    wrong = retain("aspects", "--by", "colour", data_dir=data, cwd=tmp_path)
+    assert wrong.returncode == 1 and "choose one of" in wrong.stderr

@@ -21,6 +21,7 @@ from retain.predict.scoring import TrainResult, train_and_score
 from retain.recommend.recommender import RecommendSettings
 from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
+from retain.sentiment.service import SentimentTrainResult, train_sentiment
 
 __all__ = ["MainJobResult", "run_main_job"]
 
@@ -37,6 +38,7 @@ class MainJobResult:
     recommend: RecommendTrainResult | None = None
     campaign: CampaignResult | None = None
     assistant: AssistantTrainResult | None = None
+    sentiment: SentimentTrainResult | None = None
 
 
 def run_main_job(
@@ -69,6 +71,8 @@ def run_main_job(
     result.summary = shop_summary(store)
     _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
     result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
+    _say(on_step, "training the review model; scoring review_scores and raising review_alerts")
+    result.sentiment = train_sentiment(store, data_dir / "models")
     _say(on_step, "training the recommender; writing every user's list to recommendations")
     result.recommend = train_and_recommend(store, data_dir / "models", recommend_settings)
     _say(on_step, "training the customer-service assistant's intent model")

@@ -27,8 +27,6 @@ Protocol:
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -39,6 +37,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from retain.assistant.intents import OUT_OF_SCOPE, IntentClassifier, IntentSettings
+from retain.benchmarking import latency_ms, machine
 from retain.data.loaders.intents import IntentDataset, read_intents
 from retain.errors import InvalidInputError
 
@@ -127,16 +126,7 @@ def _fit(settings: IntentSettings, data: IntentDataset) -> tuple[IntentClassifie
 
 
 def _latency(model: IntentClassifier, texts: list[str], n: int = 500) -> dict[str, float]:
-    sample = texts[:n]
-    for text in sample[:20]:
-        model.predict([text])
-    timings = []
-    for text in sample:
-        tick = time.perf_counter()
-        model.predict([text])
-        timings.append((time.perf_counter() - tick) * 1000.0)
-    t = np.array(timings)
-    return {"p50": float(np.percentile(t, 50)), "p99": float(np.percentile(t, 99))}
+    return latency_ms(lambda text: model.predict([text]), texts[:n])
 
 
 def run_intent_benchmark(
@@ -180,7 +170,7 @@ def run_intent_benchmark(
         "temperature": model.temperature,
         "train_seconds": seconds,
         "latency_ms": _latency(model, [t for t, _ in dataset.test]),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
     }
     if baselines:
         result["baselines"] = {}

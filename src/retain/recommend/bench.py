@@ -24,8 +24,6 @@ Latency is the wall time of ``Recommender.recommend(user_id, k=10)`` for
 
 from __future__ import annotations
 
-import os
-import platform
 import resource
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from retain.benchmarking import latency_ms, machine
 from retain.errors import InvalidInputError
 from retain.recommend.metrics import ranking_metrics, target_ranks
 from retain.recommend.recommender import Recommender, RecommendSettings
@@ -124,21 +123,8 @@ def _latency(
     rec: Recommender, users: np.ndarray, seed: int, requests: int = 1000
 ) -> dict[str, float]:
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(users, min(requests, len(users)), replace=False)
-    for user in chosen[:20]:  # warm-up
-        rec.recommend(str(user), k=10)
-    timings = []
-    for user in chosen:
-        tick = time.perf_counter()
-        rec.recommend(str(user), k=10)
-        timings.append((time.perf_counter() - tick) * 1000.0)
-    t = np.array(timings)
-    return {
-        "p50": float(np.percentile(t, 50)),
-        "p99": float(np.percentile(t, 99)),
-        "mean": float(t.mean()),
-        "throughput_per_s": float(1000.0 / t.mean()),
-    }
+    chosen = [str(u) for u in rng.choice(users, min(requests, len(users)), replace=False)]
+    return latency_ms(lambda user: rec.recommend(user, k=10), chosen)
 
 
 def run_recommend_benchmark(
@@ -200,7 +186,7 @@ def run_recommend_benchmark(
         "latency_ms": latency,
         "fit": reports,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(),
     }
     if base_runs:
         result["baselines"] = {

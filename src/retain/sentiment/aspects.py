@@ -32,7 +32,6 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "material",
             "materials",
             "broke",
-            "broken",
             "breaks",
             "defect",
             "defects",
@@ -43,7 +42,7 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "cheaply made",
             "stopped working",
         ),
-        ("质量", "做工", "品质", "用料", "材质", "瑕疵", "坏了", "破了", "耐用", "结实", "粗糙"),
+        ("质量", "做工", "品质", "用料", "材质", "瑕疵", "耐用", "结实", "粗糙"),
     ),
     "price": (
         (
@@ -69,8 +68,6 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "shipping",
             "shipped",
             "ship",
-            "arrived",
-            "arrive",
             "courier",
             "tracking",
             "dispatch",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,7 +64,9 @@ def words(text: str) -> list[str]:
 
 
 def _jieba():  # type: ignore[no-untyped-def]
-    import jieba
+    with warnings.catch_warnings():  # jieba imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        import jieba
 
     jieba.setLogLevel(logging.WARNING)
     return jieba
@@ -170,7 +173,9 @@ class ReviewFeaturizer:
         self, base: sp.csr_matrix, categories: Sequence[str | None] | None
     ) -> sp.csr_matrix:
         if self.ratio_ is not None:
-            base = sp.csr_matrix(base @ sp.diags(self.ratio_))
+            base = base.copy()
+            base.data = base.data * self.ratio_[base.indices]
+            base.eliminate_zeros()
         if not (self.use_categories and self.categories_):
             return base
         shifted = _category_block(base, categories, self.categories_)

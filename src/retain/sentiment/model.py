@@ -110,7 +110,8 @@ class SentimentModel:
         bad = [i for i, v in enumerate(y.tolist()) if v not in (0, 1)]
         if bad:
             raise InvalidInputError(
-                f"labels must be 0 (negative) or 1 (positive); row {bad[0]} has {y[bad[0]]!r}"
+                "labels must be 0 (negative) or 1 (positive); "
+                f"row {bad[0]} has {y.tolist()[bad[0]]!r}"
             )
         y = y.astype(np.int64)
         split: np.ndarray | None = None
@@ -163,10 +164,11 @@ class SentimentModel:
                 "reviews": len(clean),
                 "positive_share": float(y.mean()),
                 "validation_accuracy": val_accuracy,
+                "c": c,
             },
         )
+        # Not saved with the model: the same data must publish the same version.
         self.train_seconds = time.perf_counter() - started
-        self._fitted.meta["train_seconds"] = self.train_seconds
         return self
 
     # -- scoring ------------------------------------------------------------------
@@ -280,12 +282,11 @@ class SentimentModel:
             c=float(doc["c"]),
             meta=dict(doc.get("meta", {})),
         )
-        model.train_seconds = float(model._fitted.meta.get("train_seconds", 0.0))  # type: ignore[arg-type]
         return model
 
     @property
     def meta(self) -> dict[str, object]:
-        """Training facts: review count, positive share, validation accuracy, seconds."""
+        """Training facts: review count, positive share, validation accuracy, chosen C."""
         return dict(self._require().meta)
 
     # -- internals ----------------------------------------------------------------

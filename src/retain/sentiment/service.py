@@ -43,6 +43,8 @@ __all__ = [
     "labelled_reviews_from_csv",
     "load_current",
     "score_reviews",
+    "score_texts",
+    "top_alerts",
     "train_sentiment",
 ]
 
@@ -101,7 +103,7 @@ def labelled_reviews_from_csv(path: Path) -> LabelledReviews:
 
 def _store_training_data(store: Store) -> LabelledReviews:
     """The store's reviews with a label, or a rating of 1-2 (negative) or 4-5 (positive)."""
-    if not store.has_table("reviews"):
+    if not store.has_table("reviews") or store.count("reviews") == 0:
         raise NotFoundError("no reviews in the store; ingest some first (retain ingest reviews …)")
     frame = store.query_df(
         """
@@ -237,7 +239,9 @@ def build_alerts(
     )
     customers = _customer_scores(store)
     value_bar = (
-        float(np.quantile(customers["expected_lifetime_value"], 0.8)) if len(customers) else 0.0
+        float(np.quantile(customers["expected_lifetime_value"], 0.8))
+        if len(customers)
+        else float("inf")
     )
     by_user = customers.set_index("user_id").to_dict("index") if len(customers) else {}
     articles = _policy_articles(store)
@@ -250,7 +254,7 @@ def build_alerts(
         urgency = p_negative
         customer = by_user.get(record["user_id"]) if record["user_id"] else None
         if customer is not None:
-            if float(customer["expected_lifetime_value"]) >= value_bar > 0:
+            if float(customer["expected_lifetime_value"]) > value_bar:
                 urgency += 1.0
                 reasons.append(
                     f"valuable customer (expected value {customer['expected_lifetime_value']:.2f}, "
@@ -299,6 +303,21 @@ _ALERT_COLUMNS = [
     "draft_sources",
     "created_at",
 ]
+
+
+def top_alerts(store: Store, limit: int = 10) -> pd.DataFrame:
+    """The ``limit`` most urgent alerts with the review text."""
+    if limit < 1:
+        raise InvalidInputError(f"limit must be at least 1; got {limit}")
+    if not store.has_table(ALERTS_TABLE):
+        raise NotFoundError("no review_alerts yet; run `retain train sentiment` first")
+    return store.query_df(
+        f"""
+        SELECT a.*, r.text FROM {ALERTS_TABLE} a JOIN reviews r USING (review_id)
+        ORDER BY a.urgency DESC, a.ts DESC, a.review_id LIMIT ?
+        """,
+        [limit],
+    )
 
 
 def aspect_summary(store: Store, by: str = "item", *, top: int | None = None) -> pd.DataFrame:

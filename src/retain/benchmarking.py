@@ -1,0 +1,44 @@
+"""What every benchmark reports the same way: per-request latency and the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = ["latency_ms", "machine"]
+
+T = TypeVar("T")
+
+
+def latency_ms(
+    call: Callable[[T], Any], requests: Sequence[T], warmup: int = 20
+) -> dict[str, float]:
+    """p50, p99, mean (ms) and throughput of ``call`` over ``requests``, one at a time.
+
+    The first ``warmup`` requests run once untimed, so lazy loading and caches
+    do not count as latency.
+    """
+    for request in requests[:warmup]:
+        call(request)
+    timings = []
+    for request in requests:
+        tick = time.perf_counter()
+        call(request)
+        timings.append((time.perf_counter() - tick) * 1000.0)
+    t = np.array(timings)
+    return {
+        "p50": float(np.percentile(t, 50)),
+        "p99": float(np.percentile(t, 99)),
+        "mean": float(t.mean()),
+        "throughput_per_s": float(1000.0 / t.mean()),
+    }
+
+
+def machine() -> dict[str, Any]:
+    """CPU count and platform, stored beside every benchmark's figures."""
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform()}

@@ -1,0 +1,115 @@
+"""Scoring a shop's reviews: review_scores, alerts that put valuable customers first,
+and aspect summaries per item, category and week."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_arrow
+from retain.demo.shop import kb_rows
+from retain.errors import InvalidInputError, NotFoundError
+from retain.sentiment.service import (
+    ALERTS_TABLE,
+    SCORES_TABLE,
+    aspect_summary,
+    load_current,
+    top_alerts,
+    train_sentiment,
+)
+from tests.sentiment.conftest import phrase_reviews
+
+NOW = dt.datetime(2030, 1, 1)
+START = dt.datetime(2025, 3, 3)  # a Monday
+
+
+def _fill(store: Store, n: int = 240) -> None:
+    texts, labels, languages = phrase_reviews(n, seed=7)
+    reviews = {
+        "review_id": [f"R{i:04d}" for i in range(n)],
+        "user_id": [f"u{i % 20}" for i in range(n)],
+        "item_id": [f"I{i % 3 + 1}" for i in range(n)],
+        "ts": [(START + dt.timedelta(hours=6 * i)).isoformat() for i in range(n)],
+        "rating": [5 if y else 1 for y in labels],
+        "text": texts,
+        "language": languages,
+    }
+    ingest_arrow(store, "reviews", pa.table(reviews), source="test-reviews", now=NOW)
+    items = {"item_id": ["I1", "I2", "I3"], "category": ["skincare", "sports", "skincare"]}
+    ingest_arrow(store, "items", pa.table(items), source="test-items", now=NOW)
+    kb = pa.Table.from_pylist([{**r, "tags": json.dumps(r["tags"])} for r in kb_rows()])
+    ingest_arrow(store, "kb_articles", kb, source="test-kb", now=NOW)
+
+
+def test_train_scores_every_review_and_raises_alerts_for_recent_negative_ones(
+    store: Store, tmp_path: Path
+) -> None:
+    _fill(store)
+    # u1 is worth the most; u2 is about to leave.
+    store.write_table(
+        "user_scores",
+        pa.table(
+            {
+                "user_id": [f"u{i}" for i in range(20)],
+                "churn_risk": [0.9 if i == 2 else 0.1 for i in range(20)],
+                "expected_lifetime_value": [500.0 if i == 1 else 10.0 for i in range(20)],
+            }
+        ),
+    )
+    result = train_sentiment(store, tmp_path / "models")
+    assert result.reviews == 240 and result.scored == 240 and result.alerts > 0
+    scores = store.query_df(f"SELECT * FROM {SCORES_TABLE} ORDER BY review_id")
+    assert len(scores) == 240 and set(scores["model_version"]) == {result.version}
+    truth = store.query_df("SELECT rating FROM reviews ORDER BY review_id")["rating"] >= 4
+    assert ((scores["label"] == 1) == truth).mean() == 1.0
+    assert all(isinstance(json.loads(a), list) for a in scores["aspects"])
+
+    alerts = store.query_df(f"SELECT * FROM {ALERTS_TABLE}")
+    newest = store.query_df("SELECT max(ts) AS m FROM reviews")["m"][0]
+    assert (alerts["ts"] >= newest - dt.timedelta(days=30)).all()
+    negative = set(scores.loc[scores["label"] == 0, "review_id"])
+    assert set(alerts["review_id"]) <= negative
+    shown = top_alerts(store, 50)
+    first = shown.iloc[0]
+    assert first["priority"] == "high" and first["user_id"] in ("u1", "u2")
+    assert any("valuable customer" in r or "at risk" in r for r in json.loads(first["reasons"]))
+    assert list(shown["urgency"]) == sorted(shown["urgency"], reverse=True)
+    assert all(d for d in shown["draft"])
+
+    again = train_sentiment(store, tmp_path / "models")
+    assert again.version == result.version  # same data, same model
+    assert store.count(SCORES_TABLE) == 240
+    assert load_current(tmp_path / "models").meta["reviews"] == 240
+
+
+def test_aspect_summaries_by_item_category_and_week(store: Store, tmp_path: Path) -> None:
+    _fill(store)
+    with pytest.raises(NotFoundError, match="retain train sentiment"):
+        aspect_summary(store, "week")
+    train_sentiment(store, tmp_path / "models")
+    by_category = aspect_summary(store, "category")
+    assert set(by_category["category"]) == {"skincare", "sports"}
+    overall = by_category[by_category["aspect"] == "(all)"]
+    assert overall["mentions"].sum() == 240
+    assert ((by_category["negative_share"] >= 0) & (by_category["negative_share"] <= 1)).all()
+    weeks = aspect_summary(store, "week", top=2)
+    assert weeks.groupby("week").size().max() <= 3
+    assert set(aspect_summary(store, "item")["item"]) == {"I1", "I2", "I3"}
+    with pytest.raises(InvalidInputError, match="choose one of: item, category, week"):
+        aspect_summary(store, "brand")
+
+
+def test_a_store_without_both_polarities_says_what_training_needs(
+    store: Store, tmp_path: Path
+) -> None:
+    with pytest.raises(NotFoundError, match="no reviews"):
+        train_sentiment(store, tmp_path / "models")
+    table = {"review_id": ["a", "b"], "rating": [5, 4], "text": ["great", "good"]}
+    ingest_arrow(store, "reviews", pa.table(table), source="t", now=NOW)
+    with pytest.raises(InvalidInputError, match="rating of 1-2 and 4-5"):
+        train_sentiment(store, tmp_path / "models")
