@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= 2.13.0
 
-.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent lint format clean
+.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment lint format clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ test-all: install
 
 SHARED := ../shared/data
 
-bench: install bench-predict bench-recommend bench-intent
+bench: install bench-predict bench-recommend bench-intent bench-sentiment
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
 	$(BIN)/retain bench retention --seeds 5 --json bench-results/retention.json > /dev/null
@@ -77,6 +77,19 @@ bench-intent: install
 	  $(BIN)/retain bench intent $(B77) --oos-intents 27 --oos-threshold-only \
 	    --json bench-results/intent-banking77-oos-threshold.json > /dev/null || exit 1; \
 	else echo "skipping Banking77: $(SHARED)/banking77 not found"; fi
+
+# online_shopping_10_cats (Chinese, 62,774 reviews) and the Multi-Domain Amazon reviews (English).
+bench-sentiment: install
+	@mkdir -p bench-results
+	@if [ -f $(SHARED)/chinese-reviews/online_shopping_10_cats.csv ]; then \
+	  $(BIN)/retain bench sentiment --data $(SHARED)/chinese-reviews/online_shopping_10_cats.csv \
+	    --json bench-results/sentiment-online-shopping.json > /dev/null || exit 1; \
+	else echo "skipping online_shopping_10_cats: $(SHARED)/chinese-reviews not found"; fi
+	@if [ -d $(SHARED)/amazon-multidomain-sentiment ]; then \
+	  $(BIN)/retain bench sentiment --data $(SHARED)/amazon-multidomain-sentiment \
+	    --encoder all-MiniLM-L6-v2 --json bench-results/sentiment-amazon-multidomain.json \
+	    > /dev/null || exit 1; \
+	else echo "skipping the Multi-Domain reviews: $(SHARED)/amazon-multidomain-sentiment not found"; fi
 
 lint: install
 	$(BIN)/ruff check src tests

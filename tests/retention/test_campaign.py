@@ -41,8 +41,9 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         assert set(arms.user_id) == set(second.plan.user_id)
         acted_on = set(pd.read_csv(tmp_path / "held.csv").user_id)
         assert acted_on == set(arms[arms.variant == "treatment"].user_id)
-        stored = store.query_df(f"SELECT campaign_id, count(*) AS n FROM {INTERVENTIONS_TABLE} "
-                                "GROUP BY campaign_id")  # fmt: skip
+        stored = store.query_df(
+            f"SELECT campaign_id, count(*) AS n FROM {INTERVENTIONS_TABLE} GROUP BY campaign_id"
+        )
         assert dict(zip(stored.campaign_id, stored.n, strict=True)) == {
             first.campaign_id: len(first.plan),
             second.campaign_id: len(second.plan),
@@ -59,3 +60,33 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
             and len(row.recommended_items.split(";")) == 3
             for row in with_items.itertuples()
         )
+
+
+def test_a_review_the_sentiment_model_scored_negative_counts_as_a_complaint(
+    tmp_path: Path,
+) -> None:
+    """A bad review without a rating is still a bad experience: its writer may get care."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from retain.retention.campaign import negative_reviewers
+
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        assert negative_reviewers(store, dt.date(2025, 6, 30)) == set()
+        store.write_table(
+            "review_scores",
+            pa.table(
+                {
+                    "review_id": ["r1", "r2", "r3"],
+                    "user_id": ["u1", "u2", "u3"],
+                    "ts": [
+                        dt.datetime(2025, 6, 20),
+                        dt.datetime(2025, 6, 21),
+                        dt.datetime(2025, 1, 1),
+                    ],
+                    "label": [0, 1, 0],
+                }
+            ),
+        )
+        assert negative_reviewers(store, dt.date(2025, 6, 30), days=30) == {"u1"}

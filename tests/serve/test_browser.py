@@ -98,6 +98,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
         ("/at-risk", 0),
         ("/experiments", 0),
         ("/recommendations", 1),
+        ("/reviews", 2),
     ],
 )
 def test_every_page_loads_without_errors_and_draws_its_charts(
@@ -147,7 +148,9 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
     assert problems == []
 
 
-@pytest.mark.parametrize("path", ["/", "/cohorts", "/at-risk", "/segments", "/experiments"])
+@pytest.mark.parametrize(
+    "path", ["/", "/cohorts", "/at-risk", "/segments", "/experiments", "/reviews"]
+)
 def test_an_empty_shop_shows_an_explanation(browser: object, empty_site: str, path: str) -> None:
     name = "empty-home" if path == "/" else "empty" + path.replace("/", "-")
     page, problems = _visit(browser, empty_site + path, name)
@@ -167,4 +170,25 @@ def test_a_user_picks_a_customer_and_sees_their_recommendations(
     assert rows.count() == 21  # header + the 20 stored items
     assert rows.nth(1).locator("td").nth(2).inner_text()  # a reason for the first item
     page.screenshot(path=str(SHOTS / "demo-recommendations-user.png"), full_page=True)  # type: ignore[attr-defined]
+    assert problems == []
+
+
+def test_a_user_reads_an_alert_opens_its_draft_and_the_customer(
+    browser: object, demo_site: str
+) -> None:
+    """The Reviews page puts urgent alerts first; the draft unfolds; the customer opens."""
+    page, problems = _visit(browser, demo_site + "/reviews", "demo-reviews-alert")
+    rows = page.locator("#alerts tr.alert")  # type: ignore[attr-defined]
+    assert rows.count() >= 1
+    priorities = rows.locator("td:first-child").all_inner_texts()
+    assert priorities == sorted(priorities, key=lambda p: p != "high")  # high ones first
+    first = rows.first
+    first.locator("summary").click()
+    assert first.locator(".draft").is_visible()
+    assert len(first.locator(".draft").inner_text()) > 40
+    link = first.locator("a.customer-link")
+    customer = link.inner_text()
+    link.click()
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
     assert problems == []

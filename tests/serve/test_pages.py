@@ -18,6 +18,7 @@ PAGES = (
     "/segments",
     "/experiments",
     "/recommendations",
+    "/reviews",
 )
 
 
@@ -51,7 +52,13 @@ def test_an_empty_shop_explains_instead_of_failing(empty_dir: Path, path: str) -
     assert response.status_code == 200
     assert any(
         text in response.text
-        for text in ("No orders yet", "No scores yet", "No experiments yet", "No recommendations")
+        for text in (
+            "No orders yet",
+            "No scores yet",
+            "No experiments yet",
+            "No recommendations",
+            "No review scores yet",
+        )
     )
 
 
@@ -112,3 +119,13 @@ def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:
     assert 'id="recent"' in page and "data-figure" in page
     unknown = app.get("/recommendations", params={"user": "nobody"}).text
     assert "No list for nobody" in unknown
+
+
+def test_reviews_page_shows_trend_aspects_and_grounded_alerts(demo_dir: Path) -> None:
+    page = client(demo_dir).get("/reviews").text
+    assert 'id="trend-chart"' in page and 'id="aspects-chart"' in page
+    assert 'id="aspects-by-category"' in page and "all reviews" in page
+    alerts = page.split('id="alerts"')[1].split("</table>")[0]
+    assert alerts.count('<tr class="alert') >= 1
+    # Drafts quote the demo shop's policy articles, in the review's language.
+    assert "Our policy:" in alerts or "我们的政策" in alerts

@@ -1,10 +1,12 @@
 """A campaign from the store: scores + complaints + budget → the ``interventions`` table.
 
 Reads ``user_scores`` (written by ``retain train predict``), marks customers
-with a recent complaint (a support conversation or a review rated 2 or less
-in the last ``complaint_days``), plans with :func:`plan_campaign`, and
-appends the campaign to ``interventions`` with its id, so past campaigns stay
-for the experiment that measures them.
+with a recent complaint (a support conversation, a review rated 2 or less,
+or a review the sentiment model scored negative — ``review_scores``, so a
+bad review without a rating counts too — in the last ``complaint_days``),
+plans with :func:`plan_campaign`, and appends the campaign to
+``interventions`` with its id, so past campaigns stay for the experiment
+that measures them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from retain.features.customer import FeatureTables
 from retain.retention.policy import UpliftModel, plan_campaign
 from retain.retention.tracking import log_assignments
 
-__all__ = ["INTERVENTIONS_TABLE", "CampaignResult", "build_campaign", "recent_complaints"]
+__all__ = [
+    "INTERVENTIONS_TABLE",
+    "CampaignResult",
+    "build_campaign",
+    "negative_reviewers",
+    "recent_complaints",
+]
 
 INTERVENTIONS_TABLE = "interventions"
 
@@ -65,6 +73,20 @@ def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> 
     return found
 
 
+def negative_reviewers(store: Store, as_of: dt.date, days: int = 30) -> set[str]:
+    """Customers whose review in the last ``days`` the sentiment model scored negative."""
+    if not store.has_table("review_scores"):
+        return set()
+    start = dt.datetime.combine(as_of - dt.timedelta(days=days - 1), dt.time())
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    rows = store.execute(
+        "SELECT DISTINCT user_id FROM review_scores "
+        "WHERE label = 0 AND user_id IS NOT NULL AND ts >= ? AND ts < ?",
+        [start, end],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
 def build_campaign(
     store: Store,
     budget: float,
@@ -89,6 +111,7 @@ def build_campaign(
     tables = FeatureTables.from_store(store)
     as_of = pd.Timestamp(scores.cutoff.iloc[0]).date() if len(scores) else dt.date.today()
     complained = recent_complaints(tables, as_of, complaint_days)
+    complained |= negative_reviewers(store, as_of, complaint_days)
     customers = scores.assign(has_complaint=scores.user_id.isin(complained))
     plan = plan_campaign(customers, budget, uplift=uplift)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -137,7 +137,6 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "battery",
             "screen",
             "speed",
-            "slow",
             "lag",
             "laggy",
             "performance",

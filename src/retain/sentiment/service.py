@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from retain.artifacts import publish, version_path
 from retain.assistant.responder import LLMBackend
-from retain.data.loaders.reviews import read_review_csv
+from retain.data.loaders.reviews import read_multidomain_reviews, read_review_csv
 from retain.data.store import Store
 from retain.errors import InvalidInputError, NotFoundError
 from retain.sentiment.aspects import AspectMention
@@ -78,10 +78,13 @@ class SentimentTrainResult:
 def labelled_reviews_from_csv(path: Path) -> LabelledReviews:
     """``label,review[,cat]`` rows; empty reviews and labels other than 0/1 are skipped with lines.
 
+    A folder in the Multi-Domain Sentiment layout (``<domain>/positive.review``
+    …) is read too, its domains becoming categories.
+
     Raises:
         InvalidInputError: the file cannot be read or has no usable row.
     """
-    table = read_review_csv(path)
+    table = read_multidomain_reviews(path) if Path(path).is_dir() else read_review_csv(path)
     texts, labels, cats, skipped = [], [], [], []
     has_cat = "category" in table.column_names
     columns = table.to_pydict()

@@ -37,6 +37,7 @@ _NAV = (
     ("/segments", "Segments"),
     ("/experiments", "Experiments"),
     ("/recommendations", "Recommendations"),
+    ("/reviews", "Reviews"),
 )
 
 
@@ -147,6 +148,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/recommendations", response_class=HTMLResponse)
     def recommendations(request: Request, user: str | None = None) -> Response:
         return page(request, "recommendations.html", pages.recommendations_page, user or None)
+
+    @app.get("/reviews", response_class=HTMLResponse)
+    def reviews(request: Request) -> Response:
+        return page(request, "reviews.html", pages.reviews_page)
 
     @app.get("/customers/{user_id:path}", response_class=HTMLResponse)
     def customer(request: Request, user_id: str) -> Response:
