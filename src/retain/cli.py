@@ -991,9 +991,8 @@ def sentiment(
             out.print(f"{text!r}: {score.note}", markup=False)
             continue
         polarity = "positive" if score.label == 1 else "negative"
-        found = ", ".join(
-            f"{m.aspect} {'+' if m.polarity == 'positive' else '-'}" for m in mentions
-        )
+        marks = (f"{m.aspect} {'+' if m.polarity == 'positive' else '-'}" for m in mentions)
+        found = ", ".join(dict.fromkeys(marks))  # one mark per aspect and polarity
         out.print(
             f"{polarity} ({score.p_positive:.2f}) {score.language}"
             + (f" | {found}" if found else "")
