@@ -928,10 +928,7 @@ def _llm(settings: Settings) -> Any:
     """The configured OpenAI-compatible backend, or None (templates only)."""
     from retain.assistant.responder import LLMBackend
 
-    config = settings.assistant
-    return (
-        LLMBackend(config.llm_url, config.llm_model, config.llm_api_key) if config.llm_url else None
-    )
+    return LLMBackend.from_config(settings.assistant)
 
 
 @train_app.command("sentiment")

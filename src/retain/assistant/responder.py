@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retain.assistant.knowledge import Passage, tokenize
+from retain.config import AssistantConfig
 
 __all__ = ["PHRASES", "LLMBackend", "grounded_answer", "phrase"]
 
@@ -127,6 +128,13 @@ class LLMBackend:
     model: str
     api_key: str | None = None
     timeout: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: AssistantConfig) -> LLMBackend | None:
+        """The backend the settings configure, or None (templates only)."""
+        if not config.llm_url:
+            return None
+        return cls(config.llm_url, config.llm_model, config.llm_api_key)
 
     def rephrase(self, question: str, passages: Sequence[Passage], language: str) -> str | None:
         """A reworded answer from ``passages``, or None when the server fails or adds facts."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from retain.sentiment.model import SentimentModel
 
-__all__ = ["ASPECTS", "AspectMention", "find_aspects", "split_clauses"]
+__all__ = ["ASPECTS", "AspectMention", "find_aspects", "find_aspects_many", "split_clauses"]
 
 #: aspect -> (English words or phrases, Chinese words). English terms match
 #: whole words; Chinese terms match as substrings.
@@ -214,16 +214,27 @@ def find_aspects(
     lexicon: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
 ) -> list[AspectMention]:
     """Aspects ``text`` names, each with the polarity of the clause that names it."""
+    return find_aspects_many([text], model, lexicon)[0]
+
+
+def find_aspects_many(
+    texts: Sequence[str],
+    model: SentimentModel,
+    lexicon: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
+) -> list[list[AspectMention]]:
+    """:func:`find_aspects` for many reviews, their clauses scored in one batch."""
     patterns = _DEFAULT_PATTERNS if lexicon is None else _patterns(lexicon)
-    found: list[tuple[str, str]] = []
-    for clause in split_clauses(text if isinstance(text, str) else ""):
-        for aspect, pattern in patterns.items():
-            if pattern.search(clause):
-                found.append((aspect, clause))
+    found: list[tuple[int, str, str]] = []
+    for row, text in enumerate(texts):
+        for clause in split_clauses(text if isinstance(text, str) else ""):
+            for aspect, pattern in patterns.items():
+                if pattern.search(clause):
+                    found.append((row, aspect, clause))
+    out: list[list[AspectMention]] = [[] for _ in texts]
     if not found:
-        return []
-    probs = model.predict_proba([clause for _, clause in found])
-    return [
-        AspectMention(aspect, "positive" if p >= 0.5 else "negative", float(p), clause)
-        for (aspect, clause), p in zip(found, probs.tolist(), strict=True)
-    ]
+        return out
+    probs = model.predict_proba([clause for _, _, clause in found])
+    for (row, aspect, clause), p in zip(found, probs.tolist(), strict=True):
+        polarity = "positive" if p >= 0.5 else "negative"
+        out[row].append(AspectMention(aspect, polarity, float(p), clause))
+    return out

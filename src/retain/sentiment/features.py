@@ -105,11 +105,6 @@ class ReviewFeaturizer:
         self.ratio_: np.ndarray | None = None
         self.categories_: list[str] = []
 
-    @property
-    def n_features(self) -> int:
-        base = _CHAR_SPACE + _WORD_SPACE
-        return base + (_CATEGORY_SPACE if self.use_categories and self.categories_ else 0)
-
     def fit(
         self,
         counts: sp.csr_matrix,

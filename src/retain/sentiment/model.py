@@ -28,8 +28,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from retain.errors import InvalidInputError, NotFittedError, NotFoundError
-from retain.sentiment.aspects import AspectMention, find_aspects
-from retain.sentiment.features import ReviewFeaturizer, normalise
+from retain.sentiment.aspects import AspectMention, find_aspects_many
+from retain.sentiment.features import MAX_CHARS, ReviewFeaturizer, normalise
 from retain.text.language import detect_language
 
 __all__ = ["ReviewScore", "SentimentModel", "SentimentSettings"]
@@ -69,7 +69,6 @@ class _Fitted:
     coef: np.ndarray
     intercept: float
     platt: tuple[float, float]
-    c: float
     meta: dict[str, object] = field(default_factory=dict)
 
 
@@ -128,7 +127,7 @@ class SentimentModel:
                 categories = [*categories, *v_cats]
         if len(set(y.tolist())) < 2:
             raise InvalidInputError("training needs positive and negative reviews; got one class")
-        clean = self._clean(texts, strict=True)
+        clean = self._clean(texts)
         cats = list(categories) if categories is not None else None
         s = self.settings
         rows = np.arange(len(clean))
@@ -159,7 +158,6 @@ class SentimentModel:
             coef=svm.coef_.ravel().astype(np.float32),
             intercept=float(svm.intercept_[0]),
             platt=(float(platt.coef_[0, 0]), float(platt.intercept_[0])),
-            c=c,
             meta={
                 "reviews": len(clean),
                 "positive_share": float(y.mean()),
@@ -176,10 +174,7 @@ class SentimentModel:
         self, texts: Sequence[str], categories: Sequence[str | None] | None = None
     ) -> np.ndarray:
         """SVM margins (positive means positive polarity)."""
-        fitted = self._require()
-        clean = self._clean(texts, strict=True)
-        x = self._features(fitted.featurizer, clean, categories)
-        return np.asarray(x @ fitted.coef).ravel() + fitted.intercept
+        return self._margins(self._clean(texts), categories)
 
     def predict_proba(
         self, texts: Sequence[str], categories: Sequence[str | None] | None = None
@@ -190,10 +185,7 @@ class SentimentModel:
             InvalidInputError: a review is empty or not text (use :meth:`score`
                 to get a per-review note instead).
         """
-        fitted = self._require()
-        a, b = fitted.platt
-        margins = self.decision_function(texts, categories)
-        return np.asarray(1.0 / (1.0 + np.exp(-(a * margins + b))))
+        return self._calibrated(self.decision_function(texts, categories))
 
     def predict(
         self, texts: Sequence[str], categories: Sequence[str | None] | None = None
@@ -208,7 +200,11 @@ class SentimentModel:
         clean = [normalise(t) if isinstance(t, str) else "" for t in texts]
         usable = [i for i, t in enumerate(clean) if t]
         cats = [categories[i] for i in usable] if categories is not None else None
-        probs = self.predict_proba([clean[i] for i in usable], cats) if usable else np.array([])
+        probs = (
+            self._calibrated(self._margins([clean[i] for i in usable], cats))
+            if usable
+            else np.array([])
+        )
         by_row = dict(zip(usable, probs.tolist(), strict=True))
         out = []
         for i, raw in enumerate(texts):
@@ -217,7 +213,11 @@ class SentimentModel:
                 out.append(ReviewScore(None, None, None, "und", note))
                 continue
             p = float(by_row[i])
-            long_note = "scored on its first 2,000 characters" if len(str(raw)) > 2000 else None
+            long_note = (
+                f"scored on its first {MAX_CHARS:,} characters"
+                if len(str(raw)) > MAX_CHARS
+                else None
+            )
             out.append(
                 ReviewScore(int(p >= 0.5), p, max(p, 1 - p), detect_language(clean[i]), long_note)
             )
@@ -225,7 +225,7 @@ class SentimentModel:
 
     def aspects(self, texts: Sequence[str]) -> list[list[AspectMention]]:
         """Which aspects each review praises or blames (see :mod:`retain.sentiment.aspects`)."""
-        return [find_aspects(t, self) for t in texts]
+        return find_aspects_many(texts, self)
 
     # -- persistence ----------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -246,7 +246,6 @@ class SentimentModel:
             "n_features": int(fitted.coef.shape[0]),
             "intercept": fitted.intercept,
             "platt": list(fitted.platt),
-            "c": fitted.c,
             "meta": fitted.meta,
         }
         (folder / _MODEL_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
@@ -279,7 +278,6 @@ class SentimentModel:
             coef=coef,
             intercept=float(doc["intercept"]),
             platt=(float(doc["platt"][0]), float(doc["platt"][1])),
-            c=float(doc["c"]),
             meta=dict(doc.get("meta", {})),
         )
         return model
@@ -296,38 +294,42 @@ class SentimentModel:
         return self._fitted
 
     @staticmethod
-    def _clean(texts: Sequence[object], *, strict: bool) -> list[str]:
+    def _clean(texts: Sequence[object]) -> list[str]:
         clean = [normalise(t, where=f"review {i}") for i, t in enumerate(texts)]
-        if strict:
-            empty = [i for i, t in enumerate(clean) if not t]
-            if empty:
-                shown = ", ".join(str(i) for i in empty[:5])
-                raise InvalidInputError(
-                    f"{len(empty)} review(s) are empty or whitespace (positions {shown}); "
-                    "drop them or use score(), which notes them instead"
-                )
+        empty = [i for i, t in enumerate(clean) if not t]
+        if empty:
+            shown = ", ".join(str(i) for i in empty[:5])
+            raise InvalidInputError(
+                f"{len(empty)} review(s) are empty or whitespace (positions {shown}); "
+                "drop them or use score(), which notes them instead"
+            )
         return clean
 
-    def _features(
-        self,
-        featurizer: ReviewFeaturizer,
-        clean: list[str],
-        categories: Sequence[str | None] | None,
-    ) -> sp.csr_matrix:
-        x = featurizer.transform(clean, categories)
-        if self.settings.encoder is None:
-            return x
-        dense = self._embed(clean) * self.settings.encoder_weight
-        return sp.hstack([x, sp.csr_matrix(dense)], format="csr")
+    def _margins(self, clean: list[str], categories: Sequence[str | None] | None) -> np.ndarray:
+        """SVM margins of already-normalised, non-empty texts."""
+        fitted = self._require()
+        x = _with_embedding(fitted.featurizer.transform(clean, categories), self._embedding(clean))
+        return np.asarray(x @ fitted.coef).ravel() + fitted.intercept
 
-    def _embed(self, clean: list[str]) -> np.ndarray:
+    def _calibrated(self, margins: np.ndarray) -> np.ndarray:
+        a, b = self._require().platt
+        return np.asarray(1.0 / (1.0 + np.exp(-(a * margins + b))))
+
+    def _embedding(self, clean: list[str]) -> np.ndarray | None:
+        """The encoder block (scaled), or None when no encoder is configured."""
         from retain.text.encoder import load_encoder
 
+        if self.settings.encoder is None:
+            return None
         if self._encoder is None:
-            assert self.settings.encoder is not None
             self._encoder = load_encoder(self.settings.encoder)
         vectors = self._encoder.encode(clean)  # type: ignore[attr-defined]
-        return np.asarray(vectors, dtype=np.float32)
+        return np.asarray(vectors, dtype=np.float32) * self.settings.encoder_weight
+
+
+def _with_embedding(x: sp.csr_matrix, dense: np.ndarray | None) -> sp.csr_matrix:
+    """``x`` with the encoder's columns appended, when there are any."""
+    return x if dense is None else sp.hstack([x, sp.csr_matrix(dense)], format="csr")
 
 
 class _TrainingSet:
@@ -343,11 +345,8 @@ class _TrainingSet:
         self.model = model
         self.y = y
         self.cats = cats
-        settings = model.settings
         self.counts = ReviewFeaturizer().counts(clean)
-        self.dense = (
-            model._embed(clean) * settings.encoder_weight if settings.encoder is not None else None
-        )
+        self.dense = model._embedding(clean)
 
     def _cats(self, rows: np.ndarray) -> list[str | None] | None:
         return [self.cats[i] for i in rows] if self.cats is not None else None
@@ -359,6 +358,4 @@ class _TrainingSet:
 
     def features(self, featurizer: ReviewFeaturizer, rows: np.ndarray) -> sp.csr_matrix:
         x = featurizer.from_counts(self.counts[rows], self._cats(rows))
-        if self.dense is None:
-            return x
-        return sp.hstack([x, sp.csr_matrix(self.dense[rows])], format="csr")
+        return _with_embedding(x, None if self.dense is None else self.dense[rows])

@@ -115,20 +115,31 @@ def labelled_reviews_from_csv(path: Path) -> LabelledReviews:
     return LabelledReviews(texts, labels, cats if has_cat else None, skipped)
 
 
-def _store_training_data(store: Store) -> LabelledReviews:
-    """The store's reviews with a label, or a rating of 1-2 (negative) or 4-5 (positive)."""
-    if not store.has_table("reviews") or store.count("reviews") == 0:
-        raise NotFoundError("no reviews in the store; ingest some first (retain ingest reviews …)")
+def _store_reviews(store: Store) -> pd.DataFrame:
+    """Every review with its category (its own, else its item's) and training label.
+
+    ``training_label`` is the human label, else 1 for a rating of 4-5 and 0
+    for 1-2; ``category`` is a string or None.
+    """
     frame = store.query_df(
         """
-        SELECT r.text,
+        SELECT r.review_id, r.user_id, r.item_id, r.ts, r.rating, r.text,
                COALESCE(r.label, CASE WHEN r.rating >= 4 THEN 1 WHEN r.rating <= 2 THEN 0 END)
-                 AS label,
+                 AS training_label,
                COALESCE(r.category, i.category) AS category
         FROM reviews r LEFT JOIN items i USING (item_id)
         ORDER BY r.review_id
         """
     )
+    categories = [c if isinstance(c, str) else None for c in frame["category"]]
+    return frame.assign(category=pd.Series(categories, index=frame.index, dtype=object))
+
+
+def _store_training_data(store: Store) -> LabelledReviews:
+    """The store's reviews with a label, or a rating of 1-2 (negative) or 4-5 (positive)."""
+    if not store.has_table("reviews") or store.count("reviews") == 0:
+        raise NotFoundError("no reviews in the store; ingest some first (retain ingest reviews …)")
+    frame = _store_reviews(store).rename(columns={"training_label": "label"})
     usable = frame[frame["label"].notna() & frame["text"].str.strip().astype(bool)]
     skipped = len(frame) - len(usable)
     if usable["label"].nunique() < 2:
@@ -136,7 +147,7 @@ def _store_training_data(store: Store) -> LabelledReviews:
             f"training needs positive and negative reviews (a label, or a rating of 1-2 and "
             f"4-5); the store has {len(usable)} usable of {len(frame)} reviews, one class only"
         )
-    cats = [c if isinstance(c, str) else None for c in usable["category"]]
+    cats = usable["category"].tolist()
     return LabelledReviews(
         usable["text"].tolist(),
         usable["label"].astype(int).tolist(),
@@ -180,15 +191,8 @@ def score_reviews(store: Store, model: SentimentModel, version: str) -> int:
     """Score every review into ``review_scores``; returns the number of rows."""
     if not store.has_table("reviews"):
         return 0
-    frame = store.query_df(
-        """
-        SELECT r.review_id, r.user_id, r.item_id, r.ts, r.rating, r.text,
-               COALESCE(r.category, i.category) AS category
-        FROM reviews r LEFT JOIN items i USING (item_id)
-        ORDER BY r.review_id
-        """
-    )
-    cats: list[str | None] = [c if isinstance(c, str) else None for c in frame["category"]]
+    frame = _store_reviews(store)
+    cats: list[str | None] = frame["category"].tolist()
     texts = frame["text"].tolist()
     scores = model.score(texts, cats)
     mentions = model.aspects(texts)

@@ -51,13 +51,6 @@ class ChatRequest(BaseModel):
     conversation_id: str | None = Field(None, max_length=100)
 
 
-def _llm(config: Settings) -> LLMBackend | None:
-    settings = config.assistant
-    if not settings.llm_url:
-        return None
-    return LLMBackend(settings.llm_url, settings.llm_model, settings.llm_api_key)
-
-
 @lru_cache(maxsize=1)
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
@@ -166,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     opened,
                     config.models_dir,
                     knowledge_encoder=config.assistant.knowledge_encoder,
-                    llm=_llm(config),
+                    llm=LLMBackend.from_config(config.assistant),
                 )
                 reply = bot.reply(user_id, body.message, body.conversation_id)
         except NotFoundError as exc:
