@@ -287,3 +287,39 @@ def test_sentiment_commands_train_score_alert_and_summarise(tmp_path: Path) -> N
     assert summary.returncode == 0 and "delivery" in summary.stdout
     wrong = retain("aspects", "--by", "colour", data_dir=data, cwd=tmp_path)
     assert wrong.returncode == 1 and "choose one of" in wrong.stderr
+
+
+def test_keys_are_shown_once_stored_hashed_and_revocable(tmp_path: Path, data_dir: Path) -> None:
+    made = retain("keys", "create", "storefront", "--role", "read", data_dir=data_dir, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("rtn_")
+    key_id = secret.split("_")[1]
+    listed = retain("keys", "list", data_dir=data_dir, cwd=tmp_path)
+    assert key_id in listed.stdout and "storefront" in listed.stdout
+    assert secret.split("_", 2)[2] not in listed.stdout
+    from retain.data import Store
+
+    with Store.open(data_dir / "retain.duckdb", read_only=True) as store:
+        dump = str(store.execute("SELECT * FROM api_keys").fetchall())
+    assert secret.split("_", 2)[2] not in dump
+    assert retain("keys", "revoke", key_id, data_dir=data_dir, cwd=tmp_path).returncode == 0
+    again = retain("keys", "revoke", key_id, data_dir=data_dir, cwd=tmp_path)
+    assert again.returncode == 1 and "no live API key" in again.stderr
+    bad = retain("keys", "create", "x", "--role", "root", data_dir=data_dir, cwd=tmp_path)
+    assert bad.returncode == 1 and "unknown role 'root'" in bad.stderr
+
+
+def test_models_list_promote_and_rollback(tmp_path: Path, data_dir: Path) -> None:
+    from retain.artifacts import publish
+
+    first = publish(data_dir / "models", "demo", lambda f: (f / "m.txt").write_text("1"))
+    second = publish(data_dir / "models", "demo", lambda f: (f / "m.txt").write_text("2"))
+    listed = retain("models", "list", data_dir=data_dir, cwd=tmp_path)
+    assert first in listed.stdout and second in listed.stdout
+    back = retain("models", "rollback", "demo", data_dir=data_dir, cwd=tmp_path)
+    assert back.returncode == 0 and first in back.stdout
+    forward = retain("models", "promote", "demo", second, data_dir=data_dir, cwd=tmp_path)
+    assert forward.returncode == 0 and f"{second} is current" in forward.stdout
+    missing = retain("models", "promote", "demo", "nope", data_dir=data_dir, cwd=tmp_path)
+    assert missing.returncode == 1 and "no demo model version nope" in missing.stderr

@@ -4,23 +4,48 @@ A capability saves a trained model into a fresh folder; :func:`publish` moves
 it under ``<root>/<kind>/<version>`` and then replaces the ``CURRENT`` file
 with one ``os.replace``, so a reader (the service, a scoring job) always loads
 either the previous complete model or the new complete one, never a folder
-that is still being written. Old versions stay for roll-back.
+that is still being written. Old versions stay for roll-back: :func:`promote`
+points ``CURRENT`` at any stored version and :func:`rollback` at the one
+promoted before, each with the same single ``os.replace``. Every pointer
+change is appended to ``HISTORY`` (time, version, how), which is what a
+roll-back walks back through.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from retain.errors import NotFoundError
 
-__all__ = ["content_version", "current_version", "publish", "version_path"]
+__all__ = [
+    "StoredVersion",
+    "content_version",
+    "current_version",
+    "list_versions",
+    "promote",
+    "publish",
+    "rollback",
+    "version_path",
+]
 
 _POINTER = "CURRENT"
+_HISTORY = "HISTORY"
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One stored model version of a kind."""
+
+    version: str
+    created_at: dt.datetime
+    current: bool
 
 
 def content_version(folder: Path) -> str:
@@ -52,10 +77,69 @@ def publish(root: Path, kind: str, write: Callable[[Path], None]) -> str:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    _point(home, version, "publish")
+    return version
+
+
+def _point(home: Path, version: str, how: str) -> None:
+    """Make ``version`` current (one ``os.replace``) and record it in the history."""
     pointer = home / f".{_POINTER}.tmp"
     pointer.write_text(version + "\n", encoding="utf-8")
     os.replace(pointer, home / _POINTER)
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with (home / _HISTORY).open("a", encoding="utf-8") as log:
+        log.write(f"{stamp}\t{version}\t{how}\n")
+
+
+def promote(root: Path, kind: str, version: str) -> str:
+    """Make a stored ``version`` of ``kind`` the current one (a roll-forward or back).
+
+    Raises:
+        NotFoundError: no such version is stored.
+    """
+    version_path(root, kind, version)
+    _point(root / kind, version, "promote")
     return version
+
+
+def rollback(root: Path, kind: str) -> str:
+    """Point ``CURRENT`` back at the version that was current before this one.
+
+    Raises:
+        NotFoundError: nothing is published, or no earlier version differs
+            from the current one (or it has been deleted).
+    """
+    current = current_version(root, kind)
+    history = root / kind / _HISTORY
+    lines = history.read_text(encoding="utf-8").splitlines() if history.is_file() else []
+    earlier = [line.split("\t")[1] for line in lines if line.count("\t") >= 2]
+    # Walk back past every entry that is the current version itself.
+    while earlier and earlier[-1] == current:
+        earlier.pop()
+    for version in reversed(earlier):
+        if version != current and (root / kind / version).is_dir():
+            _point(root / kind, version, "rollback")
+            return version
+    raise NotFoundError(f"no earlier {kind} version to roll back to (current: {current})")
+
+
+def list_versions(root: Path, kind: str) -> list[StoredVersion]:
+    """Every stored version of ``kind``, newest first."""
+    home = root / kind
+    if not home.is_dir():
+        return []
+    pointer = home / _POINTER
+    current = pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+    found = [
+        StoredVersion(
+            folder.name,
+            dt.datetime.fromtimestamp(folder.stat().st_mtime, dt.UTC),
+            folder.name == current,
+        )
+        for folder in home.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".")
+    ]
+    return sorted(found, key=lambda v: v.created_at, reverse=True)
 
 
 def current_version(root: Path, kind: str) -> str:

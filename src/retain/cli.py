@@ -45,6 +45,12 @@ bench_app = typer.Typer(help="Benchmarks that write a JSON of metrics.", no_args
 app.add_typer(bench_app, name="bench")
 train_app = typer.Typer(help="Train a capability's model on the store.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+keys_app = typer.Typer(help="API keys of the service (shown once when made).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(
+    help="Stored model versions: list, promote, roll back.", no_args_is_help=True
+)
+app.add_typer(models_app, name="models")
 
 # soft_wrap: lines stay whole when piped into logs instead of breaking at 80 columns.
 out = Console(soft_wrap=True)
@@ -658,7 +664,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
 ) -> None:
-    """The dashboard: overview, cohorts, at-risk customers, segments, customer pages.
+    """The service: the /v1 REST API (spec at /openapi.json) and the dashboard.
 
     Example: retain serve --port 8000, then open http://127.0.0.1:8000
     """
@@ -666,8 +672,129 @@ def serve(
 
     from retain.serve.app import create_app
 
-    err.print(f"dashboard on http://{host}:{port} (Ctrl-C to stop)")
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
+    err.print(f"Retain on http://{host}:{port} (API under /v1; Ctrl-C to stop)")
+    uvicorn.run(
+        create_app(get_settings()), host=host, port=port, log_level="warning", access_log=False
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what uses the key, e.g. storefront.")],
+    role: Annotated[str, typer.Option(help="read, ingest or admin.")] = "read",
+    rate: Annotated[
+        float | None, typer.Option(help="Requests per second (default: service.rate_per_second).")
+    ] = None,
+) -> None:
+    """Make an API key; it is printed once and only its hash is stored.
+
+    Example: retain keys create storefront --role read --rate 2000
+    """
+    from retain.serve.keys import create_key
+
+    settings = get_settings()
+    with _open_store(settings) as store:
+        key, secret = create_key(store, name, role, rate or settings.service.rate_per_second)
+    err.print(f"key {key.key_id} ({key.role}, {key.rate_per_second:g} req/s) for {key.name}:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every API key, without secrets.
+
+    Example: retain keys list
+    """
+    from retain.serve.keys import list_keys
+
+    with _open_store(get_settings(), read_only=True) as store:
+        found = list_keys(store)
+    table = Table(title="API keys")
+    for column in ("id", "name", "role", "req/s", "created", "revoked"):
+        table.add_column(column)
+    for key in found:
+        table.add_row(
+            key.key_id,
+            key.name,
+            key.role,
+            f"{key.rate_per_second:g}",
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (keys list).")]) -> None:
+    """Revoke a key; a running service refuses it within a few seconds.
+
+    Example: retain keys revoke 1a2b3c4d
+    """
+    from retain.serve.keys import revoke_key
+
+    with _open_store(get_settings()) as store:
+        revoke_key(store, key_id)
+    out.print(f"revoked {key_id}")
+
+
+@models_app.command("list")
+def models_list(
+    kind: Annotated[
+        str | None, typer.Argument(help="recommend, predict, ... (default: all).")
+    ] = None,
+) -> None:
+    """Stored model versions, newest first; * marks the current one.
+
+    Example: retain models list recommend
+    """
+    from retain.artifacts import list_versions
+
+    root = get_settings().models_dir
+    kinds = (
+        [kind]
+        if kind
+        else sorted(p.name for p in root.iterdir() if p.is_dir())
+        if root.is_dir()
+        else []
+    )
+    table = Table(title=f"models under {root}")
+    for column in ("kind", "version", "stored", "current"):
+        table.add_column(column)
+    for name in kinds:
+        for v in list_versions(root, name):
+            table.add_row(
+                name, v.version, f"{v.created_at:%Y-%m-%d %H:%M}", "*" if v.current else ""
+            )
+    out.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    kind: Annotated[str, typer.Argument(help="recommend, predict, sentiment or assistant.")],
+    version: Annotated[str, typer.Argument(help="A stored version (models list).")],
+) -> None:
+    """Make a stored version current; a running service swaps to it without a restart.
+
+    Example: retain models promote recommend 3f2a1b4c5d6e
+    """
+    from retain.artifacts import promote
+
+    promote(get_settings().models_dir, kind, version)
+    out.print(f"{kind}: {version} is current")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    kind: Annotated[str, typer.Argument(help="recommend, predict, sentiment or assistant.")],
+) -> None:
+    """Make the previously current version current again.
+
+    Example: retain models rollback recommend
+    """
+    from retain.artifacts import rollback
+
+    version = rollback(get_settings().models_dir, kind)
+    out.print(f"{kind}: rolled back to {version}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,7 +29,14 @@ from retain.errors import ConfigError
 if TYPE_CHECKING:  # the recommender (PyTorch) loads only when training
     from retain.recommend.recommender import RecommendSettings
 
-__all__ = ["AssistantConfig", "IngestSettings", "RecommendConfig", "Settings", "get_settings"]
+__all__ = [
+    "AssistantConfig",
+    "IngestSettings",
+    "RecommendConfig",
+    "ServiceConfig",
+    "Settings",
+    "get_settings",
+]
 
 
 class IngestSettings(BaseModel):
@@ -117,6 +124,29 @@ class AssistantConfig(BaseModel):
         return value or None
 
 
+class ServiceConfig(BaseModel):
+    """How the REST service (``retain serve``) guards itself and picks up new models."""
+
+    secret: SecretStr | None = Field(
+        None,
+        description="Signs customer tokens for /v1/chat. Every replica needs the same one; "
+        "unset, a random secret is made once and kept in <data_dir>/service.secret.",
+    )
+    rate_per_second: float = Field(
+        50.0, gt=0, description="Default request rate of a new API key (burst: two seconds' worth)."
+    )
+    max_body_bytes: int = Field(
+        8_000_000, ge=1_000, description="Larger request bodies are refused with 413."
+    )
+    max_events_per_batch: int = Field(
+        10_000, ge=1, le=1_000_000, description="Events one POST /v1/events may carry."
+    )
+    model_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the service looks for a newly promoted model."
+    )
+    token_hours: float = Field(24.0, gt=0, description="How long a customer token stays valid.")
+
+
 class Settings(BaseSettings):
     """Everything Retain can be configured with; see ``retain.example.toml``."""
 
@@ -134,6 +164,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     recommend: RecommendConfig = RecommendConfig()
     assistant: AssistantConfig = AssistantConfig()
+    service: ServiceConfig = ServiceConfig()
 
     @field_validator("store_url")
     @classmethod

@@ -2,7 +2,9 @@
 
 The intent model is an artifact under ``<data_dir>/models/assistant``;
 articles and product titles are read from the store each time an assistant is
-built, so a new knowledge-base article is answerable without retraining.
+built, so a new knowledge-base article is answerable without retraining (the
+service keeps them in memory with the intent model and re-reads them when a
+new assistant model is promoted).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from retain.text.encoder import MULTILINGUAL_MODEL, TextEncoder, load_encoder
 
 __all__ = [
     "MODEL_KIND",
+    "AssistantParts",
     "AssistantTrainResult",
     "build_assistant",
+    "load_assistant_parts",
     "load_knowledge",
     "train_assistant",
 ]
@@ -91,6 +95,29 @@ def _catalogue(store: Store) -> Catalogue:
     )
 
 
+@dataclass(frozen=True)
+class AssistantParts:
+    """What an assistant needs besides a store: kept in memory by the service."""
+
+    nlu: IntentClassifier
+    knowledge: KnowledgeBase
+    catalogue: Catalogue
+
+    def assistant(self, store: Store, *, llm: LLMBackend | None = None) -> Assistant:
+        """An assistant over ``store`` (open for one request) with these parts."""
+        return Assistant(
+            store, self.nlu, self.knowledge, catalogue=self.catalogue, llm=llm, log=True
+        )
+
+
+def load_assistant_parts(
+    store: Store, nlu: IntentClassifier, knowledge_encoder: str | None
+) -> AssistantParts:
+    """The intent model with the store's articles and product titles as they are now."""
+    encoder = load_encoder(knowledge_encoder) if knowledge_encoder else None
+    return AssistantParts(nlu, load_knowledge(store, encoder), _catalogue(store))
+
+
 def build_assistant(
     store: Store,
     models_root: Path,
@@ -106,7 +133,5 @@ def build_assistant(
         NotFoundError: no intent model is published (run ``retain train assistant``).
     """
     nlu = IntentClassifier.load(version_path(models_root, MODEL_KIND, version))
-    encoder = load_encoder(knowledge_encoder) if knowledge_encoder else None
-    return Assistant(
-        store, nlu, load_knowledge(store, encoder), catalogue=_catalogue(store), llm=llm, log=log
-    )
+    parts = load_assistant_parts(store, nlu, knowledge_encoder)
+    return Assistant(store, nlu, parts.knowledge, catalogue=parts.catalogue, llm=llm, log=log)

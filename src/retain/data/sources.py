@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,7 @@ __all__ = [
     "SourceFormat",
     "Staged",
     "infer_format",
+    "records_to_arrow",
     "stage_arrow",
     "stage_file",
 ]
@@ -321,6 +323,19 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
                 )
                 continue
             records.append((number, value))
+    table = records_to_arrow(records)
+    stage_arrow(con, table)
+    columns = tuple(c for c in table.column_names if c not in ("_row", "_line"))
+    return Staged(columns, len(records) + len(rejects), tuple(rejects))
+
+
+def records_to_arrow(records: Sequence[tuple[int, Mapping[str, Any]]]) -> pa.Table:
+    """JSON objects, each with its line number, as a stageable table of text columns.
+
+    Columns are the union of the records' keys in first-seen order; a value
+    that is not a string is kept as its JSON text, so validation sees what
+    the client sent.
+    """
     columns: list[str] = []
     seen: set[str] = set()
     for _, rec in records:
@@ -337,8 +352,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     schema = pa.schema(
         [("_row", pa.int64()), ("_line", pa.int64())] + [(c, pa.string()) for c in columns]
     )
-    stage_arrow(con, pa.table(data, schema=schema))
-    return Staged(tuple(columns), len(records) + len(rejects), tuple(rejects))
+    return pa.table(data, schema=schema)
 
 
 def stage_arrow(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Staged:

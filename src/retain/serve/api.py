@@ -1,0 +1,496 @@
+"""The ``/v1`` REST API: thin routes over the capability packages.
+
+Authentication: an API key in ``X-API-Key`` (or ``Authorization: Bearer``)
+with a role (``read``, ``ingest``, ``admin``) and a request rate; the chat
+endpoint takes a customer token instead (``Authorization: Bearer``), minted
+by an admin key, and acts for that customer only. Errors are JSON
+``{"detail": ...}`` with the matching 4xx; the service never answers a
+client's mistake with a 5xx.
+
+The hot paths (recommendations, similar items) answer from the model held in
+memory and never touch the store; ``POST /v1/events`` commits through the
+same validated, idempotent ingestion as ``retain ingest`` and feeds accepted
+events into the serving recommender at once, so the next answer reflects
+them without a retrain.
+"""
+
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from retain.artifacts import list_versions, promote, rollback
+from retain.data.ingest import ingest_arrow
+from retain.data.sources import records_to_arrow
+from retain.errors import InvalidInputError, NotFoundError, StoreLockedError
+from retain.recommend.recommender import MAX_K, RecommendationList
+from retain.serve.cache import recommendations_json
+from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
+from retain.serve.live import LiveModel
+from retain.serve.state import ServiceState
+
+__all__ = ["api_router", "customer_reply", "metrics_text"]
+
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: rtn_…")
+_BEARER = HTTPBearer(auto_error=False, description="An API key, or a customer token for chat")
+
+JsonValue = str | int | float | bool | None
+
+
+class EventBatch(BaseModel):
+    """Events in the canonical ``events`` fields (``event_id``, ``user_id``, ``item_id``,
+    ``event_type``, ``ts``, ``value``, ``session_id``); send ``event_id`` so retries are
+    harmless and the recommender sees the event at once."""
+
+    events: list[dict[str, JsonValue]] = Field(min_length=1)
+
+
+class RecordError(BaseModel):
+    index: int = Field(description="Position of the record in the batch, from 0.")
+    reasons: list[str]
+
+
+class EventsAccepted(BaseModel):
+    received: int
+    accepted: int
+    duplicates: int
+    quarantined: int
+    errors: list[RecordError]
+    ignored_fields: list[str]
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float
+    reason: str
+    source: str
+    promoted: bool = False
+
+
+class Recommendations(BaseModel):
+    user_id: str | None
+    model_version: str
+    items: list[RecommendedItem]
+    unknown_items: list[str]
+    cold_start: bool
+
+
+class ReviewsIn(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=1000)
+
+
+class AspectOut(BaseModel):
+    aspect: str
+    polarity: str
+    p_positive: float
+    evidence: str
+
+
+class ReviewScoreOut(BaseModel):
+    label: int | None = Field(description="1 positive, 0 negative, None: nothing to score.")
+    p_positive: float | None
+    confidence: float | None
+    language: str
+    note: str | None
+    aspects: list[AspectOut]
+
+
+class ReviewScores(BaseModel):
+    model_version: str
+    scores: list[ReviewScoreOut]
+
+
+class ChatIn(BaseModel):
+    message: str = Field(max_length=200_000)
+    conversation_id: str | None = Field(None, max_length=100)
+
+
+class ChatOut(BaseModel):
+    conversation_id: str
+    text: str
+    intent: str | None
+    citations: list[str]
+    handed_off: bool
+
+
+class TokenOut(BaseModel):
+    user_id: str
+    token: str
+    expires_in_seconds: int
+
+
+class PromoteIn(BaseModel):
+    version: str = Field(min_length=1, max_length=64)
+
+
+def _problem(status: int, detail: str, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+async def _authenticate(
+    request: Request,
+    api_key: Annotated[str | None, Security(_API_KEY)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+) -> ApiKey:
+    state: ServiceState = request.app.state.retain
+    presented = api_key or (bearer.credentials if bearer is not None else None)
+    if not presented:
+        raise _problem(
+            401,
+            "an API key is required: send it in the X-API-Key header",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    key = state.keys.check(presented)
+    if key is None:
+        raise _problem(
+            401, "this API key is not valid (unknown or revoked)", {"WWW-Authenticate": "Bearer"}
+        )
+    wait = state.limiter.take(key.key_id, key.rate_per_second)
+    if wait > 0:
+        raise _problem(
+            429,
+            f"rate limit of {key.rate_per_second:g} requests/s for key {key.key_id} reached",
+            {"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return key
+
+
+def _needs(role: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
+    # async: FastAPI runs a plain function dependency on a worker thread, which
+    # costs more than the check itself on the hot path.
+    async def check(key: Annotated[ApiKey, Depends(_authenticate)]) -> ApiKey:
+        if not allows(key.role, role):
+            raise _problem(403, f"this needs a key with the {role} role; this one is {key.role}")
+        return key
+
+    return check
+
+
+ReadKey = Annotated[ApiKey, Depends(_needs("read"))]
+IngestKey = Annotated[ApiKey, Depends(_needs("ingest"))]
+AdminKey = Annotated[ApiKey, Depends(_needs("admin"))]
+
+
+def api_router(state: ServiceState) -> APIRouter:
+    """The ``/v1`` routes over ``state``."""
+    router = APIRouter(prefix="/v1")
+
+    def serving(live: LiveModel[Any]) -> tuple[str, Any]:
+        current = live.serving
+        if current is None:
+            hint = f"retain train {live.kind}"
+            raise _problem(503, f"no {live.kind} model is trained yet; run `{hint}`")
+        return current
+
+    @router.post(
+        "/events",
+        response_model=EventsAccepted,
+        summary="Add a batch of behaviour events (idempotent by event_id)",
+    )
+    def post_events(batch: EventBatch, key: IngestKey) -> JSONResponse:
+        limit = state.config.service.max_events_per_batch
+        if len(batch.events) > limit:
+            raise _problem(
+                413, f"{len(batch.events):,} events in one batch; the limit is {limit:,}"
+            )
+        records = [(i + 1, record) for i, record in enumerate(batch.events)]
+        explicit = [str(r["event_id"]) for _, r in records if r.get("event_id") is not None]
+        source = f"api/{key.key_id}/{uuid.uuid4().hex}"
+        try:
+            with state.write_store() as store:
+                known = _existing_events(store, explicit)
+                settings = state.config.ingest
+                report = ingest_arrow(
+                    store,
+                    "events",
+                    records_to_arrow(records),
+                    source=source,
+                    format="api",
+                    future_tolerance_seconds=settings.future_tolerance_seconds,
+                    max_text_chars=settings.max_text_chars,
+                )
+                errors = store.execute(
+                    "SELECT line - 1, reason FROM quarantine WHERE source = ? ORDER BY line",
+                    [source],
+                ).fetchall()
+                fresh = _stored_events(
+                    store, [e for e in dict.fromkeys(explicit) if e not in known]
+                )
+        except StoreLockedError:
+            raise _problem(
+                503, "the store is busy (a training run); retry the batch", {"Retry-After": "2"}
+            ) from None
+        except InvalidInputError as exc:
+            raise _problem(422, str(exc)) from None
+        state.feed(fresh)
+        state.metrics.add("retain_events_accepted_total", report.accepted)
+        state.metrics.add("retain_events_duplicate_total", report.duplicates)
+        state.metrics.add("retain_events_quarantined_total", report.quarantined)
+        body = EventsAccepted(
+            received=report.rows,
+            accepted=report.accepted,
+            duplicates=report.duplicates,
+            quarantined=report.quarantined,
+            errors=[RecordError(index=int(i), reasons=str(r).split("; ")) for i, r in errors],
+            ignored_fields=list(report.ignored_columns),
+        )
+        status = 422 if report.quarantined == report.rows else 200
+        return JSONResponse(body.model_dump(), status_code=status)
+
+    @router.get(
+        "/users/{user_id}/recommendations",
+        response_model=Recommendations,
+        summary="What to show a user next (an unknown user gets the cold-start answer)",
+    )
+    async def user_recommendations(
+        user_id: str,
+        _key: ReadKey,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        category: Annotated[list[str] | None, Query(max_length=100)] = None,
+        recent: Annotated[list[str], Query(max_length=200)] = [],  # noqa: B006 (FastAPI reads it)
+        exclude: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
+    ) -> Response:
+        version, model = serving(state.recommender)
+        question = (
+            k,
+            tuple(category) if category is not None else None,
+            tuple(recent),
+            tuple(exclude),
+        )
+        body = state.answers.get(version, user_id, question)
+        if body is None:
+            ticket = state.answers.ticket()
+            try:
+                answer = model.recommend(
+                    user_id, recent, k, categories=category, exclude_items=exclude
+                )
+            except InvalidInputError as exc:
+                raise _problem(422, str(exc)) from None
+            body = recommendations_json(answer, version)
+            state.answers.put(version, user_id, question, body, ticket)
+        return Response(body, media_type="application/json")
+
+    @router.get(
+        "/items/{item_id}/similar",
+        response_model=Recommendations,
+        summary="Items like this one: bought with it, after it, or described alike",
+    )
+    async def similar_items(
+        item_id: str,
+        _key: ReadKey,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    ) -> Response:
+        version, model = serving(state.recommender)
+        # Similar items depend on the model alone: cached under no user.
+        question = ("similar", item_id, k)
+        body = state.answers.get(version, "", question)
+        if body is None:
+            ticket = state.answers.ticket()
+            try:
+                items = model.similar_items(item_id, k)
+            except NotFoundError as exc:
+                raise _problem(404, str(exc)) from None
+            answer = RecommendationList(None, items, [], cold_start=False)
+            body = recommendations_json(answer, version)
+            state.answers.put(version, "", question, body, ticket)
+        return Response(body, media_type="application/json")
+
+    @router.get("/users/{user_id}/scores", summary="Churn risk, repurchase and value of a user")
+    def user_scores(user_id: str, _key: ReadKey) -> dict[str, Any]:
+        with _store_errors(), state.read_store() as store:
+            if not store.has_table("user_scores"):
+                raise _problem(503, "no scores yet; run `retain train predict`")
+            found = store.query_df("SELECT * FROM user_scores WHERE user_id = ?", [user_id])
+        if found.empty:
+            raise _problem(404, f"no scores for user {user_id!r} (not a customer when scored)")
+        row = found.iloc[0].to_dict()
+        return {str(k): _plain(v) for k, v in row.items()}
+
+    @router.post("/reviews/score", response_model=ReviewScores, summary="Score review texts")
+    def score_reviews(body: ReviewsIn, _key: ReadKey) -> JSONResponse:
+        version, model = serving(state.sentiment)
+        scores = model.score(body.texts)
+        aspects = model.aspects(body.texts)
+        out = [
+            {
+                "label": s.label,
+                "p_positive": s.p_positive,
+                "confidence": s.confidence,
+                "language": s.language,
+                "note": s.note,
+                "aspects": [a.as_dict() for a in found],
+            }
+            for s, found in zip(scores, aspects, strict=True)
+        ]
+        return JSONResponse({"model_version": version, "scores": out})
+
+    @router.post(
+        "/customers/{user_id}/token",
+        response_model=TokenOut,
+        summary="Mint a customer token for the chat endpoint (admin)",
+    )
+    def customer_token(user_id: str, _key: AdminKey) -> TokenOut:
+        hours = state.config.service.token_hours
+        token = mint_customer_token(state.secret, user_id, hours)
+        return TokenOut(user_id=user_id, token=token, expires_in_seconds=int(hours * 3600))
+
+    @router.post("/chat", response_model=ChatOut, summary="One customer message to the assistant")
+    def chat(
+        body: ChatIn,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    ) -> ChatOut:
+        user_id = read_customer_token(state.secret, bearer.credentials) if bearer else None
+        if user_id is None:
+            raise _problem(
+                401,
+                "chat needs a valid customer token (Authorization: Bearer …), minted by "
+                "POST /v1/customers/{id}/token",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        return ChatOut(**customer_reply(state, user_id, body.message, body.conversation_id))
+
+    @router.get("/models", summary="Serving model versions, stored versions and refusals")
+    def models(_key: ReadKey) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for live in state.watcher.models:
+            current = live.serving
+            out[live.kind] = {
+                "serving": current[0] if current else None,
+                "swaps": live.swaps,
+                "refused": (
+                    {"version": live.refused.version, "reason": live.refused.reason}
+                    if live.refused
+                    else None
+                ),
+                "stored": [
+                    {"version": v.version, "current": v.current, "created_at": v.created_at}
+                    for v in list_versions(live.root, live.kind)
+                ],
+            }
+        return out
+
+    def live_model(kind: str) -> LiveModel[Any]:
+        for live in state.watcher.models:
+            if live.kind == kind:
+                return live
+        known = ", ".join(m.kind for m in state.watcher.models)
+        raise _problem(404, f"unknown model kind {kind!r}; expected one of: {known}")
+
+    @router.post("/models/{kind}/promote", summary="Serve a stored version (admin)")
+    def promote_model(kind: str, body: PromoteIn, _key: AdminKey) -> dict[str, Any]:
+        live = live_model(kind)
+        try:
+            promote(live.root, kind, body.version)
+        except NotFoundError as exc:
+            raise _problem(404, str(exc)) from None
+        return _swap_outcome(live, body.version)
+
+    @router.post("/models/{kind}/rollback", summary="Serve the previous version (admin)")
+    def rollback_model(kind: str, _key: AdminKey) -> dict[str, Any]:
+        live = live_model(kind)
+        try:
+            version = rollback(live.root, kind)
+        except NotFoundError as exc:
+            raise _problem(409, str(exc)) from None
+        return _swap_outcome(live, version)
+
+    return router
+
+
+def customer_reply(
+    state: ServiceState, user_id: str, message: str, conversation_id: str | None
+) -> dict[str, Any]:
+    """One assistant turn for ``user_id`` (shared by the API and the dashboard preview)."""
+    current = state.assistant.serving
+    if current is None:
+        raise _problem(503, "no assistant model is trained yet; run `retain train assistant`")
+    with _store_errors(), state.write_store() as store:
+        reply = current[1].assistant(store, llm=state.llm).reply(user_id, message, conversation_id)
+    return {
+        "conversation_id": reply.conversation_id,
+        "text": reply.text,
+        "intent": reply.intent,
+        "citations": reply.citations,
+        "handed_off": reply.handed_off,
+    }
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Maps a busy or missing store onto 503 answers."""
+    try:
+        yield
+    except StoreLockedError:
+        raise _problem(
+            503, "the store is busy (a training run); retry", {"Retry-After": "2"}
+        ) from None
+    except NotFoundError as exc:
+        raise _problem(503, str(exc)) from None
+
+
+def _swap_outcome(live: LiveModel[Any], version: str) -> dict[str, Any]:
+    live.poll()
+    current = live.serving
+    refused = live.refused if live.refused and live.refused.version == version else None
+    return {
+        "kind": live.kind,
+        "current": version,
+        "serving": current[0] if current else None,
+        "refused": refused.reason if refused else None,
+    }
+
+
+def _existing_events(store: Any, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    rows = store.execute(
+        "SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?))", [ids]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _stored_events(store: Any, ids: list[str]) -> list[tuple[str, str | None, str]]:
+    if not ids:
+        return []
+    rows = store.execute(
+        "SELECT user_id, item_id, event_type FROM events WHERE event_id IN (SELECT unnest(?)) "
+        "ORDER BY ts",
+        [ids],
+    ).fetchall()
+    return [(str(u), i, str(t)) for u, i, t in rows]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of one pandas cell (NaN -> None, timestamps -> ISO text)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    return value
+
+
+def metrics_text(state: ServiceState) -> PlainTextResponse:
+    """``/metrics``: request counters and latencies, events, and the serving models."""
+    for stale in [g for g in state.metrics.gauges if g[0] == "retain_model_serving"]:
+        del state.metrics.gauges[stale]
+    for live in state.watcher.models:
+        current = live.serving
+        labels = f'kind="{live.kind}",version="{current[0] if current else ""}"'
+        state.metrics.gauges[("retain_model_serving", labels)] = 1.0 if current else 0.0
+        state.metrics.gauges[("retain_model_swaps", f'kind="{live.kind}"')] = live.swaps
+        state.metrics.gauges[("retain_model_refused", f'kind="{live.kind}"')] = (
+            1.0 if live.refused else 0.0
+        )
+    return PlainTextResponse(
+        state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

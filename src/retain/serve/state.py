@@ -1,0 +1,211 @@
+"""What one service process holds: the store openers, live models, keys and limits.
+
+The dashboard pages and the ``/v1`` API share one :class:`ServiceState`, so a
+chat turn on a customer page and ``POST /v1/chat`` run the same assistant,
+and both see a promoted model at the same moment.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from retain.assistant.intents import IntentClassifier
+from retain.assistant.responder import LLMBackend
+from retain.assistant.service import MODEL_KIND as ASSISTANT_KIND
+from retain.assistant.service import load_assistant_parts
+from retain.config import Settings
+from retain.data.store import Store
+from retain.recommend.recommender import Recommender
+from retain.recommend.scoring import MODEL_KIND as RECOMMEND_KIND
+from retain.sentiment.model import SentimentModel
+from retain.sentiment.service import MODEL_KIND as SENTIMENT_KIND
+from retain.serve.cache import AnswerCache, recommendations_json
+from retain.serve.keys import KeyRing, key_reader, load_secret
+from retain.serve.live import LiveModel, ModelWatcher
+from retain.serve.metrics import Metrics
+
+__all__ = ["RateLimiter", "ServiceState"]
+
+# One process cannot hold the DuckDB file read-only and writable at once, so
+# every store access in the service takes this lock.
+_STORE_LOCK = threading.Lock()
+
+
+class RateLimiter:
+    """A token bucket per API key: ``rate`` requests a second, bursts of two seconds' worth."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key_id: str, rate: float) -> float:
+        """0 when the request may go ahead, else the seconds to wait before retrying."""
+        now = time.monotonic()
+        burst = max(2.0 * rate, 1.0)
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (burst, now))
+            tokens = min(burst, tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+@dataclass
+class ServiceState:
+    """Everything the routes need; built once per process by :meth:`create`."""
+
+    config: Settings
+    metrics: Metrics
+    keys: KeyRing
+    limiter: RateLimiter
+    secret: bytes
+    recommender: LiveModel[Recommender]
+    sentiment: LiveModel[SentimentModel]
+    assistant: LiveModel[Any]
+    watcher: ModelWatcher
+    llm: LLMBackend | None
+    answers: AnswerCache
+    fed: FedEvents
+
+    def feed(self, events: list[tuple[str, str | None, str]]) -> None:
+        """Give newly stored events to the serving recommender and drop stale answers."""
+        with self.recommender.swap_lock:
+            live = self.recommender.serving
+            for user_id, item_id, event_type in events:
+                if live is not None and item_id is not None:
+                    live[1].observe(user_id, item_id, event_type)
+                self.answers.forget(user_id)
+            self.fed.add(events)
+
+    @classmethod
+    def create(cls, config: Settings) -> ServiceState:
+        """Load what is published now; the watcher picks up later promotions."""
+        root = config.models_dir
+
+        def assistant_parts(folder: Path) -> Any:
+            with _open(config, read_only=True) as store:
+                return load_assistant_parts(
+                    store, IntentClassifier.load(folder), config.assistant.knowledge_encoder
+                )
+
+        answers = AnswerCache()
+        fed = FedEvents()
+        models: list[LiveModel[Any]] = [
+            LiveModel(
+                root,
+                RECOMMEND_KIND,
+                Recommender.load,
+                lambda m: m.recommend(k=1),
+                prepare=lambda version, new, old: _bring_up_to_date(answers, fed, version, new),
+            ),
+            LiveModel(root, SENTIMENT_KIND, SentimentModel.load, lambda m: m.score(["ok"])),
+            LiveModel(root, ASSISTANT_KIND, assistant_parts),
+        ]
+        keys = KeyRing(key_reader(lambda: _open(config, read_only=True)))
+        watcher = ModelWatcher(models, config.service.model_poll_seconds, [keys.refresh_if_due])
+        secret = config.service.secret
+        state = cls(
+            config=config,
+            metrics=Metrics(),
+            keys=keys,
+            limiter=RateLimiter(),
+            secret=load_secret(config.data_dir, secret.get_secret_value() if secret else None),
+            recommender=models[0],
+            sentiment=models[1],
+            assistant=models[2],
+            watcher=watcher,
+            llm=LLMBackend.from_config(config.assistant),
+            answers=answers,
+            fed=fed,
+        )
+        return state
+
+    def start(self) -> None:
+        """Load the current models, then watch for new ones."""
+        self.watcher.poll_all()
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+
+    @contextmanager
+    def read_store(self) -> Iterator[Store]:
+        """The store, read-only, for one request (``retain train`` may write between)."""
+        with _open(self.config, read_only=True) as store:
+            yield store
+
+    @contextmanager
+    def write_store(self) -> Iterator[Store]:
+        """The store, writable, for one request."""
+        with _open(self.config, read_only=False) as store:
+            yield store
+
+
+class FedEvents:
+    """The events fed to the serving recommender since it was loaded.
+
+    A model trained before they arrived does not know them; they are replayed
+    into its successor before the swap, so a promotion never forgets a
+    purchase the service has already acted on. (One that was also in the new
+    model's training data is then counted twice in that user's history: the
+    lesser harm.) Bounded; the oldest go first.
+    """
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self._events: deque[tuple[str, str | None, str]] = deque(maxlen=limit)
+
+    def add(self, events: list[tuple[str, str | None, str]]) -> None:
+        self._events.extend(events)
+
+    def take(self) -> list[tuple[str, str | None, str]]:
+        """Everything fed so far, leaving the log empty for the next model."""
+        taken = list(self._events)
+        self._events.clear()
+        return taken
+
+
+#: Answers recomputed ahead of a hot swap (the most recent first).
+_WARM_QUESTIONS = 20_000
+
+
+def _bring_up_to_date(
+    answers: AnswerCache, fed: FedEvents, version: str, model: Recommender
+) -> None:
+    """Replay fed events into ``model`` and warm its answers (runs before the swap)."""
+    for user_id, item_id, event_type in fed.take():
+        if item_id is not None:
+            model.observe(user_id, item_id, event_type)
+    ticket = answers.ticket()
+    by_k: dict[int, list[str]] = {}
+    for user, question in answers.recent_questions(_WARM_QUESTIONS):
+        # Only the plain question (k items, no filters) is warmed, in batches.
+        plain = (
+            isinstance(question, tuple) and len(question) == 4 and question[1:] == (None, (), ())
+        )
+        if plain and user in model.histories:
+            by_k.setdefault(int(cast(tuple[Any, ...], question)[0]), []).append(user)
+    warmed: list[tuple[str, Hashable, bytes]] = []
+    for k, users in by_k.items():
+        for answer in model.recommend_many(users, k=k):
+            body = recommendations_json(answer, version)
+            warmed.append((str(answer.user_id), (k, None, (), ()), body))
+    answers.warm(version, warmed, ticket)
+
+
+@contextmanager
+def _open(config: Settings, *, read_only: bool) -> Iterator[Store]:
+    with _STORE_LOCK:
+        store = Store.open(config.resolved_store_url, read_only=read_only)
+        try:
+            yield store
+        finally:
+            store.close()

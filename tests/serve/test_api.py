@@ -1,0 +1,333 @@
+"""The /v1 REST API on a copy of the demo shop: auth, event intake, answers, hot swap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from retain.artifacts import current_version, publish
+from retain.config import ServiceConfig, Settings
+from retain.data import Store
+from retain.recommend.scoring import load_current
+from retain.serve.app import create_app
+from retain.serve.keys import create_key, revoke_key
+
+MAX_EVENTS = 50
+MAX_BODY = 20_000
+
+
+@pytest.fixture(scope="module")
+def shop(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy: these tests add events, keys and model versions."""
+    folder = tmp_path_factory.mktemp("api") / "data"
+    shutil.copytree(demo_dir, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def keys(shop: Path) -> dict[str, str]:
+    made = {}
+    with Store.open(shop / "retain.duckdb") as store:
+        for role in ("read", "ingest", "admin"):
+            made[role] = create_key(store, f"test-{role}", role, 10_000)[1]
+        made["slow"] = create_key(store, "test-slow", "read", 1)[1]
+    return made
+
+
+@pytest.fixture(scope="module")
+def api(shop: Path, keys: dict[str, str]) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=shop,
+        service=ServiceConfig(max_events_per_batch=MAX_EVENTS, max_body_bytes=MAX_BODY),
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _h(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+def _known_user(shop: Path) -> str:
+    with Store.open(shop / "retain.duckdb", read_only=True) as store:
+        row = store.execute(
+            "SELECT user_id FROM user_scores ORDER BY churn_risk DESC LIMIT 1"
+        ).fetchall()
+    return str(row[0][0])
+
+
+def _event(event_id: str, user: str, item: str, kind: str = "purchase") -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
+    return {
+        "event_id": event_id,
+        "user_id": user,
+        "item_id": item,
+        "event_type": kind,
+        "ts": now.isoformat(sep=" ", timespec="seconds"),
+    }
+
+
+def test_calls_without_a_valid_key_are_refused_with_a_clear_json_error(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    missing = api.get("/v1/users/U00001/recommendations")
+    assert missing.status_code == 401 and "X-API-Key" in missing.json()["detail"]
+    forged = keys["read"][:-4] + "AAAA"
+    assert api.get("/v1/users/U00001/recommendations", headers=_h(forged)).status_code == 401
+    bearer = {"Authorization": f"Bearer {keys['read']}"}
+    assert api.get("/v1/users/U00001/recommendations", headers=bearer).status_code == 200
+
+
+def test_a_key_may_do_only_what_its_role_allows(api: TestClient, keys: dict[str, str]) -> None:
+    batch = {"events": [_event("role-1", "U00001", "I00001")]}
+    refused = api.post("/v1/events", json=batch, headers=_h(keys["read"]))
+    assert refused.status_code == 403 and "ingest role" in refused.json()["detail"]
+    assert api.post("/v1/events", json=batch, headers=_h(keys["admin"])).status_code == 200
+    token = api.post("/v1/customers/U00001/token", headers=_h(keys["ingest"]))
+    assert token.status_code == 403
+
+
+def test_each_key_has_its_own_rate_limit(api: TestClient, keys: dict[str, str]) -> None:
+    answers = [
+        api.get("/v1/users/U00001/recommendations", headers=_h(keys["slow"])) for _ in range(4)
+    ]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, "a 1 request/s key was never limited"
+    assert int(limited[0].headers["Retry-After"]) >= 1
+    assert "rate limit" in limited[0].json()["detail"]
+    # Another key is not affected.
+    assert api.get("/v1/users/U00001/recommendations", headers=_h(keys["read"])).status_code == 200
+
+
+def test_a_revoked_key_stops_working_at_the_next_refresh(shop: Path, api: TestClient) -> None:
+    with Store.open(shop / "retain.duckdb") as store:
+        key, secret = create_key(store, "short-lived", "read", 100)
+    state = api.app.state.retain  # type: ignore[attr-defined]
+    state.keys.refresh()
+    assert api.get("/v1/items/I00001/similar", headers=_h(secret)).status_code == 200
+    with Store.open(shop / "retain.duckdb") as store:
+        revoke_key(store, key.key_id)
+    state.keys.refresh()
+    assert api.get("/v1/items/I00001/similar", headers=_h(secret)).status_code == 401
+
+
+def test_event_batches_are_idempotent_by_event_id(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    batch = {"events": [_event(f"idem-{i}", "U00002", f"I{i + 1:05d}", "view") for i in range(5)]}
+    first = api.post("/v1/events", json=batch, headers=_h(keys["ingest"]))
+    assert first.status_code == 200
+    assert first.json()["accepted"] == 5 and first.json()["duplicates"] == 0
+    again = api.post("/v1/events", json=batch, headers=_h(keys["ingest"])).json()
+    assert again["accepted"] == 0 and again["duplicates"] == 5
+    with Store.open(shop / "retain.duckdb", read_only=True) as store:
+        stored = store.execute("SELECT count(*) FROM events WHERE event_id LIKE 'idem-%'")
+        assert stored.fetchall()[0][0] == 5
+
+
+def test_bad_records_are_reported_by_position_and_good_ones_kept(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    good = _event("mixed-good", "U00003", "I00002", "view")
+    bad = {**_event("mixed-bad", "U00003", "I00002"), "event_type": "teleport"}
+    answer = api.post("/v1/events", json={"events": [good, bad]}, headers=_h(keys["ingest"]))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["accepted"] == 1 and body["quarantined"] == 1
+    assert body["errors"][0]["index"] == 1 and "teleport" in " ".join(body["errors"][0]["reasons"])
+    only_bad = api.post("/v1/events", json={"events": [bad]}, headers=_h(keys["ingest"]))
+    assert only_bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 422),
+        (b'{"events": []}', 422),
+        (b'{"events": [1, 2]}', 422),
+        (b'{"events": "x"}', 422),
+    ],
+)
+def test_malformed_batches_get_a_4xx_and_store_nothing(
+    api: TestClient, keys: dict[str, str], body: bytes, status: int
+) -> None:
+    headers = {**_h(keys["ingest"]), "Content-Type": "application/json"}
+    answer = api.post("/v1/events", content=body, headers=headers)
+    assert answer.status_code == status and "detail" in answer.json()
+
+
+def test_oversized_batches_are_refused_with_413(api: TestClient, keys: dict[str, str]) -> None:
+    many = {"events": [_event(f"big-{i}", "U00004", "I00001") for i in range(MAX_EVENTS + 1)]}
+    answer = api.post("/v1/events", json=many, headers=_h(keys["ingest"]))
+    assert answer.status_code == 413 and f"{MAX_EVENTS}" in answer.json()["detail"]
+    huge = {"events": [{**_event("huge", "U00004", "I00001"), "session_id": "x" * MAX_BODY}]}
+    answer = api.post("/v1/events", json=huge, headers=_h(keys["ingest"]))
+    assert answer.status_code == 413 and "limit" in answer.json()["detail"]
+
+
+def test_a_new_purchase_changes_the_next_answer_at_once(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    user = _known_user(shop)
+    url = f"/v1/users/{user}/recommendations?k=5"
+    before = api.get(url, headers=_h(keys["read"])).json()
+    top = before["items"][0]["item_id"]
+    again = api.get(url, headers=_h(keys["read"])).json()
+    assert again == before  # served from the cache
+    batch = {"events": [_event(f"fresh-{user}", user, top)]}
+    assert api.post("/v1/events", json=batch, headers=_h(keys["ingest"])).status_code == 200
+    after = api.get(url, headers=_h(keys["read"])).json()
+    assert top not in [item["item_id"] for item in after["items"]]
+
+
+def test_recommendations_for_known_unknown_and_filtered_requests(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    user = _known_user(shop)
+    known = api.get(f"/v1/users/{user}/recommendations?k=3", headers=_h(keys["read"])).json()
+    assert len(known["items"]) == 3 and not known["cold_start"]
+    assert all(item["reason"] for item in known["items"])
+    stranger = api.get("/v1/users/nobody-knows/recommendations", headers=_h(keys["read"]))
+    assert stranger.status_code == 200 and stranger.json()["cold_start"]
+    session = api.get(
+        "/v1/users/nobody-knows/recommendations?recent=I00001&recent=NOPE",
+        headers=_h(keys["read"]),
+    ).json()
+    assert session["unknown_items"] == ["NOPE"] and not session["cold_start"]
+    excluded = known["items"][0]["item_id"]
+    without = api.get(
+        f"/v1/users/{user}/recommendations?k=3&exclude={excluded}", headers=_h(keys["read"])
+    ).json()
+    assert excluded not in [item["item_id"] for item in without["items"]]
+    assert (
+        api.get(f"/v1/users/{user}/recommendations?k=0", headers=_h(keys["read"])).status_code
+        == 422
+    )
+
+
+def test_similar_items_and_scores(api: TestClient, keys: dict[str, str], shop: Path) -> None:
+    similar = api.get("/v1/items/I00001/similar?k=4", headers=_h(keys["read"]))
+    assert similar.status_code == 200 and len(similar.json()["items"]) == 4
+    assert api.get("/v1/items/NO-SUCH/similar", headers=_h(keys["read"])).status_code == 404
+    user = _known_user(shop)
+    scores = api.get(f"/v1/users/{user}/scores", headers=_h(keys["read"]))
+    assert scores.status_code == 200
+    assert 0.0 <= scores.json()["churn_risk"] <= 1.0 and scores.json()["model_version"]
+    assert api.get("/v1/users/nobody-knows/scores", headers=_h(keys["read"])).status_code == 404
+
+
+def test_reviews_are_scored_in_both_languages(api: TestClient, keys: dict[str, str]) -> None:
+    texts = ["Terrible, the shoes fell apart after a week", "质量很好，物流也快，非常满意", ""]
+    answer = api.post("/v1/reviews/score", json={"texts": texts}, headers=_h(keys["read"]))
+    assert answer.status_code == 200
+    scores = answer.json()["scores"]
+    assert scores[0]["label"] == 0 and scores[1]["label"] == 1
+    assert scores[2]["label"] is None and scores[2]["note"]
+    assert scores[1]["language"] == "zh"
+
+
+def test_chat_acts_only_for_the_customer_its_token_names(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    assert api.post("/v1/chat", json={"message": "where is my order?"}).status_code == 401
+    minted = api.post("/v1/customers/U00012/token", headers=_h(keys["admin"])).json()
+    auth = {"Authorization": f"Bearer {minted['token']}"}
+    first = api.post("/v1/chat", json={"message": "where is my order?"}, headers=auth)
+    assert first.status_code == 200 and first.json()["text"]
+    # A token whose user part was swapped for another customer's is refused.
+    other = api.post("/v1/customers/U00013/token", headers=_h(keys["admin"])).json()["token"]
+    forged = other.split(".")[0] + "." + ".".join(minted["token"].split(".")[1:])
+    refused = api.post(
+        "/v1/chat", json={"message": "hi"}, headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert refused.status_code == 401
+    # Another customer's conversation id starts a new conversation instead of reading theirs.
+    theirs = api.post(
+        "/v1/chat",
+        json={"message": "where is my order?"},
+        headers={"Authorization": f"Bearer {other}"},
+    ).json()["conversation_id"]
+    mine = api.post(
+        "/v1/chat", json={"message": "and the other one?", "conversation_id": theirs}, headers=auth
+    )
+    assert mine.json()["conversation_id"] != theirs
+
+
+def _publish_variant(shop: Path) -> str:
+    """A second recommender version (same model, one rule changed)."""
+    rec = load_current(shop / "models")
+    rec.settings = replace(rec.settings, new_item_slots=0)
+    return publish(shop / "models", "recommend", rec.save)
+
+
+def test_a_promoted_model_is_served_without_a_restart_and_can_be_rolled_back(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    user = _known_user(shop)
+    url = f"/v1/users/{user}/recommendations?k=5"
+    old = api.get(url, headers=_h(keys["read"])).json()["model_version"]
+    # A purchase the serving model sees; the new model was trained without it.
+    top = api.get(url, headers=_h(keys["read"])).json()["items"][0]["item_id"]
+    batch = {"events": [_event(f"swap-{user}", user, top)]}
+    api.post("/v1/events", json=batch, headers=_h(keys["ingest"]))
+    new = _publish_variant(shop)  # publishing makes it current
+    api.app.state.retain.watcher.poll_all()  # type: ignore[attr-defined]
+    answer = api.get(url, headers=_h(keys["read"])).json()
+    assert answer["model_version"] == new != old
+    assert top not in [item["item_id"] for item in answer["items"]]  # replayed into the new one
+    models = api.get("/v1/models", headers=_h(keys["read"])).json()
+    assert models["recommend"]["serving"] == new
+    back = api.post("/v1/models/recommend/rollback", headers=_h(keys["admin"])).json()
+    assert back["serving"] == old == current_version(shop / "models", "recommend")
+    assert api.get(url, headers=_h(keys["read"])).json()["model_version"] == old
+    assert (
+        api.post(
+            "/v1/models/recommend/promote", json={"version": "nope"}, headers=_h(keys["admin"])
+        )
+    ).status_code == 404
+
+
+def test_a_corrupt_model_is_refused_and_the_old_one_keeps_serving(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    serving = api.get("/v1/users/U00001/recommendations", headers=_h(keys["read"])).json()
+    bad = publish(
+        shop / "models", "recommend", lambda folder: (folder / "model.json").write_text("{")
+    )
+    outcome = api.post(
+        "/v1/models/recommend/promote", json={"version": bad}, headers=_h(keys["admin"])
+    ).json()
+    assert outcome["serving"] == serving["model_version"] and outcome["refused"]
+    again = api.get("/v1/users/U00001/recommendations", headers=_h(keys["read"]))
+    assert again.status_code == 200 and again.json()["model_version"] == serving["model_version"]
+    models = api.get("/v1/models", headers=_h(keys["read"])).json()["recommend"]
+    assert models["refused"]["version"] == bad
+    api.post(
+        "/v1/models/recommend/promote",
+        json={"version": serving["model_version"]},
+        headers=_h(keys["admin"]),
+    )
+
+
+def test_metrics_count_requests_by_route_without_user_ids(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    api.get("/v1/users/U00001/recommendations", headers=_h(keys["read"]))
+    text = api.get("/metrics").text
+    assert 'route="/v1/users/{user_id}/recommendations",status="200"' in text
+    assert "U00001" not in text
+    assert "retain_http_request_seconds_bucket" in text and "retain_model_serving" in text
+
+
+def test_the_openapi_spec_lists_the_api_and_not_the_pages(api: TestClient) -> None:
+    spec = api.get("/openapi.json").json()
+    paths = set(spec["paths"])
+    assert {"/v1/events", "/v1/users/{user_id}/recommendations", "/v1/chat"} <= paths
+    assert "/at-risk" not in paths
