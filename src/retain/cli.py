@@ -899,6 +899,26 @@ def bench_retention(
     _write_json(result, json_out)
 
 
+@bench_app.command("serve")
+def bench_serve(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    seconds: Annotated[float, typer.Option(help="Length of each load phase.")] = 20.0,
+    connections: Annotated[int, typer.Option(help="wrk's keep-alive connections.")] = 8,
+) -> None:
+    """Recommendation requests/s and latency of the running service, also during hot swaps.
+
+    Serves the shop in the data directory (builds the demo shop when it has no
+    recommender). Needs wrk (apt-get install wrk).
+
+    Example: retain bench serve --json serve.json
+    """
+    from retain.serve.bench import run_serve_benchmark
+
+    settings = get_settings()
+    result = run_serve_benchmark(settings.data_dir, seconds=seconds, connections=connections)
+    _write_json(result, json_out)
+
+
 @bench_app.command("recommend")
 def bench_recommend(
     data: Annotated[Path, typer.Option(help="Sequence file: 'user item item ...' per line.")],
