@@ -678,6 +678,45 @@ def serve(
     )
 
 
+@app.command()
+def export(
+    user_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON here.")] = None,
+) -> None:
+    """Everything stored about one customer, as JSON (a data-access request).
+
+    Example: retain export U00012 --out U00012.json
+    """
+    from retain.privacy import export_user
+
+    with _open_store(get_settings(), read_only=True) as store:
+        tables = export_user(store, user_id)
+    _write_json({"user_id": user_id, "tables": tables}, out_file)
+
+
+@app.command()
+def erase(
+    user_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+) -> None:
+    """Erase one customer from every table; the audit keeps counts, not the id.
+
+    Retrain afterwards (retain run, or retain train ...) so that no model
+    version holds them; a running service forgets them at once via
+    DELETE /v1/users/{id}.
+
+    Example: retain erase U00012 --yes
+    """
+    from retain.privacy import erase_user
+
+    if not yes:
+        raise _CommandError("erasing cannot be undone: add --yes to confirm")
+    with _open_store(get_settings()) as store:
+        report = erase_user(store, user_id)
+    parts = ", ".join(f"{t} {n:,}" for t, n in sorted(report.rows_by_table.items())) or "nothing"
+    out.print(f"erased {report.rows:,} rows ({parts}); audit request {report.request_id}")
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who or what uses the key, e.g. storefront.")],

@@ -425,6 +425,15 @@ class Recommender:
         self.impressions.get(user_id, {}).pop(code, None)
         return True
 
+    def forget(self, user_id: str) -> bool:
+        """Drop everything the model holds about ``user_id`` (an erase request).
+
+        Item-side knowledge learned from them stays until the next training,
+        which no longer sees their events. Returns whether anything was held.
+        """
+        held = self.histories.pop(user_id, None) is not None
+        return self.impressions.pop(user_id, None) is not None or held
+
     def _allowed(
         self,
         history: np.ndarray,

@@ -29,6 +29,7 @@ from retain.artifacts import list_versions, promote, rollback
 from retain.data.ingest import ingest_arrow
 from retain.data.sources import records_to_arrow
 from retain.errors import InvalidInputError, NotFoundError, StoreLockedError
+from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.serve.cache import recommendations_json
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
@@ -311,6 +312,40 @@ def api_router(state: ServiceState) -> APIRouter:
             raise _problem(404, f"no scores for user {user_id!r} (not a customer when scored)")
         row = found.iloc[0].to_dict()
         return {str(k): _plain(v) for k, v in row.items()}
+
+    @router.get(
+        "/users/{user_id}/export",
+        summary="Everything stored about a customer, by table (admin)",
+    )
+    def export(user_id: str, _key: AdminKey) -> dict[str, Any]:
+        with _store_errors(), state.read_store() as store:
+            try:
+                tables = export_user(store, user_id)
+            except InvalidInputError as exc:
+                raise _problem(422, str(exc)) from None
+            except NotFoundError as exc:
+                raise _problem(404, str(exc)) from None
+        return {"user_id": user_id, "tables": tables}
+
+    @router.delete(
+        "/users/{user_id}",
+        summary="Erase a customer from the store and the serving models (admin)",
+    )
+    def erase(user_id: str, _key: AdminKey) -> dict[str, Any]:
+        with _store_errors(), state.write_store() as store:
+            try:
+                report = erase_user(store, user_id)
+            except InvalidInputError as exc:
+                raise _problem(422, str(exc)) from None
+        state.forget_user(user_id)
+        return {
+            "request_id": report.request_id,
+            "erased_at": report.erased_at.isoformat(),
+            "rows": report.rows,
+            "rows_by_table": report.rows_by_table,
+            "note": "gone from the store and the serving models now; model files trained "
+            "before the erase hold it until the next training",
+        }
 
     @router.post("/reviews/score", response_model=ReviewScores, summary="Score review texts")
     def score_reviews(body: ReviewsIn, _key: ReadKey) -> JSONResponse:

@@ -86,6 +86,15 @@ class ServiceState:
                 self.answers.forget(user_id)
             self.fed.add(events)
 
+    def forget_user(self, user_id: str) -> None:
+        """Drop ``user_id`` from the serving recommender, the replay log and the cache."""
+        with self.recommender.swap_lock:
+            live = self.recommender.serving
+            if live is not None:
+                live[1].forget(user_id)
+            self.fed.forget(user_id)
+            self.answers.forget(user_id)
+
     @classmethod
     def create(cls, config: Settings) -> ServiceState:
         """Load what is published now; the watcher picks up later promotions."""
@@ -165,6 +174,11 @@ class FedEvents:
 
     def add(self, events: list[tuple[str, str | None, str]]) -> None:
         self._events.extend(events)
+
+    def forget(self, user_id: str) -> None:
+        kept = [e for e in self._events if e[0] != user_id]
+        self._events.clear()
+        self._events.extend(kept)
 
     def take(self) -> list[tuple[str, str | None, str]]:
         """Everything fed so far, leaving the log empty for the next model."""

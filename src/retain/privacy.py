@@ -1,0 +1,123 @@
+"""A customer's data on request: export all of it, or erase all of it.
+
+Every table in the store with a ``user_id`` column holds personal data
+(events, orders, reviews, conversations, scores, recommendations, campaign
+and experiment rows, the assistant's state, returns and hand-offs), and so
+may a quarantined raw record that names the customer. :func:`export_user`
+reads all of it; :func:`erase_user` deletes all of it in one transaction —
+a crash leaves either everything or nothing erased — and writes an audit
+row that records when, how many rows from which tables, and a request id,
+but not who. The serving models forget the customer in memory
+(:meth:`Recommender.forget`); the next trained version never saw them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from retain.data.store import Store
+from retain.errors import InvalidInputError, NotFoundError
+
+__all__ = ["AUDIT_TABLE", "ErasureReport", "erase_user", "export_user", "personal_tables"]
+
+AUDIT_TABLE = "erasure_audit"
+_AUDIT_DDL = f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
+  request_id VARCHAR PRIMARY KEY,
+  erased_at TIMESTAMP NOT NULL,
+  rows_erased BIGINT NOT NULL,
+  tables VARCHAR NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """What an erase removed; the same facts the audit row keeps (no user id)."""
+
+    request_id: str
+    erased_at: dt.datetime
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_table.values())
+
+
+def personal_tables(store: Store) -> list[str]:
+    """Tables with a ``user_id`` column, in name order."""
+    rows = store.execute(
+        "SELECT DISTINCT table_name FROM information_schema.columns "
+        "WHERE column_name = 'user_id' AND table_schema = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _check(user_id: str) -> None:
+    if not user_id or not user_id.strip():
+        raise InvalidInputError("a user id is required")
+    if len(user_id) > 500:
+        raise InvalidInputError(f"a user id is at most 500 characters, got {len(user_id)}")
+
+
+def _quarantine_pattern(user_id: str) -> str:
+    """The id as a whole token in a raw record (U1 must not match U12)."""
+    return r"(^|[^0-9A-Za-z_\-])" + re.escape(user_id) + r"($|[^0-9A-Za-z_\-])"
+
+
+def export_user(store: Store, user_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row about ``user_id``, by table (JSON-ready).
+
+    Raises:
+        NotFoundError: the store holds nothing about this user.
+    """
+    _check(user_id)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in personal_tables(store):
+        frame = store.query_df(f'SELECT * FROM "{table}" WHERE user_id = ?', [user_id])
+        if not frame.empty:
+            out[table] = json.loads(frame.to_json(orient="records", date_format="iso"))
+    frame = store.query_df(
+        "SELECT table_name, source, line, reason, record FROM quarantine "
+        "WHERE regexp_matches(record, ?)",
+        [_quarantine_pattern(user_id)],
+    )
+    if not frame.empty:
+        out["quarantine"] = json.loads(frame.to_json(orient="records"))
+    if not out:
+        raise NotFoundError(f"the store holds nothing about user {user_id!r}")
+    return out
+
+
+def erase_user(store: Store, user_id: str) -> ErasureReport:
+    """Delete every row about ``user_id`` in one transaction and audit it without the id.
+
+    Erasing a user the store does not know is not an error: the report says
+    0 rows (a repeated request must not fail).
+    """
+    _check(user_id)
+    counts: dict[str, int] = {}
+    request_id = uuid.uuid4().hex
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with store.transaction() as con:
+        con.execute(_AUDIT_DDL)
+        for table in personal_tables(store):
+            n = con.execute(
+                f'DELETE FROM "{table}" WHERE user_id = ? RETURNING 1', [user_id]
+            ).fetchall()
+            if n:
+                counts[table] = len(n)
+        n = con.execute(
+            "DELETE FROM quarantine WHERE regexp_matches(record, ?) RETURNING 1",
+            [_quarantine_pattern(user_id)],
+        ).fetchall()
+        if n:
+            counts["quarantine"] = len(n)
+        con.execute(
+            f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, ?, ?)",
+            [request_id, now, sum(counts.values()), json.dumps(counts, sort_keys=True)],
+        )
+    return ErasureReport(request_id, now, counts)
