@@ -218,6 +218,24 @@ def test_parquet_and_jsonl_sources(store: Store, tmp_path: Path) -> None:
     )
 
 
+def test_jsonl_fields_that_cannot_be_column_names_are_ignored(store: Store, tmp_path: Path) -> None:
+    """Empty, reserved, control-character and case-duplicate names never break staging."""
+    record = {
+        "order_id": "o9",
+        "user_id": "u1",
+        "ts": "2026-01-03",
+        "amount": 5,
+        "": "empty",
+        "\u0000": "nul",
+        "_row": "reserved",
+        "USER_ID": "shadow",
+    }
+    write(tmp_path / "odd.jsonl", json.dumps(record) + "\n")
+    report = ingest_file(store, "orders", tmp_path / "odd.jsonl", now=NOW)
+    assert (report.rows, report.accepted) == (1, 1)
+    assert store.execute("SELECT user_id FROM orders WHERE order_id = 'o9'").fetchone() == ("u1",)
+
+
 def test_items_upsert_counts_identical_records_as_duplicates(store: Store, tmp_path: Path) -> None:
     head = "item_id,title,price\n"
     write(tmp_path / "a.csv", head + "i1,Red mug,10\ni2,保温杯,20\n")

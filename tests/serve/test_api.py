@@ -146,6 +146,17 @@ def test_bad_records_are_reported_by_position_and_good_ones_kept(
     assert only_bad.status_code == 422
 
 
+def test_odd_field_names_are_refused_or_ignored_never_a_500(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    event = _event("odd-names", "U00005", "I00003", "view")
+    empty = api.post("/v1/events", json={"events": [{**event, "": 1}]}, headers=_h(keys["ingest"]))
+    assert empty.status_code == 422
+    odd = {**event, "\u0000": 1, "_row": "x", "EVENT_ID": "shadow"}
+    answer = api.post("/v1/events", json={"events": [odd]}, headers=_h(keys["ingest"]))
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

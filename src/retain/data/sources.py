@@ -332,16 +332,20 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
 def records_to_arrow(records: Sequence[tuple[int, Mapping[str, Any]]]) -> pa.Table:
     """JSON objects, each with its line number, as a stageable table of text columns.
 
-    Columns are the union of the records' keys in first-seen order; a value
+    Columns are the union of the records' named keys in first-seen order; a value
     that is not a string is kept as its JSON text, so validation sees what
     the client sent.
     """
     columns: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = {"_row", "_line"}
     for _, rec in records:
         for key in rec:
-            if key not in seen:
-                seen.add(key)
+            # SQL names are case-blind: the first spelling of a name wins. A name
+            # that is empty, reserved or holds control characters cannot be a
+            # canonical field, so it is left out like any other unknown field.
+            folded = key.lower()
+            if folded not in seen and key.isprintable() and key.strip():
+                seen.add(folded)
                 columns.append(key)
     data: dict[str, list[Any]] = {
         "_row": list(range(len(records))),

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
 from retain.data.ingest import ingest_arrow
@@ -42,6 +42,7 @@ _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API 
 _BEARER = HTTPBearer(auto_error=False, description="An API key, or a customer token for chat")
 
 JsonValue = str | int | float | bool | None
+FieldName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class EventBatch(BaseModel):
@@ -49,7 +50,7 @@ class EventBatch(BaseModel):
     ``event_type``, ``ts``, ``value``, ``session_id``); send ``event_id`` so retries are
     harmless and the recommender sees the event at once."""
 
-    events: list[dict[str, JsonValue]] = Field(min_length=1)
+    events: list[dict[FieldName, JsonValue]] = Field(min_length=1)
 
 
 class RecordError(BaseModel):
