@@ -732,8 +732,12 @@ def keys_create(
     from retain.serve.keys import create_key
 
     settings = get_settings()
-    with _open_store(settings) as store:
-        key, secret = create_key(store, name, role, rate or settings.service.rate_per_second)
+    ops = _operational(settings)
+    if ops is not None:
+        key, secret = ops.create_key(name, role, rate or settings.service.rate_per_second)
+    else:
+        with _open_store(settings) as store:
+            key, secret = create_key(store, name, role, rate or settings.service.rate_per_second)
     err.print(f"key {key.key_id} ({key.role}, {key.rate_per_second:g} req/s) for {key.name}:")
     print(secret)
 
@@ -746,8 +750,13 @@ def keys_list() -> None:
     """
     from retain.serve.keys import list_keys
 
-    with _open_store(get_settings(), read_only=True) as store:
-        found = list_keys(store)
+    settings = get_settings()
+    ops = _operational(settings)
+    if ops is not None:
+        found = ops.list_keys()
+    else:
+        with _open_store(settings, read_only=True) as store:
+            found = list_keys(store)
     table = Table(title="API keys")
     for column in ("id", "name", "role", "req/s", "created", "revoked"):
         table.add_column(column)
@@ -771,9 +780,46 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (keys l
     """
     from retain.serve.keys import revoke_key
 
-    with _open_store(get_settings()) as store:
-        revoke_key(store, key_id)
+    settings = get_settings()
+    ops = _operational(settings)
+    if ops is not None:
+        ops.revoke_key(key_id)
+    else:
+        with _open_store(settings) as store:
+            revoke_key(store, key_id)
     out.print(f"revoked {key_id}")
+
+
+def _operational(settings: Settings) -> Any:
+    """The operational PostgreSQL store when one is configured, else None."""
+    url = settings.service.operational_url
+    if url is None:
+        return None
+    from retain.serve.operational import PostgresStore
+
+    return PostgresStore(url.get_secret_value())
+
+
+@app.command("pull-events")
+def pull_events(
+    batch: Annotated[int, typer.Option(help="Events fetched and committed at a time.")] = 50_000,
+) -> None:
+    """Copy the events the service replicas accepted into PostgreSQL into the embedded store.
+
+    Idempotent (by event_id) and resumable; run it before training.
+    Needs service.operational_url.
+
+    Example: RETAIN_SERVICE__OPERATIONAL_URL=postgresql://... retain pull-events
+    """
+    from retain.serve.operational import pull_events as pull
+
+    settings = get_settings()
+    ops = _operational(settings)
+    if ops is None:
+        raise _CommandError("no operational store: set service.operational_url (postgresql://...)")
+    with _open_store(settings) as store:
+        added = pull(ops, store, batch=batch)
+    out.print(f"pulled {added:,} new events into {settings.resolved_store_url}")
 
 
 @models_app.command("list")

@@ -145,6 +145,20 @@ class ServiceConfig(BaseModel):
         1.0, gt=0, description="How often the service looks for a newly promoted model."
     )
     token_hours: float = Field(24.0, gt=0, description="How long a customer token stays valid.")
+    operational_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:password@host/db: API keys and accepted events live there, "
+        "shared by every replica; unset keeps them in the embedded store.",
+    )
+
+    @field_validator("operational_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("operational_url must be a postgresql:// URL")
+        return value
 
 
 class Settings(BaseSettings):

@@ -26,12 +26,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
-from retain.data.ingest import ingest_arrow
-from retain.data.sources import records_to_arrow
-from retain.errors import InvalidInputError, NotFoundError, StoreLockedError
+from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.serve.cache import recommendations_json
+from retain.serve.intake import intake_events
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
 from retain.serve.live import LiveModel
 from retain.serve.state import ServiceState
@@ -201,48 +200,30 @@ def api_router(state: ServiceState) -> APIRouter:
             raise _problem(
                 413, f"{len(batch.events):,} events in one batch; the limit is {limit:,}"
             )
-        records = [(i + 1, record) for i, record in enumerate(batch.events)]
-        explicit = [str(r["event_id"]) for _, r in records if r.get("event_id") is not None]
         source = f"api/{key.key_id}/{uuid.uuid4().hex}"
         try:
-            with state.write_store() as store:
-                known = _existing_events(store, explicit)
-                settings = state.config.ingest
-                report = ingest_arrow(
-                    store,
-                    "events",
-                    records_to_arrow(records),
-                    source=source,
-                    format="api",
-                    future_tolerance_seconds=settings.future_tolerance_seconds,
-                    max_text_chars=settings.max_text_chars,
-                )
-                errors = store.execute(
-                    "SELECT line - 1, reason FROM quarantine WHERE source = ? ORDER BY line",
-                    [source],
-                ).fetchall()
-                fresh = _stored_events(
-                    store, [e for e in dict.fromkeys(explicit) if e not in known]
-                )
+            report = intake_events(state, batch.events, source)
         except StoreLockedError:
             raise _problem(
                 503, "the store is busy (a training run); retry the batch", {"Retry-After": "2"}
             ) from None
+        except StoreError as exc:
+            raise _problem(503, f"{exc}; retry the batch", {"Retry-After": "2"}) from None
         except InvalidInputError as exc:
             raise _problem(422, str(exc)) from None
-        state.feed(fresh)
+        state.feed(report.fresh)
         state.metrics.add("retain_events_accepted_total", report.accepted)
         state.metrics.add("retain_events_duplicate_total", report.duplicates)
         state.metrics.add("retain_events_quarantined_total", report.quarantined)
         body = EventsAccepted(
-            received=report.rows,
+            received=report.received,
             accepted=report.accepted,
             duplicates=report.duplicates,
             quarantined=report.quarantined,
-            errors=[RecordError(index=int(i), reasons=str(r).split("; ")) for i, r in errors],
-            ignored_fields=list(report.ignored_columns),
+            errors=[RecordError(index=i, reasons=r.split("; ")) for i, r in report.errors],
+            ignored_fields=report.ignored_fields,
         )
-        status = 422 if report.quarantined == report.rows else 200
+        status = 422 if report.quarantined == report.received else 200
         return JSONResponse(body.model_dump(), status_code=status)
 
     @router.get(
@@ -338,12 +319,19 @@ def api_router(state: ServiceState) -> APIRouter:
                 report = erase_user(store, user_id)
             except InvalidInputError as exc:
                 raise _problem(422, str(exc)) from None
+        rows_by_table = dict(report.rows_by_table)
+        if state.ops is not None:
+            try:
+                for table, n in state.ops.erase_user(user_id).items():
+                    rows_by_table[f"operational.{table}"] = n
+            except StoreError as exc:
+                raise _problem(503, f"{exc}; the embedded store is erased, retry") from None
         state.forget_user(user_id)
         return {
             "request_id": report.request_id,
             "erased_at": report.erased_at.isoformat(),
-            "rows": report.rows,
-            "rows_by_table": report.rows_by_table,
+            "rows": sum(rows_by_table.values()),
+            "rows_by_table": rows_by_table,
             "note": "gone from the store and the serving models now; model files trained "
             "before the erase hold it until the next training",
         }
@@ -480,26 +468,6 @@ def _swap_outcome(live: LiveModel[Any], version: str) -> dict[str, Any]:
         "serving": current[0] if current else None,
         "refused": refused.reason if refused else None,
     }
-
-
-def _existing_events(store: Any, ids: list[str]) -> set[str]:
-    if not ids:
-        return set()
-    rows = store.execute(
-        "SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?))", [ids]
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-def _stored_events(store: Any, ids: list[str]) -> list[tuple[str, str | None, str]]:
-    if not ids:
-        return []
-    rows = store.execute(
-        "SELECT user_id, item_id, event_type FROM events WHERE event_id IN (SELECT unnest(?)) "
-        "ORDER BY ts",
-        [ids],
-    ).fetchall()
-    return [(str(u), i, str(t)) for u, i, t in rows]
 
 
 def _plain(value: Any) -> Any:

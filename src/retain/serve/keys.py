@@ -37,12 +37,15 @@ __all__ = [
     "Role",
     "allows",
     "create_key",
+    "digest_secret",
     "key_reader",
     "list_keys",
     "load_secret",
     "mint_customer_token",
+    "new_key_parts",
     "read_customer_token",
     "revoke_key",
+    "validate_key_request",
 ]
 
 Role = Literal["read", "ingest", "admin"]
@@ -84,8 +87,27 @@ def allows(role: Role, needed: Role) -> bool:
     return role == "admin" or role == needed
 
 
-def _digest(secret: str) -> str:
+def digest_secret(secret: str) -> str:
+    """What is stored of a key's secret."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def validate_key_request(name: str, role: str, rate_per_second: float) -> Role:
+    """The role, checked; InvalidInputError for an unknown role, an empty name or a rate <= 0."""
+    if role not in ROLES:
+        raise InvalidInputError(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}")
+    if not name.strip():
+        raise InvalidInputError("a key needs a name (who or what uses it)")
+    if not rate_per_second > 0:
+        raise InvalidInputError(f"rate_per_second must be > 0, got {rate_per_second}")
+    return role
+
+
+def new_key_parts() -> tuple[str, str, str]:
+    """A fresh (key id, secret, full key string)."""
+    key_id = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    return key_id, secret, f"{_PREFIX}_{key_id}_{secret}"
 
 
 def create_key(store: Store, name: str, role: str, rate_per_second: float) -> tuple[ApiKey, str]:
@@ -94,23 +116,17 @@ def create_key(store: Store, name: str, role: str, rate_per_second: float) -> tu
     Raises:
         InvalidInputError: unknown role, empty name or a rate that is not positive.
     """
-    if role not in ROLES:
-        raise InvalidInputError(f"unknown role {role!r}; expected one of: {', '.join(ROLES)}")
-    if not name.strip():
-        raise InvalidInputError("a key needs a name (who or what uses it)")
-    if not rate_per_second > 0:
-        raise InvalidInputError(f"rate_per_second must be > 0, got {rate_per_second}")
-    key_id = secrets.token_hex(4)
-    secret = secrets.token_urlsafe(32)
+    checked = validate_key_request(name, role, rate_per_second)
+    key_id, secret, full = new_key_parts()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction() as con:
         con.execute(_DDL)
         con.execute(
             f"INSERT INTO {KEYS_TABLE} VALUES (?, ?, ?, ?, ?, ?, NULL)",
-            [key_id, name.strip(), role, _digest(secret), rate_per_second, now],
+            [key_id, name.strip(), role, digest_secret(secret), rate_per_second, now],
         )
-    key = ApiKey(key_id, name.strip(), role, rate_per_second, now)
-    return key, f"{_PREFIX}_{key_id}_{secret}"
+    key = ApiKey(key_id, name.strip(), checked, rate_per_second, now)
+    return key, full
 
 
 def revoke_key(store: Store, key_id: str) -> None:
@@ -187,7 +203,7 @@ class KeyRing:
         if len(parts) != 3 or parts[0] != _PREFIX:
             return None
         entry = self._keys.get(parts[1])
-        if entry is None or not hmac.compare_digest(entry[0], _digest(parts[2])):
+        if entry is None or not hmac.compare_digest(entry[0], digest_secret(parts[2])):
             return None
         return entry[1]
 

@@ -22,14 +22,16 @@ from retain.assistant.service import MODEL_KIND as ASSISTANT_KIND
 from retain.assistant.service import load_assistant_parts
 from retain.config import Settings
 from retain.data.store import Store
+from retain.errors import StoreError
 from retain.recommend.recommender import Recommender
 from retain.recommend.scoring import MODEL_KIND as RECOMMEND_KIND
 from retain.sentiment.model import SentimentModel
 from retain.sentiment.service import MODEL_KIND as SENTIMENT_KIND
 from retain.serve.cache import AnswerCache, recommendations_json
-from retain.serve.keys import KeyRing, key_reader, load_secret
+from retain.serve.keys import ApiKey, KeyReader, KeyRing, key_reader, load_secret
 from retain.serve.live import LiveModel, ModelWatcher
 from retain.serve.metrics import Metrics
+from retain.serve.operational import PostgresStore
 
 __all__ = ["RateLimiter", "ServiceState"]
 
@@ -75,6 +77,7 @@ class ServiceState:
     llm: LLMBackend | None
     answers: AnswerCache
     fed: FedEvents
+    ops: PostgresStore | None
 
     def feed(self, events: list[tuple[str, str | None, str]]) -> None:
         """Give newly stored events to the serving recommender and drop stale answers."""
@@ -119,7 +122,11 @@ class ServiceState:
             LiveModel(root, SENTIMENT_KIND, SentimentModel.load, lambda m: m.score(["ok"])),
             LiveModel(root, ASSISTANT_KIND, assistant_parts),
         ]
-        keys = KeyRing(key_reader(lambda: _open(config, read_only=True)))
+        url = config.service.operational_url
+        ops = PostgresStore(url.get_secret_value()) if url is not None else None
+        keys = KeyRing(
+            _operational_keys(ops) if ops else key_reader(lambda: _open(config, read_only=True))
+        )
         watcher = ModelWatcher(models, config.service.model_poll_seconds, [keys.refresh_if_due])
         secret = config.service.secret
         state = cls(
@@ -135,6 +142,7 @@ class ServiceState:
             llm=LLMBackend.from_config(config.assistant),
             answers=answers,
             fed=fed,
+            ops=ops,
         )
         return state
 
@@ -157,6 +165,16 @@ class ServiceState:
         """The store, writable, for one request."""
         with _open(self.config, read_only=False) as store:
             yield store
+
+
+def _operational_keys(ops: PostgresStore) -> KeyReader:
+    def read() -> dict[str, tuple[str, ApiKey]] | None:
+        try:
+            return ops.live_keys()
+        except StoreError:
+            return None  # keep the keys read last time while PostgreSQL is away
+
+    return read
 
 
 class FedEvents:

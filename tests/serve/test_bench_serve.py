@@ -1,0 +1,27 @@
+"""`retain bench serve` runs end to end (its figures are for the benchmark, not asserted here)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from retain.artifacts import current_version
+from retain.serve.bench import run_serve_benchmark
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (.ci/run installs it)")
+def test_the_serve_benchmark_reports_every_phase_and_restores_the_model(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    shop = tmp_path / "shop"
+    shutil.copytree(demo_dir, shop)
+    serving = current_version(shop / "models", "recommend")
+    result = run_serve_benchmark(shop, seconds=2, connections=4)
+    metrics = result["metrics"]
+    assert set(metrics) >= {"rps", "p50_ms", "p99_ms", "errors", "errors_during_swap"}
+    assert metrics["rps"] > 0 and metrics["errors"] == 0 and metrics["errors_during_swap"] == 0
+    assert metrics["swaps"] >= 1 and result["service"]["refused"] is None
+    assert result["phases"]["uncached"]["requests"] > 0
+    assert current_version(shop / "models", "recommend") == serving
