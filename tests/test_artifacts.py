@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retain.artifacts import current_version, list_versions, promote, publish, rollback
+from retain.artifacts import current_version, list_versions, promote, prune, publish, rollback
 from retain.errors import NotFoundError
 
 
@@ -58,3 +58,18 @@ def test_a_failed_write_leaves_the_current_version_alone(tmp_path: Path) -> None
         publish(tmp_path, "demo", broken)
     assert current_version(tmp_path, "demo") == a
     assert [v.version for v in list_versions(tmp_path, "demo")] == [a]
+
+
+def test_prune_keeps_the_current_version_and_the_newest_others(tmp_path: Path) -> None:
+    import os
+
+    made = [publish(tmp_path, "demo", _write(text)) for text in ("a", "b", "c")]
+    for age, version in enumerate(made):  # distinct creation times, oldest first
+        os.utime(tmp_path / "demo" / version, (1_000_000 + age, 1_000_000 + age))
+    promote(tmp_path, "demo", made[0])
+    assert prune(tmp_path, "demo", keep=1) == [made[1]]
+    assert {v.version for v in list_versions(tmp_path, "demo")} == {made[0], made[2]}
+    assert prune(tmp_path, "demo") == [made[2]]
+    assert [v.version for v in list_versions(tmp_path, "demo")] == [made[0]]
+    with pytest.raises(ValueError, match="keep must be"):
+        prune(tmp_path, "demo", keep=-1)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from retain.errors import NotFoundError
+from retain.errors import InvalidInputError, NotFoundError
 
 __all__ = [
     "StoredVersion",
@@ -30,6 +30,7 @@ __all__ = [
     "current_version",
     "list_versions",
     "promote",
+    "prune",
     "publish",
     "rollback",
     "version_path",
@@ -163,3 +164,21 @@ def version_path(root: Path, kind: str, version: str | None = None) -> Path:
     if not folder.is_dir():
         raise NotFoundError(f"no {kind} model version {chosen} under {root / kind}")
     return folder
+
+
+def prune(root: Path, kind: str, keep: int = 0) -> list[str]:
+    """Delete stored versions of ``kind`` except the current one and the ``keep`` newest others.
+
+    After an erase request, ``prune(..., keep=0)`` once the retrained version
+    is current removes every model file that was trained on the erased data.
+
+    Returns:
+        The deleted versions.
+    """
+    if keep < 0:
+        raise InvalidInputError(f"keep must be >= 0, got {keep}")
+    others = [v for v in list_versions(root, kind) if not v.current]
+    doomed = [v.version for v in others[keep:]]
+    for version in doomed:
+        shutil.rmtree(root / kind / version)
+    return doomed

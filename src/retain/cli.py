@@ -701,9 +701,9 @@ def erase(
 ) -> None:
     """Erase one customer from every table; the audit keeps counts, not the id.
 
-    Retrain afterwards (retain run, or retain train ...) so that no model
-    version holds them; a running service forgets them at once via
-    DELETE /v1/users/{id}.
+    Retrain afterwards (retain run, or retain train ...), then `retain models
+    prune KIND`, so that no stored model version holds them; a running
+    service forgets them at once via DELETE /v1/users/{id}.
 
     Example: retain erase U00012 --yes
     """
@@ -866,6 +866,24 @@ def models_promote(
 
     promote(get_settings().models_dir, kind, version)
     out.print(f"{kind}: {version} is current")
+
+
+@models_app.command("prune")
+def models_prune(
+    kind: Annotated[str, typer.Argument(help="recommend, predict, sentiment or assistant.")],
+    keep: Annotated[int, typer.Option(help="Older versions kept for roll-back.")] = 0,
+) -> None:
+    """Delete stored versions except the current one (and --keep older ones).
+
+    After `retain erase` and a retrain, this removes the model files that
+    were trained on the erased customer's data.
+
+    Example: retain models prune recommend --keep 1
+    """
+    from retain.artifacts import prune
+
+    gone = prune(get_settings().models_dir, kind, keep)
+    out.print(f"{kind}: deleted {len(gone)} version(s){': ' + ', '.join(gone) if gone else ''}")
 
 
 @models_app.command("rollback")

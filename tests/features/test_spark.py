@@ -70,3 +70,21 @@ def test_customer_features_match_duckdb(spark_and_store: tuple[object, Store]) -
         local.fetch(purchase_outcomes(local.orders, *window)),
         remote.fetch(purchase_outcomes(remote.orders, *window)),
     )
+
+
+def test_batch_scoring_on_spark_matches_duckdb(spark_and_store: tuple[object, Store]) -> None:
+    """A model trained on the embedded store scores the same customers alike on Spark."""
+    from retain.predict.model import BehaviourModel
+
+    backend, store = spark_and_store
+    local = FeatureTables.from_store(store)
+    model = BehaviourModel(horizon_days=30, seed=0).fit(local, CUTOFF)
+    expected = model.predict(local, CUTOFF)
+    remote = model.predict(FeatureTables.from_backend(backend), CUTOFF)  # type: ignore[arg-type]
+    assert len(expected) > 50
+    numbers = ["user_id", "p_alive", "repurchase_probability", "churn_risk", "expected_purchases"]
+    _same(expected[numbers], remote[numbers])
+    assert (
+        expected.sort_values("user_id").reasons.tolist()
+        == remote.sort_values("user_id").reasons.tolist()
+    )

@@ -342,3 +342,30 @@ def test_the_openapi_spec_lists_the_api_and_not_the_pages(api: TestClient) -> No
     paths = set(spec["paths"])
     assert {"/v1/events", "/v1/users/{user_id}/recommendations", "/v1/chat"} <= paths
     assert "/at-risk" not in paths
+
+
+def test_campaigns_are_planned_listed_exported_and_measured(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    made = api.post(
+        "/v1/campaigns", json={"budget": 300, "holdout": 0.2}, headers=_h(keys["admin"])
+    )
+    assert made.status_code == 200
+    campaign = made.json()
+    assert campaign["customers"] > 0 and campaign["expected_cost"] <= 300 + 1e-6
+    listed = api.get("/v1/campaigns", headers=_h(keys["read"])).json()
+    assert campaign["campaign_id"] in [c["campaign_id"] for c in listed]
+    rows = api.get(f"/v1/campaigns/{campaign['campaign_id']}", headers=_h(keys["read"])).json()
+    assert len(rows["customers"]) == campaign["customers"]
+    assert all(r["reason"] for r in rows["customers"])
+    csv = api.get(f"/v1/campaigns/{campaign['campaign_id']}?format=csv", headers=_h(keys["read"]))
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].startswith("user_id,action,reason")
+    assert api.get("/v1/campaigns/nope", headers=_h(keys["read"])).status_code == 404
+    report = api.get(f"/v1/experiments/{campaign['experiment']}", headers=_h(keys["read"]))
+    assert report.status_code == 200
+    assert [h["days"] for h in report.json()["horizons"]] == [7, 30, 90]
+    assert api.get("/v1/experiments/nope", headers=_h(keys["read"])).status_code == 404
+    assert (
+        api.post("/v1/campaigns", json={"budget": -1}, headers=_h(keys["admin"])).status_code == 422
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from retain.artifacts import version_path
+from retain.artifacts import prune, version_path
 from retain.config import Settings
 from retain.data import Store
 from retain.predict.scoring import train_and_score
@@ -95,6 +95,14 @@ def test_export_then_erase_then_retrain_leaves_no_trace(shop: Path) -> None:
         for path in folder.rglob("*"):
             if path.is_file():
                 assert user.encode() not in path.read_bytes(), f"{user} in {path}"
+    # The versions trained before the erase still hold them, until pruned.
+    old = (shop / "models" / "recommend").rglob("*")
+    assert any(p.is_file() and user.encode() in p.read_bytes() for p in old)
+    for kind in ("recommend", "predict", "sentiment", "assistant"):
+        prune(shop / "models", kind)
+    for path in (shop / "models").rglob("*"):
+        if path.is_file():
+            assert user.encode() not in path.read_bytes(), f"{user} in {path}"
 
 
 def test_erase_is_one_transaction_and_refuses_an_empty_id(shop: Path) -> None:

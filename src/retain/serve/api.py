@@ -18,7 +18,8 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -29,6 +30,8 @@ from retain.artifacts import list_versions, promote, rollback
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
+from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign
+from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendations_json
 from retain.serve.intake import intake_events
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
@@ -124,6 +127,13 @@ class TokenOut(BaseModel):
     user_id: str
     token: str
     expires_in_seconds: int
+
+
+class CampaignIn(BaseModel):
+    budget: float = Field(gt=0, le=1e9, description="Most the campaign may cost (expected).")
+    holdout: float | None = Field(
+        None, gt=0, lt=1, description="Share held out as control: the campaign is an experiment."
+    )
 
 
 class PromoteIn(BaseModel):
@@ -379,6 +389,86 @@ def api_router(state: ServiceState) -> APIRouter:
             )
         return ChatOut(**customer_reply(state, user_id, body.message, body.conversation_id))
 
+    @router.post("/campaigns", summary="Plan a campaign within a budget (admin)")
+    def create_campaign(body: CampaignIn, _key: AdminKey) -> dict[str, Any]:
+        with _store_errors(), state.write_store() as store:
+            result = build_campaign(store, body.budget, holdout=body.holdout)
+        return {
+            "campaign_id": result.campaign_id,
+            "customers": len(result.plan),
+            "customers_considered": result.customers_considered,
+            "expected_cost": result.expected_cost,
+            "expected_net_value": result.expected_net_value,
+            "experiment": result.experiment,
+        }
+
+    @router.get("/campaigns", summary="Planned campaigns, newest first")
+    def campaigns(_key: ReadKey) -> list[dict[str, Any]]:
+        with _store_errors(), state.read_store() as store:
+            if not store.has_table(INTERVENTIONS_TABLE):
+                return []
+            frame = store.query_df(
+                f"SELECT campaign_id, min(created_at) AS created_at, count(*) AS customers, "
+                f"any_value(budget) AS budget, sum(expected_cost) AS expected_cost, "
+                f"sum(expected_net_value) AS expected_net_value FROM {INTERVENTIONS_TABLE} "
+                "GROUP BY 1 ORDER BY 2 DESC"
+            )
+        return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+    @router.get(
+        "/campaigns/{campaign_id}",
+        summary="One campaign's customers, each with an action and the reason (JSON or CSV)",
+    )
+    def campaign(
+        campaign_id: str,
+        _key: ReadKey,
+        format: Annotated[Literal["json", "csv"], Query()] = "json",
+    ) -> Any:
+        with _store_errors(), state.read_store() as store:
+            frame = (
+                store.query_df(
+                    f"SELECT user_id, action, reason, expected_cost, uplift, expected_net_value, "
+                    f"variant FROM {INTERVENTIONS_TABLE} WHERE campaign_id = ? ORDER BY user_id",
+                    [campaign_id],
+                )
+                if store.has_table(INTERVENTIONS_TABLE)
+                else None
+            )
+        if frame is None or frame.empty:
+            raise _problem(404, f"no campaign {campaign_id!r} (see GET /v1/campaigns)")
+        if format == "csv":
+            return Response(
+                frame.to_csv(index=False),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
+            )
+        rows = [{str(k): _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+        return {"campaign_id": campaign_id, "customers": rows}
+
+    @router.get(
+        "/experiments/{name}",
+        summary="Treatment against control at D7/D30/D90: repurchase and revenue, with 95% CIs",
+    )
+    def experiment(name: str, _key: ReadKey) -> dict[str, Any]:
+        with _store_errors(), state.read_store() as store:
+            try:
+                results = experiment_report(store, name)
+            except InvalidInputError as exc:
+                raise _problem(422, str(exc)) from None
+            except NotFoundError as exc:
+                raise _problem(404, str(exc)) from None
+        horizons = [
+            {
+                "days": r.days,
+                "ready": r.ready,
+                "ends": r.ends.isoformat(),
+                "repurchase": _finite(asdict(r.repurchase)) if r.repurchase else None,
+                "revenue": _finite(asdict(r.revenue)) if r.revenue else None,
+            }
+            for r in results
+        ]
+        return {"experiment": name, "horizons": horizons}
+
     @router.get("/models", summary="Serving model versions, stored versions and refusals")
     def models(_key: ReadKey) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -468,6 +558,11 @@ def _swap_outcome(live: LiveModel[Any], version: str) -> dict[str, Any]:
         "serving": current[0] if current else None,
         "refused": refused.reason if refused else None,
     }
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """A flat dict with NaN and infinities as None (JSON has no such numbers)."""
+    return {k: _plain(v) for k, v in values.items()}
 
 
 def _plain(value: Any) -> Any:
