@@ -22,6 +22,7 @@ def test_the_serve_benchmark_reports_every_phase_and_restores_the_model(
     metrics = result["metrics"]
     assert set(metrics) >= {"rps", "p50_ms", "p99_ms", "errors", "errors_during_swap"}
     assert metrics["rps"] > 0 and metrics["errors"] == 0 and metrics["errors_during_swap"] == 0
-    assert metrics["swaps"] >= 1 and result["service"]["refused"] is None
+    assert metrics["promotions_during_swap"] >= 1 and metrics["swaps_completed"] >= 1
+    assert result["service"]["refused"] is None
     assert result["phases"]["uncached"]["requests"] > 0
     assert current_version(shop / "models", "recommend") == serving

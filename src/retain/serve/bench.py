@@ -9,11 +9,13 @@ Protocol (stated again in the JSON):
 2. The load generator is ``wrk`` (Debian package ``wrk``): closed loop, one
    thread, ``connections`` keep-alive connections, each request
    ``GET /v1/users/{id}/recommendations?k=10`` for the shop's known users in
-   turn, with an API key; one pass over every user first, unmeasured, so the
+   turn, with an API key; one request per user first, unmeasured, so the
    answer cache holds what a running shop's would.
 3. Phases, each ``seconds`` long: *steady* (nothing else happens); *swap*
-   (the two versions are promoted in turn every ``seconds / 4``, so the
-   service loads, checks, replays and warms a model while serving);
+   (the two versions are promoted in turn every ``seconds / 3``, so the
+   service loads, checks, replays and warms a model while serving; a
+   promotion made while the previous load still runs can be overtaken, so
+   ``swaps_completed`` counts the swaps the service actually made);
    *uncached* (every request also excludes a random item, so no answer
    comes from the cache: the cost of computing one).
 4. An error is any non-2xx answer or any socket error (connect, read, write,
@@ -70,9 +72,14 @@ def run_serve_benchmark(
                 rng = random.Random(seed)
                 script = Path(scratch) / "load.lua"
                 _write_script(script, secret, users, [], rng)
-                _wrk(wrk, base, script, connections, max(5.0, len(users) / 500))  # warm-up
+                _warm_up(base, secret, users)
                 steady = _wrk(wrk, base, script, connections, seconds)
+                before = _get_json(f"{base}/v1/models", secret)["recommend"]["swaps"]
                 swap = _with_swaps(wrk, base, script, connections, seconds, shop, versions)
+                time.sleep(1.0)  # let a load that started at the very end finish
+                swap["swaps_completed"] = (
+                    _get_json(f"{base}/v1/models", secret)["recommend"]["swaps"] - before
+                )
                 _write_script(script, secret, users, items, rng)
                 uncached = _wrk(wrk, base, script, connections, seconds)
                 served = _get_json(f"{base}/v1/models", secret)["recommend"]
@@ -91,10 +98,11 @@ def run_serve_benchmark(
             "rps_during_swap": swap["rps"],
             "p50_ms_during_swap": swap["p50_ms"],
             "p99_ms_during_swap": swap["p99_ms"],
-            "swaps": swap["swaps"],
+            "promotions_during_swap": swap["swaps"],
+            "swaps_completed": swap["swaps_completed"],
         },
         "phases": {"steady": steady, "swap": swap, "uncached": uncached},
-        "service": {"swaps_seen": served["swaps"], "refused": served["refused"]},
+        "service": {"refused": served["refused"], "last_load_seconds": served["last_load_seconds"]},
         "protocol": {
             "seconds_per_phase": seconds,
             "connections": connections,
@@ -185,6 +193,14 @@ class _service:  # noqa: N801 (a context manager)
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _warm_up(base: str, key: str, users: list[str]) -> None:
+    """One request per user, unmeasured: the cache then holds what a running shop's would."""
+    from urllib.parse import quote
+
+    for user in users:
+        _get_json(f"{base}/v1/users/{quote(user, safe='')}/recommendations?k=10", key)
 
 
 def _get_json(url: str, key: str) -> Any:
@@ -279,7 +295,7 @@ def _with_swaps(
 
     def swapper() -> None:
         nonlocal swaps
-        while not stop.wait(seconds / 4):
+        while not stop.wait(seconds / 3):
             promote(shop / "models", MODEL_KIND, versions[(swaps + 1) % 2])
             swaps += 1
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ class LiveModel(Generic[T]):
         self._serving: tuple[str, T] | None = None
         self.refused: Refusal | None = None
         self.swaps = 0
+        self.last_load_seconds: float | None = None
         self._lock = threading.Lock()
 
     @property
@@ -97,6 +99,7 @@ class LiveModel(Generic[T]):
                 return False
             if self.refused is not None and self.refused.version == wanted:
                 return False
+            started = time.perf_counter()
             try:
                 model = self._load(version_path(self.root, self.kind, wanted))
                 if self._probe is not None:
@@ -111,6 +114,7 @@ class LiveModel(Generic[T]):
                 return False
             self.refused = None
             self.swaps += 1
+            self.last_load_seconds = time.perf_counter() - started
             _log.info("serving %s model %s", self.kind, wanted)
             return True
 

@@ -206,7 +206,7 @@ class FedEvents:
 
 
 #: Answers recomputed ahead of a hot swap (the most recent first).
-_WARM_QUESTIONS = 20_000
+_WARM_QUESTIONS = 5_000
 
 
 def _bring_up_to_date(
