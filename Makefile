@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= 2.13.0
 
-.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment lint format clean
+.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment bench-serve lint format clean
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ test-all: install
 
 SHARED := ../shared/data
 
-bench: install bench-predict bench-recommend bench-intent bench-sentiment
+bench: install bench-predict bench-recommend bench-intent bench-sentiment bench-serve
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
 	$(BIN)/retain bench retention --seeds 5 --json bench-results/retention.json > /dev/null
@@ -90,6 +90,11 @@ bench-sentiment: install
 	    --encoder all-MiniLM-L6-v2 --json bench-results/sentiment-amazon-multidomain.json \
 	    > /dev/null || exit 1; \
 	else echo "skipping the Multi-Domain reviews: $(SHARED)/amazon-multidomain-sentiment not found"; fi
+
+# The service under wrk on a freshly built demo shop (apt-get install wrk).
+bench-serve: install
+	@mkdir -p bench-results
+	RETAIN_DATA_DIR=$$(mktemp -d) $(BIN)/retain bench serve --json bench-results/serve.json > /dev/null
 
 lint: install
 	$(BIN)/ruff check src tests
