@@ -27,7 +27,6 @@ needs_server = pytest.mark.skipif(not URL, reason="RETAIN_TEST_POSTGRES_URL is n
 
 
 @pytest.fixture
-@needs_server
 def pg() -> PostgresStore:
     """A clean operational schema on the test server."""
     assert URL is not None

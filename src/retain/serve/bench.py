@@ -15,7 +15,8 @@ Protocol (stated again in the JSON):
    (the two versions are promoted in turn every ``seconds / 3``, so the
    service loads, checks, replays and warms a model while serving; a
    promotion made while the previous load still runs can be overtaken, so
-   ``swaps_completed`` counts the swaps the service actually made);
+   ``swaps_completed`` counts the swaps the service actually made, once it
+   serves the last promoted version);
    *uncached* (every request also excludes a random item, so no answer
    comes from the cache: the cost of computing one).
 4. An error is any non-2xx answer or any socket error (connect, read, write,
@@ -76,10 +77,7 @@ def run_serve_benchmark(
                 steady = _wrk(wrk, base, script, connections, seconds)
                 before = _get_json(f"{base}/v1/models", secret)["recommend"]["swaps"]
                 swap = _with_swaps(wrk, base, script, connections, seconds, shop, versions)
-                time.sleep(1.0)  # let a load that started at the very end finish
-                swap["swaps_completed"] = (
-                    _get_json(f"{base}/v1/models", secret)["recommend"]["swaps"] - before
-                )
+                swap["swaps_completed"] = _settled(base, secret, shop)["swaps"] - before
                 _write_script(script, secret, users, items, rng)
                 uncached = _wrk(wrk, base, script, connections, seconds)
                 served = _get_json(f"{base}/v1/models", secret)["recommend"]
@@ -193,6 +191,17 @@ class _service:  # noqa: N801 (a context manager)
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _settled(base: str, key: str, shop: Path, wait: float = 60.0) -> Any:
+    """The recommender's state once it serves the current version (a load may be under way)."""
+    wanted = current_version(shop / "models", MODEL_KIND)
+    deadline = time.monotonic() + wait
+    while True:
+        state = _get_json(f"{base}/v1/models", key)["recommend"]
+        if state["serving"] == wanted or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
 
 
 def _warm_up(base: str, key: str, users: list[str]) -> None:
