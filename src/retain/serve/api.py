@@ -477,7 +477,7 @@ def api_router(state: ServiceState) -> APIRouter:
             out[live.kind] = {
                 "serving": current[0] if current else None,
                 "swaps": live.swaps,
-                "last_load_seconds": live.last_load_seconds,
+                "recent_load_seconds": list(live.load_seconds),
                 "refused": (
                     {"version": live.refused.version, "reason": live.refused.reason}
                     if live.refused

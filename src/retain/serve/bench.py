@@ -77,7 +77,11 @@ def run_serve_benchmark(
                 steady = _wrk(wrk, base, script, connections, seconds)
                 before = _get_json(f"{base}/v1/models", secret)["recommend"]["swaps"]
                 swap = _with_swaps(wrk, base, script, connections, seconds, shop, versions)
-                swap["swaps_completed"] = _settled(base, secret, shop)["swaps"] - before
+                settled = _settled(base, secret, shop)
+                swap["swaps_completed"] = settled["swaps"] - before
+                recent = settled["recent_load_seconds"]
+                done = swap["swaps_completed"]
+                swap["swap_seconds"] = recent[len(recent) - done :] if done > 0 else []
                 _write_script(script, secret, users, items, rng)
                 uncached = _wrk(wrk, base, script, connections, seconds)
                 served = _get_json(f"{base}/v1/models", secret)["recommend"]
@@ -98,9 +102,10 @@ def run_serve_benchmark(
             "p99_ms_during_swap": swap["p99_ms"],
             "promotions_during_swap": swap["swaps"],
             "swaps_completed": swap["swaps_completed"],
+            "swap_seconds": swap["swap_seconds"],
         },
         "phases": {"steady": steady, "swap": swap, "uncached": uncached},
-        "service": {"refused": served["refused"], "last_load_seconds": served["last_load_seconds"]},
+        "service": {"refused": served["refused"]},
         "protocol": {
             "seconds_per_phase": seconds,
             "connections": connections,

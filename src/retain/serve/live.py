@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,8 @@ class LiveModel(Generic[T]):
         self._serving: tuple[str, T] | None = None
         self.refused: Refusal | None = None
         self.swaps = 0
-        self.last_load_seconds: float | None = None
+        #: Seconds each recent swap took, from reading the pointer to serving (newest last).
+        self.load_seconds: deque[float] = deque(maxlen=20)
         self._lock = threading.Lock()
 
     @property
@@ -114,7 +116,7 @@ class LiveModel(Generic[T]):
                 return False
             self.refused = None
             self.swaps += 1
-            self.last_load_seconds = time.perf_counter() - started
+            self.load_seconds.append(round(time.perf_counter() - started, 3))
             _log.info("serving %s model %s", self.kind, wanted)
             return True
 
