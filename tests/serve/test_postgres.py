@@ -90,6 +90,8 @@ def test_two_replicas_share_keys_events_and_erasure(
             == 5
         )
 
+    exported = a.get("/v1/users/U00007/export", headers=headers).json()["tables"]
+    assert len(exported["operational.events"]) == 5 and "events" in exported
     erased = b.delete("/v1/users/U00007", headers=headers).json()
     assert erased["rows_by_table"]["operational.events"] == 5
     with pg.connect() as con:

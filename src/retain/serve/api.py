@@ -310,13 +310,22 @@ def api_router(state: ServiceState) -> APIRouter:
         summary="Everything stored about a customer, by table (admin)",
     )
     def export(user_id: str, _key: AdminKey) -> dict[str, Any]:
+        operational: dict[str, list[dict[str, Any]]] = {}
+        if state.ops is not None:
+            try:
+                operational = state.ops.export_user(user_id)
+            except StoreError as exc:
+                raise _problem(503, f"{exc}; retry") from None
         with _store_errors(), state.read_store() as store:
             try:
                 tables = export_user(store, user_id)
             except InvalidInputError as exc:
                 raise _problem(422, str(exc)) from None
             except NotFoundError as exc:
-                raise _problem(404, str(exc)) from None
+                if not operational:
+                    raise _problem(404, str(exc)) from None
+                tables = {}
+        tables.update({f"operational.{t}": rows for t, rows in operational.items()})
         return {"user_id": user_id, "tables": tables}
 
     @router.delete(

@@ -213,6 +213,18 @@ class PostgresStore:
 
     # -- privacy ----------------------------------------------------------------
 
+    def export_user(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The customer's rows here, by table (JSON-ready)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.connect() as con:
+            for table in _PERSONAL:
+                cur = con.execute(f"SELECT * FROM {table} WHERE user_id = %s", [user_id])
+                names = [c.name for c in cur.description or []]
+                rows = [dict(zip(names, map(_text, r), strict=True)) for r in cur.fetchall()]
+                if rows:
+                    out[table] = rows
+        return out
+
     def erase_user(self, user_id: str) -> dict[str, int]:
         """Delete the customer's rows here and audit it without the id."""
         if not user_id.strip():
