@@ -124,3 +124,37 @@ def test_benchmark_writes_the_promised_keys(tmp_path: Path) -> None:
     assert set(result["baselines"]) == {"tfidf_linear", "encoder_logreg"}
     assert result["latency_ms"]["p99"] >= result["latency_ms"]["p50"] > 0
     assert result["train_seconds"] > 0
+
+
+def test_the_operating_point_keeps_in_scope_accuracy_at_the_recall_target() -> None:
+    """A learned out-of-scope class that steals an in-scope utterance is handicapped
+    just enough, when the recall target allows it, and not when it does not."""
+    import numpy as np
+
+    from retain.assistant.intents import _handicap, _operating_point, _softmax
+
+    z = np.array(
+        [
+            [3.0, 0.0, 2.5],  # in scope: a
+            [0.0, 3.0, 2.9],  # in scope: b
+            [1.0, 0.0, 1.5],  # in scope: a, taken for out of scope without a handicap
+            [0.0, 0.0, 3.0],  # out of scope
+            [0.0, 0.0, 2.0],  # out of scope
+            [1.0, 0.0, 1.2],  # out of scope, close to a
+        ]
+    )
+    target = np.array([0, 1, 0, 2, 2, 2])
+    in_scope = np.array([True, True, True, False, False, False])
+
+    def outcome(bias: float, threshold: float) -> tuple[float, float]:
+        probs = _softmax(_handicap(z, 2, bias))
+        top, confidence = probs.argmax(axis=1), probs.max(axis=1)
+        rejected = (confidence < threshold) | (top == 2)
+        return ((top == target) & ~rejected)[in_scope].mean(), rejected[~in_scope].mean()
+
+    bias, threshold = _operating_point(z, target, in_scope, 2, 0.6)
+    accuracy, recall = outcome(bias, threshold)
+    assert bias > 0 and accuracy == 1.0 and recall >= 0.6
+    bias, threshold = _operating_point(z, target, in_scope, 2, 1.0)
+    accuracy, recall = outcome(bias, threshold)
+    assert recall == 1.0

@@ -11,7 +11,12 @@ rejection has two parts: out-of-scope examples, when given, are a class of
 their own; and a confidence threshold, chosen on validation data, turns
 low-confidence answers into "I don't know". Without out-of-scope validation
 examples the threshold rejects a fixed small share (``reject_rate``) of the
-in-scope validation utterances — a stated trade, not a guess.
+in-scope validation utterances — a stated trade, not a guess. With them, the
+operating point (the threshold, and a handicap on the out-of-scope class's
+score when that class was learned) is the one with the best in-scope
+accuracy on validation that still catches ``oos_recall_target`` of the
+out-of-scope examples there; when no point catches that many, the one with
+the best mean of the two.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ class IntentSettings:
     c: float = 0.5
     validation_share: float = 0.1
     reject_rate: float = 0.02
+    oos_recall_target: float | None = 0.7
     max_chars: int = 2_000
     fine_tune_epochs: int = 0
     fine_tune_seconds: float = 780.0
@@ -91,6 +97,7 @@ class IntentClassifier:
         self.labels: list[str] = []
         self.temperature = 1.0
         self.threshold = 0.0
+        self.oos_bias = 0.0  # subtracted from the "oos" class's tempered score
         self.train_seconds = 0.0
         self._words: TfidfVectorizer | None = None
         self._chars: TfidfVectorizer | None = None
@@ -228,25 +235,20 @@ class IntentClassifier:
             return float(-log_p[np.arange(len(target)), target].mean())
 
         self.temperature = float(np.exp(minimize_scalar(nll, bounds=(-6, 3), method="bounded").x))
-        probs = _softmax(scores / self.temperature)
-        top = probs.argmax(axis=1)
-        confidence = probs.max(axis=1)
         in_scope = np.array([label != OUT_OF_SCOPE for _, label in known])
         oos_index = self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else -1
         if in_scope.all():
             # No out-of-scope examples to aim at: reject the least sure few percent.
+            confidence = _softmax(scores / self.temperature).max(axis=1)
             self.threshold = float(np.quantile(confidence, self.settings.reject_rate))
             return
-        # Out-of-scope examples exist: pick the threshold with the best mean of
-        # in-scope accuracy and out-of-scope recall on validation.
-        best, best_score = 0.0, -1.0
-        for threshold in np.unique(np.round(confidence, 3)):
-            rejected = (confidence < threshold) | (top == oos_index)
-            right = (top == target) & ~rejected
-            score = right[in_scope].mean() + rejected[~in_scope].mean()
-            if score > best_score:
-                best, best_score = float(threshold), float(score)
-        self.threshold = best
+        self.oos_bias, self.threshold = _operating_point(
+            scores / self.temperature,
+            target,
+            in_scope,
+            oos_index,
+            self.settings.oos_recall_target,
+        )
 
     # -- scoring ----------------------------------------------------------
 
@@ -288,9 +290,19 @@ class IntentClassifier:
         return _softmax(self.decision_scores(texts) / self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[IntentPrediction]:
-        """Intent or out-of-scope for each text; empty text is out of scope."""
+        """Intent or out-of-scope for each text; empty text is out of scope.
+
+        Decisions use the operating point chosen on validation: the
+        probabilities reported here include the out-of-scope handicap.
+        """
         texts = [t if isinstance(t, str) else "" for t in texts]
-        probs = self.predict_proba([t or " " for t in texts])
+        probs = _softmax(
+            _handicap(
+                self.decision_scores([t or " " for t in texts]) / self.temperature,
+                self._oos_index(),
+                self.oos_bias,
+            )
+        )
         out = []
         for text, row in zip(texts, probs, strict=True):
             order = np.argsort(-row)[:3]
@@ -299,6 +311,9 @@ class IntentClassifier:
             rejected = not text.strip() or label == OUT_OF_SCOPE or confidence < self.threshold
             out.append(IntentPrediction(None if rejected else label, confidence, alternatives))
         return out
+
+    def _oos_index(self) -> int:
+        return self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else -1
 
     # -- persistence ------------------------------------------------------
 
@@ -314,6 +329,7 @@ class IntentClassifier:
             "labels": self.labels,
             "temperature": self.temperature,
             "threshold": self.threshold,
+            "oos_bias": self.oos_bias,
             "train_seconds": self.train_seconds,
             "fine_tuned": self._fine_tuned,
             "words": _vocabulary(self._words),
@@ -350,6 +366,7 @@ class IntentClassifier:
         model.labels = list(meta["labels"])
         model.temperature = float(meta["temperature"])
         model.threshold = float(meta["threshold"])
+        model.oos_bias = float(meta.get("oos_bias", 0.0))
         model.train_seconds = float(meta["train_seconds"])
         model._words = _vectorizer(meta["words"], arrays["words_idf"])
         model._chars = _vectorizer(meta["chars"], arrays["chars_idf"])
@@ -362,6 +379,45 @@ class IntentClassifier:
             )
             model._fine_tuned = True
         return model
+
+
+#: Handicaps tried on the out-of-scope class's tempered score.
+_OOS_BIASES = np.arange(0.0, 8.01, 0.25)
+
+
+def _handicap(z: np.ndarray, oos_index: int, bias: float) -> np.ndarray:
+    if oos_index < 0 or bias == 0.0:
+        return z
+    out = z.copy()
+    out[:, oos_index] -= bias
+    return out
+
+
+def _operating_point(
+    z: np.ndarray,
+    target: np.ndarray,
+    in_scope: np.ndarray,
+    oos_index: int,
+    recall_target: float | None,
+) -> tuple[float, float]:
+    """(out-of-scope handicap, threshold) chosen on validation (see the module doc)."""
+    best: tuple[float, float, float] = (-1.0, 0.0, 0.0)  # (score, bias, threshold)
+    fallback: tuple[float, float, float] = (-1.0, 0.0, 0.0)
+    for bias in _OOS_BIASES if oos_index >= 0 else [0.0]:
+        probs = _softmax(_handicap(z, oos_index, float(bias)))
+        top = probs.argmax(axis=1)
+        confidence = probs.max(axis=1)
+        for threshold in np.unique(np.round(confidence, 3)):
+            rejected = (confidence < threshold) | (top == oos_index)
+            accuracy = float(((top == target) & ~rejected)[in_scope].mean())
+            recall = float(rejected[~in_scope].mean())
+            mean = (accuracy + recall) / 2
+            if mean > fallback[0]:
+                fallback = (mean, float(bias), float(threshold))
+            if recall_target is not None and recall >= recall_target and accuracy > best[0]:
+                best = (accuracy, float(bias), float(threshold))
+    chosen = best if best[0] >= 0 else fallback
+    return chosen[1], chosen[2]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
