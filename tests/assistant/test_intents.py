@@ -158,3 +158,26 @@ def test_the_operating_point_keeps_in_scope_accuracy_at_the_recall_target() -> N
     bias, threshold = _operating_point(z, target, in_scope, 2, 1.0)
     accuracy, recall = outcome(bias, threshold)
     assert recall == 1.0
+
+
+def test_out_of_scope_validation_examples_set_the_threshold_when_not_learned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``oos_val`` alone (nothing learned) reaches the operating-point choice, with
+    the out-of-scope examples among its rows (they were once dropped silently)."""
+    import retain.assistant.intents as intents
+
+    seen: list[np.ndarray] = []
+    original = intents._operating_point
+
+    def spy(z: np.ndarray, target: np.ndarray, *args: object) -> tuple[float, float]:
+        seen.append(target)
+        return original(z, target, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intents, "_operating_point", spy)
+    data = hold_out_intents(_toy(), 1, seed=0)
+    model = IntentClassifier(TFIDF).fit(data.train, oos_val=data.oos_train)
+    assert OUT_OF_SCOPE not in model.labels
+    assert len(seen) == 1 and (seen[0] == -1).sum() == len(data.oos_train)
+    flagged = [p.intent is None for p in model.predict([t for t, _ in data.oos_test])]
+    assert np.mean(flagged) >= 0.5

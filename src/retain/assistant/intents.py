@@ -222,11 +222,19 @@ class IntentClassifier:
 
     def _calibrate(self, data: Sequence[tuple[str, str]]) -> None:
         """Fit the softmax temperature, then the out-of-scope threshold."""
-        known = [(t, label) for t, label in data if label in self.labels]
+        # Out-of-scope examples count for the threshold even when they were not
+        # learned as a class (then no label matches them: target -1).
+        known = [(t, label) for t, label in data if label in self.labels or label == OUT_OF_SCOPE]
         if not known:
             return
-        scores = self.decision_scores([t for t, _ in known])
-        target = np.array([self.labels.index(label) for _, label in known])
+        all_scores = self.decision_scores([t for t, _ in known])
+        all_target = np.array(
+            [self.labels.index(label) if label in self.labels else -1 for _, label in known]
+        )
+        labelled = all_target >= 0
+        if not labelled.any():
+            return
+        scores, target = all_scores[labelled], all_target[labelled]
 
         def nll(log_t: float) -> float:
             z = scores / np.exp(log_t)
@@ -243,8 +251,8 @@ class IntentClassifier:
             self.threshold = float(np.quantile(confidence, self.settings.reject_rate))
             return
         self.oos_bias, self.threshold = _operating_point(
-            scores / self.temperature,
-            target,
+            all_scores / self.temperature,
+            all_target,
             in_scope,
             oos_index,
             self.settings.oos_recall_target,
