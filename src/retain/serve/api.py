@@ -32,7 +32,7 @@ from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign
 from retain.retention.tracking import experiment_report
-from retain.serve.cache import recommendations_json
+from retain.serve.cache import recommendation_question, recommendations_json
 from retain.serve.intake import intake_events
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
 from retain.serve.live import LiveModel
@@ -250,23 +250,16 @@ def api_router(state: ServiceState) -> APIRouter:
         exclude: Annotated[list[str], Query(max_length=1000)] = [],  # noqa: B006
     ) -> Response:
         version, model = serving(state.recommender)
-        question = (
-            k,
-            tuple(category) if category is not None else None,
-            tuple(recent),
-            tuple(exclude),
-        )
-        body = state.answers.get(version, user_id, question)
-        if body is None:
-            ticket = state.answers.ticket()
-            try:
+
+        def compute() -> bytes:
+            with _client_errors():
                 answer = model.recommend(
                     user_id, recent, k, categories=category, exclude_items=exclude
                 )
-            except InvalidInputError as exc:
-                raise _problem(422, str(exc)) from None
-            body = recommendations_json(answer, version)
-            state.answers.put(version, user_id, question, body, ticket)
+            return recommendations_json(answer, version)
+
+        question = recommendation_question(k, category, recent, exclude)
+        body = state.answers.get_or_compute(version, user_id, question, compute)
         return Response(body, media_type="application/json")
 
     @router.get(
@@ -280,18 +273,14 @@ def api_router(state: ServiceState) -> APIRouter:
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     ) -> Response:
         version, model = serving(state.recommender)
-        # Similar items depend on the model alone: cached under no user.
-        question = ("similar", item_id, k)
-        body = state.answers.get(version, "", question)
-        if body is None:
-            ticket = state.answers.ticket()
-            try:
+
+        def compute() -> bytes:
+            with _client_errors():
                 items = model.similar_items(item_id, k)
-            except NotFoundError as exc:
-                raise _problem(404, str(exc)) from None
-            answer = RecommendationList(None, items, [], cold_start=False)
-            body = recommendations_json(answer, version)
-            state.answers.put(version, "", question, body, ticket)
+            return recommendations_json(RecommendationList(None, items, [], False), version)
+
+        # Similar items depend on the model alone: cached under no user.
+        body = state.answers.get_or_compute(version, "", ("similar", item_id, k), compute)
         return Response(body, media_type="application/json")
 
     @router.get("/users/{user_id}/scores", summary="Churn risk, repurchase and value of a user")
@@ -333,11 +322,8 @@ def api_router(state: ServiceState) -> APIRouter:
         summary="Erase a customer from the store and the serving models (admin)",
     )
     def erase(user_id: str, _key: AdminKey) -> dict[str, Any]:
-        with _store_errors(), state.write_store() as store:
-            try:
-                report = erase_user(store, user_id)
-            except InvalidInputError as exc:
-                raise _problem(422, str(exc)) from None
+        with _store_errors(), state.write_store() as store, _client_errors():
+            report = erase_user(store, user_id)
         rows_by_table = dict(report.rows_by_table)
         if state.ops is not None:
             try:
@@ -459,13 +445,8 @@ def api_router(state: ServiceState) -> APIRouter:
         summary="Treatment against control at D7/D30/D90: repurchase and revenue, with 95% CIs",
     )
     def experiment(name: str, _key: ReadKey) -> dict[str, Any]:
-        with _store_errors(), state.read_store() as store:
-            try:
-                results = experiment_report(store, name)
-            except InvalidInputError as exc:
-                raise _problem(422, str(exc)) from None
-            except NotFoundError as exc:
-                raise _problem(404, str(exc)) from None
+        with _store_errors(), state.read_store() as store, _client_errors():
+            results = experiment_report(store, name)
         horizons = [
             {
                 "days": r.days,
@@ -509,10 +490,8 @@ def api_router(state: ServiceState) -> APIRouter:
     @router.post("/models/{kind}/promote", summary="Serve a stored version (admin)")
     def promote_model(kind: str, body: PromoteIn, _key: AdminKey) -> dict[str, Any]:
         live = live_model(kind)
-        try:
+        with _client_errors():
             promote(live.root, kind, body.version)
-        except NotFoundError as exc:
-            raise _problem(404, str(exc)) from None
         return _swap_outcome(live, body.version)
 
     @router.post("/models/{kind}/rollback", summary="Serve the previous version (admin)")
@@ -543,6 +522,17 @@ def customer_reply(
         "citations": reply.citations,
         "handed_off": reply.handed_off,
     }
+
+
+@contextmanager
+def _client_errors() -> Iterator[None]:
+    """Maps what a request asked wrongly onto 422 (bad input) and 404 (no such thing)."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        raise _problem(422, str(exc)) from None
+    except NotFoundError as exc:
+        raise _problem(404, str(exc)) from None
 
 
 @contextmanager

@@ -15,12 +15,12 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from retain.recommend.recommender import RecommendationList
 
-__all__ = ["AnswerCache", "recommendations_json"]
+__all__ = ["AnswerCache", "plain_k", "recommendation_question", "recommendations_json"]
 
 
 class AnswerCache:
@@ -35,8 +35,6 @@ class AnswerCache:
         self._lock = threading.Lock()
         self._current: str | None = None
         self._versions: dict[str, OrderedDict[str, dict[Hashable, Any]]] = {}
-        self.hits = 0
-        self.misses = 0
         self._forgets = 0
 
     def ticket(self) -> int:
@@ -52,12 +50,20 @@ class AnswerCache:
             users = self._versions[version]
             answers = users.get(user)
             found = answers.get(question) if answers is not None else None
-            if found is None:
-                self.misses += 1
-                return None
-            users.move_to_end(user)
-            self.hits += 1
+            if found is not None:
+                users.move_to_end(user)
             return found
+
+    def get_or_compute(
+        self, version: str, user: str, question: Hashable, compute: Callable[[], Any]
+    ) -> Any:
+        """The cached answer, else ``compute()``'s, kept unless an event arrived meanwhile."""
+        found = self.get(version, user, question)
+        if found is None:
+            ticket = self.ticket()
+            found = compute()
+            self.put(version, user, question, found, ticket)
+        return found
 
     def put(self, version: str, user: str, question: Hashable, answer: Any, ticket: int) -> None:
         with self._lock:
@@ -100,8 +106,22 @@ class AnswerCache:
                 users.pop(user, None)
             self._forgets += 1
 
-    def __len__(self) -> int:
-        return len(self._versions.get(self._current or "", ()))
+
+def recommendation_question(
+    k: int,
+    categories: Sequence[str] | None = None,
+    recent: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> tuple[Any, ...]:
+    """The cache key of a recommendation request (besides its user and version)."""
+    return (k, tuple(categories) if categories is not None else None, tuple(recent), tuple(exclude))
+
+
+def plain_k(question: Hashable) -> int | None:
+    """``k`` when ``question`` asks for a user's top ``k`` with no filters, else None."""
+    if not (isinstance(question, tuple) and question and isinstance(question[0], int)):
+        return None
+    return question[0] if question == recommendation_question(question[0]) else None
 
 
 def recommendations_json(answer: RecommendationList, version: str) -> bytes:

@@ -58,15 +58,14 @@ class LiveModel(Generic[T]):
         kind: str,
         load: Callable[[Path], T],
         probe: Callable[[T], Any] | None = None,
-        prepare: Callable[[str, T, tuple[str, T] | None], Any] | None = None,
-        swap_lock: threading.Lock | None = None,
+        prepare: Callable[[str, T], Any] | None = None,
     ) -> None:
         self.root = root
         self.kind = kind
         self._load = load
         self._probe = probe
         self._prepare = prepare
-        self._swap_lock = swap_lock or threading.Lock()
+        self._swap_lock = threading.Lock()
         self._serving: tuple[str, T] | None = None
         self.refused: Refusal | None = None
         self.swaps = 0
@@ -108,7 +107,7 @@ class LiveModel(Generic[T]):
                     self._probe(model)
                 with self._swap_lock:
                     if self._prepare is not None:
-                        self._prepare(wanted, model, self._serving)
+                        self._prepare(wanted, model)
                     self._serving = (wanted, model)
             except Exception as exc:  # any failure to load means: do not serve it
                 self.refused = Refusal(wanted, f"{type(exc).__name__}: {exc}"[:500])

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from retain.assistant.intents import IntentClassifier
 from retain.assistant.responder import LLMBackend
@@ -27,7 +27,12 @@ from retain.recommend.recommender import Recommender
 from retain.recommend.scoring import MODEL_KIND as RECOMMEND_KIND
 from retain.sentiment.model import SentimentModel
 from retain.sentiment.service import MODEL_KIND as SENTIMENT_KIND
-from retain.serve.cache import AnswerCache, recommendations_json
+from retain.serve.cache import (
+    AnswerCache,
+    plain_k,
+    recommendation_question,
+    recommendations_json,
+)
 from retain.serve.keys import ApiKey, KeyReader, KeyRing, key_reader, load_secret
 from retain.serve.live import LiveModel, ModelWatcher
 from retain.serve.metrics import Metrics
@@ -117,7 +122,7 @@ class ServiceState:
                 RECOMMEND_KIND,
                 Recommender.load,
                 lambda m: m.recommend(k=1),
-                prepare=lambda version, new, old: _bring_up_to_date(answers, fed, version, new),
+                prepare=lambda version, new: _bring_up_to_date(answers, fed, version, new),
             ),
             LiveModel(root, SENTIMENT_KIND, SentimentModel.load, lambda m: m.score(["ok"])),
             LiveModel(root, ASSISTANT_KIND, assistant_parts),
@@ -220,24 +225,18 @@ def _bring_up_to_date(
     by_k: dict[int, list[str]] = {}
     for user, question in answers.recent_questions(_WARM_QUESTIONS):
         # Only the plain question (k items, no filters) is warmed, in batches.
-        plain = (
-            isinstance(question, tuple) and len(question) == 4 and question[1:] == (None, (), ())
-        )
-        if plain and user in model.histories:
-            by_k.setdefault(int(cast(tuple[Any, ...], question)[0]), []).append(user)
+        k = plain_k(question)
+        if k is not None and user in model.histories:
+            by_k.setdefault(k, []).append(user)
     warmed: list[tuple[str, Hashable, bytes]] = []
     for k, users in by_k.items():
         for answer in model.recommend_many(users, k=k):
             body = recommendations_json(answer, version)
-            warmed.append((str(answer.user_id), (k, None, (), ()), body))
+            warmed.append((str(answer.user_id), recommendation_question(k), body))
     answers.warm(version, warmed, ticket)
 
 
 @contextmanager
 def _open(config: Settings, *, read_only: bool) -> Iterator[Store]:
-    with _STORE_LOCK:
-        store = Store.open(config.resolved_store_url, read_only=read_only)
-        try:
-            yield store
-        finally:
-            store.close()
+    with _STORE_LOCK, Store.open(config.resolved_store_url, read_only=read_only) as store:
+        yield store
