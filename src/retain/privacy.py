@@ -23,10 +23,18 @@ from typing import Any
 from retain.data.store import Store
 from retain.errors import InvalidInputError, NotFoundError
 
-__all__ = ["AUDIT_TABLE", "ErasureReport", "erase_user", "export_user", "personal_tables"]
+__all__ = [
+    "AUDIT_DDL",
+    "AUDIT_TABLE",
+    "ErasureReport",
+    "erase_user",
+    "export_user",
+    "id_token_pattern",
+    "personal_tables",
+]
 
 AUDIT_TABLE = "erasure_audit"
-_AUDIT_DDL = f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
+AUDIT_DDL = f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
   request_id VARCHAR PRIMARY KEY,
   erased_at TIMESTAMP NOT NULL,
   rows_erased BIGINT NOT NULL,
@@ -63,8 +71,11 @@ def _check(user_id: str) -> None:
         raise InvalidInputError(f"a user id is at most 500 characters, got {len(user_id)}")
 
 
-def _quarantine_pattern(user_id: str) -> str:
-    """The id as a whole token in a raw record (U1 must not match U12)."""
+def id_token_pattern(user_id: str) -> str:
+    """The id as a whole token in a raw record (U1 must not match U12).
+
+    The same pattern works in DuckDB's and PostgreSQL's regular expressions.
+    """
     return r"(^|[^0-9A-Za-z_\-])" + re.escape(user_id) + r"($|[^0-9A-Za-z_\-])"
 
 
@@ -83,7 +94,7 @@ def export_user(store: Store, user_id: str) -> dict[str, list[dict[str, Any]]]:
     frame = store.query_df(
         "SELECT table_name, source, line, reason, record FROM quarantine "
         "WHERE regexp_matches(record, ?)",
-        [_quarantine_pattern(user_id)],
+        [id_token_pattern(user_id)],
     )
     if not frame.empty:
         out["quarantine"] = json.loads(frame.to_json(orient="records"))
@@ -103,7 +114,7 @@ def erase_user(store: Store, user_id: str) -> ErasureReport:
     request_id = uuid.uuid4().hex
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction() as con:
-        con.execute(_AUDIT_DDL)
+        con.execute(AUDIT_DDL)
         for table in personal_tables(store):
             n = con.execute(
                 f'DELETE FROM "{table}" WHERE user_id = ? RETURNING 1', [user_id]
@@ -112,7 +123,7 @@ def erase_user(store: Store, user_id: str) -> ErasureReport:
                 counts[table] = len(n)
         n = con.execute(
             "DELETE FROM quarantine WHERE regexp_matches(record, ?) RETURNING 1",
-            [_quarantine_pattern(user_id)],
+            [id_token_pattern(user_id)],
         ).fetchall()
         if n:
             counts["quarantine"] = len(n)

@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from retain.data.ingest import ingest_arrow
+from retain.data.ingest import IngestReport, ingest_arrow
 from retain.data.sources import records_to_arrow
 from retain.data.store import Store
 
 if TYPE_CHECKING:
     from retain.serve.state import ServiceState
 
-__all__ = ["EventIntake", "intake_events"]
+__all__ = ["EventIntake", "ingest_batch", "intake_events"]
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,10 @@ def intake_events(
     explicit = [str(r["event_id"]) for r in records if r.get("event_id") is not None]
     with state.write_store() as store:
         known = _existing(store, explicit)
-        report = ingest_arrow(
+        report = ingest_batch(
             store,
-            "events",
-            records_to_arrow([(i + 1, r) for i, r in enumerate(records)]),
-            source=source,
-            format="api",
+            records,
+            source,
             future_tolerance_seconds=settings.future_tolerance_seconds,
             max_text_chars=settings.max_text_chars,
         )
@@ -73,6 +71,26 @@ def intake_events(
         errors=[(int(i), str(r)) for i, r in errors],
         ignored_fields=list(report.ignored_columns),
         fresh=fresh,
+    )
+
+
+def ingest_batch(
+    store: Store,
+    records: Sequence[Mapping[str, Any]],
+    source: str,
+    *,
+    future_tolerance_seconds: int,
+    max_text_chars: int,
+) -> IngestReport:
+    """One API batch through the shared ingestion (records numbered from 1 as lines)."""
+    return ingest_arrow(
+        store,
+        "events",
+        records_to_arrow([(i + 1, r) for i, r in enumerate(records)]),
+        source=source,
+        format="api",
+        future_tolerance_seconds=future_tolerance_seconds,
+        max_text_chars=max_text_chars,
     )
 
 

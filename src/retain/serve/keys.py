@@ -53,7 +53,7 @@ ROLES: tuple[Role, ...] = get_args(Role)
 
 KEYS_TABLE = "api_keys"
 _PREFIX = "rtn"
-_DDL = f"""CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (
+KEYS_DDL = f"""CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (
   key_id VARCHAR PRIMARY KEY,
   name VARCHAR NOT NULL,
   role VARCHAR NOT NULL,
@@ -120,7 +120,7 @@ def create_key(store: Store, name: str, role: str, rate_per_second: float) -> tu
     key_id, secret, full = new_key_parts()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction() as con:
-        con.execute(_DDL)
+        con.execute(KEYS_DDL)
         con.execute(
             f"INSERT INTO {KEYS_TABLE} VALUES (?, ?, ?, ?, ?, ?, NULL)",
             [key_id, name.strip(), role, digest_secret(secret), rate_per_second, now],
@@ -135,7 +135,7 @@ def revoke_key(store: Store, key_id: str) -> None:
     Raises:
         NotFoundError: no live key has this id.
     """
-    store.execute(_DDL)
+    store.execute(KEYS_DDL)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     found = store.execute(
         f"UPDATE {KEYS_TABLE} SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL "

@@ -26,22 +26,15 @@ import pyarrow as pa
 
 from retain.data.ingest import ingest_arrow
 from retain.data.schemas import get_schema
-from retain.data.sources import records_to_arrow
 from retain.data.store import SYSTEM_TABLES, Store
 from retain.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
-from retain.serve.intake import EventIntake
-from retain.serve.keys import ApiKey, digest_secret, new_key_parts, validate_key_request
+from retain.privacy import AUDIT_DDL, id_token_pattern
+from retain.serve.intake import EventIntake, ingest_batch
+from retain.serve.keys import KEYS_DDL, ApiKey, digest_secret, new_key_parts, validate_key_request
 
 __all__ = ["PostgresStore", "pull_events"]
 
 _EVENTS = get_schema("events")
-_PRIVACY_AUDIT = """CREATE TABLE IF NOT EXISTS erasure_audit (
-  request_id VARCHAR PRIMARY KEY, erased_at TIMESTAMP NOT NULL,
-  rows_erased BIGINT NOT NULL, tables VARCHAR NOT NULL)"""
-_KEYS = """CREATE TABLE IF NOT EXISTS api_keys (
-  key_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL,
-  secret_sha256 VARCHAR NOT NULL, rate_per_second DOUBLE PRECISION NOT NULL,
-  created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP)"""
 #: Tables the operational store keeps that hold a customer's id.
 _PERSONAL = ("events",)
 
@@ -66,8 +59,8 @@ class PostgresStore:
                 _pg(_EVENTS.ddl()),
                 _pg(SYSTEM_TABLES["quarantine"]),
                 _pg(SYSTEM_TABLES["ingest_runs"]),
-                _KEYS,
-                _PRIVACY_AUDIT,
+                _pg(KEYS_DDL),
+                _pg(AUDIT_DDL),
             ):
                 con.execute(ddl)
 
@@ -136,16 +129,14 @@ class PostgresStore:
     ) -> EventIntake:
         """Validate ``records`` as ``retain ingest`` would, then commit them in one transaction."""
         with Store.open(":memory:") as scratch:
-            report = ingest_arrow(
+            report = ingest_batch(
                 scratch,
-                "events",
-                records_to_arrow([(i + 1, r) for i, r in enumerate(records)]),
-                source=source,
-                format="api",
+                records,
+                source,
                 future_tolerance_seconds=future_tolerance_seconds,
                 max_text_chars=max_text_chars,
             )
-            valid = scratch.query_arrow(f"SELECT * FROM events ORDER BY {_order()}")
+            valid = scratch.query_arrow("SELECT * FROM events ORDER BY ts, event_id")
             rejected = scratch.execute(
                 "SELECT line, reason, record FROM quarantine ORDER BY line"
             ).fetchall()
@@ -230,7 +221,7 @@ class PostgresStore:
         if not user_id.strip():
             raise InvalidInputError("a user id is required")
         counts: dict[str, int] = {}
-        token = r"(^|[^0-9A-Za-z_\-])" + _regex_escape(user_id) + r"($|[^0-9A-Za-z_\-])"
+        token = id_token_pattern(user_id)
         with self.connect() as con:
             for table in _PERSONAL:
                 n = con.execute(f"DELETE FROM {table} WHERE user_id = %s", [user_id]).rowcount
@@ -283,10 +274,6 @@ def pull_events(ops: PostgresStore, store: Store, *, batch: int = 50_000) -> int
         )
 
 
-def _order() -> str:
-    return "ts, event_id"
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -297,11 +284,6 @@ def _text(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     return str(value)
-
-
-def _regex_escape(text: str) -> str:
-    """Escapes for a POSIX regular expression (PostgreSQL's ``~``)."""
-    return "".join("\\" + c if c in r".^$*+?()[]{}|\-/" else c for c in text)
 
 
 def _redact(url: str) -> str:
