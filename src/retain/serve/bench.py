@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -153,49 +155,47 @@ def _two_versions(root: Path) -> tuple[str, str]:
     return serving, variant
 
 
-class _service:  # noqa: N801 (a context manager)
-    """``retain serve`` in its own process; the base URL while inside."""
-
-    def __init__(self, shop: Path) -> None:
-        self.shop = shop
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        env = {
-            **os.environ,
-            "RETAIN_DATA_DIR": str(self.shop),
-            "RETAIN_SERVICE__MODEL_POLL_SECONDS": "0.2",
-        }
-        env.pop("RETAIN_CONFIG", None)
-        self.process = subprocess.Popen(
+@contextmanager
+def _service(shop: Path) -> Iterator[str]:
+    """``retain serve`` in its own process; yields its base URL, stops it on the way out."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "RETAIN_DATA_DIR": str(shop), "RETAIN_SERVICE__MODEL_POLL_SECONDS": "0.2"}
+    env.pop("RETAIN_CONFIG", None)
+    # A file, not a pipe: nobody reads stderr while it runs, and a full pipe would block it.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
             [sys.executable, "-m", "retain.cli", "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=errors,
         )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_for_health(base, process, errors)
+            yield base
+        finally:
+            process.terminate()
             try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return base
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("the service did not answer /healthz within 180 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
+                process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                process.kill()
+
+
+def _wait_for_health(base: str, process: subprocess.Popen[bytes], errors: Any) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            errors.seek(0)
+            raise RuntimeError(f"the service exited: {errors.read().decode(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("the service did not answer /healthz within 180 s")
 
 
 def _settled(base: str, key: str, shop: Path, wait: float = 60.0) -> Any:
