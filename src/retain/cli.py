@@ -802,11 +802,12 @@ def _operational(settings: Settings) -> Any:
 
 @app.command("pull-events")
 def pull_events(
-    batch: Annotated[int, typer.Option(help="Events fetched and committed at a time.")] = 50_000,
+    batch: Annotated[int, typer.Option(help="Rows fetched and committed at a time.")] = 50_000,
 ) -> None:
-    """Copy the events the service replicas accepted into PostgreSQL into the embedded store.
+    """Copy what the service replicas wrote to PostgreSQL (events and assistant conversation
+    turns) into the embedded store.
 
-    Idempotent (by event_id) and resumable; run it before training.
+    Idempotent (by key), resumable, in commit order; run it before training.
     Needs service.operational_url.
 
     Example: RETAIN_SERVICE__OPERATIONAL_URL=postgresql://... retain pull-events
@@ -819,7 +820,9 @@ def pull_events(
         raise _CommandError("no operational store: set service.operational_url (postgresql://...)")
     with _open_store(settings) as store:
         added = pull(ops, store, batch=batch)
-    out.print(f"pulled {added:,} new events into {settings.resolved_store_url}")
+    out.print(
+        f"pulled {added:,} new events and conversation turns into {settings.resolved_store_url}"
+    )
 
 
 @models_app.command("list")

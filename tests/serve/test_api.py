@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -303,6 +304,22 @@ def test_a_promoted_model_is_served_without_a_restart_and_can_be_rolled_back(
             "/v1/models/recommend/promote", json={"version": "nope"}, headers=_h(keys["admin"])
         )
     ).status_code == 404
+
+
+def test_the_first_event_loads_the_model_without_deadlocking(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    """An event can arrive before any request made the service load its recommender."""
+    folder = tmp_path / "data"
+    shutil.copytree(demo_dir, folder)
+    state = create_app(Settings(data_dir=folder)).state.retain
+    user = "U00001"
+    fed = threading.Thread(target=state.feed, args=([(user, "I00003", "purchase")],))
+    fed.start()
+    fed.join(timeout=60)
+    assert not fed.is_alive(), "feeding the first event deadlocked"
+    model = state.recommender.serving[1]
+    assert model.histories[user][-1] == model.items.lookup()["I00003"]
 
 
 def test_a_corrupt_model_is_refused_and_the_old_one_keeps_serving(

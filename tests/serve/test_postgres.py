@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from retain.config import ServiceConfig, Settings
 from retain.data import Store
 from retain.errors import StoreError
 from retain.serve.app import create_app
+from retain.serve.intake import intake_events
 from retain.serve.operational import PostgresStore, pull_events
 
 URL = os.environ.get("RETAIN_TEST_POSTGRES_URL")
@@ -32,7 +34,17 @@ def pg() -> PostgresStore:
     assert URL is not None
     store = PostgresStore(URL)
     with store.connect() as con:
-        for table in ("events", "quarantine", "ingest_runs", "api_keys", "erasure_audit"):
+        for table in (
+            "events",
+            "conversations",
+            "assistant_state",
+            "return_requests",
+            "handoffs",
+            "quarantine",
+            "ingest_runs",
+            "api_keys",
+            "erasure_audit",
+        ):
             con.execute(f"TRUNCATE {table}")
     return store
 
@@ -40,7 +52,9 @@ def pg() -> PostgresStore:
 def _replica(demo_dir: Path, folder: Path) -> TestClient:
     assert URL is not None
     shutil.copytree(demo_dir, folder)
-    settings = Settings(data_dir=folder, service=ServiceConfig(operational_url=SecretStr(URL)))
+    # Replicas share the signing secret, so a customer token works on every one.
+    service = ServiceConfig(operational_url=SecretStr(URL), secret=SecretStr("replicas-secret"))
+    settings = Settings(data_dir=folder, service=service)
     return TestClient(create_app(settings))
 
 
@@ -107,6 +121,149 @@ def test_two_replicas_share_keys_events_and_erasure(
     for replica in (a, b):
         replica.app.state.retain.keys.refresh()  # type: ignore[attr-defined]
         assert replica.get("/v1/items/I00001/similar", headers=headers).status_code == 401
+
+
+@needs_server
+def test_an_event_or_erasure_on_one_replica_reaches_the_others_serving_model(
+    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    a = _replica(demo_dir, tmp_path / "a")
+    b = _replica(demo_dir, tmp_path / "b")
+    _, key = pg.create_key("replicas", "admin", 1000)
+    headers = {"X-API-Key": key}
+    state_a, state_b = a.app.state.retain, b.app.state.retain  # type: ignore[attr-defined]
+    assert state_a.replica.poll() == 0 and state_b.replica.poll() == 0  # cursors at the newest
+    user = "U00007"
+    url = f"/v1/users/{user}/recommendations?k=5"
+    top = b.get(url, headers=headers).json()["items"][0]["item_id"]  # now cached in b
+    model_a, model_b = state_a.recommender.serving[1], state_b.recommender.serving[1]
+    known_a, known_b = len(model_a.histories[user]), len(model_b.histories[user])
+
+    bought = {**_events("feed", user, 1)[0], "item_id": top, "event_type": "purchase"}
+    assert a.post("/v1/events", json={"events": [bought]}, headers=headers).json()["accepted"] == 1
+    assert len(model_a.histories[user]) == known_a + 1  # a fed its own event at once
+    assert state_b.replica.poll() == 1
+    assert len(model_b.histories[user]) == known_b + 1
+    after = b.get(url, headers=headers).json()["items"]
+    assert top not in {i["item_id"] for i in after}  # bought elsewhere: b's stale answer is gone
+    assert state_a.replica.poll() == 0  # a does not feed its own event twice
+    assert len(model_a.histories[user]) == known_a + 1
+    # A retry of the same batch through b adds nothing anywhere.
+    assert b.post("/v1/events", json={"events": [bought]}, headers=headers).json()["duplicates"]
+    assert state_a.replica.poll() == 0 and state_b.replica.poll() == 0
+
+    def rows_of(folder: str) -> int:
+        with Store.open(tmp_path / folder / "retain.duckdb", read_only=True) as store:
+            found = store.execute("SELECT count(*) FROM orders WHERE user_id = ?", [user])
+            return int(found.fetchone()[0])
+
+    assert rows_of("b") > 0
+    assert a.delete(f"/v1/users/{user}", headers=headers).status_code == 200
+    assert user not in model_a.histories and rows_of("a") == 0
+    state_b.replica.poll()
+    assert user not in model_b.histories and rows_of("b") == 0  # b's own copy is erased too
+    state_a.replica.poll()  # a hears its own announcement and does not erase twice
+    for folder in ("a", "b"):
+        with Store.open(tmp_path / folder / "retain.duckdb", read_only=True) as store:
+            audit = store.execute("SELECT rows_erased FROM erasure_audit").fetchall()
+        assert len(audit) == 1 and audit[0][0] > 0 and user not in str(audit)
+    metrics = b.get("/metrics").text
+    assert "retain_replica_events_total 1" in metrics
+    assert "retain_replica_erasures_total 1" in metrics
+    for state in (state_a, state_b):
+        state.replica.close()
+
+
+@needs_server
+def test_concurrent_batches_on_two_replicas_reach_the_other_exactly_once(
+    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    """Polling while batches commit on both replicas: nothing skipped, nothing fed twice."""
+    states = [_replica(demo_dir, tmp_path / n).app.state.retain for n in "ab"]  # type: ignore[attr-defined]
+    for state in states:
+        state.replica.poll()
+    accepted = [0, 0]
+    fed = [0, 0]
+    writing = threading.Event()
+    writing.set()
+
+    def write(side: int, thread: int) -> None:
+        for n in range(15):
+            batch = _events(f"c{side}-{thread}-{n}", f"U{thread + 1:05d}", 3)
+            report = intake_events(states[side], batch, f"test/{side}/{thread}/{n}")
+            states[side].feed(report.fresh)
+            accepted[side] += report.accepted
+
+    def poll(side: int) -> None:
+        while writing.is_set():
+            fed[side] += states[side].replica.poll()
+        fed[side] += states[side].replica.poll()
+
+    pollers = [threading.Thread(target=poll, args=(side,)) for side in (0, 1)]
+    writers = [threading.Thread(target=write, args=(s, t)) for s in (0, 1) for t in range(3)]
+    for thread in pollers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    writing.clear()
+    for thread in pollers:
+        thread.join()
+    assert accepted == [135, 135]
+    assert fed == [accepted[1], accepted[0]]  # each sees exactly the other's events
+    for state in states:
+        state.replica.close()
+
+
+@needs_server
+def test_a_conversation_continues_on_whichever_replica_the_next_message_reaches(
+    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+) -> None:
+    a = _replica(demo_dir, tmp_path / "a")
+    b = _replica(demo_dir, tmp_path / "b")
+    with Store.open(tmp_path / "a" / "retain.duckdb", read_only=True) as store:
+        user, order = store.execute(
+            "SELECT user_id, order_id FROM orders WHERE coalesce(status, 'completed') = "
+            "'completed' ORDER BY order_id LIMIT 1"
+        ).fetchone()
+    _, key = pg.create_key("replicas", "admin", 1000)
+    token = a.post(f"/v1/customers/{user}/token", headers={"X-API-Key": key}).json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+
+    ask = a.post("/v1/chat", json={"message": "I want to return an item"}, headers=auth).json()
+    conversation = ask["conversation_id"]
+    confirm = b.post(
+        "/v1/chat", json={"message": order, "conversation_id": conversation}, headers=auth
+    ).json()
+    assert confirm["conversation_id"] == conversation  # b read a's state: the same conversation
+    assert f"Shall I start a return for order {order}" in confirm["text"]
+    done = a.post(
+        "/v1/chat", json={"message": "yes", "conversation_id": conversation}, headers=auth
+    ).json()
+    assert order in done["text"]
+    with pg.connect() as con:
+        returns = con.execute("SELECT order_id, user_id FROM return_requests").fetchall()
+        turns = con.execute(
+            "SELECT count(*) FROM conversations WHERE conversation_id = %s", [conversation]
+        ).fetchone()[0]
+    assert returns == [(order, user)] and turns == 6
+    # The order now shows its return request on either replica.
+    again = b.post(
+        "/v1/chat",
+        json={"message": f"return {order}", "conversation_id": conversation},
+        headers=auth,
+    ).json()
+    assert "return already requested" in again["text"]
+
+    # The turns reach the embedded store for analytics by the same pull as events.
+    with Store.open(tmp_path / "b" / "retain.duckdb") as store:
+        assert pull_events(pg, store) == 8
+        assert pull_events(pg, store) == 0
+    erased = a.delete(f"/v1/users/{user}", headers={"X-API-Key": key}).json()["rows_by_table"]
+    for table in ("conversations", "assistant_state", "return_requests"):
+        assert erased[f"operational.{table}"] >= 1
+    for state in (a.app.state.retain, b.app.state.retain):  # type: ignore[attr-defined]
+        if state.replica is not None:
+            state.replica.close()
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:

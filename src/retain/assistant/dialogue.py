@@ -31,8 +31,7 @@ from retain.assistant.intents import IntentClassifier
 from retain.assistant.knowledge import KnowledgeBase
 from retain.assistant.responder import LLMBackend, grounded_answer, phrase
 from retain.assistant.slots import Catalogue, extract_slots, mask_personal_data
-from retain.assistant.tools import CustomerTools, OrderInfo
-from retain.data.ingest import ingest_arrow
+from retain.assistant.tools import AssistantTables, CustomerTools, OrderInfo
 from retain.data.store import Store
 from retain.text.language import detect_language
 
@@ -92,6 +91,8 @@ class Assistant:
         catalogue: product titles for slot filling.
         llm: an optional backend that rephrases knowledge-base answers.
         log: write both sides of every turn to ``conversations``.
+        tables: where conversation state, returns, hand-offs and the turn log
+            go; by default the assistant's tables in ``store``.
     """
 
     def __init__(
@@ -104,8 +105,10 @@ class Assistant:
         llm: LLMBackend | None = None,
         log: bool = True,
         today: dt.date | None = None,
+        tables: AssistantTables | None = None,
     ) -> None:
         self.store = store
+        self.tables = tables
         self.nlu = nlu
         self.knowledge = knowledge
         self.catalogue = catalogue
@@ -121,7 +124,7 @@ class Assistant:
         A ``conversation_id`` that belongs to another customer starts a new
         conversation instead of reading theirs.
         """
-        tools = CustomerTools(self.store, user_id)
+        tools = CustomerTools(self.store, user_id, self.tables)
         if not conversation_id or tools.conversation_taken(conversation_id):
             conversation_id = f"chat-{uuid.uuid4().hex[:16]}"
         state = tools.load_state(conversation_id) or _new_state()
@@ -135,12 +138,18 @@ class Assistant:
         if truncated:
             reply.text = phrase("truncated", language) + reply.text
         if self.log:
-            self._log(conversation_id, user_id, state, text, reply)
+            self._log(tools.tables, conversation_id, user_id, state, text, reply)
         tools.save_state(conversation_id, state)  # once, after the log moved the turn counter
         return reply
 
     def _log(
-        self, conversation_id: str, user_id: str, state: dict[str, Any], text: str, reply: Reply
+        self,
+        tables: AssistantTables,
+        conversation_id: str,
+        user_id: str,
+        state: dict[str, Any],
+        text: str,
+        reply: Reply,
     ) -> None:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
         first = int(state["turns"])
@@ -149,9 +158,7 @@ class Assistant:
             (first + 1, "bot", reply.text),
         ]
         state["turns"] = first + 2
-        ingest_arrow(
-            self.store,
-            "conversations",
+        tables.log_turns(
             pa.table(
                 {
                     "conversation_id": [conversation_id] * 2,
@@ -164,7 +171,6 @@ class Assistant:
                 }
             ),
             source=f"assistant:{conversation_id}",
-            format="assistant",
         )
 
 

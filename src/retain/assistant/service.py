@@ -19,6 +19,7 @@ from retain.assistant.knowledge import Article, KnowledgeBase
 from retain.assistant.responder import LLMBackend
 from retain.assistant.shop_intents import starter_data
 from retain.assistant.slots import Catalogue
+from retain.assistant.tools import AssistantTables
 from retain.data.loaders.intents import IntentDataset
 from retain.data.store import Store
 from retain.text.encoder import MULTILINGUAL_MODEL, TextEncoder, load_encoder
@@ -103,10 +104,22 @@ class AssistantParts:
     knowledge: KnowledgeBase
     catalogue: Catalogue
 
-    def assistant(self, store: Store, *, llm: LLMBackend | None = None) -> Assistant:
-        """An assistant over ``store`` (open for one request) with these parts."""
+    def assistant(
+        self, store: Store, *, llm: LLMBackend | None = None, tables: AssistantTables | None = None
+    ) -> Assistant:
+        """An assistant over ``store`` (open for one request) with these parts.
+
+        ``tables``: where it writes conversations (the operational store when
+        replicas share them); by default ``store``.
+        """
         return Assistant(
-            store, self.nlu, self.knowledge, catalogue=self.catalogue, llm=llm, log=True
+            store,
+            self.nlu,
+            self.knowledge,
+            catalogue=self.catalogue,
+            llm=llm,
+            log=True,
+            tables=tables,
         )
 
 

@@ -4,6 +4,14 @@ A :class:`CustomerTools` is built with the customer's id by whoever
 authenticated them, and every query it runs is filtered by that id. Nothing in
 a message can change it: asking for another customer's order gets the same
 answer as asking for an order that does not exist.
+
+The shop's data (orders, recommendations) is read from the store. What the
+assistant writes itself — conversation state, return requests, hand-offs and
+the turn log — goes to :class:`AssistantTables`: the same store by default
+(:class:`EmbeddedAssistantTables`), or the operational PostgreSQL when several
+service replicas must share conversations
+(:class:`retain.serve.operational.PostgresAssistantTables`). Both run the
+same SQL through :class:`SqlAssistantTables`.
 """
 
 from __future__ import annotations
@@ -11,16 +19,25 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
+from retain.data.ingest import ingest_arrow
 from retain.data.store import Store
 
 __all__ = [
+    "ASSISTANT_DDL",
     "HANDOFFS_TABLE",
     "RETURN_REQUESTS_TABLE",
+    "STATE_TABLE",
+    "AssistantTables",
     "CustomerTools",
+    "EmbeddedAssistantTables",
     "OrderInfo",
+    "SqlAssistantTables",
     "ensure_tables",
 ]
 
@@ -28,7 +45,7 @@ RETURN_REQUESTS_TABLE = "return_requests"
 HANDOFFS_TABLE = "handoffs"
 STATE_TABLE = "assistant_state"
 
-_DDL = (
+ASSISTANT_DDL = (
     f"""CREATE TABLE IF NOT EXISTS {RETURN_REQUESTS_TABLE} (
         request_id VARCHAR PRIMARY KEY, order_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL,
         conversation_id VARCHAR, requested_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL)""",
@@ -46,12 +63,122 @@ RETURNABLE = ("completed",)
 
 def ensure_tables(store: Store) -> None:
     """Create the assistant's own tables when they are missing."""
-    for ddl in _DDL:
+    for ddl in ASSISTANT_DDL:
         store.execute(ddl)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class AssistantTables(ABC):
+    """Where the assistant keeps what it writes; every method is scoped by ``user_id``."""
+
+    @abstractmethod
+    def load_state(self, conversation_id: str, user_id: str) -> dict[str, Any] | None:
+        """The stored state of this customer's conversation; None for another's or a new one."""
+
+    @abstractmethod
+    def conversation_taken(self, conversation_id: str, user_id: str) -> bool:
+        """True when the id belongs to another customer's conversation."""
+
+    @abstractmethod
+    def save_state(self, conversation_id: str, user_id: str, state: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def returns_requested(self, user_id: str, order_ids: list[str]) -> set[str]:
+        """Which of the customer's ``order_ids`` already have a return request."""
+
+    @abstractmethod
+    def add_return(self, order_id: str, user_id: str, conversation_id: str) -> str:
+        """Record a return request; its id."""
+
+    @abstractmethod
+    def add_handoff(
+        self, conversation_id: str, user_id: str, reason: str, last_message: str
+    ) -> str:
+        """Queue a conversation for a person; the hand-off's id."""
+
+    @abstractmethod
+    def log_turns(self, turns: pa.Table, source: str) -> None:
+        """Append turns in the canonical ``conversations`` fields (a turn already there stays)."""
+
+
+class SqlAssistantTables(AssistantTables):
+    """The SQL both stores run; a subclass says how a statement reaches its database.
+
+    Statements use ``?`` placeholders (DuckDB's); a backend with another
+    style translates them in :meth:`run`.
+    """
+
+    @abstractmethod
+    def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Execute one statement; its rows (empty for a statement without a result)."""
+
+    def load_state(self, conversation_id: str, user_id: str) -> dict[str, Any] | None:
+        row = self.run(
+            f"SELECT state FROM {STATE_TABLE} WHERE conversation_id = ? AND user_id = ?",
+            [conversation_id, user_id],
+        )
+        return json.loads(row[0][0]) if row else None
+
+    def conversation_taken(self, conversation_id: str, user_id: str) -> bool:
+        row = self.run(
+            f"SELECT count(*) FROM {STATE_TABLE} WHERE conversation_id = ? AND user_id <> ?",
+            [conversation_id, user_id],
+        )
+        return bool(row[0][0])
+
+    def save_state(self, conversation_id: str, user_id: str, state: dict[str, Any]) -> None:
+        self.run(
+            f"""INSERT INTO {STATE_TABLE} VALUES (?, ?, ?, ?)
+                ON CONFLICT (conversation_id) DO UPDATE
+                SET state = excluded.state, updated_at = excluded.updated_at""",
+            [conversation_id, user_id, json.dumps(state, ensure_ascii=False), _now()],
+        )
+
+    def returns_requested(self, user_id: str, order_ids: list[str]) -> set[str]:
+        if not order_ids:
+            return set()
+        marks = ", ".join("?" * len(order_ids))
+        rows = self.run(
+            f"SELECT order_id FROM {RETURN_REQUESTS_TABLE} "
+            f"WHERE user_id = ? AND order_id IN ({marks})",
+            [user_id, *order_ids],
+        )
+        return {str(r[0]) for r in rows}
+
+    def add_return(self, order_id: str, user_id: str, conversation_id: str) -> str:
+        request_id = f"R-{uuid.uuid4().hex[:12]}"
+        self.run(
+            f"INSERT INTO {RETURN_REQUESTS_TABLE} VALUES (?, ?, ?, ?, ?, 'requested')",
+            [request_id, order_id, user_id, conversation_id, _now()],
+        )
+        return request_id
+
+    def add_handoff(
+        self, conversation_id: str, user_id: str, reason: str, last_message: str
+    ) -> str:
+        handoff_id = f"H-{uuid.uuid4().hex[:12]}"
+        self.run(
+            f"INSERT INTO {HANDOFFS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+            [handoff_id, conversation_id, user_id, reason, last_message[:500], _now()],
+        )
+        return handoff_id
+
+
+class EmbeddedAssistantTables(SqlAssistantTables):
+    """The assistant's tables in the shop's own store (one service process)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        ensure_tables(store)
+
+    def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return self.store.execute(sql, params).fetchall()
+
+    def log_turns(self, turns: pa.Table, source: str) -> None:
+        ingest_arrow(self.store, "conversations", turns, source=source, format="assistant")
 
 
 @dataclass(frozen=True)
@@ -69,10 +196,10 @@ class OrderInfo:
 class CustomerTools:
     """Order status, returns, recommendations and hand-off for ``user_id`` only."""
 
-    def __init__(self, store: Store, user_id: str) -> None:
+    def __init__(self, store: Store, user_id: str, tables: AssistantTables | None = None) -> None:
         self.store = store
         self.user_id = user_id
-        ensure_tables(store)
+        self.tables = tables if tables is not None else EmbeddedAssistantTables(store)
 
     def orders(self, limit: int = 10) -> list[OrderInfo]:
         """The customer's most recent orders, newest first."""
@@ -80,22 +207,23 @@ class CustomerTools:
 
     def order(self, order_id: str) -> OrderInfo | None:
         """The customer's order ``order_id``; None when it is not theirs or does not exist."""
-        found = self._orders("AND o.order_id = ?", [order_id], 1)
+        found = self._orders("AND order_id = ?", [order_id], 1)
         return found[0] if found else None
 
     def _orders(self, where: str, params: list[Any], limit: int) -> list[OrderInfo]:
         if not self.store.has_table("orders"):
             return []
         rows = self.store.execute(
-            f"""SELECT o.order_id, o.ts, o.amount, o.num_items, coalesce(o.status, 'completed'),
-                       EXISTS (SELECT 1 FROM {RETURN_REQUESTS_TABLE} r
-                               WHERE r.order_id = o.order_id AND r.user_id = o.user_id)
-                FROM orders o WHERE o.user_id = ? {where}
-                ORDER BY o.ts DESC, o.order_id LIMIT ?""",
+            f"""SELECT order_id, ts, amount, num_items, coalesce(status, 'completed')
+                FROM orders WHERE user_id = ? {where}
+                ORDER BY ts DESC, order_id LIMIT ?""",
             [self.user_id, *params, limit],
         ).fetchall()
+        returned = self.tables.returns_requested(self.user_id, [str(r[0]) for r in rows])
         return [
-            OrderInfo(r[0], r[1], float(r[2]), None if r[3] is None else int(r[3]), r[4], r[5])
+            OrderInfo(
+                r[0], r[1], float(r[2]), None if r[3] is None else int(r[3]), r[4], r[0] in returned
+            )
             for r in rows
         ]
 
@@ -107,12 +235,7 @@ class CustomerTools:
         order = self.order(order_id)
         if order is None or not self.returnable(order):
             return None
-        request_id = f"R-{uuid.uuid4().hex[:12]}"
-        self.store.execute(
-            f"INSERT INTO {RETURN_REQUESTS_TABLE} VALUES (?, ?, ?, ?, ?, 'requested')",
-            [request_id, order_id, self.user_id, conversation_id, _now()],
-        )
-        return request_id
+        return self.tables.add_return(order_id, self.user_id, conversation_id)
 
     def recommendations(self, k: int = 3) -> list[tuple[str, str, str]]:
         """``(item_id, title, reason)`` of the customer's stored recommendations."""
@@ -130,35 +253,17 @@ class CustomerTools:
 
     def hand_off(self, conversation_id: str, reason: str, last_message: str) -> str:
         """Queue the conversation for a person; ``last_message`` must already be masked."""
-        handoff_id = f"H-{uuid.uuid4().hex[:12]}"
-        self.store.execute(
-            f"INSERT INTO {HANDOFFS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-            [handoff_id, conversation_id, self.user_id, reason, last_message[:500], _now()],
-        )
-        return handoff_id
+        return self.tables.add_handoff(conversation_id, self.user_id, reason, last_message)
 
     # -- conversation state -------------------------------------------------
 
     def load_state(self, conversation_id: str) -> dict[str, Any] | None:
         """The stored state of this customer's conversation; None for another's or a new one."""
-        row = self.store.execute(
-            f"SELECT state FROM {STATE_TABLE} WHERE conversation_id = ? AND user_id = ?",
-            [conversation_id, self.user_id],
-        ).fetchall()
-        return json.loads(row[0][0]) if row else None
+        return self.tables.load_state(conversation_id, self.user_id)
 
     def conversation_taken(self, conversation_id: str) -> bool:
         """True when the id belongs to another customer's conversation."""
-        row = self.store.execute(
-            f"SELECT count(*) FROM {STATE_TABLE} WHERE conversation_id = ? AND user_id <> ?",
-            [conversation_id, self.user_id],
-        ).fetchall()
-        return bool(row[0][0])
+        return self.tables.conversation_taken(conversation_id, self.user_id)
 
     def save_state(self, conversation_id: str, state: dict[str, Any]) -> None:
-        self.store.execute(
-            f"""INSERT INTO {STATE_TABLE} VALUES (?, ?, ?, ?)
-                ON CONFLICT (conversation_id) DO UPDATE
-                SET state = excluded.state, updated_at = excluded.updated_at""",
-            [conversation_id, self.user_id, json.dumps(state, ensure_ascii=False), _now()],
-        )
+        self.tables.save_state(conversation_id, self.user_id, state)

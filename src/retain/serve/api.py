@@ -36,6 +36,7 @@ from retain.serve.cache import recommendation_question, recommendations_json
 from retain.serve.intake import intake_events
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
 from retain.serve.live import LiveModel
+from retain.serve.operational import PostgresAssistantTables
 from retain.serve.state import ServiceState
 
 __all__ = ["api_router", "customer_reply", "metrics_text"]
@@ -326,6 +327,8 @@ def api_router(state: ServiceState) -> APIRouter:
             report = erase_user(store, user_id)
         rows_by_table = dict(report.rows_by_table)
         if state.ops is not None:
+            if state.replica is not None:
+                state.replica.claim_erasure(user_id)  # the others erase their own copies
             try:
                 for table, n in state.ops.erase_user(user_id).items():
                     rows_by_table[f"operational.{table}"] = n
@@ -513,8 +516,13 @@ def customer_reply(
     current = state.assistant.serving
     if current is None:
         raise _problem(503, "no assistant model is trained yet; run `retain train assistant`")
-    with _store_errors(), state.write_store() as store:
-        reply = current[1].assistant(store, llm=state.llm).reply(user_id, message, conversation_id)
+    # With PostgreSQL the conversations live there (every replica continues
+    # them); the store is then only read.
+    tables = PostgresAssistantTables(state.ops) if state.ops is not None else None
+    opened = state.read_store() if tables is not None else state.write_store()
+    with _store_errors(), opened as store:
+        assistant = current[1].assistant(store, llm=state.llm, tables=tables)
+        reply = assistant.reply(user_id, message, conversation_id)
     return {
         "conversation_id": reply.conversation_id,
         "text": reply.text,
@@ -546,6 +554,8 @@ def _store_errors() -> Iterator[None]:
         ) from None
     except NotFoundError as exc:
         raise _problem(503, str(exc)) from None
+    except StoreError as exc:
+        raise _problem(503, f"{exc}; retry", {"Retry-After": "2"}) from None
 
 
 def _swap_outcome(live: LiveModel[Any], version: str) -> dict[str, Any]:
@@ -573,6 +583,12 @@ def _plain(value: Any) -> Any:
         return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:
+        value = value.tolist()  # a list column (pandas may hand it over as an array)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
     if hasattr(value, "item"):
         return _plain(value.item())
     return value

@@ -47,6 +47,7 @@ def intake_events(
             source,
             future_tolerance_seconds=settings.future_tolerance_seconds,
             max_text_chars=settings.max_text_chars,
+            claim=state.replica.claim if state.replica is not None else None,
         )
     explicit = [str(r["event_id"]) for r in records if r.get("event_id") is not None]
     with state.write_store() as store:

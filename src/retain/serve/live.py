@@ -17,7 +17,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -74,11 +75,6 @@ class LiveModel(Generic[T]):
         self._lock = threading.Lock()
 
     @property
-    def swap_lock(self) -> threading.Lock:
-        """Hold it while feeding the serving model, so a swap cannot slip in between."""
-        return self._swap_lock
-
-    @property
     def serving(self) -> tuple[str, T] | None:
         """``(version, model)`` now serving, or None when nothing could be loaded yet.
 
@@ -88,6 +84,19 @@ class LiveModel(Generic[T]):
         if self._serving is None:
             self.poll()
         return self._serving
+
+    @contextmanager
+    def held(self) -> Iterator[tuple[str, T] | None]:
+        """The serving ``(version, model)``, with no swap possible until the block ends.
+
+        For feeding events to the serving model: a swap cannot slip in
+        between, so no event is fed to a model on its way out and missed by
+        its successor's replay. The first version is loaded before the lock
+        is taken, because a load takes it too.
+        """
+        _ = self.serving
+        with self._swap_lock:
+            yield self._serving
 
     def poll(self) -> bool:
         """Load the version ``CURRENT`` names if it is new; returns whether it swapped."""

@@ -11,6 +11,15 @@ quarantine rows and its intake record in one PostgreSQL transaction;
 harmless. Analytics and training keep running on the embedded store (or on
 Spark): ``retain pull-events`` copies the operational events into it through
 the same idempotent ingestion.
+
+Replicas also keep each other's serving models fresh. Every accepted event
+gets an ``accepted_seq`` from a sequence, and batches commit one at a time
+(a transaction-level advisory lock), so sequence order is commit order and a
+reader that has seen ``accepted_seq = n`` can never later find a smaller one
+committed: each replica polls ``accepted_seq > cursor`` (see
+:class:`retain.serve.state.ReplicaFeed`). An erasure is announced with
+``NOTIFY`` carrying the customer's id, so it is delivered to the listening
+replicas and never stored.
 """
 
 from __future__ import annotations
@@ -18,12 +27,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 
+from retain.assistant.tools import (
+    ASSISTANT_DDL,
+    HANDOFFS_TABLE,
+    RETURN_REQUESTS_TABLE,
+    STATE_TABLE,
+    SqlAssistantTables,
+)
 from retain.data.ingest import ingest_arrow
 from retain.data.schemas import get_schema
 from retain.data.store import SYSTEM_TABLES, Store
@@ -32,16 +48,43 @@ from retain.privacy import AUDIT_DDL, id_token_pattern
 from retain.serve.intake import EventIntake, ingest_batch
 from retain.serve.keys import KEYS_DDL, ApiKey, digest_secret, new_key_parts, validate_key_request
 
-__all__ = ["PostgresStore", "pull_events"]
+__all__ = [
+    "ERASURE_CHANNEL",
+    "PULLED",
+    "ErasureListener",
+    "FreshEvent",
+    "PostgresAssistantTables",
+    "PostgresStore",
+    "pull_events",
+]
 
 _EVENTS = get_schema("events")
+#: Canonical tables replicas write here and ``retain pull-events`` copies into the embedded store.
+PULLED = ("events", "conversations")
 #: Tables the operational store keeps that hold a customer's id.
-_PERSONAL = ("events",)
+_PERSONAL = (*PULLED, STATE_TABLE, RETURN_REQUESTS_TABLE, HANDOFFS_TABLE)
+#: The ``NOTIFY`` channel on which an erasure names the erased customer to every replica.
+ERASURE_CHANNEL = "retain_erasures"
+# Advisory-lock keys (arbitrary, fixed): one for schema creation by replicas
+# starting together, one that makes event batches commit one at a time.
+_DDL_LOCK = 7_146_001
+_EVENTS_LOCK = 7_146_002
+#: ``(accepted_seq, user_id, item_id, event_type)`` of an accepted event.
+FreshEvent = tuple[int, str, str | None, str]
 
 
 def _pg(ddl: str) -> str:
     """DuckDB DDL of :mod:`retain.data.schemas` in PostgreSQL's spelling."""
     return ddl.replace(" DOUBLE", " DOUBLE PRECISION")
+
+
+def _sequenced(table: str) -> str:
+    """A canonical table with ``accepted_seq``: the order its rows were committed in."""
+    return (
+        f"{_pg(get_schema(table).ddl())}; "
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS accepted_seq BIGSERIAL; "
+        f"CREATE INDEX IF NOT EXISTS {table}_accepted_seq ON {table} (accepted_seq)"
+    )
 
 
 class PostgresStore:
@@ -55,8 +98,10 @@ class PostgresStore:
         self.url = url
         self._psycopg = psycopg
         with self.connect() as con:
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
             for ddl in (
-                _pg(_EVENTS.ddl()),
+                *(_sequenced(table) for table in PULLED),
+                *(_pg(ddl) for ddl in ASSISTANT_DDL),
                 _pg(SYSTEM_TABLES["quarantine"]),
                 _pg(SYSTEM_TABLES["ingest_runs"]),
                 _pg(KEYS_DDL),
@@ -126,8 +171,14 @@ class PostgresStore:
         *,
         future_tolerance_seconds: int = 300,
         max_text_chars: int = 1_000_000,
+        claim: Callable[[list[int]], None] | None = None,
     ) -> EventIntake:
-        """Validate ``records`` as ``retain ingest`` would, then commit them in one transaction."""
+        """Validate ``records`` as ``retain ingest`` would, then commit them in one transaction.
+
+        ``claim`` receives the ``accepted_seq`` of the newly stored events
+        before the commit, so the calling replica can tell its own events from
+        other replicas' when it polls (it feeds its own at once).
+        """
         with Store.open(":memory:") as scratch:
             report = ingest_batch(
                 scratch,
@@ -144,12 +195,14 @@ class PostgresStore:
         placeholders = ", ".join(["%s"] * len(columns))
         rows = [tuple(row[c] for c in columns) for row in valid.to_pylist()]
         with self.connect() as con:
-            inserted: list[tuple[str, str | None, str]] = []
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
+            inserted: list[FreshEvent] = []
             with con.cursor() as cur:
                 for row in rows:
                     cur.execute(
                         f"INSERT INTO events ({', '.join(columns)}) VALUES ({placeholders}) "
-                        "ON CONFLICT (event_id) DO NOTHING RETURNING user_id, item_id, event_type",
+                        "ON CONFLICT (event_id) DO NOTHING "
+                        "RETURNING accepted_seq, user_id, item_id, event_type",
                         row,
                     )
                     inserted.extend(cur.fetchall())
@@ -175,6 +228,8 @@ class PostgresStore:
                     report.quarantined,
                 ],
             )
+            if claim is not None:
+                claim([seq for seq, *_ in inserted])
         return EventIntake(
             received=report.rows,
             accepted=len(inserted),
@@ -182,25 +237,39 @@ class PostgresStore:
             quarantined=report.quarantined,
             errors=[(int(line) - 1, str(reason)) for line, reason, _ in rejected],
             ignored_fields=list(report.ignored_columns),
-            fresh=[(str(u), i, str(t)) for u, i, t in inserted],
+            fresh=[(str(u), i, str(t)) for _, u, i, t in inserted],
         )
 
-    def events_after(self, after: tuple[dt.datetime, str] | None, limit: int) -> pa.Table:
-        """Up to ``limit`` events ordered by (ts, event_id), strictly after ``after``."""
-        columns = ", ".join(_EVENTS.field_names)
+    def latest_seq(self) -> int:
+        """The ``accepted_seq`` of the newest committed event (0 when there is none)."""
         with self.connect() as con:
-            if after is None:
-                rows = con.execute(
-                    f"SELECT {columns} FROM events ORDER BY ts, event_id LIMIT %s", [limit]
-                ).fetchall()
-            else:
-                rows = con.execute(
-                    f"SELECT {columns} FROM events WHERE (ts, event_id) > (%s, %s) "
-                    "ORDER BY ts, event_id LIMIT %s",
-                    [after[0], after[1], limit],
-                ).fetchall()
-        names = list(_EVENTS.field_names)
-        return pa.table({n: [_text(r[i]) for r in rows] for i, n in enumerate(names)})
+            row = con.execute("SELECT coalesce(max(accepted_seq), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def events_since(self, seq: int, limit: int) -> list[FreshEvent]:
+        """Up to ``limit`` committed events with ``accepted_seq > seq``, in that order."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT accepted_seq, user_id, item_id, event_type FROM events "
+                "WHERE accepted_seq > %s ORDER BY accepted_seq LIMIT %s",
+                [seq, limit],
+            ).fetchall()
+        return [(int(s), str(u), i, str(t)) for s, u, i, t in rows]
+
+    def rows_since(self, table: str, seq: int, limit: int) -> tuple[pa.Table, int]:
+        """Up to ``limit`` rows of a :data:`PULLED` table committed after ``accepted_seq = seq``,
+        in the canonical fields, and the last ``accepted_seq`` read (``seq`` when none)."""
+        if table not in PULLED:
+            raise InvalidInputError(f"{table!r} is not kept in the operational store")
+        names = list(get_schema(table).field_names)
+        with self.connect() as con:
+            rows = con.execute(
+                f"SELECT {', '.join(names)}, accepted_seq FROM {table} "
+                "WHERE accepted_seq > %s ORDER BY accepted_seq LIMIT %s",
+                [seq, limit],
+            ).fetchall()
+        data = pa.table({n: [_text(r[i]) for r in rows] for i, n in enumerate(names)})
+        return data, int(rows[-1][-1]) if rows else seq
 
     # -- privacy ----------------------------------------------------------------
 
@@ -230,6 +299,8 @@ class PostgresStore:
             n = con.execute("DELETE FROM quarantine WHERE record ~ %s", [token]).rowcount
             if n:
                 counts["quarantine"] = n
+            # Delivered to the other replicas on commit, and never stored.
+            con.execute("SELECT pg_notify(%s, %s)", [ERASURE_CHANNEL, user_id])
             con.execute(
                 "INSERT INTO erasure_audit VALUES (%s, %s, %s, %s)",
                 [
@@ -242,36 +313,102 @@ class PostgresStore:
         return counts
 
 
-_CURSOR_KEY = "operational_events_cursor"
+class ErasureListener:
+    """The customer ids other replicas erased, from ``LISTEN`` on :data:`ERASURE_CHANNEL`.
+
+    One autocommit connection of its own, opened on the first :meth:`drain`
+    and reopened after a failure. A notification sent while it was not
+    connected is not delivered (that replica's serving model then holds the
+    customer until it loads its next model version, which the erase already
+    excludes from training).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._con: Any = None
+
+    def start(self) -> None:
+        """Listen from now on; raises :class:`StoreError` when the server is away."""
+        if self._con is not None and not self._con.closed:
+            return
+        import psycopg
+
+        try:
+            self._con = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            self._con.execute(f"LISTEN {ERASURE_CHANNEL}")
+        except psycopg.Error as exc:
+            self.close()
+            raise StoreError(f"cannot listen on PostgreSQL at {_redact(self.url)}: {exc}") from exc
+
+    def drain(self) -> list[str]:
+        """The ids announced since the last call (waits for none)."""
+        import psycopg
+
+        self.start()
+        try:
+            return [n.payload for n in self._con.notifies(timeout=0.0)]
+        except psycopg.Error as exc:
+            self.close()
+            raise StoreError(f"lost the PostgreSQL listener at {_redact(self.url)}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+        self._con = None
 
 
 def pull_events(ops: PostgresStore, store: Store, *, batch: int = 50_000) -> int:
-    """Copy operational events the embedded store lacks into it; returns how many were new.
+    """Copy the operational events and conversation turns into the embedded store.
 
-    Goes through the same ingestion as a file (idempotent by ``event_id``), in
-    (ts, event_id) order from where the last pull stopped, so a pull that is
-    interrupted or repeated adds each event exactly once.
+    Returns how many rows were new. Goes through the same ingestion as a file
+    (idempotent by key), in commit order (``accepted_seq``) from where the
+    last pull of each table stopped, so a pull that is interrupted or
+    repeated adds each row exactly once, and a late event with an old
+    timestamp is not skipped.
     """
-    found = store.execute("SELECT value FROM retain_meta WHERE key = ?", [_CURSOR_KEY]).fetchall()
-    cursor: tuple[dt.datetime, str] | None = None
-    if found:
-        stamp, _, event_id = str(found[0][0]).partition("|")
-        cursor = (dt.datetime.fromisoformat(stamp), event_id)
     added = 0
-    while True:
-        chunk = ops.events_after(cursor, batch)
-        if chunk.num_rows == 0:
-            return added
-        report = ingest_arrow(
-            store, "events", chunk, source=f"{_redact(ops.url)}#events", format="postgres"
-        )
-        added += report.accepted
-        last = chunk.slice(chunk.num_rows - 1).to_pylist()[0]
-        cursor = (dt.datetime.fromisoformat(str(last["ts"])), str(last["event_id"]))
-        store.execute(
-            "INSERT OR REPLACE INTO retain_meta VALUES (?, ?)",
-            [_CURSOR_KEY, f"{cursor[0].isoformat()}|{cursor[1]}"],
-        )
+    for table in PULLED:
+        key = f"operational_{table}_seq"
+        found = store.execute("SELECT value FROM retain_meta WHERE key = ?", [key]).fetchall()
+        cursor = int(found[0][0]) if found else 0
+        while True:
+            chunk, last = ops.rows_since(table, cursor, batch)
+            if chunk.num_rows == 0:
+                break
+            report = ingest_arrow(
+                store, table, chunk, source=f"{_redact(ops.url)}#{table}", format="postgres"
+            )
+            added += report.accepted
+            cursor = last
+            store.execute("INSERT OR REPLACE INTO retain_meta VALUES (?, ?)", [key, str(cursor)])
+    return added
+
+
+class PostgresAssistantTables(SqlAssistantTables):
+    """The assistant's conversation state, returns, hand-offs and turn log in PostgreSQL,
+    so a conversation continues on whichever replica the next message reaches."""
+
+    def __init__(self, ops: PostgresStore) -> None:
+        self.ops = ops
+
+    def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        with self.ops.connect() as con:
+            cursor = con.execute(sql.replace("?", "%s"), params)
+            return list(cursor.fetchall()) if cursor.description else []
+
+    def log_turns(self, turns: pa.Table, source: str) -> None:
+        """Validated as ``retain ingest`` would (in a scratch DuckDB), then committed."""
+        with Store.open(":memory:") as scratch:
+            ingest_arrow(scratch, "conversations", turns, source=source, format="assistant")
+            valid = scratch.query_arrow("SELECT * FROM conversations ORDER BY turn")
+        names = list(get_schema("conversations").field_names)
+        marks = ", ".join(["%s"] * len(names))
+        with self.ops.connect() as con, con.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO conversations ({', '.join(names)}) VALUES ({marks}) "
+                "ON CONFLICT DO NOTHING",
+                [tuple(row[n] for n in names) for row in valid.to_pylist()],
+            )
 
 
 def _now() -> dt.datetime:

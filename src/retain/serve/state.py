@@ -7,6 +7,7 @@ and both see a promoted model at the same moment.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -22,7 +23,8 @@ from retain.assistant.service import MODEL_KIND as ASSISTANT_KIND
 from retain.assistant.service import load_assistant_parts
 from retain.config import Settings
 from retain.data.store import Store
-from retain.errors import StoreError
+from retain.errors import InvalidInputError, StoreError
+from retain.privacy import erase_user
 from retain.recommend.recommender import Recommender
 from retain.recommend.scoring import MODEL_KIND as RECOMMEND_KIND
 from retain.sentiment.model import SentimentModel
@@ -36,9 +38,10 @@ from retain.serve.cache import (
 from retain.serve.keys import ApiKey, KeyReader, KeyRing, key_reader, load_secret
 from retain.serve.live import LiveModel, ModelWatcher
 from retain.serve.metrics import Metrics
-from retain.serve.operational import PostgresStore
+from retain.serve.operational import ErasureListener, PostgresStore
 
-__all__ = ["RateLimiter", "ServiceState"]
+__all__ = ["RateLimiter", "ReplicaFeed", "ServiceState"]
+_log = logging.getLogger("retain.serve")
 
 # One process cannot hold the DuckDB file read-only and writable at once, so
 # every store access in the service takes this lock.
@@ -83,11 +86,11 @@ class ServiceState:
     answers: AnswerCache
     fed: FedEvents
     ops: PostgresStore | None
+    replica: ReplicaFeed | None = None
 
     def feed(self, events: list[tuple[str, str | None, str]]) -> None:
         """Give newly stored events to the serving recommender and drop stale answers."""
-        with self.recommender.swap_lock:
-            live = self.recommender.serving
+        with self.recommender.held() as live:
             for user_id, item_id, event_type in events:
                 if live is not None and item_id is not None:
                     live[1].observe(user_id, item_id, event_type)
@@ -96,8 +99,7 @@ class ServiceState:
 
     def forget_user(self, user_id: str) -> None:
         """Drop ``user_id`` from the serving recommender, the replay log and the cache."""
-        with self.recommender.swap_lock:
-            live = self.recommender.serving
+        with self.recommender.held() as live:
             if live is not None:
                 live[1].forget(user_id)
             self.fed.forget(user_id)
@@ -149,6 +151,9 @@ class ServiceState:
             fed=fed,
             ops=ops,
         )
+        if ops is not None:
+            state.replica = ReplicaFeed(ops, state)
+            watcher.also.append(state.replica.poll)
         return state
 
     def start(self) -> None:
@@ -158,6 +163,8 @@ class ServiceState:
 
     def stop(self) -> None:
         self.watcher.stop()
+        if self.replica is not None:
+            self.replica.close()
 
     @contextmanager
     def read_store(self) -> Iterator[Store]:
@@ -180,6 +187,103 @@ def _operational_keys(ops: PostgresStore) -> KeyReader:
             return None  # keep the keys read last time while PostgreSQL is away
 
     return read
+
+
+class ReplicaFeed:
+    """What the other replicas accepted or erased, brought to this replica's serving model.
+
+    With an operational PostgreSQL every replica takes events; each polls
+    the events committed since its cursor (``accepted_seq`` order is commit
+    order, see :mod:`retain.serve.operational`) and feeds those it did not
+    accept itself: its own were fed when it stored them, and claimed before
+    their commit so the poll can never see one unclaimed. Erasures arrive by
+    ``LISTEN``. The watcher calls :meth:`poll` every ``model_poll_seconds``,
+    so another replica's event changes this one's answers within about that.
+
+    The cursor starts at the newest event when the process starts: a replica
+    that was down serves what its model was trained on, as a restarted
+    single process does.
+    """
+
+    _BATCH = 10_000
+
+    def __init__(self, ops: PostgresStore, state: ServiceState) -> None:
+        self._ops = ops
+        self._state = state
+        self._listener = ErasureListener(ops.url)
+        self._cursor: int | None = None
+        self._claimed: set[int] = set()
+        self._erased_here: set[str] = set()
+        self._to_erase: list[str] = []
+        self._lock = threading.Lock()
+        self._failing = False
+
+    def claim(self, seqs: list[int]) -> None:
+        """Mark events this replica stored (and feeds itself)."""
+        with self._lock:
+            self._claimed.update(seqs)
+
+    def claim_erasure(self, user_id: str) -> None:
+        """Mark an erasure this replica is making itself (before it is announced)."""
+        with self._lock:
+            self._erased_here.add(user_id)
+
+    def poll(self) -> int:
+        """Feed other replicas' new events and apply their erasures; returns events fed."""
+        state = self._state
+        try:
+            self._listener.start()  # before the cursor, so no erasure falls in between
+            if self._cursor is None:
+                self._cursor = self._ops.latest_seq()
+            for user_id in self._listener.drain():
+                with self._lock:
+                    if user_id in self._erased_here:
+                        self._erased_here.discard(user_id)
+                        continue
+                state.forget_user(user_id)
+                self._to_erase.append(user_id)
+                state.metrics.add("retain_replica_erasures_total")
+            self._erase_locally()
+            fed = 0
+            while True:
+                found = self._ops.events_since(self._cursor, self._BATCH)
+                if not found:
+                    break
+                with self._lock:
+                    others = [e for e in found if e[0] not in self._claimed]
+                    self._cursor = found[-1][0]
+                    self._claimed = {s for s in self._claimed if s > self._cursor}
+                state.feed([(u, i, t) for _, u, i, t in others])
+                fed += len(others)
+        except StoreError as exc:
+            if not self._failing:  # say it once per outage, not every second
+                _log.warning("replica feed paused: %s", exc)
+            self._failing = True
+            return 0
+        if self._failing:
+            _log.info("replica feed resumed")
+        self._failing = False
+        state.metrics.add("retain_replica_events_total", fed)
+        return fed
+
+    def _erase_locally(self) -> None:
+        """Erase announced customers from this replica's embedded store too.
+
+        Kept for the next poll while that store is busy (a training run
+        holds it), so an erasure is never dropped by a locked file.
+        """
+        while self._to_erase:
+            try:
+                with self._state.write_store() as store:
+                    erase_user(store, self._to_erase[0])
+            except StoreError:
+                return  # busy: the next poll tries again
+            except InvalidInputError:
+                pass  # not an id this store could hold
+            self._to_erase.pop(0)
+
+    def close(self) -> None:
+        self._listener.close()
 
 
 class FedEvents:
