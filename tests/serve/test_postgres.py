@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,20 @@ def pg() -> PostgresStore:
     return store
 
 
+Replicas = tuple[TestClient, TestClient, dict[str, str]]
+
+
+@pytest.fixture
+def replicas(pg: PostgresStore, demo_dir: Path, tmp_path: Path) -> Iterator[Replicas]:
+    """Two replicas (copies of the demo shop in tmp_path/a and /b) and an admin key's header."""
+    a = _replica(demo_dir, tmp_path / "a")
+    b = _replica(demo_dir, tmp_path / "b")
+    _, key = pg.create_key("replicas", "admin", 1000)
+    yield a, b, {"X-API-Key": key}
+    for replica in (a, b):
+        replica.app.state.retain.stop()  # type: ignore[attr-defined]
+
+
 def _replica(demo_dir: Path, folder: Path) -> TestClient:
     assert URL is not None
     shutil.copytree(demo_dir, folder)
@@ -74,12 +89,9 @@ def _events(prefix: str, user: str, n: int) -> list[dict[str, Any]]:
 
 @needs_server
 def test_two_replicas_share_keys_events_and_erasure(
-    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+    pg: PostgresStore, replicas: Replicas, tmp_path: Path
 ) -> None:
-    a = _replica(demo_dir, tmp_path / "a")
-    b = _replica(demo_dir, tmp_path / "b")
-    _, key = pg.create_key("replicas", "admin", 1000)
-    headers = {"X-API-Key": key}
+    a, b, headers = replicas
     # One key, made once, works on both replicas.
     assert a.get("/v1/items/I00001/similar", headers=headers).status_code == 200
     assert b.get("/v1/items/I00001/similar", headers=headers).status_code == 200
@@ -116,7 +128,7 @@ def test_two_replicas_share_keys_events_and_erasure(
     assert len(audit) == 1 and "U00007" not in str(audit)
 
     # A revoked key is refused by every replica after its next key refresh.
-    key_id = key.split("_")[1]
+    key_id = headers["X-API-Key"].split("_")[1]
     pg.revoke_key(key_id)
     for replica in (a, b):
         replica.app.state.retain.keys.refresh()  # type: ignore[attr-defined]
@@ -125,12 +137,9 @@ def test_two_replicas_share_keys_events_and_erasure(
 
 @needs_server
 def test_an_event_or_erasure_on_one_replica_reaches_the_others_serving_model(
-    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+    replicas: Replicas, tmp_path: Path
 ) -> None:
-    a = _replica(demo_dir, tmp_path / "a")
-    b = _replica(demo_dir, tmp_path / "b")
-    _, key = pg.create_key("replicas", "admin", 1000)
-    headers = {"X-API-Key": key}
+    a, b, headers = replicas
     state_a, state_b = a.app.state.retain, b.app.state.retain  # type: ignore[attr-defined]
     assert state_a.replica.poll() == 0 and state_b.replica.poll() == 0  # cursors at the newest
     user = "U00007"
@@ -170,16 +179,14 @@ def test_an_event_or_erasure_on_one_replica_reaches_the_others_serving_model(
     metrics = b.get("/metrics").text
     assert "retain_replica_events_total 1" in metrics
     assert "retain_replica_erasures_total 1" in metrics
-    for state in (state_a, state_b):
-        state.replica.close()
 
 
 @needs_server
 def test_concurrent_batches_on_two_replicas_reach_the_other_exactly_once(
-    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+    replicas: Replicas,
 ) -> None:
     """Polling while batches commit on both replicas: nothing skipped, nothing fed twice."""
-    states = [_replica(demo_dir, tmp_path / n).app.state.retain for n in "ab"]  # type: ignore[attr-defined]
+    states = [replica.app.state.retain for replica in replicas[:2]]
     for state in states:
         state.replica.poll()
     accepted = [0, 0]
@@ -210,23 +217,19 @@ def test_concurrent_batches_on_two_replicas_reach_the_other_exactly_once(
         thread.join()
     assert accepted == [135, 135]
     assert fed == [accepted[1], accepted[0]]  # each sees exactly the other's events
-    for state in states:
-        state.replica.close()
 
 
 @needs_server
 def test_a_conversation_continues_on_whichever_replica_the_next_message_reaches(
-    pg: PostgresStore, demo_dir: Path, tmp_path: Path
+    pg: PostgresStore, replicas: Replicas, tmp_path: Path
 ) -> None:
-    a = _replica(demo_dir, tmp_path / "a")
-    b = _replica(demo_dir, tmp_path / "b")
+    a, b, admin = replicas
     with Store.open(tmp_path / "a" / "retain.duckdb", read_only=True) as store:
         user, order = store.execute(
             "SELECT user_id, order_id FROM orders WHERE coalesce(status, 'completed') = "
             "'completed' ORDER BY order_id LIMIT 1"
         ).fetchone()
-    _, key = pg.create_key("replicas", "admin", 1000)
-    token = a.post(f"/v1/customers/{user}/token", headers={"X-API-Key": key}).json()["token"]
+    token = a.post(f"/v1/customers/{user}/token", headers=admin).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
 
     ask = a.post("/v1/chat", json={"message": "I want to return an item"}, headers=auth).json()
@@ -258,12 +261,9 @@ def test_a_conversation_continues_on_whichever_replica_the_next_message_reaches(
     with Store.open(tmp_path / "b" / "retain.duckdb") as store:
         assert pull_events(pg, store) == 8
         assert pull_events(pg, store) == 0
-    erased = a.delete(f"/v1/users/{user}", headers={"X-API-Key": key}).json()["rows_by_table"]
+    erased = a.delete(f"/v1/users/{user}", headers=admin).json()["rows_by_table"]
     for table in ("conversations", "assistant_state", "return_requests"):
         assert erased[f"operational.{table}"] >= 1
-    for state in (a.app.state.retain, b.app.state.retain):  # type: ignore[attr-defined]
-        if state.replica is not None:
-            state.replica.close()
 
 
 def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
