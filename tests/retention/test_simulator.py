@@ -51,6 +51,26 @@ def test_actions_move_customers_the_documented_way(shop: ShopSimulator) -> None:
     assert shop.future(Treatment()) == nothing  # futures never change the shop itself
 
 
+def test_messages_whose_items_match_the_taste_bring_more_customers_back() -> None:
+    shop = ShopSimulator(SimulatorConfig(customers=3000, pilot_share=0.0), seed=1)
+    shop.run_history()  # big enough for the difference to stand above the noise
+    alive = [c for c in sorted({o["customer"] for o in shop.log.orders}) if shop.alive[c]]
+    per = shop.config.items_per_category
+
+    def items(customer: int, liked: bool) -> list[int]:
+        category = (
+            shop.taste[customer] if liked else (shop.taste[customer] + 1) % shop.config.categories
+        )
+        return [int(category) * per + i for i in range(4)]
+
+    nothing = shop.future(Treatment())["retention_90d"]
+    liked = shop.future(Treatment(messages={c: items(c, True) for c in alive}))
+    other = shop.future(Treatment(messages={c: items(c, False) for c in alive}))
+    assert liked["retention_90d"] > max(other["retention_90d"], nothing) + 0.005
+    assert shop.relevance(alive[0], items(alive[0], True)) == 1.0
+    assert shop.relevance(alive[0], items(alive[0], False)) == 0.0
+
+
 def test_the_benchmark_reports_every_policy_with_intervals() -> None:
     result = run_retention_benchmark(seeds=2, customers=400)
     assert set(result["baselines"]) == {"no_action", "random_coupons", "rfm_heuristic"}
@@ -59,6 +79,9 @@ def test_the_benchmark_reports_every_policy_with_intervals() -> None:
         low, high = arm["retention_90d"]["ci_low"], arm["retention_90d"]["ci_high"]
         assert np.isfinite(low) and low <= arm["retention_90d"]["mean"] <= high
     assert set(result["retain_minus_baseline"]) == set(result["baselines"])
+    relevance = result["message_relevance"]
+    if relevance["messages"]:  # the recommender's picks, beside the simplest alternative
+        assert 0.0 <= relevance["retain"] <= 1.0 and 0.0 <= relevance["most_bought_category"] <= 1.0
 
 
 def test_the_pilot_experiment_treats_a_random_share() -> None:

@@ -18,9 +18,11 @@ policy's effect is only seen by acting. Its assumptions, all in
   - a coupon of value ``v`` for ``coupon_days``: the chance to buy on a visit
     is multiplied by ``1 + sensitivity * v / 10`` and the churn hazard by
     ``coupon_churn_factor``; it costs ``v`` only when used;
-  - a recommendation message: for ``message_days`` the visit rate is
-    multiplied by ``relevant_message_lift`` when its picks are from the
-    customer's favourite category, by ``irrelevant_message_lift`` otherwise;
+  - a recommendation message (a few items): for ``message_days`` the visit
+    rate is multiplied by ``irrelevant_message_lift`` plus
+    ``relevant_message_lift - irrelevant_message_lift`` times the share of
+    its items from the customer's favourite category, so picks that match
+    the customer's taste bring them back more often;
   - a care contact resolves an open complaint (the hazard returns to normal).
 * **A past experiment**: ``pilot_days_before_decision`` days before the
   decision day a random ``pilot_share`` of customers got a coupon — the A/B
@@ -79,7 +81,7 @@ class Treatment:
     """Actions for the decision day, by customer index."""
 
     coupons: dict[int, float] = field(default_factory=dict)
-    messages: dict[int, int] = field(default_factory=dict)  # customer -> category of the picks
+    messages: dict[int, list[int]] = field(default_factory=dict)  # customer -> item indices
     care: set[int] = field(default_factory=set)
 
 
@@ -112,7 +114,7 @@ class ShopSimulator:
         self.coupon_value = np.zeros(n)
         self.coupon_until = np.full(n, -1)
         self.message_until = np.full(n, -1)
-        self.message_relevant = np.zeros(n, dtype=bool)
+        self.message_relevance = np.zeros(n)  # share of the message's items the customer likes
         self.day = 0
         self.pilot_day: int | None = None
         self.pilot: dict[int, bool] = {}
@@ -134,11 +136,8 @@ class ShopSimulator:
         self.alive &= ~(here & (rng.random(n) < hazard))
         here &= self.alive
         message = self.message_until >= day
-        lift = np.where(
-            message,
-            np.where(self.message_relevant, c.relevant_message_lift, c.irrelevant_message_lift),
-            1.0,
-        )
+        gain = c.relevant_message_lift - c.irrelevant_message_lift
+        lift = np.where(message, c.irrelevant_message_lift + gain * self.message_relevance, 1.0)
         visits = here & (rng.random(n) < np.minimum(self.visit_rate * lift, 1.0))
         buy_chance = self.buy_on_visit * np.where(
             coupon, 1.0 + self.coupon_sensitivity * self.coupon_value / 10.0, 1.0
@@ -222,9 +221,9 @@ class ShopSimulator:
         for customer, value in treatment.coupons.items():
             shop.coupon_value[customer] = value
             shop.coupon_until[customer] = decision + self.config.coupon_days
-        for customer, category in treatment.messages.items():
+        for customer, items in treatment.messages.items():
             shop.message_until[customer] = decision + self.config.message_days
-            shop.message_relevant[customer] = category == self.taste[customer]
+            shop.message_relevance[customer] = self.relevance(customer, items)
         for customer in treatment.care:
             shop.complaint_until[customer] = -1
         shop.coupon_spend = 0.0
@@ -258,6 +257,12 @@ class ShopSimulator:
 
     def category(self, item: int) -> int:
         return item // self.config.items_per_category
+
+    def relevance(self, customer: int, items: list[int]) -> float:
+        """Share of ``items`` from the customer's favourite category (0 for no items)."""
+        if not items:
+            return 0.0
+        return float(np.mean([self.category(i) == self.taste[customer] for i in items]))
 
     def tables(self) -> dict[str, pa.Table]:
         """The history as canonical tables, ready for :func:`retain.data.ingest_arrow`."""
