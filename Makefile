@@ -33,6 +33,11 @@ bench: install bench-predict bench-recommend bench-intent bench-sentiment bench-
 	@mkdir -p bench-results
 	$(BIN)/retain bench ingest --json bench-results/ingest.json
 	$(BIN)/retain bench retention --seeds 5 --json bench-results/retention.json > /dev/null
+	$(BIN)/retain bench popularity --json bench-results/popularity-demo.json > /dev/null
+	@if [ -f $(SHARED)/online-retail/online_retail.csv.gz ]; then \
+	  $(BIN)/retain bench popularity --data $(SHARED)/online-retail/online_retail.csv.gz \
+	    --format online-retail --json bench-results/popularity-online-retail.json > /dev/null; \
+	else echo "skipping Online Retail: $(SHARED)/online-retail not found"; fi
 
 # CDNOW runs need ../shared/data (see its SOURCE.md); the demo and scale runs need nothing.
 bench-predict: install

@@ -986,6 +986,33 @@ def bench_predict(
     _write_json(result, json_out)
 
 
+@bench_app.command("popularity")
+def bench_popularity(
+    data: Annotated[
+        Path | None, typer.Option(help="Orders with items (e.g. Online Retail); omit for the demo.")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option(help="Loader format, e.g. online-retail; default from the name.")
+    ] = None,
+    horizon_days: Annotated[int, typer.Option(help="Days after each cutoff scored.")] = 30,
+    k: Annotated[int, typer.Option(help="Length of the popularity list.")] = 10,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+) -> None:
+    """Time-decayed popularity against all-time counts at monthly cutoffs (what sells next).
+
+    Example: retain bench popularity --data online_retail.csv.gz --format online-retail
+    --json popularity.json
+    """
+    from retain.recommend.trend import run_popularity_benchmark
+
+    if data is not None and not data.is_file():
+        raise _CommandError(f"no such file: {data}")
+    if horizon_days < 1 or k < 1:
+        raise _CommandError("--horizon-days and --k must be at least 1")
+    result = run_popularity_benchmark(data, format=format, horizon_days=horizon_days, k=k)
+    _write_json(result, json_out)
+
+
 @bench_app.command("retention")
 def bench_retention(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,

@@ -75,6 +75,12 @@ class RecommendConfig(BaseModel):
     repurchasable_categories: list[str] = Field(
         default_factory=list, description="Categories that may be recommended again."
     )
+    popularity_half_life_days: float | None = Field(
+        14.0,
+        gt=0,
+        description="Age at which an interaction counts half in the popularity source "
+        "(what new visitors see); unset counts all history equally.",
+    )
 
     @field_validator("text_model")
     @classmethod
@@ -94,6 +100,7 @@ class RecommendConfig(BaseModel):
             sasrec=replace(base.sasrec, max_seconds=self.max_train_seconds),
             category_cap=self.category_cap,
             repurchasable_categories=tuple(self.repurchasable_categories),
+            popularity_half_life_days=self.popularity_half_life_days,
         )
 
 

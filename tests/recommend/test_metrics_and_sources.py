@@ -129,3 +129,46 @@ def test_one_request_scores_like_a_batch() -> None:
         batch = source.score(histories)
         for row, history in enumerate(histories):
             np.testing.assert_allclose(source.score([history])[0], batch[row], rtol=1e-5, atol=1e-6)
+
+
+def test_decayed_popularity_follows_what_sells_now() -> None:
+    day = 86_400.0
+    now = 1_700_000_000.0
+    # Item 1 sold five times a season ago; item 2 twice this week; item 3 once, long ago.
+    events = pa.table(
+        {
+            "user_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
+            "item_id": ["1", "1", "1", "1", "1", "2", "2", "3"],
+            "ts": pa.array(
+                [now - 90 * day] * 5 + [now - 2 * day, now] + [now - 400 * day],
+                pa.timestamp("s"),
+            ),
+        }
+    )
+    history = Sequences.from_events(events)
+    assert history.times is not None
+    assert history.times[0][0] == now - 90 * day  # seconds since the epoch, per entry
+    all_time = Popularity()
+    all_time.fit(history)
+    recent = Popularity(half_life_days=14)
+    recent.fit(history)
+    assert all_time.counts[1] > all_time.counts[2]
+    assert recent.counts[2] > recent.counts[1] > recent.counts[3] > 0  # faded, never "new"
+    # Without timestamps (a sequence file), a half-life changes nothing.
+    plain = Sequences(history.users, history.histories, history.items)
+    undated = Popularity(half_life_days=14)
+    undated.fit(plain)
+    assert np.array_equal(undated.counts, all_time.counts)
+
+
+def test_without_last_drops_the_latest_item_and_its_time() -> None:
+    events = pa.table(
+        {
+            "user_id": ["a", "a", "a", "b"],
+            "item_id": ["1", "2", "3", "1"],
+            "ts": pa.array([1, 2, 3, 4], pa.timestamp("s")),
+        }
+    )
+    train = Sequences.from_events(events).without_last()
+    assert [h.tolist() for h in train.histories] == [[1, 2], [1]]
+    assert train.times is not None and [t.tolist() for t in train.times] == [[1.0, 2.0], [4.0]]

@@ -35,7 +35,7 @@ from retain.predict.btyd import BetaGeo, GammaGamma
 from retain.predict.model import WEEK_DAYS, BehaviourModel
 from retain.predict.synthetic import simulate_orders
 
-__all__ = ["holdout_metrics", "run_predict_benchmark", "run_scale_benchmark"]
+__all__ = ["holdout_metrics", "load_shop", "run_predict_benchmark", "run_scale_benchmark"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -99,7 +99,7 @@ def run_predict_benchmark(
         raise InvalidInputError(f"seeds must be at least 1; got {seeds}")
     started = time.perf_counter()
     with Store.open("duckdb://:memory:") as store:
-        source, loaded = _load(store, data, format, seed)
+        source, loaded = load_shop(store, data, format, seed)
         first, last = _span(store)
         hold_end = holdout_end or last
         cal_end = calibration_end or (hold_end - dt.timedelta(days=90))
@@ -190,7 +190,7 @@ def run_predict_benchmark(
     }
 
 
-def _load(
+def load_shop(
     store: Store, data: Path | None, format: str | None, seed: int
 ) -> tuple[str, dict[str, Any]]:
     """Ingest the source; returns its name and what ingestion kept and quarantined."""

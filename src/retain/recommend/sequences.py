@@ -62,6 +62,9 @@ class Sequences:
     users: np.ndarray  # object array of user ids
     histories: list[np.ndarray]
     items: ItemIndex
+    #: Seconds since the epoch of each history entry, when the source had real
+    #: timestamps (events do; sequence files carry only the order).
+    times: list[np.ndarray] | None = None
 
     @property
     def n_items(self) -> int:
@@ -94,6 +97,8 @@ class Sequences:
         )
         users = events["user_id"].to_numpy(zero_copy_only=False).astype(object)[order]
         raw_items = events["item_id"].to_numpy(zero_copy_only=False).astype(object)[order]
+        stamps = _seconds(events["ts"])
+        stamps = stamps[order] if stamps is not None else None
         if items is None:
             items = ItemIndex.from_ids(sorted(set(raw_items), key=natural_key))
         table = items.lookup()
@@ -104,7 +109,18 @@ class Sequences:
             return cls(np.array([], dtype=object), [], items)
         starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
         histories = np.split(codes, starts[1:])
-        return cls(users[starts], histories, items)
+        times = np.split(stamps[keep], starts[1:]) if stamps is not None else None
+        return cls(users[starts], histories, items, times)
+
+    def without_last(self) -> Sequences:
+        """Every history of two or more items without its latest item (shorter ones kept)."""
+        cut = [len(h) - 1 if len(h) >= 2 else len(h) for h in self.histories]
+        return Sequences(
+            self.users,
+            [h[:n] for h, n in zip(self.histories, cut, strict=True)],
+            self.items,
+            None if self.times is None else [t[:n] for t, n in zip(self.times, cut, strict=True)],
+        )
 
     def to_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """(row, item) pairs of every interaction, for sparse matrices."""
@@ -146,6 +162,15 @@ class Sequences:
                 )
             )
         return cls.from_events(read_sequences(path))
+
+
+def _seconds(ts: pa.ChunkedArray) -> np.ndarray | None:
+    """Seconds since the epoch for a timestamp column; None for plain positions."""
+    if not pa.types.is_timestamp(ts.type):
+        return None
+    per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[ts.type.unit]
+    ticks = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False)
+    return np.asarray(ticks, dtype=np.float64) / per_second
 
 
 def natural_key(item: str) -> tuple[int, str]:

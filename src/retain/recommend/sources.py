@@ -88,14 +88,33 @@ def _top_k_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 @dataclass
 class Popularity:
-    """How often each item was chosen: the fallback for users with no history."""
+    """How often each item was chosen lately: the fallback for users with no history.
+
+    With ``half_life_days`` and timestamped histories, an interaction counts
+    ``0.5 ** (age / half_life_days)``, its age taken from the newest
+    interaction, so what sells now outranks what sold last season; all-time
+    counts, scaled by 1e-6, break ties among items whose interactions have
+    all faded (and keep every chosen item above zero, so an item is only
+    "new" when nobody ever chose it). Without timestamps every interaction
+    counts 1.
+    """
 
     name: str = "popularity"
     counts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.float32))
+    half_life_days: float | None = None
 
     def fit(self, train: Sequences) -> None:
         _, cols = train.to_pairs()
-        self.counts = np.bincount(cols, minlength=train.n_items + 1).astype(np.float32)
+        size = train.n_items + 1
+        counts = np.bincount(cols, minlength=size).astype(np.float64)
+        if self.half_life_days and train.times is not None and len(cols):
+            stamps = np.concatenate(train.times)
+            age_days = (stamps.max() - stamps) / 86_400.0
+            recent = np.bincount(
+                cols, weights=0.5 ** (age_days / self.half_life_days), minlength=size
+            )
+            counts = recent + 1e-6 * counts
+        self.counts = counts.astype(np.float32)
         self.counts[0] = 0.0
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
