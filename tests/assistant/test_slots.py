@@ -54,3 +54,9 @@ def test_personal_data_is_masked() -> None:
     assert "example" not in masked and "8000" not in masked and "0958" not in masked
     assert masked.count("[phone]") == 2 and "[email]" in masked
     assert mask_personal_data("order O000123 cost 59.90") == "order O000123 cost 59.90"
+    # Other countries' groupings are phone numbers too.
+    for phone in ("+44 7700 900123", "07700 900123", "(555) 123-4567", "555.123.4567"):
+        assert mask_personal_data(f"call {phone} today") == "call [phone] today", phone
+    # Dates, order numbers and amounts are not.
+    for kept in ("on 2024-05-01", "order #12345678", "paid 1299.00 yuan", "on 05/01/2024"):
+        assert mask_personal_data(kept) == kept

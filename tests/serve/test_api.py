@@ -272,6 +272,23 @@ def test_chat_acts_only_for_the_customer_its_token_names(
     assert mine.json()["conversation_id"] != theirs
 
 
+def test_a_hand_off_reaches_the_queue_with_the_conversation(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    minted = api.post("/v1/customers/U00021/token", headers=_h(keys["admin"])).json()
+    auth = {"Authorization": f"Bearer {minted['token']}"}
+    message = "I want to talk to a human, call me on +44 7700 900123"
+    reply = api.post("/v1/chat", json={"message": message}, headers=auth).json()
+    assert reply["handed_off"]
+    assert api.get("/v1/handoffs", headers=_h(keys["read"])).status_code == 403
+    queue = api.get("/v1/handoffs?limit=5", headers=_h(keys["admin"])).json()
+    mine = next(h for h in queue if h["conversation_id"] == reply["conversation_id"])
+    assert mine["user_id"] == "U00021" and mine["reason"]
+    assert [t["role"] for t in mine["turns"]] == ["customer", "bot"]
+    assert "7700 900123" not in str(mine)  # the phone number is masked in the queue too
+    assert api.get("/v1/handoffs?limit=0", headers=_h(keys["admin"])).status_code == 422
+
+
 def _publish_variant(shop: Path) -> str:
     """A second recommender version (same model, one rule changed)."""
     rec = load_current(shop / "models")

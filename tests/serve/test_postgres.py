@@ -257,12 +257,22 @@ def test_a_conversation_continues_on_whichever_replica_the_next_message_reaches(
     ).json()
     assert "return already requested" in again["text"]
 
+    # A hand-off taken by b is in the queue every replica shows, with the whole conversation.
+    handed = b.post(
+        "/v1/chat",
+        json={"message": "I want to talk to a human", "conversation_id": conversation},
+        headers=auth,
+    ).json()
+    assert handed["handed_off"]
+    (queued,) = a.get("/v1/handoffs", headers=admin).json()
+    assert queued["conversation_id"] == conversation and len(queued["turns"]) == 10
+
     # The turns reach the embedded store for analytics by the same pull as events.
     with Store.open(tmp_path / "b" / "retain.duckdb") as store:
-        assert pull_events(pg, store) == 8
+        assert pull_events(pg, store) == 10
         assert pull_events(pg, store) == 0
     erased = a.delete(f"/v1/users/{user}", headers=admin).json()["rows_by_table"]
-    for table in ("conversations", "assistant_state", "return_requests"):
+    for table in ("conversations", "assistant_state", "return_requests", "handoffs"):
         assert erased[f"operational.{table}"] >= 1
 
 

@@ -16,17 +16,20 @@ from dataclasses import dataclass, field
 
 __all__ = ["Catalogue", "Slots", "extract_slots", "mask_personal_data"]
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# International or Chinese mobile numbers; at least 7 digits so order ids and
-# prices do not match.
-_PHONE = re.compile(
-    r"(?<![\w])(?:\+?\d{1,3}[\s-]?)?(?:\(?\d{2,4}\)?[\s-]?)?\d{3,4}[\s-]?\d{4}(?!\w)"
-)
+# Starts only at the start of a token and a local part is at most 64 characters
+# (RFC 5321), so a long run without "@" costs linear time, not quadratic.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
+# A run of digits with the separators phone numbers are written with (spaces,
+# hyphens, dots, brackets, a leading +), in any country's grouping;
+# _mask_phone then keeps only runs of 7 to 15 digits that are not dates, so
+# order ids (letter or # in front), prices and ISO dates stay readable.
+_PHONE = re.compile(r"(?<![\w#.,+])\+?\(?\d(?:[\d().-]|[ \t](?=[\d(]))*\d(?!\w)")
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 # Letters and digits around the id end it; Chinese characters do not (订单O000102).
 _ORDER_ID_DEFAULT = r"(?<![A-Za-z0-9])[Oo]\d{4,}(?![0-9])|(?<![0-9])#\d{4,}(?![0-9])"
 _AMOUNT = re.compile(
     r"(?:[$¥￥€£]\s?(?P<a>\d+(?:[.,]\d{1,2})?))"
-    r"|(?:(?P<b>\d+(?:\.\d{1,2})?)\s?(?:元|块|rmb|RMB|yuan|dollars?|usd|USD|eur|EUR))"
+    r"|(?:(?<![\d.])(?P<b>\d+(?:\.\d{1,2})?)\s?(?:元|块|rmb|RMB|yuan|dollars?|usd|USD|eur|EUR))"
 )
 _CN_DIGITS = {
     "一": 1,
@@ -46,8 +49,8 @@ _EN_NUMBERS = {
     "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
 }  # fmt: skip
 _QUANTITY = re.compile(
-    r"(?P<n>\d+|[一二两三四五六七八九十])\s?(?:件|个|瓶|盒|双|支|套|份)"
-    r"|(?P<m>\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s+"
+    r"(?P<n>(?<!\d)\d+|[一二两三四五六七八九十])\s?(?:件|个|瓶|盒|双|支|套|份)"
+    r"|(?P<m>(?<!\d)\d+|one|two|three|four|five|six|seven|eight|nine|ten)\s+"
     r"(?:pieces?|items?|units?|bottles?|boxes?|pairs?|packs?|of (?:them|these|those))\b",
     re.IGNORECASE,
 )
@@ -157,5 +160,8 @@ def mask_personal_data(text: str) -> str:
 
 
 def _mask_phone(match: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in match.group(0))
-    return "[phone]" if digits >= 7 else match.group(0)
+    token = match.group(0)
+    digits = sum(ch.isdigit() for ch in token)
+    if not 7 <= digits <= 15 or _DATE.fullmatch(token):
+        return token
+    return "[phone]"

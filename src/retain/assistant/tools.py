@@ -103,6 +103,10 @@ class AssistantTables(ABC):
     def log_turns(self, turns: pa.Table, source: str) -> None:
         """Append turns in the canonical ``conversations`` fields (a turn already there stays)."""
 
+    @abstractmethod
+    def handoffs(self, limit: int) -> list[dict[str, Any]]:
+        """The newest hand-offs, each with its conversation's turns: the queue a person works."""
+
 
 class SqlAssistantTables(AssistantTables):
     """The SQL both stores run; a subclass says how a statement reaches its database.
@@ -166,19 +170,51 @@ class SqlAssistantTables(AssistantTables):
         )
         return handoff_id
 
+    def handoffs(self, limit: int) -> list[dict[str, Any]]:
+        rows = self.run(
+            "SELECT handoff_id, conversation_id, user_id, reason, last_message, created_at "
+            f"FROM {HANDOFFS_TABLE} ORDER BY created_at DESC, handoff_id LIMIT ?",
+            [limit],
+        )
+        names = ("handoff_id", "conversation_id", "user_id", "reason", "last_message")
+        out = []
+        for row in rows:
+            turns = self._turns(str(row[1])) if self.has_turns() else []
+            out.append({**dict(zip(names, row[:5], strict=True)), "created_at": row[5]})
+            out[-1]["turns"] = [
+                {"turn": int(t[0]), "role": t[1], "text": t[2], "ts": t[3]} for t in turns
+            ]
+        return out
+
+    def has_turns(self) -> bool:
+        """Whether the turn log exists yet (it is created by the first logged turn)."""
+        return True
+
+    def _turns(self, conversation_id: str) -> list[tuple[Any, ...]]:
+        return self.run(
+            "SELECT turn, role, text, ts FROM conversations WHERE conversation_id = ? "
+            "ORDER BY turn",
+            [conversation_id],
+        )
+
 
 class EmbeddedAssistantTables(SqlAssistantTables):
     """The assistant's tables in the shop's own store (one service process)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, create: bool = True) -> None:
+        """``create=False`` for a read-only store whose tables already exist."""
         self.store = store
-        ensure_tables(store)
+        if create:
+            ensure_tables(store)
 
     def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         return self.store.execute(sql, params).fetchall()
 
     def log_turns(self, turns: pa.Table, source: str) -> None:
         ingest_arrow(self.store, "conversations", turns, source=source, format="assistant")
+
+    def has_turns(self) -> bool:
+        return self.store.has_table("conversations")
 
 
 @dataclass(frozen=True)

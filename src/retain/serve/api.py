@@ -14,6 +14,7 @@ events into the serving recommender at once, so the next answer reflects
 them without a retrain.
 """
 
+import datetime as dt
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,6 +28,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
+from retain.assistant.tools import HANDOFFS_TABLE, EmbeddedAssistantTables
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
@@ -122,6 +124,23 @@ class ChatOut(BaseModel):
     intent: str | None
     citations: list[str]
     handed_off: bool
+
+
+class TurnOut(BaseModel):
+    turn: int
+    role: str
+    text: str
+    ts: dt.datetime | None
+
+
+class HandoffOut(BaseModel):
+    handoff_id: str
+    conversation_id: str
+    user_id: str | None
+    reason: str
+    last_message: str | None
+    created_at: dt.datetime
+    turns: list[TurnOut] = Field(description="The conversation so far (personal data masked).")
 
 
 class TokenOut(BaseModel):
@@ -386,6 +405,22 @@ def api_router(state: ServiceState) -> APIRouter:
                 {"WWW-Authenticate": "Bearer"},
             )
         return ChatOut(**customer_reply(state, user_id, body.message, body.conversation_id))
+
+    @router.get(
+        "/handoffs",
+        response_model=list[HandoffOut],
+        summary="Conversations the assistant handed to a person, newest first (admin)",
+    )
+    def handoffs(
+        _key: AdminKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    ) -> list[dict[str, Any]]:
+        with _store_errors():
+            if state.ops is not None:
+                return PostgresAssistantTables(state.ops).handoffs(limit)
+            with state.read_store() as store:
+                if not store.has_table(HANDOFFS_TABLE):
+                    return []
+                return EmbeddedAssistantTables(store, create=False).handoffs(limit)
 
     @router.post("/campaigns", summary="Plan a campaign within a budget (admin)")
     def create_campaign(body: CampaignIn, _key: AdminKey) -> dict[str, Any]:
