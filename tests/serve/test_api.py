@@ -287,6 +287,15 @@ def test_a_hand_off_reaches_the_queue_with_the_conversation(
     assert [t["role"] for t in mine["turns"]] == ["customer", "bot"]
     assert "7700 900123" not in str(mine)  # the phone number is masked in the queue too
     assert api.get("/v1/handoffs?limit=0", headers=_h(keys["admin"])).status_code == 422
+    # A person takes it: it leaves the open queue and stays in the history.
+    url = f"/v1/handoffs/{mine['handoff_id']}/close"
+    closed = api.post(url, headers=_h(keys["admin"])).json()
+    assert closed["closed_at"] and closed["handoff_id"] == mine["handoff_id"]
+    assert api.post(url, headers=_h(keys["admin"])).status_code == 404  # already closed
+    still_open = api.get("/v1/handoffs", headers=_h(keys["admin"])).json()
+    assert mine["handoff_id"] not in {h["handoff_id"] for h in still_open}
+    history = api.get("/v1/handoffs?state=all", headers=_h(keys["admin"])).json()
+    assert mine["handoff_id"] in {h["handoff_id"] for h in history}
 
 
 def _publish_variant(shop: Path) -> str:

@@ -30,6 +30,7 @@ from retain.data.store import Store
 
 __all__ = [
     "ASSISTANT_DDL",
+    "ASSISTANT_MIGRATIONS",
     "HANDOFFS_TABLE",
     "RETURN_REQUESTS_TABLE",
     "STATE_TABLE",
@@ -51,10 +52,16 @@ ASSISTANT_DDL = (
         conversation_id VARCHAR, requested_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {HANDOFFS_TABLE} (
         handoff_id VARCHAR PRIMARY KEY, conversation_id VARCHAR NOT NULL, user_id VARCHAR,
-        reason VARCHAR NOT NULL, last_message VARCHAR, created_at TIMESTAMP NOT NULL)""",
+        reason VARCHAR NOT NULL, last_message VARCHAR, created_at TIMESTAMP NOT NULL,
+        closed_at TIMESTAMP)""",
     f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
         conversation_id VARCHAR PRIMARY KEY, user_id VARCHAR NOT NULL, state VARCHAR NOT NULL,
         updated_at TIMESTAMP NOT NULL)""",
+)
+
+#: Columns added since a table was first shipped, for stores made before.
+ASSISTANT_MIGRATIONS = (
+    f"ALTER TABLE {HANDOFFS_TABLE} ADD COLUMN IF NOT EXISTS closed_at TIMESTAMP",
 )
 
 #: Order statuses a return can start from.
@@ -63,7 +70,7 @@ RETURNABLE = ("completed",)
 
 def ensure_tables(store: Store) -> None:
     """Create the assistant's own tables when they are missing."""
-    for ddl in ASSISTANT_DDL:
+    for ddl in (*ASSISTANT_DDL, *ASSISTANT_MIGRATIONS):
         store.execute(ddl)
 
 
@@ -104,8 +111,15 @@ class AssistantTables(ABC):
         """Append turns in the canonical ``conversations`` fields (a turn already there stays)."""
 
     @abstractmethod
-    def handoffs(self, limit: int) -> list[dict[str, Any]]:
-        """The newest hand-offs, each with its conversation's turns: the queue a person works."""
+    def handoffs(
+        self, limit: int, *, include_closed: bool = False, handoff_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest hand-offs (or the one ``handoff_id``), each with its conversation's
+        turns: the queue a person works."""
+
+    @abstractmethod
+    def close_handoff(self, handoff_id: str) -> bool:
+        """Mark an open hand-off done; False when there is no open one with that id."""
 
 
 class SqlAssistantTables(AssistantTables):
@@ -165,26 +179,46 @@ class SqlAssistantTables(AssistantTables):
     ) -> str:
         handoff_id = f"H-{uuid.uuid4().hex[:12]}"
         self.run(
-            f"INSERT INTO {HANDOFFS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {HANDOFFS_TABLE} (handoff_id, conversation_id, user_id, reason, "
+            "last_message, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [handoff_id, conversation_id, user_id, reason, last_message[:500], _now()],
         )
         return handoff_id
 
-    def handoffs(self, limit: int) -> list[dict[str, Any]]:
+    def handoffs(
+        self, limit: int, *, include_closed: bool = False, handoff_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        names = (
+            "handoff_id", "conversation_id", "user_id", "reason", "last_message", "created_at",
+            "closed_at",
+        )  # fmt: skip
+        where = ["1 = 1"] if include_closed else ["closed_at IS NULL"]
+        params: list[Any] = []
+        if handoff_id is not None:
+            where.append("handoff_id = ?")
+            params.append(handoff_id)
         rows = self.run(
-            "SELECT handoff_id, conversation_id, user_id, reason, last_message, created_at "
-            f"FROM {HANDOFFS_TABLE} ORDER BY created_at DESC, handoff_id LIMIT ?",
-            [limit],
+            f"SELECT {', '.join(names)} FROM {HANDOFFS_TABLE} WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, handoff_id LIMIT ?",
+            [*params, limit],
         )
-        names = ("handoff_id", "conversation_id", "user_id", "reason", "last_message")
         out = []
         for row in rows:
             turns = self._turns(str(row[1])) if self.has_turns() else []
-            out.append({**dict(zip(names, row[:5], strict=True)), "created_at": row[5]})
+            out.append(dict(zip(names, row, strict=True)))
             out[-1]["turns"] = [
                 {"turn": int(t[0]), "role": t[1], "text": t[2], "ts": t[3]} for t in turns
             ]
         return out
+
+    def close_handoff(self, handoff_id: str) -> bool:
+        return bool(
+            self.run(
+                f"UPDATE {HANDOFFS_TABLE} SET closed_at = ? "
+                "WHERE handoff_id = ? AND closed_at IS NULL RETURNING handoff_id",
+                [_now(), handoff_id],
+            )
+        )
 
     def has_turns(self) -> bool:
         """Whether the turn log exists yet (it is created by the first logged turn)."""
@@ -201,11 +235,9 @@ class SqlAssistantTables(AssistantTables):
 class EmbeddedAssistantTables(SqlAssistantTables):
     """The assistant's tables in the shop's own store (one service process)."""
 
-    def __init__(self, store: Store, *, create: bool = True) -> None:
-        """``create=False`` for a read-only store whose tables already exist."""
+    def __init__(self, store: Store) -> None:
         self.store = store
-        if create:
-            ensure_tables(store)
+        ensure_tables(store)
 
     def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         return self.store.execute(sql, params).fetchall()

@@ -28,7 +28,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
-from retain.assistant.tools import HANDOFFS_TABLE, EmbeddedAssistantTables
+from retain.assistant.tools import AssistantTables, EmbeddedAssistantTables
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
@@ -140,6 +140,7 @@ class HandoffOut(BaseModel):
     reason: str
     last_message: str | None
     created_at: dt.datetime
+    closed_at: dt.datetime | None = None
     turns: list[TurnOut] = Field(description="The conversation so far (personal data masked).")
 
 
@@ -412,15 +413,26 @@ def api_router(state: ServiceState) -> APIRouter:
         summary="Conversations the assistant handed to a person, newest first (admin)",
     )
     def handoffs(
-        _key: AdminKey, limit: Annotated[int, Query(ge=1, le=500)] = 50
+        _key: AdminKey,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        state_filter: Annotated[
+            Literal["open", "all"], Query(alias="state", description="open: not yet closed")
+        ] = "open",
     ) -> list[dict[str, Any]]:
-        with _store_errors():
-            if state.ops is not None:
-                return PostgresAssistantTables(state.ops).handoffs(limit)
-            with state.read_store() as store:
-                if not store.has_table(HANDOFFS_TABLE):
-                    return []
-                return EmbeddedAssistantTables(store, create=False).handoffs(limit)
+        with _store_errors(), _assistant_tables(state) as tables:
+            return tables.handoffs(limit, include_closed=state_filter == "all")
+
+    @router.post(
+        "/handoffs/{handoff_id}/close",
+        response_model=HandoffOut,
+        summary="Mark a hand-off done: it leaves the open queue (admin)",
+    )
+    def close_handoff(handoff_id: str, _key: AdminKey) -> dict[str, Any]:
+        with _store_errors(), _assistant_tables(state) as tables:
+            if not tables.close_handoff(handoff_id):
+                raise _problem(404, f"no open hand-off {handoff_id!r}")
+            (closed,) = tables.handoffs(1, include_closed=True, handoff_id=handoff_id)
+        return closed
 
     @router.post("/campaigns", summary="Plan a campaign within a budget (admin)")
     def create_campaign(body: CampaignIn, _key: AdminKey) -> dict[str, Any]:
@@ -565,6 +577,16 @@ def customer_reply(
         "citations": reply.citations,
         "handed_off": reply.handed_off,
     }
+
+
+@contextmanager
+def _assistant_tables(state: ServiceState) -> Iterator[AssistantTables]:
+    """Where the assistant's conversations live: the operational PostgreSQL, else the store."""
+    if state.ops is not None:
+        yield PostgresAssistantTables(state.ops)
+        return
+    with state.write_store() as store:
+        yield EmbeddedAssistantTables(store)
 
 
 @contextmanager

@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from retain.assistant.tools import (
     ASSISTANT_DDL,
+    ASSISTANT_MIGRATIONS,
     HANDOFFS_TABLE,
     RETURN_REQUESTS_TABLE,
     STATE_TABLE,
@@ -101,7 +102,7 @@ class PostgresStore:
             con.execute("SELECT pg_advisory_xact_lock(%s)", [_DDL_LOCK])
             for ddl in (
                 *(_sequenced(table) for table in PULLED),
-                *(_pg(ddl) for ddl in ASSISTANT_DDL),
+                *(_pg(ddl) for ddl in (*ASSISTANT_DDL, *ASSISTANT_MIGRATIONS)),
                 _pg(SYSTEM_TABLES["quarantine"]),
                 _pg(SYSTEM_TABLES["ingest_runs"]),
                 _pg(KEYS_DDL),
