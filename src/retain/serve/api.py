@@ -18,7 +18,7 @@ import datetime as dt
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -38,7 +38,6 @@ from retain.serve.cache import recommendation_question, recommendations_json
 from retain.serve.intake import intake_events
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
 from retain.serve.live import LiveModel
-from retain.serve.operational import PostgresAssistantTables
 from retain.serve.state import ServiceState
 
 __all__ = ["api_router", "customer_reply", "metrics_text"]
@@ -564,10 +563,13 @@ def customer_reply(
     if current is None:
         raise _problem(503, "no assistant model is trained yet; run `retain train assistant`")
     # With PostgreSQL the conversations live there (every replica continues
-    # them); the store is then only read.
-    tables = PostgresAssistantTables(state.ops) if state.ops is not None else None
-    opened = state.read_store() if tables is not None else state.write_store()
-    with _store_errors(), opened as store:
+    # them, and a turn's writes commit together); the store is then only read.
+    with _store_errors(), ExitStack() as stack:
+        tables = None
+        if state.ops is not None:
+            tables = stack.enter_context(state.ops.assistant_tables())
+        opened = state.read_store() if tables is not None else state.write_store()
+        store = stack.enter_context(opened)
         assistant = current[1].assistant(store, llm=state.llm, tables=tables)
         reply = assistant.reply(user_id, message, conversation_id)
     return {
@@ -583,7 +585,8 @@ def customer_reply(
 def _assistant_tables(state: ServiceState) -> Iterator[AssistantTables]:
     """Where the assistant's conversations live: the operational PostgreSQL, else the store."""
     if state.ops is not None:
-        yield PostgresAssistantTables(state.ops)
+        with state.ops.assistant_tables() as tables:
+            yield tables
         return
     with state.write_store() as store:
         yield EmbeddedAssistantTables(store)

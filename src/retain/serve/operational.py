@@ -272,6 +272,12 @@ class PostgresStore:
         data = pa.table({n: [_text(r[i]) for r in rows] for i, n in enumerate(names)})
         return data, int(rows[-1][-1]) if rows else seq
 
+    @contextmanager
+    def assistant_tables(self) -> Iterator[PostgresAssistantTables]:
+        """The assistant's tables for one turn or one request: one connection, one transaction."""
+        with self.connect() as con:
+            yield PostgresAssistantTables(con)
+
     # -- privacy ----------------------------------------------------------------
 
     def export_user(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -387,24 +393,27 @@ def pull_events(ops: PostgresStore, store: Store, *, batch: int = 50_000) -> int
 
 class PostgresAssistantTables(SqlAssistantTables):
     """The assistant's conversation state, returns, hand-offs and turn log in PostgreSQL,
-    so a conversation continues on whichever replica the next message reaches."""
+    so a conversation continues on whichever replica the next message reaches.
 
-    def __init__(self, ops: PostgresStore) -> None:
-        self.ops = ops
+    Built by :meth:`PostgresStore.assistant_tables` over one connection in one
+    transaction, so everything a turn writes commits together or not at all.
+    """
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
 
     def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        with self.ops.connect() as con:
-            cursor = con.execute(sql.replace("?", "%s"), params)
-            return list(cursor.fetchall()) if cursor.description else []
+        cursor = self._con.execute(sql.replace("?", "%s"), params)
+        return list(cursor.fetchall()) if cursor.description else []
 
     def log_turns(self, turns: pa.Table, source: str) -> None:
-        """Validated as ``retain ingest`` would (in a scratch DuckDB), then committed."""
+        """Validated as ``retain ingest`` would (in a scratch DuckDB), then written."""
         with Store.open(":memory:") as scratch:
             ingest_arrow(scratch, "conversations", turns, source=source, format="assistant")
             valid = scratch.query_arrow("SELECT * FROM conversations ORDER BY turn")
         names = list(get_schema("conversations").field_names)
         marks = ", ".join(["%s"] * len(names))
-        with self.ops.connect() as con, con.cursor() as cur:
+        with self._con.cursor() as cur:
             cur.executemany(
                 f"INSERT INTO conversations ({', '.join(names)}) VALUES ({marks}) "
                 "ON CONFLICT DO NOTHING",
