@@ -99,6 +99,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
         ("/experiments", 0),
         ("/recommendations", 1),
         ("/reviews", 2),
+        ("/handoffs", 0),
     ],
 )
 def test_every_page_loads_without_errors_and_draws_its_charts(
@@ -149,7 +150,7 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/cohorts", "/at-risk", "/segments", "/experiments", "/reviews"]
+    "path", ["/", "/cohorts", "/at-risk", "/segments", "/experiments", "/reviews", "/handoffs"]
 )
 def test_an_empty_shop_shows_an_explanation(browser: object, empty_site: str, path: str) -> None:
     name = "empty-home" if path == "/" else "empty" + path.replace("/", "-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,22 @@ def test_a_one_day_shop_renders(one_day_dir: Path, path: str) -> None:
     assert response.status_code == 200
     if path.startswith("/cohorts"):
         assert "Only one period of data so far" in response.text
+
+
+def test_the_hand_off_page_shows_the_open_queue_with_conversations(
+    demo_dir: Path, tmp_path: Path, empty_dir: Path
+) -> None:
+    assert "No hand-offs waiting" in client(empty_dir).get("/handoffs").text
+    folder = tmp_path / "shop"
+    shutil.copytree(demo_dir, folder)
+    app = client(folder)
+    asked = app.post("/customers/U00012/chat", json={"message": "let me speak to a person"}).json()
+    assert asked["handed_off"]
+    page = app.get("/handoffs").text
+    queue = page.split('id="handoffs"')[1]
+    assert 'href="/customers/U00012"' in queue and "asked for a person" in queue
+    assert "let me speak to a person" in queue  # the conversation unfolds under the row
+    assert app.get("/").text.count('href="/handoffs"') == 1  # in the navigation
 
 
 def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir: Path) -> None:

@@ -28,7 +28,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
-from retain.assistant.tools import AssistantTables, EmbeddedAssistantTables
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
@@ -418,7 +417,7 @@ def api_router(state: ServiceState) -> APIRouter:
             Literal["open", "all"], Query(alias="state", description="open: not yet closed")
         ] = "open",
     ) -> list[dict[str, Any]]:
-        with _store_errors(), _assistant_tables(state) as tables:
+        with _store_errors(), state.assistant_tables() as tables:
             return tables.handoffs(limit, include_closed=state_filter == "all")
 
     @router.post(
@@ -427,7 +426,7 @@ def api_router(state: ServiceState) -> APIRouter:
         summary="Mark a hand-off done: it leaves the open queue (admin)",
     )
     def close_handoff(handoff_id: str, _key: AdminKey) -> dict[str, Any]:
-        with _store_errors(), _assistant_tables(state) as tables:
+        with _store_errors(), state.assistant_tables() as tables:
             if not tables.close_handoff(handoff_id):
                 raise _problem(404, f"no open hand-off {handoff_id!r}")
             (closed,) = tables.handoffs(1, include_closed=True, handoff_id=handoff_id)
@@ -579,17 +578,6 @@ def customer_reply(
         "citations": reply.citations,
         "handed_off": reply.handed_off,
     }
-
-
-@contextmanager
-def _assistant_tables(state: ServiceState) -> Iterator[AssistantTables]:
-    """Where the assistant's conversations live: the operational PostgreSQL, else the store."""
-    if state.ops is not None:
-        with state.ops.assistant_tables() as tables:
-            yield tables
-        return
-    with state.write_store() as store:
-        yield EmbeddedAssistantTables(store)
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from retain.config import Settings, get_settings
-from retain.errors import NotFoundError, StoreLockedError
+from retain.errors import NotFoundError, StoreError, StoreLockedError
 from retain.serve import pages
 from retain.serve.api import ChatIn, ChatOut, api_router, customer_reply, metrics_text
 from retain.serve.metrics import BodyLimit, RequestMetrics
@@ -38,6 +38,7 @@ _NAV = (
     ("/experiments", "Experiments"),
     ("/recommendations", "Recommendations"),
     ("/reviews", "Reviews"),
+    ("/handoffs", "Hand-offs"),
 )
 
 
@@ -84,6 +85,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             request, name, {"nav": _NAV, "path": request.url.path, **context}, status_code=status
         )
 
+    def busy(request: Request) -> Response:
+        return render(
+            request,
+            "message.html",
+            status=503,
+            title="Busy",
+            message="The store is being written (a load or a training run); reload in a moment.",
+        )
+
     def page(request: Request, name: str, build: Any, *args: Any) -> Response:
         try:
             with state.read_store() as opened:
@@ -97,14 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "`retain ingest ...` with your own files.",
             )
         except StoreLockedError:
-            return render(
-                request,
-                "message.html",
-                status=503,
-                title="Busy",
-                message="The store is being written (a load or a training run); "
-                "reload in a moment.",
-            )
+            return busy(request)
         if data is None:
             return render(
                 request, "message.html", status=404, title="Not found", message="No such customer."
@@ -146,6 +149,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/reviews", response_class=HTMLResponse, include_in_schema=False)
     def reviews(request: Request) -> Response:
         return page(request, "reviews.html", pages.reviews_page)
+
+    @app.get("/handoffs", response_class=HTMLResponse, include_in_schema=False)
+    def handoffs(request: Request) -> Response:
+        """The open hand-offs, from wherever the conversations live (see ``assistant_tables``)."""
+        try:
+            with state.assistant_tables() as tables:
+                queue = tables.handoffs(100)
+        except StoreLockedError:
+            return busy(request)
+        except StoreError as exc:
+            return render(
+                request, "message.html", status=503, title="Unavailable", message=str(exc)
+            )
+        return render(request, "handoffs.html", title="Hand-offs", handoffs=queue)
 
     @app.get("/customers/{user_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def customer(request: Request, user_id: str) -> Response:

@@ -21,6 +21,7 @@ from retain.assistant.intents import IntentClassifier
 from retain.assistant.responder import LLMBackend
 from retain.assistant.service import MODEL_KIND as ASSISTANT_KIND
 from retain.assistant.service import load_assistant_parts
+from retain.assistant.tools import AssistantTables, EmbeddedAssistantTables
 from retain.config import Settings
 from retain.data.store import Store
 from retain.errors import InvalidInputError, StoreError
@@ -177,6 +178,17 @@ class ServiceState:
         """The store, writable, for one request."""
         with _open(self.config, read_only=False) as store:
             yield store
+
+    @contextmanager
+    def assistant_tables(self) -> Iterator[AssistantTables]:
+        """Where the assistant's conversations and hand-offs live, for one request: the
+        operational PostgreSQL when configured (shared by replicas), else the store."""
+        if self.ops is not None:
+            with self.ops.assistant_tables() as tables:
+                yield tables
+            return
+        with self.write_store() as store:
+            yield EmbeddedAssistantTables(store)
 
 
 def _operational_keys(ops: PostgresStore) -> KeyReader:
