@@ -85,6 +85,12 @@ def test_the_hand_off_page_shows_the_open_queue_with_conversations(
     assert 'href="/customers/U00012"' in queue and "asked for a person" in queue
     assert "let me speak to a person" in queue  # the conversation unfolds under the row
     assert app.get("/").text.count('href="/handoffs"') == 1  # in the navigation
+    # Closing it (the row's button) takes it off the queue; a second close is a 404 page.
+    handoff = queue.split('action="/handoffs/')[1].split("/close")[0]
+    closed = app.post(f"/handoffs/{handoff}/close")
+    assert closed.status_code == 200 and "No hand-offs waiting" in closed.text  # redirected
+    again = app.post(f"/handoffs/{handoff}/close")
+    assert again.status_code == 404 and "closed already" in again.text
 
 
 def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir: Path) -> None:

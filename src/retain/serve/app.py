@@ -11,16 +11,17 @@ spec is at ``/openapi.json``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from retain.assistant.tools import AssistantTables
 from retain.config import Settings, get_settings
 from retain.errors import NotFoundError, StoreError, StoreLockedError
 from retain.serve import pages
@@ -150,19 +151,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def reviews(request: Request) -> Response:
         return page(request, "reviews.html", pages.reviews_page)
 
-    @app.get("/handoffs", response_class=HTMLResponse, include_in_schema=False)
-    def handoffs(request: Request) -> Response:
-        """The open hand-offs, from wherever the conversations live (see ``assistant_tables``)."""
+    def with_assistant_tables(
+        request: Request, act: Callable[[AssistantTables], Response]
+    ) -> Response:
+        """``act`` on the assistant's tables (PostgreSQL or the store), or a page saying why not."""
         try:
             with state.assistant_tables() as tables:
-                queue = tables.handoffs(100)
+                return act(tables)
         except StoreLockedError:
             return busy(request)
         except StoreError as exc:
             return render(
                 request, "message.html", status=503, title="Unavailable", message=str(exc)
             )
-        return render(request, "handoffs.html", title="Hand-offs", handoffs=queue)
+
+    @app.get("/handoffs", response_class=HTMLResponse, include_in_schema=False)
+    def handoffs(request: Request) -> Response:
+        """The open hand-offs, from wherever the conversations live."""
+        return with_assistant_tables(
+            request,
+            lambda tables: render(
+                request, "handoffs.html", title="Hand-offs", handoffs=tables.handoffs(100)
+            ),
+        )
+
+    @app.post("/handoffs/{handoff_id}/close", include_in_schema=False)
+    def close_handoff(request: Request, handoff_id: str) -> Response:
+        """The page's Close button; back to the queue, which no longer lists it."""
+
+        def close(tables: AssistantTables) -> Response:
+            if tables.close_handoff(handoff_id):
+                return RedirectResponse("/handoffs", status_code=303)
+            return render(
+                request,
+                "message.html",
+                status=404,
+                title="Not found",
+                message=f"No open hand-off {handoff_id!r}: it may have been closed already.",
+            )
+
+        return with_assistant_tables(request, close)
 
     @app.get("/customers/{user_id:path}", response_class=HTMLResponse, include_in_schema=False)
     def customer(request: Request, user_id: str) -> Response:
