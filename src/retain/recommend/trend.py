@@ -71,8 +71,9 @@ def score_cutoff(
     future = bought[(bought.ts >= cutoff) & (bought.ts < cutoff + pd.Timedelta(days=horizon_days))]
     history = Sequences.from_events(pa.Table.from_pandas(past, preserve_index=False), items)
     known = set(past.user_id)
+    code = items.lookup()  # every bought item is in the index
     targets = [
-        (user in known, [codes for codes in [items.lookup().get(i) for i in set(group)] if codes])
+        (user in known, [code[i] for i in set(group)])
         for user, group in future.groupby("user_id").item_id
     ]
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -131,20 +132,24 @@ def run_popularity_benchmark(
     names = list(per_cutoff)
     choose, report = names[: len(names) // 2], names[len(names) // 2 :]
     metric = f"ndcg@{k}"
-    best = max(
-        HALF_LIVES,
-        key=lambda h: np.mean([per_cutoff[c][_label(h)]["all"][metric] for c in choose]),
-    )
-    chosen = _label(best)
+    choose_means = {
+        h: float(np.mean([per_cutoff[c][_label(h)]["all"][metric] for c in choose]))
+        for h in HALF_LIVES
+    }
+    best = max(HALF_LIVES, key=choose_means.__getitem__)
 
-    def mean_over(label: str, cutoffs: list[str]) -> dict[str, dict[str, float]]:
+    def reported(half_life: float | None) -> dict[str, dict[str, float]]:
+        """Means over the report cutoffs, per customer group."""
+        label = _label(half_life)
         return {
             group: {
-                key: float(np.nanmean([per_cutoff[c][label][group][key] for c in cutoffs]))
+                key: float(np.nanmean([per_cutoff[c][label][group][key] for c in report]))
                 for key in (f"hr@{k}", metric)
             }
             for group in ("new", "returning", "all")
         }
+
+    chosen, default, all_time = reported(best), reported(shipped), reported(None)
 
     return {
         "benchmark": "popularity",
@@ -157,18 +162,11 @@ def run_popularity_benchmark(
         "choose_cutoffs": choose,
         "report_cutoffs": report,
         "chosen_half_life_days": best,
-        "metrics": mean_over(chosen, report)["all"],
-        "baselines": {"all_time_counts": mean_over(_label(None), report)["all"]},
+        "metrics": chosen["all"],
+        "baselines": {"all_time_counts": all_time["all"]},
         "default_half_life_days": shipped,
-        "by_group": {
-            "chosen": mean_over(chosen, report),
-            "default": mean_over(_label(shipped), report),
-            "all_time_counts": mean_over(_label(None), report),
-        },
-        "choose_means": {
-            _label(h): float(np.mean([per_cutoff[c][_label(h)]["all"][metric] for c in choose]))
-            for h in HALF_LIVES
-        },
+        "by_group": {"chosen": chosen, "default": default, "all_time_counts": all_time},
+        "choose_means": {_label(h): mean for h, mean in choose_means.items()},
         "per_cutoff": per_cutoff,
         "seconds": time.perf_counter() - started,
     }
