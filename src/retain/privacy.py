@@ -27,6 +27,7 @@ __all__ = [
     "AUDIT_DDL",
     "AUDIT_TABLE",
     "ErasureReport",
+    "check_user_id",
     "erase_user",
     "export_user",
     "id_token_pattern",
@@ -64,7 +65,8 @@ def personal_tables(store: Store) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _check(user_id: str) -> None:
+def check_user_id(user_id: str) -> None:
+    """Refuse an empty or over-long id before anything is read or deleted."""
     if not user_id or not user_id.strip():
         raise InvalidInputError("a user id is required")
     if len(user_id) > 500:
@@ -85,7 +87,7 @@ def export_user(store: Store, user_id: str) -> dict[str, list[dict[str, Any]]]:
     Raises:
         NotFoundError: the store holds nothing about this user.
     """
-    _check(user_id)
+    check_user_id(user_id)
     out: dict[str, list[dict[str, Any]]] = {}
     for table in personal_tables(store):
         frame = store.query_df(f'SELECT * FROM "{table}" WHERE user_id = ?', [user_id])
@@ -109,7 +111,7 @@ def erase_user(store: Store, user_id: str) -> ErasureReport:
     Erasing a user the store does not know is not an error: the report says
     0 rows (a repeated request must not fail).
     """
-    _check(user_id)
+    check_user_id(user_id)
     counts: dict[str, int] = {}
     request_id = uuid.uuid4().hex
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -45,7 +45,7 @@ from retain.data.ingest import ingest_arrow
 from retain.data.schemas import get_schema
 from retain.data.store import SYSTEM_TABLES, Store
 from retain.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
-from retain.privacy import AUDIT_DDL, id_token_pattern
+from retain.privacy import AUDIT_DDL, check_user_id, id_token_pattern
 from retain.serve.intake import EventIntake, ingest_batch
 from retain.serve.keys import KEYS_DDL, ApiKey, digest_secret, new_key_parts, validate_key_request
 
@@ -249,28 +249,29 @@ class PostgresStore:
 
     def events_since(self, seq: int, limit: int) -> list[FreshEvent]:
         """Up to ``limit`` committed events with ``accepted_seq > seq``, in that order."""
-        with self.connect() as con:
-            rows = con.execute(
-                "SELECT accepted_seq, user_id, item_id, event_type FROM events "
-                "WHERE accepted_seq > %s ORDER BY accepted_seq LIMIT %s",
-                [seq, limit],
-            ).fetchall()
-        return [(int(s), str(u), i, str(t)) for s, u, i, t in rows]
+        rows = self._since("events", ["user_id", "item_id", "event_type"], seq, limit)
+        return [(int(s), str(u), i, str(t)) for u, i, t, s in rows]
 
     def rows_since(self, table: str, seq: int, limit: int) -> tuple[pa.Table, int]:
         """Up to ``limit`` rows of a :data:`PULLED` table committed after ``accepted_seq = seq``,
         in the canonical fields, and the last ``accepted_seq`` read (``seq`` when none)."""
-        if table not in PULLED:
-            raise InvalidInputError(f"{table!r} is not kept in the operational store")
         names = list(get_schema(table).field_names)
-        with self.connect() as con:
-            rows = con.execute(
-                f"SELECT {', '.join(names)}, accepted_seq FROM {table} "
-                "WHERE accepted_seq > %s ORDER BY accepted_seq LIMIT %s",
-                [seq, limit],
-            ).fetchall()
+        rows = self._since(table, names, seq, limit)
         data = pa.table({n: [_text(r[i]) for r in rows] for i, n in enumerate(names)})
         return data, int(rows[-1][-1]) if rows else seq
+
+    def _since(self, table: str, columns: list[str], seq: int, limit: int) -> list[Any]:
+        """``columns`` and ``accepted_seq`` (last) of rows committed after ``seq``, in order."""
+        if table not in PULLED:
+            raise InvalidInputError(f"{table!r} is not kept in the operational store")
+        with self.connect() as con:
+            return list(
+                con.execute(
+                    f"SELECT {', '.join(columns)}, accepted_seq FROM {table} "
+                    "WHERE accepted_seq > %s ORDER BY accepted_seq LIMIT %s",
+                    [seq, limit],
+                ).fetchall()
+            )
 
     @contextmanager
     def assistant_tables(self) -> Iterator[PostgresAssistantTables]:
@@ -293,9 +294,12 @@ class PostgresStore:
         return out
 
     def erase_user(self, user_id: str) -> dict[str, int]:
-        """Delete the customer's rows here and audit it without the id."""
-        if not user_id.strip():
-            raise InvalidInputError("a user id is required")
+        """Delete the customer's rows here, announce it to the replicas, audit it without the id.
+
+        The id is checked as for the embedded store (at most 500 characters),
+        which also keeps it inside ``NOTIFY``'s payload limit.
+        """
+        check_user_id(user_id)
         counts: dict[str, int] = {}
         token = id_token_pattern(user_id)
         with self.connect() as con:
