@@ -192,24 +192,28 @@ class SqlAssistantTables(AssistantTables):
             "handoff_id", "conversation_id", "user_id", "reason", "last_message", "created_at",
             "closed_at",
         )  # fmt: skip
-        where = ["1 = 1"] if include_closed else ["closed_at IS NULL"]
+        where = [] if include_closed else ["closed_at IS NULL"]
         params: list[Any] = []
         if handoff_id is not None:
             where.append("handoff_id = ?")
             params.append(handoff_id)
         rows = self.run(
-            f"SELECT {', '.join(names)} FROM {HANDOFFS_TABLE} WHERE {' AND '.join(where)} "
+            f"SELECT {', '.join(names)} FROM {HANDOFFS_TABLE} "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
             "ORDER BY created_at DESC, handoff_id LIMIT ?",
             [*params, limit],
         )
-        out = []
-        for row in rows:
-            turns = self._turns(str(row[1])) if self.has_turns() else []
-            out.append(dict(zip(names, row, strict=True)))
-            out[-1]["turns"] = [
-                {"turn": int(t[0]), "role": t[1], "text": t[2], "ts": t[3]} for t in turns
-            ]
-        return out
+        logged = self.has_turns()
+        return [
+            {
+                **dict(zip(names, row, strict=True)),
+                "turns": [
+                    {"turn": int(t[0]), "role": t[1], "text": t[2], "ts": t[3]}
+                    for t in (self._turns(str(row[1])) if logged else [])
+                ],
+            }
+            for row in rows
+        ]
 
     def close_handoff(self, handoff_id: str) -> bool:
         return bool(
