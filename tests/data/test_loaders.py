@@ -100,6 +100,24 @@ def test_banking77_csv_intents(shared_data: Path) -> None:
     assert not data.has_oos
 
 
+def test_bitext_layout_reads_utterance_and_intent(tmp_path: Path) -> None:
+    # Bitext's CSV: the fine intent is "intent"; "category" is its coarse group.
+    path = write(
+        tmp_path / "b.csv",
+        "\ufeffflags,utterance,category,intent\n"
+        "BL,where is my parcel,ORDER,track_order\nBQ,delete my account,ACCOUNT,delete_account\n",
+    )
+    assert read_intents(path).train == [
+        ("where is my parcel", "track_order"),
+        ("delete my account", "delete_account"),
+    ]
+    bad = write(tmp_path / "e.csv", "flags,utterance,category,intent\nB,,ORDER,track_order\n")
+    with pytest.raises(InvalidInputError, match=r"e\.csv:2: empty utterance or intent"):
+        read_intents(bad)
+    with pytest.raises(InvalidInputError, match="expected columns text and category"):
+        read_intents(write(tmp_path / "n.csv", "question,answer\nq,a\n"))
+
+
 def test_json_intents_with_out_of_scope(tmp_path: Path) -> None:
     doc = {
         "train": [["where is my parcel", "track_order"], ["refund please", "refund"]],

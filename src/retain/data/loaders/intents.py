@@ -60,20 +60,29 @@ def read_intents(path: str | Path, *, test: str | Path | None = None) -> IntentD
     return IntentDataset(**data)
 
 
+#: (text, label) column pairs a CSV may use: Bitext's
+#: (``flags,utterance,category,intent``, whose ``category`` is a coarse group), then Banking77's.
+_CSV_COLUMNS = (("utterance", "intent"), ("text", "category"))
+
+
 def _read_csv(path: Path) -> list[Utterance]:
     out: list[Utterance] = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in reader.fieldnames or []]
-        if "text" not in header or "category" not in header:
+        columns = next((c for c in _CSV_COLUMNS if set(c) <= set(header)), None)
+        if columns is None:
             raise InvalidInputError(
-                f"{path}: expected columns text and category, got {', '.join(header)}"
+                f"{path}: expected columns text and category (or utterance and intent), "
+                f"got {', '.join(header)}"
             )
+        text_column, label_column = columns
         for row in reader:
-            text, label = (row.get("text") or "").strip(), (row.get("category") or "").strip()
+            text = (row.get(text_column) or "").strip()
+            label = (row.get(label_column) or "").strip()
             if not text or not label:
                 raise InvalidInputError(
-                    f"{path}:{reader.line_num}: empty text or category in {row!r}"
+                    f"{path}:{reader.line_num}: empty {text_column} or {label_column} in {row!r}"
                 )
             out.append((text, label))
     return out
