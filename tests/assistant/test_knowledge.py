@@ -92,3 +92,62 @@ def test_keywords_alone_without_an_encoder() -> None:
     )  # fmt: skip
     assert [p.article.article_id for p in kb.search("where are my invoices")] == ["a"]
     assert kb.search("tell me a story") == []
+
+
+@pytest.fixture(scope="module")
+def kb_english_model(kb: KnowledgeBase) -> KnowledgeBase:
+    """The service's default: MiniLM for English questions, E5 for the rest."""
+    minilm = load_encoder("all-MiniLM-L6-v2")
+    return KnowledgeBase(
+        kb.articles, kb.encoder, min_cosine=0.845, language_encoders={"en": (minilm, 0.5)}
+    )
+
+
+# "how can I reach a person" is left out: MiniLM does not match it to the
+# contact article, and the dialogue hands it to a person before any search.
+@pytest.mark.parametrize(
+    ("query", "language", "article"),
+    [r for r in RELEVANT if r[0] != "how can I reach a person"],
+)
+def test_english_model_finds_the_right_article(
+    kb_english_model: KnowledgeBase, query: str, language: str, article: str
+) -> None:
+    found = kb_english_model.search(query, language=language)
+    assert found and found[0].article.article_id == article
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        *UNRELATED,
+        # Shop questions no demo article answers; E5 alone matched each to one.
+        "do you ship to Canada?",
+        "how do I change my shipping address?",
+        "I forgot my password, how do I reset it?",
+        "how do I delete my account",
+    ],
+)
+def test_english_model_says_nothing_when_nothing_fits(
+    kb_english_model: KnowledgeBase, query: str
+) -> None:
+    assert kb_english_model.search(query, language="en") == []
+
+
+def test_english_model_still_searches_across_languages(kb_english_model: KnowledgeBase) -> None:
+    chinese_only = KnowledgeBase(
+        [a for a in kb_english_model.articles if a.language == "zh"],
+        kb_english_model.encoder,
+        min_cosine=0.845,
+        language_encoders={"en": (load_encoder("all-MiniLM-L6-v2"), 0.5)},
+    )
+    english_only = KnowledgeBase(
+        [a for a in kb_english_model.articles if a.language == "en"],
+        kb_english_model.encoder,
+        min_cosine=0.845,
+        language_encoders={"en": (load_encoder("all-MiniLM-L6-v2"), 0.5)},
+    )
+    found = english_only.search("退货政策是什么", language="zh")
+    assert found and found[0].article.article_id == "kb-returns-en"
+    # An English question over Chinese articles only: E5 looks across languages.
+    found = chinese_only.search("how do I cancel my order", language="en")
+    assert found and found[0].article.article_id == "kb-cancel-zh"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +81,16 @@ class Article:
 
 
 @dataclass(frozen=True)
+class _LanguageVectors:
+    """One language's own encoder, its relevance bar, and its articles' vectors."""
+
+    encoder: TextEncoder
+    min_cosine: float
+    rows: np.ndarray
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved article with why it was retrieved."""
 
@@ -105,6 +115,13 @@ class KnowledgeBase:
         cross_lingual_margin: how much lower the bar is for an article in
             another language than the query's: the same meaning across
             languages scores lower (E5 on the demo articles: about 0.04).
+        language_encoders: language -> (encoder, its ``min_cosine``) for
+            queries in that language against the articles in it. A
+            monolingual model can separate its language's questions better
+            than the multilingual one: for English, MiniLM against the
+            packaged 4-bit E5 (``retain bench assistant``). The multilingual
+            ``encoder`` still serves every other language and the
+            cross-lingual fallback.
     """
 
     def __init__(
@@ -118,6 +135,7 @@ class KnowledgeBase:
         cross_lingual_margin: float = 0.035,
         k1: float = 1.2,
         b: float = 0.75,
+        language_encoders: Mapping[str, tuple[TextEncoder, float]] | None = None,
     ) -> None:
         self.articles = list(articles)
         self.encoder = encoder
@@ -140,6 +158,18 @@ class KnowledgeBase:
             if encoder is not None and self.articles
             else None
         )
+        self._own: dict[str, _LanguageVectors] = {}
+        for language, (own, bar) in (language_encoders or {}).items():
+            rows = np.flatnonzero(self._in_language(language))
+            if len(rows):
+                texts = [f"{self.articles[i].title}. {self.articles[i].body}" for i in rows]
+                self._own[language] = _LanguageVectors(
+                    own, bar, rows, own.encode(texts, kind="passage")
+                )
+
+    def _in_language(self, language: str) -> np.ndarray:
+        """Articles in ``language`` or with none stated."""
+        return np.array([a.language in (None, "", language) for a in self.articles])
 
     def __len__(self) -> int:
         return len(self.articles)
@@ -167,30 +197,50 @@ class KnowledgeBase:
 
         With ``language``, articles in that language (or with none stated) come
         first; the others are searched only when none of those is relevant.
+        A language with an encoder of its own is searched with it, and the
+        multilingual encoder then only looks across languages.
         """
         if not self.articles or not query.strip():
             return []
         same = (
-            np.array([a.language in (None, "", language) for a in self.articles])
+            self._in_language(language)
             if language is not None
             else np.ones(len(self.articles), dtype=bool)
         )
-        bar = np.where(same, self.min_cosine, self.min_cosine - self.cross_lingual_margin)
-        if language is not None:
-            preferred = self._search(query, k, same, bar)
+        if language in self._own:
+            own = self._own[language]
+            cosine = np.zeros(len(self.articles))
+            cosine[own.rows] = own.vectors @ own.encoder.encode([query], kind="query")[0]
+            bar = np.full(len(self.articles), own.min_cosine)
+            preferred = self._search(query, k, same, bar, cosine, own.rows)
             if preferred:
                 return preferred
-        return self._search(query, k, None, bar)
-
-    def _search(
-        self, query: str, k: int, mask: np.ndarray | None, bar: np.ndarray
-    ) -> list[Passage]:
-        bm25, coverage = self.bm25(query)
+        bar = np.where(same, self.min_cosine, self.min_cosine - self.cross_lingual_margin)
         cosine = (
             self._vectors @ self.encoder.encode([query], kind="query")[0]
             if self._vectors is not None and self.encoder is not None
             else np.zeros(len(self.articles))
         )
+        pool = np.arange(len(self.articles)) if self._vectors is not None else None
+        if language in self._own:  # its own articles were searched: only the others are left
+            return self._search(query, k, ~same, bar, cosine, pool) if not same.all() else []
+        if language is not None:
+            preferred = self._search(query, k, same, bar, cosine, pool)
+            if preferred:
+                return preferred
+        return self._search(query, k, None, bar, cosine, pool)
+
+    def _search(
+        self,
+        query: str,
+        k: int,
+        mask: np.ndarray | None,
+        bar: np.ndarray,
+        cosine: np.ndarray,
+        pool: np.ndarray | None,
+    ) -> list[Passage]:
+        """Fuse keyword and vector ranks; ``pool``: the articles ``cosine`` covers."""
+        bm25, coverage = self.bm25(query)
         fused = np.zeros(len(self.articles))
         for signal in (bm25, cosine):
             order = np.argsort(-signal, kind="stable")
@@ -198,9 +248,11 @@ class KnowledgeBase:
             ranks[order] = np.arange(1, len(order) + 1)
             fused += np.where(signal > 0, 1.0 / (RRF_K + ranks), 0.0)
         similar = cosine >= bar
-        if self._vectors is not None and len(self.articles) >= 8:
-            spread = float(cosine.std()) or 1.0
-            similar &= (cosine - cosine.mean()) / spread >= self.min_z
+        if pool is None:
+            similar[:] = False
+        elif len(pool) >= 8:
+            spread = float(cosine[pool].std()) or 1.0
+            similar &= (cosine - cosine[pool].mean()) / spread >= self.min_z
         relevant = similar | ((coverage >= self.min_term_coverage) & (bm25 > 0))
         if mask is not None:
             relevant &= mask

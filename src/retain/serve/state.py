@@ -114,7 +114,10 @@ class ServiceState:
         def assistant_parts(folder: Path) -> Any:
             with _open(config, read_only=True) as store:
                 return load_assistant_parts(
-                    store, IntentClassifier.load(folder), config.assistant.knowledge_encoder
+                    store,
+                    IntentClassifier.load(folder),
+                    config.assistant.knowledge_encoder,
+                    config.assistant.knowledge_language_encoders,
                 )
 
         answers = AnswerCache()
