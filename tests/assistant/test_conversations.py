@@ -172,6 +172,32 @@ def test_hand_off_when_the_customer_is_angry(assistant: Assistant) -> None:
     assert reply.handed_off and "sorry" in reply.text.lower()
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I've been waiting two weeks and still nobody has replied to my messages",
+        "你们的客服根本不理人，以后不会再来买了",
+    ],
+)
+def test_a_complaint_reaches_a_person_with_an_apology(assistant: Assistant, message: str) -> None:
+    # No word of the anger list here: the learned complaint intent catches it.
+    (reply,) = talk(assistant, "alice", message)
+    assert reply.handed_off and reply.action and reply.action["reason"] == "complaint"
+    assert "sorry" in reply.text.lower() or "抱歉" in reply.text
+
+
+def test_cancelling_is_answered_from_the_cancel_article_not_a_return(
+    assistant: Assistant,
+) -> None:
+    (reply,) = talk(assistant, "alice", "I want to cancel my order")
+    assert reply.citations == ["kb-cancel-en"] and reply.action is None
+
+
+def test_a_question_no_article_answers_gets_no_article(assistant: Assistant) -> None:
+    (reply,) = talk(assistant, "alice", "do you ship to Canada?")
+    assert reply.citations == [] and "don't know" in reply.text
+
+
 def test_chinese_hand_off(assistant: Assistant) -> None:
     (reply,) = talk(assistant, "bob", "转人工")
     assert reply.handed_off and "人工" in reply.text

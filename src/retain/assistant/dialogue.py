@@ -10,8 +10,8 @@ message (intent, slots, language, anger), moves the state and answers:
   discussed, and a bare order id continues the last order topic;
 * everything else is looked up in the knowledge base and answered from the
   article it cites; with nothing relevant the assistant says it does not know;
-* a person takes over when asked, when the customer is angry, or after two
-  turns the assistant could not answer.
+* a person takes over when asked, when the customer complains or is angry,
+  or after two turns the assistant could not answer.
 
 Both sides of every turn are written to ``conversations`` through ingestion,
 with phone numbers and e-mail addresses masked.
@@ -239,6 +239,8 @@ class _Turn:
                 intent = last
         if intent == "human_agent":
             return self._hand_off("asked for a person", confidence)
+        if intent == "complaint":
+            return self._hand_off("complaint", confidence)
         self.state["last_intent"] = intent
         if intent == "order_status":
             return self._order_status(slots.order_ids, confidence)
@@ -415,7 +417,7 @@ class _Turn:
         self.state["handed_off"] = True
         self.state["pending"] = None
         handoff = self.tools.hand_off(self.conversation_id, reason, mask_personal_data(self.text))
-        key = "handoff_angry" if reason == "angry" else "handoff"
+        key = "handoff_angry" if reason in ("angry", "complaint") else "handoff"
         return self._reply(
             phrase(key, self.language),
             "human_agent",

@@ -97,6 +97,29 @@ STARTER_UTTERANCES: dict[str, tuple[str, ...]] = {
         "帮我转接客服",
         "我要投诉，找你们经理",
     ),
+    # An unhappy customer goes to a person with an apology, not to an article.
+    "complaint": (
+        "I want to make a complaint",
+        "I'm very unhappy with your service",
+        "this is the worst shop I have ever ordered from",
+        "I have written three times and nobody answers",
+        "your service is terrible",
+        "I'm so disappointed with this purchase",
+        "I will never buy from you again",
+        "nobody has helped me so far, this is unacceptable",
+        "I'm fed up with waiting for you",
+        "I want to complain about the delivery driver",
+        "you keep ignoring my emails",
+        "I'm really annoyed, nothing you sent works",
+        "我要投诉",
+        "你们的服务太差了",
+        "再也不在你们家买了",
+        "等了两个星期还没到，太失望了",
+        "客服一直不回复",
+        "质量太差了，我很生气",
+        "我要投诉你们的快递员",
+        "这是第三次联系你们了，还是没解决",
+    ),
     "greeting": (
         "hi",
         "hello",
@@ -140,11 +163,47 @@ STARTER_UTTERANCES: dict[str, tuple[str, ...]] = {
         "怎么修改地址",
         "商品是正品吗",
         "有保修吗",
+        # Account and paperwork questions: the knowledge base's job, not a return.
+        "I forgot my password",
+        "how do I reset my password",
+        "how do I create an account",
+        "can I delete my account",
+        "how do I change the email on my profile",
+        "can I get an invoice for my purchase",
+        "how do I unsubscribe from your emails",
+        "where can I write a review",
+        "what delivery options are there",
+        "is there a fee to cancel",
+        "my account was hacked",
+        "忘记密码了怎么办",
+        "怎么注册账号",
+        "怎么注销账号",
+        "能开发票吗",
+        "怎么取消订阅邮件",
+        "在哪里写评价",
+        "有哪些配送方式",
+        # Cancelling, exchanging and damage are policies the articles state.
+        "I want to cancel my order",
+        "how do I cancel an order",
+        "can I exchange this for another size",
+        "my parcel arrived damaged",
+        "the item came broken in the box",
+        "我想取消订单",
+        "可以换个尺码吗",
+        "收到的东西是坏的",
     ),
 }
 
 #: Intents that trigger an action or a fixed move of the dialogue.
-ACTION_INTENTS = ("order_status", "start_return", "recommend", "human_agent", "greeting", "thanks")
+ACTION_INTENTS = (
+    "order_status",
+    "start_return",
+    "recommend",
+    "human_agent",
+    "complaint",
+    "greeting",
+    "thanks",
+)
 
 #: Things a shop assistant is not for.
 OUT_OF_SCOPE_EXAMPLES: tuple[str, ...] = (
