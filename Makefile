@@ -82,6 +82,14 @@ bench-intent: install
 	  $(BIN)/retain bench intent $(B77) --oos-intents 27 --oos-threshold-only \
 	    --json bench-results/intent-banking77-oos-threshold.json > /dev/null || exit 1; \
 	else echo "skipping Banking77: $(SHARED)/banking77 not found"; fi
+	@if [ -d $(SHARED)/bitext-customer-support ]; then \
+	  $(BIN)/retain bench assistant \
+	    --data $(SHARED)/bitext-customer-support/cs-8k/Bitext_Sample_Customer_Service_Training_Dataset.csv \
+	    --json bench-results/assistant-bitext-8k.json > /dev/null && \
+	  $(BIN)/retain bench assistant \
+	    --data $(SHARED)/bitext-customer-support/cs-20k/TrainingdatasetBitextsample.csv \
+	    --json bench-results/assistant-bitext-20k.json > /dev/null || exit 1; \
+	else echo "skipping the assistant benchmark: $(SHARED)/bitext-customer-support not found"; fi
 
 # online_shopping_10_cats (Chinese, 62,774 reviews) and the Multi-Domain Amazon reviews (English).
 bench-sentiment: install
