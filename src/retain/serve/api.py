@@ -515,6 +515,7 @@ def api_router(state: ServiceState) -> APIRouter:
             out[live.kind] = {
                 "serving": current[0] if current else None,
                 "swaps": live.swaps,
+                "loading": live.loading,
                 "recent_load_seconds": list(live.load_seconds),
                 "refused": (
                     {"version": live.refused.version, "reason": live.refused.reason}

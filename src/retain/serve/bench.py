@@ -12,8 +12,9 @@ Protocol (stated again in the JSON):
    turn, with an API key; one request per user first, unmeasured, so the
    answer cache holds what a running shop's would.
 3. Phases, each ``seconds`` long: *steady* (nothing else happens); *swap*
-   (the two versions are promoted in turn every ``seconds / 3``, so the
-   service loads, checks, replays and warms a model while serving; a
+   (the two versions are promoted in turn three times, at a quarter, half
+   and three quarters of the phase, so the service loads, checks, replays
+   and warms a model while serving; a
    promotion made while the previous load still runs can be overtaken, so
    ``swaps_completed`` counts the swaps the service actually made, once it
    serves the last promoted version);
@@ -51,6 +52,9 @@ from retain.recommend.scoring import MODEL_KIND, load_current
 from retain.serve.keys import create_key, revoke_key
 
 __all__ = ["run_serve_benchmark"]
+
+#: Promotions during the swap phase (odd: the phase ends on the other version).
+PROMOTIONS = 3
 
 
 def run_serve_benchmark(
@@ -199,12 +203,18 @@ def _wait_for_health(base: str, process: subprocess.Popen[bytes], errors: Any) -
 
 
 def _settled(base: str, key: str, shop: Path, wait: float = 60.0) -> Any:
-    """The recommender's state once it serves the current version (a load may be under way)."""
+    """The recommender's state once it serves the current version with no load under way.
+
+    A version promoted and overtaken during the phase may still be loading
+    while the one serving already is the current one; its swap, and the swap
+    back, count only once they are done.
+    """
     wanted = current_version(shop / "models", MODEL_KIND)
     deadline = time.monotonic() + wait
     while True:
         state = _get_json(f"{base}/v1/models", key)["recommend"]
-        if state["serving"] == wanted or time.monotonic() > deadline:
+        done = state["serving"] == wanted and state["loading"] is None
+        if done or time.monotonic() > deadline:
             return state
         time.sleep(0.2)
 
@@ -308,8 +318,13 @@ def _with_swaps(
     stop = threading.Event()
 
     def swapper() -> None:
+        # Three promotions, at a quarter, half and three quarters of the phase:
+        # an odd number, so the phase ends on the other version and at least
+        # one swap has to happen however the watcher's polls fall.
         nonlocal swaps
-        while not stop.wait(seconds / 3):
+        for _ in range(PROMOTIONS):
+            if stop.wait(seconds / (PROMOTIONS + 1)):
+                return
             promote(shop / "models", MODEL_KIND, versions[(swaps + 1) % 2])
             swaps += 1
 

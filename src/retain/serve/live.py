@@ -70,6 +70,8 @@ class LiveModel(Generic[T]):
         self._serving: tuple[str, T] | None = None
         self.refused: Refusal | None = None
         self.swaps = 0
+        #: The version being loaded now, if any (it serves the old one meanwhile).
+        self.loading: str | None = None
         #: Seconds each recent swap took, from reading the pointer to serving (newest last).
         self.load_seconds: deque[float] = deque(maxlen=20)
         self._lock = threading.Lock()
@@ -110,6 +112,7 @@ class LiveModel(Generic[T]):
             if self.refused is not None and self.refused.version == wanted:
                 return False
             started = time.perf_counter()
+            self.loading = wanted
             try:
                 model = self._load(version_path(self.root, self.kind, wanted))
                 if self._probe is not None:
@@ -122,6 +125,8 @@ class LiveModel(Generic[T]):
                 self.refused = Refusal(wanted, f"{type(exc).__name__}: {exc}"[:500])
                 _log.error("refused %s model %s: %s", self.kind, wanted, self.refused.reason)
                 return False
+            finally:
+                self.loading = None
             self.refused = None
             self.swaps += 1
             self.load_seconds.append(round(time.perf_counter() - started, 3))
