@@ -272,6 +272,40 @@ def test_chat_acts_only_for_the_customer_its_token_names(
     assert mine.json()["conversation_id"] != theirs
 
 
+def test_the_urgent_order_puts_a_valuable_customer_first(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    with Store.open(shop / "retain.duckdb") as store:
+        (valuable,) = store.execute(
+            "SELECT user_id FROM user_scores ORDER BY expected_lifetime_value DESC LIMIT 1"
+        ).fetchone()
+        (unscored,) = store.execute(
+            "SELECT user_id FROM users WHERE user_id NOT IN (SELECT user_id FROM user_scores) "
+            "ORDER BY user_id LIMIT 1"
+        ).fetchone()
+    conversations = []
+    for user in (valuable, unscored):  # the unscored customer asks last: the newest
+        token = api.post(f"/v1/customers/{user}/token", headers=_h(keys["admin"])).json()
+        reply = api.post(
+            "/v1/chat",
+            json={"message": "I want to talk to a human"},
+            headers={"Authorization": f"Bearer {token['token']}"},
+        ).json()
+        conversations.append(reply["conversation_id"])
+
+    def ours(order: str) -> list[dict[str, Any]]:
+        queue = api.get(f"/v1/handoffs?order={order}", headers=_h(keys["admin"])).json()
+        return [h for h in queue if h["conversation_id"] in conversations]
+
+    newest = ours("newest")
+    assert [h["user_id"] for h in newest] == [unscored, valuable]
+    urgent = ours("urgent")
+    assert [h["user_id"] for h in urgent] == [valuable, unscored]
+    assert urgent[0]["urgency"] >= 1.0 and "valuable customer" in urgent[0]["standing"][0]
+    assert urgent[1]["urgency"] == 0.0 and urgent[1]["standing"] == []
+    assert api.get("/v1/handoffs?order=oldest", headers=_h(keys["admin"])).status_code == 422
+
+
 def test_a_hand_off_reaches_the_queue_with_the_conversation(
     api: TestClient, keys: dict[str, str]
 ) -> None:

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -32,6 +31,7 @@ from retain.data.loaders.reviews import (
 )
 from retain.data.store import Store
 from retain.errors import InvalidInputError, NotFoundError
+from retain.predict.standing import customer_standing
 from retain.sentiment.aspects import AspectMention
 from retain.sentiment.model import ReviewScore, SentimentModel, SentimentSettings
 from retain.sentiment.replies import PolicyArticle, draft_reply
@@ -232,12 +232,6 @@ def _policy_articles(store: Store) -> list[PolicyArticle]:
     return out
 
 
-def _customer_scores(store: Store) -> pd.DataFrame:
-    if not store.has_table("user_scores"):
-        return pd.DataFrame(columns=["user_id", "churn_risk", "expected_lifetime_value"])
-    return store.query_df("SELECT user_id, churn_risk, expected_lifetime_value FROM user_scores")
-
-
 def build_alerts(
     store: Store,
     model: SentimentModel,
@@ -255,13 +249,7 @@ def build_alerts(
           AND (s.ts IS NULL OR s.ts >= (SELECT max(ts) FROM reviews) - INTERVAL ({alert_days}) DAY)
         """
     )
-    customers = _customer_scores(store)
-    value_bar = (
-        float(np.quantile(customers["expected_lifetime_value"], 0.8))
-        if len(customers)
-        else float("inf")
-    )
-    by_user = customers.set_index("user_id").to_dict("index") if len(customers) else {}
+    standing = customer_standing(store)
     articles = _policy_articles(store)
     rows = []
     for record in scored.to_dict("records"):
@@ -270,17 +258,10 @@ def build_alerts(
         p_negative = 1.0 - float(record["p_positive"])
         reasons = [f"negative review ({p_negative:.0%} sure)"]
         urgency = p_negative
-        customer = by_user.get(record["user_id"]) if record["user_id"] else None
+        customer = standing.get(record["user_id"]) if record["user_id"] else None
         if customer is not None:
-            if float(customer["expected_lifetime_value"]) > value_bar:
-                urgency += 1.0
-                reasons.append(
-                    f"valuable customer (expected value {customer['expected_lifetime_value']:.2f}, "
-                    "top 20%)"
-                )
-            if float(customer["churn_risk"]) >= 0.5:
-                urgency += 0.5
-                reasons.append(f"at risk of leaving (churn risk {customer['churn_risk']:.0%})")
+            urgency += customer.urgency
+            reasons += customer.reasons()
         if blamed:
             reasons.append("blames " + ", ".join(blamed))
         draft = draft_reply(record["text"], mentions, articles, record["language"], llm=llm)

@@ -140,6 +140,12 @@ class HandoffOut(BaseModel):
     created_at: dt.datetime
     closed_at: dt.datetime | None = None
     turns: list[TurnOut] = Field(description="The conversation so far (personal data masked).")
+    urgency: float = Field(
+        0.0, description="1 for a valuable customer plus 0.5 for one at risk of leaving."
+    )
+    standing: list[str] = Field(
+        default_factory=list, description="Why the customer matters, from user_scores."
+    )
 
 
 class TokenOut(BaseModel):
@@ -416,9 +422,15 @@ def api_router(state: ServiceState) -> APIRouter:
         state_filter: Annotated[
             Literal["open", "all"], Query(alias="state", description="open: not yet closed")
         ] = "open",
+        order: Annotated[
+            Literal["newest", "urgent"],
+            Query(description="urgent: valuable and at-risk customers first"),
+        ] = "newest",
     ) -> list[dict[str, Any]]:
-        with _store_errors(), state.assistant_tables() as tables:
-            return tables.handoffs(limit, include_closed=state_filter == "all")
+        with _store_errors():
+            return state.handoff_queue(
+                limit, include_closed=state_filter == "all", urgent_first=order == "urgent"
+            )
 
     @router.post(
         "/handoffs/{handoff_id}/close",

@@ -151,13 +151,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def reviews(request: Request) -> Response:
         return page(request, "reviews.html", pages.reviews_page)
 
-    def with_assistant_tables(
-        request: Request, act: Callable[[AssistantTables], Response]
-    ) -> Response:
-        """``act`` on the assistant's tables (PostgreSQL or the store), or a page saying why not."""
+    def store_guarded(request: Request, act: Callable[[], Response]) -> Response:
+        """``act()``, or a page saying why a store could not be reached."""
         try:
-            with state.assistant_tables() as tables:
-                return act(tables)
+            return act()
         except StoreLockedError:
             return busy(request)
         except StoreError as exc:
@@ -165,13 +162,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 request, "message.html", status=503, title="Unavailable", message=str(exc)
             )
 
+    def with_assistant_tables(
+        request: Request, act: Callable[[AssistantTables], Response]
+    ) -> Response:
+        """``act`` on the assistant's tables (PostgreSQL or the store), or a page saying why not."""
+
+        def run() -> Response:
+            with state.assistant_tables() as tables:
+                return act(tables)
+
+        return store_guarded(request, run)
+
     @app.get("/handoffs", response_class=HTMLResponse, include_in_schema=False)
     def handoffs(request: Request) -> Response:
-        """The open hand-offs, from wherever the conversations live."""
-        return with_assistant_tables(
+        """The open hand-offs, valuable and at-risk customers first."""
+        return store_guarded(
             request,
-            lambda tables: render(
-                request, "handoffs.html", title="Hand-offs", handoffs=tables.handoffs(100)
+            lambda: render(
+                request,
+                "handoffs.html",
+                title="Hand-offs",
+                handoffs=state.handoff_queue(100, urgent_first=True),
             ),
         )
 

@@ -25,6 +25,7 @@ from retain.assistant.tools import AssistantTables, EmbeddedAssistantTables
 from retain.config import Settings
 from retain.data.store import Store
 from retain.errors import InvalidInputError, StoreError
+from retain.predict.standing import customer_standing
 from retain.privacy import erase_user
 from retain.recommend.recommender import Recommender
 from retain.recommend.scoring import MODEL_KIND as RECOMMEND_KIND
@@ -192,6 +193,27 @@ class ServiceState:
             return
         with self.write_store() as store:
             yield EmbeddedAssistantTables(store)
+
+    def handoff_queue(
+        self, limit: int, *, include_closed: bool = False, urgent_first: bool = False
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` hand-offs, each with its customer's standing.
+
+        ``urgency`` is 1 for a valuable customer plus 0.5 for one at risk of
+        leaving (``user_scores``; 0 when unscored) and ``standing`` says so in
+        words. ``urgent_first`` sorts by it, newest first within a level.
+        """
+        with self.assistant_tables() as tables:
+            rows = tables.handoffs(limit, include_closed=include_closed)
+        if not rows:
+            return rows
+        with self.read_store() as store:  # after the tables: the store lock is not reentrant
+            standing = customer_standing(store)
+        for row in rows:
+            customer = standing.get(row["user_id"]) if row["user_id"] else None
+            row["urgency"] = customer.urgency if customer else 0.0
+            row["standing"] = customer.reasons() if customer else []
+        return sorted(rows, key=lambda r: -r["urgency"]) if urgent_first else rows
 
 
 def _operational_keys(ops: PostgresStore) -> KeyReader:
