@@ -203,15 +203,9 @@ class SqlAssistantTables(AssistantTables):
             "ORDER BY created_at DESC, handoff_id LIMIT ?",
             [*params, limit],
         )
-        logged = self.has_turns()
+        turns = self._turns([str(row[1]) for row in rows]) if self.has_turns() else {}
         return [
-            {
-                **dict(zip(names, row, strict=True)),
-                "turns": [
-                    {"turn": int(t[0]), "role": t[1], "text": t[2], "ts": t[3]}
-                    for t in (self._turns(str(row[1])) if logged else [])
-                ],
-            }
+            {**dict(zip(names, row, strict=True)), "turns": turns.get(str(row[1]), [])}
             for row in rows
         ]
 
@@ -228,12 +222,22 @@ class SqlAssistantTables(AssistantTables):
         """Whether the turn log exists yet (it is created by the first logged turn)."""
         return True
 
-    def _turns(self, conversation_id: str) -> list[tuple[Any, ...]]:
-        return self.run(
-            "SELECT turn, role, text, ts FROM conversations WHERE conversation_id = ? "
-            "ORDER BY turn",
-            [conversation_id],
-        )
+    def _turns(self, conversation_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The logged turns of these conversations, in order, in one query."""
+        if not conversation_ids:
+            return {}
+        unique = list(dict.fromkeys(conversation_ids))
+        marks = ", ".join("?" * len(unique))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for conversation_id, turn, role, text, ts in self.run(
+            "SELECT conversation_id, turn, role, text, ts FROM conversations "
+            f"WHERE conversation_id IN ({marks}) ORDER BY conversation_id, turn",
+            unique,
+        ):
+            out.setdefault(str(conversation_id), []).append(
+                {"turn": int(turn), "role": role, "text": text, "ts": ts}
+            )
+        return out
 
 
 class EmbeddedAssistantTables(SqlAssistantTables):
