@@ -233,17 +233,15 @@ def test_sample_size(tmp_path: Path, data_dir: Path) -> None:
 
 def test_chat_prints_citations_verbatim(tmp_path: Path) -> None:
     """A citation like [kb-shipping-en] reaches the terminal as written."""
-    import pyarrow as pa
 
     from retain.assistant.service import train_assistant
     from retain.data import Store
     from retain.data.ingest import ingest_arrow
-    from retain.demo.shop import kb_rows
+    from retain.demo.shop import kb_table
 
     data = tmp_path / "data"
     with Store.open(data / "retain.duckdb") as store:
-        rows = [{**r, "tags": json.dumps(r["tags"])} for r in kb_rows()]
-        ingest_arrow(store, "kb_articles", pa.Table.from_pylist(rows), source="kb")
+        ingest_arrow(store, "kb_articles", kb_table(), source="kb")
     train_assistant(data / "models")
     done = retain(
         "chat", "--user", "u1", "-m", "how much does shipping cost", data_dir=data, cwd=tmp_path

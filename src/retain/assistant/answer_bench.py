@@ -40,11 +40,10 @@ Protocol:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +51,14 @@ import numpy as np
 import pyarrow as pa
 
 from retain.assistant.dialogue import Assistant, Reply
-from retain.assistant.intents import IntentClassifier
-from retain.assistant.knowledge import KnowledgeBase
-from retain.assistant.service import DEFAULT_LANGUAGE_ENCODERS, load_knowledge
-from retain.assistant.shop_intents import starter_data
+from retain.assistant.service import AssistantParts, fit_intent_model, load_assistant_parts
 from retain.benchmarking import machine
 from retain.data.ingest import ingest_arrow
 from retain.data.loaders.intents import read_intents
 from retain.data.store import Store
-from retain.demo.shop import kb_rows
+from retain.demo.shop import kb_table
 from retain.errors import InvalidInputError
-from retain.text.encoder import MULTILINGUAL_MODEL, load_encoder
+from retain.text.encoder import MULTILINGUAL_MODEL
 
 __all__ = ["BITEXT_EXPECTED", "outcome", "run_answer_benchmark"]
 
@@ -130,8 +126,7 @@ def _shop(folder: Path) -> Store:
         "status": ["completed", "pending"],
     }
     ingest_arrow(store, "orders", pa.table(orders), source="bench-orders", now=_NOW)
-    kb = pa.Table.from_pylist([{**row, "tags": json.dumps(row["tags"])} for row in kb_rows()])
-    ingest_arrow(store, "kb_articles", kb, source="bench-kb", now=_NOW)
+    ingest_arrow(store, "kb_articles", kb_table(), source="bench-kb", now=_NOW)
     return store
 
 
@@ -184,10 +179,10 @@ def _score(outcomes: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _run(
-    store: Store, nlu: IntentClassifier, knowledge: KnowledgeBase, sample: list[tuple[str, str]]
-) -> dict[str, Any]:
-    assistant = Assistant(store, nlu, knowledge, log=False, today=_NOW.date())
+def _run(store: Store, parts: AssistantParts, sample: list[tuple[str, str]]) -> dict[str, Any]:
+    assistant = Assistant(
+        store, parts.nlu, parts.knowledge, catalogue=parts.catalogue, log=False, today=_NOW.date()
+    )
     tick = time.perf_counter()
     outcomes = [outcome(assistant.reply(_CUSTOMER, text)) for text, _ in sample]
     seconds = time.perf_counter() - tick
@@ -206,18 +201,19 @@ def run_answer_benchmark(
 ) -> dict[str, Any]:
     """Run the protocol in the module doc; the JSON-ready result."""
     sample = _sample(data, per_intent, seed)
-    in_scope, out_of_scope = starter_data()
-    nlu = IntentClassifier().fit(in_scope, oos_train=out_of_scope)
+    nlu, _ = fit_intent_model()
+    # (knowledge encoder, per-language encoders) as the service loads them.
+    methods: dict[str, tuple[str | None, Mapping[str, str] | None]] = {
+        "retain": (knowledge_encoder, None)
+    }
+    if baselines:
+        methods["multilingual_only"] = (knowledge_encoder, {})
+        methods["bm25_only"] = (None, {})
     with tempfile.TemporaryDirectory() as folder, _shop(Path(folder)) as store:
-        encoder = load_encoder(knowledge_encoder)
-        own = {lang: load_encoder(name) for lang, name in DEFAULT_LANGUAGE_ENCODERS.items()}
-        methods: dict[str, Callable[[], KnowledgeBase]] = {
-            "retain": lambda: load_knowledge(store, encoder, own)
+        results = {
+            name: _run(store, load_assistant_parts(store, nlu, *encoders), sample)
+            for name, encoders in methods.items()
         }
-        if baselines:
-            methods["multilingual_only"] = lambda: load_knowledge(store, encoder)
-            methods["bm25_only"] = lambda: load_knowledge(store, None)
-        results = {name: _run(store, nlu, make(), sample) for name, make in methods.items()}
     main = results.pop("retain")
     return {
         "benchmark": "assistant",

@@ -23,14 +23,20 @@ from retain.assistant.slots import Catalogue
 from retain.assistant.tools import AssistantTables
 from retain.data.loaders.intents import IntentDataset
 from retain.data.store import Store
-from retain.text.encoder import MULTILINGUAL_MODEL, TextEncoder, load_encoder
+from retain.text.encoder import (
+    DEFAULT_MODEL,
+    LANGUAGE_MODELS,
+    MULTILINGUAL_MODEL,
+    TextEncoder,
+    load_encoder,
+)
 
 __all__ = [
-    "DEFAULT_LANGUAGE_ENCODERS",
     "MODEL_KIND",
     "AssistantParts",
     "AssistantTrainResult",
     "build_assistant",
+    "fit_intent_model",
     "load_assistant_parts",
     "load_knowledge",
     "train_assistant",
@@ -43,11 +49,11 @@ MODEL_KIND = "assistant"
 #: demo knowledge base: 19 shop questions scored 0.849-0.938 against their
 #: article, 16 unrelated ones 0.74-0.87 (the Chinese ones highest, which the
 #: knowledge base's stand-out test then rejects); tests/assistant keeps both sets.
-_MIN_COSINE = {MULTILINGUAL_MODEL: 0.845, "all-MiniLM-L6-v2": 0.5}
-#: English questions are matched to English articles by MiniLM: on real
-#: customer questions it separates answerable from unanswerable ones far
-#: better than the 4-bit multilingual E5 (``retain bench assistant``).
-DEFAULT_LANGUAGE_ENCODERS: Mapping[str, str] = {"en": "all-MiniLM-L6-v2"}
+_MIN_COSINE = {MULTILINGUAL_MODEL: 0.845, DEFAULT_MODEL: 0.5}
+
+
+def _relevance_bar(encoder: TextEncoder) -> float:
+    return _MIN_COSINE.get(encoder.name, 0.6)
 
 
 @dataclass(frozen=True)
@@ -58,22 +64,31 @@ class AssistantTrainResult:
     seconds: float
 
 
-def train_assistant(
-    models_root: Path,
-    extra: IntentDataset | None = None,
-    settings: IntentSettings | None = None,
-) -> AssistantTrainResult:
-    """Fit the intent model on the starter utterances plus the shop's own, and publish it."""
+def fit_intent_model(
+    extra: IntentDataset | None = None, settings: IntentSettings | None = None
+) -> tuple[IntentClassifier, int]:
+    """The intent model on the starter utterances plus the shop's own, and how many
+    utterances it learned from (what ``retain train assistant`` publishes)."""
     in_scope, out_of_scope = starter_data()
     if extra is not None:
         in_scope += extra.train
         out_of_scope += extra.oos_train
     model = IntentClassifier(settings).fit(in_scope, oos_train=out_of_scope)
+    return model, len(in_scope) + len(out_of_scope)
+
+
+def train_assistant(
+    models_root: Path,
+    extra: IntentDataset | None = None,
+    settings: IntentSettings | None = None,
+) -> AssistantTrainResult:
+    """Fit the intent model (:func:`fit_intent_model`) and publish it."""
+    model, utterances = fit_intent_model(extra, settings)
     version = publish(models_root, MODEL_KIND, model.save)
     return AssistantTrainResult(
         version=version,
         intents=[label for label in model.labels if label != "oos"],
-        utterances=len(in_scope) + len(out_of_scope),
+        utterances=utterances,
         seconds=model.train_seconds,
     )
 
@@ -98,9 +113,9 @@ def load_knowledge(
         if store.has_table("kb_articles")
         else []
     )
-    min_cosine = _MIN_COSINE.get(encoder.name, 0.6) if encoder is not None else 1.0
+    min_cosine = _relevance_bar(encoder) if encoder is not None else 1.0
     own = {
-        language: (model, _MIN_COSINE.get(model.name, 0.6))
+        language: (model, _relevance_bar(model))
         for language, model in (language_encoders or {}).items()
     }
     return KnowledgeBase(articles, encoder, min_cosine=min_cosine, language_encoders=own)
@@ -153,7 +168,7 @@ def load_assistant_parts(
     queries (by default English gets MiniLM); used only with a ``knowledge_encoder``.
     """
     encoder = load_encoder(knowledge_encoder) if knowledge_encoder else None
-    names = DEFAULT_LANGUAGE_ENCODERS if language_encoders is None else language_encoders
+    names = LANGUAGE_MODELS if language_encoders is None else language_encoders
     own = {lang: load_encoder(name) for lang, name in names.items()} if encoder else {}
     return AssistantParts(nlu, load_knowledge(store, encoder, own), _catalogue(store))
 

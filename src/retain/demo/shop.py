@@ -37,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from retain.demo.catalogue import ASPECT_PHRASES, CATEGORIES, KB_ARTICLES, Category
 
-__all__ = ["DEMO_FILES", "DemoManifest", "generate_demo_shop", "kb_rows"]
+__all__ = ["DEMO_FILES", "DemoManifest", "generate_demo_shop", "kb_rows", "kb_table"]
 
 #: file name -> table it loads into, in load order.
 DEMO_FILES: dict[str, str] = {
@@ -451,6 +452,11 @@ def kb_rows() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def kb_table() -> pa.Table:
+    """The demo knowledge base ready for ``ingest_arrow`` into ``kb_articles`` (tags as JSON)."""
+    return pa.Table.from_pylist([{**row, "tags": json.dumps(row["tags"])} for row in kb_rows()])
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

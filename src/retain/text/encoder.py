@@ -16,7 +16,7 @@ its model wants one.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -27,6 +27,7 @@ from retain.errors import RetainError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LANGUAGE_MODELS",
     "MULTILINGUAL_MODEL",
     "TextEncoder",
     "TextKind",
@@ -36,6 +37,9 @@ __all__ = [
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL = "multilingual-e5-small"
+#: Monolingual models that match their language's questions to its articles
+#: better than the packaged 4-bit multilingual one (``retain bench assistant``).
+LANGUAGE_MODELS: Mapping[str, str] = {"en": DEFAULT_MODEL}
 
 #: The role a text plays: E5 models embed queries and passages differently.
 TextKind = Literal["text", "query", "passage"]
