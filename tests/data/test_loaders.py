@@ -11,6 +11,7 @@ from retain.data import Store, ingest_arrow
 from retain.data.loaders import (
     FORMATS,
     read_cdnow,
+    read_faq,
     read_intents,
     read_item_attributes,
     read_online_retail,
@@ -137,7 +138,67 @@ def test_json_intents_with_out_of_scope(tmp_path: Path) -> None:
 
 
 def test_every_public_format_names_a_canonical_table() -> None:
-    assert {f.table for f in FORMATS.values()} <= {"events", "items", "orders", "reviews"}
+    assert {f.table for f in FORMATS.values()} <= {
+        "events",
+        "items",
+        "orders",
+        "reviews",
+        "kb_articles",
+    }
+
+
+def test_public_faq_becomes_question_titled_articles(shared_data: Path, store: Store) -> None:
+    path = shared_data / "ecommerce-faq" / "Ecommerce_FAQ_Chatbot_dataset.json"
+    report = ingest_arrow(store, "kb_articles", read_faq(path), source=str(path))
+    assert (report.accepted, report.quarantined) == (79, 0)
+    rows = store.execute(
+        "SELECT title, language, tags FROM kb_articles WHERE title = 'Can I cancel my order?'"
+    ).fetchall()
+    assert rows == [("Can I cancel my order?", "en", '["faq"]')]
+
+
+def test_faq_json_and_csv_layouts_with_stable_ids(tmp_path: Path, store: Store) -> None:
+    pairs = [
+        {"question": "Do you ship abroad?", "answer": "Yes, to 30 countries."},
+        {"question": "可以开发票吗？", "answer": "可以，在订单页面申请电子发票。"},
+    ]
+    wrapped = write(tmp_path / "faq.json", json.dumps({"questions": pairs}, ensure_ascii=False))
+    bare = write(tmp_path / "list.json", json.dumps(pairs[::-1], ensure_ascii=False))
+    sheet = write(
+        tmp_path / "faq.csv",
+        'Question,Answer\n"do you  ship ABROAD?","Yes, to 31 countries."\n',
+    )
+    first, reordered, edited = read_faq(wrapped), read_faq(bare), read_faq(sheet)
+    ids = first.column("article_id").to_pylist()
+    assert reordered.column("article_id").to_pylist() == ids[::-1]
+    # Case and spacing do not make a new question: the edit replaces the answer.
+    assert edited.column("article_id").to_pylist() == ids[:1]
+    ingest_arrow(store, "kb_articles", first, source="faq.json")
+    ingest_arrow(store, "kb_articles", edited, source="faq.csv")
+    rows = store.execute("SELECT body, language FROM kb_articles ORDER BY language").fetchall()
+    assert rows == [("Yes, to 31 countries.", "en"), ("可以，在订单页面申请电子发票。", "zh")]
+
+
+def test_faq_errors_name_the_entry(tmp_path: Path, store: Store) -> None:
+    def faq(name: str, value: object) -> Path:
+        return write(tmp_path / name, json.dumps(value))
+
+    with pytest.raises(InvalidInputError, match="entry 2 is not an object with 'question'"):
+        read_faq(faq("a.json", [{"question": "q?", "answer": "a"}, {"question": "only"}]))
+    with pytest.raises(InvalidInputError, match="occurs at entry 1 and at entry 3"):
+        read_faq(faq("b.json", [{"question": f"q{i % 2}?", "answer": str(i)} for i in range(3)]))
+    with pytest.raises(InvalidInputError, match="got keys 'data'"):
+        read_faq(faq("c.json", {"data": []}))
+    with pytest.raises(InvalidInputError, match="not valid UTF-8 JSON"):
+        read_faq(write(tmp_path / "d.json", b"\xff{"))
+    with pytest.raises(InvalidInputError, match="expected columns question and answer"):
+        read_faq(write(tmp_path / "e.csv", "title,body\nx,y\n"))
+    # An empty answer is parsed and then quarantined by ingestion with its entry number.
+    entries = [{"question": "Ok?", "answer": "Yes."}, {"question": "Hm?", "answer": ""}]
+    blank = faq("f.json", entries)
+    report = ingest_arrow(store, "kb_articles", read_faq(blank), source=str(blank))
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert store.execute("SELECT line FROM quarantine").fetchall() == [(2,)]
 
 
 def test_online_retail_invoices_become_orders_with_explicit_returns(

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from retain.data.loaders.amazon import read_item_attributes, read_sequences
 from retain.data.loaders.cdnow import read_cdnow
+from retain.data.loaders.faq import read_faq
 from retain.data.loaders.intents import IntentDataset, read_intents
 from retain.data.loaders.online_retail import read_online_retail
 from retain.data.loaders.reviews import read_review_csv
@@ -25,6 +26,7 @@ __all__ = [
     "IntentDataset",
     "PublicFormat",
     "read_cdnow",
+    "read_faq",
     "read_intents",
     "read_item_attributes",
     "read_online_retail",
@@ -67,6 +69,12 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
                 "UCI Online Retail invoice lines (one order per invoice; C = cancelled)",
             ),
             PublicFormat("review-csv", "reviews", read_review_csv, "cat,label,review CSV"),
+            PublicFormat(
+                "faq",
+                "kb_articles",
+                read_faq,
+                "question,answer CSV, or JSON [{question, answer}] (also under 'questions')",
+            ),
         )
     }
 )
