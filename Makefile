@@ -73,6 +73,8 @@ bench-recommend: install
 
 # Banking77 (official split), then 27 of its intents held out as out-of-scope data.
 B77 := --data $(SHARED)/banking77/train.csv --test $(SHARED)/banking77/test.csv
+# Bitext questions against the demo articles, then against a public FAQ this project did not write.
+FAQ := $(SHARED)/ecommerce-faq/Ecommerce_FAQ_Chatbot_dataset.json
 bench-intent: install
 	@mkdir -p bench-results
 	@if [ -f $(SHARED)/banking77/train.csv ]; then \
@@ -82,14 +84,20 @@ bench-intent: install
 	  $(BIN)/retain bench intent $(B77) --oos-intents 27 --oos-threshold-only \
 	    --json bench-results/intent-banking77-oos-threshold.json > /dev/null || exit 1; \
 	else echo "skipping Banking77: $(SHARED)/banking77 not found"; fi
-	@if [ -d $(SHARED)/bitext-customer-support ]; then \
+	@if [ -d $(SHARED)/bitext-customer-support ] && [ -f $(FAQ) ]; then \
 	  $(BIN)/retain bench assistant \
 	    --data $(SHARED)/bitext-customer-support/cs-8k/Bitext_Sample_Customer_Service_Training_Dataset.csv \
 	    --json bench-results/assistant-bitext-8k.json > /dev/null && \
 	  $(BIN)/retain bench assistant \
 	    --data $(SHARED)/bitext-customer-support/cs-20k/TrainingdatasetBitextsample.csv \
-	    --json bench-results/assistant-bitext-20k.json > /dev/null || exit 1; \
-	else echo "skipping the assistant benchmark: $(SHARED)/bitext-customer-support not found"; fi
+	    --json bench-results/assistant-bitext-20k.json > /dev/null && \
+	  $(BIN)/retain bench assistant --kb $(FAQ) \
+	    --data $(SHARED)/bitext-customer-support/cs-8k/Bitext_Sample_Customer_Service_Training_Dataset.csv \
+	    --json bench-results/assistant-bitext-8k-faq.json > /dev/null && \
+	  $(BIN)/retain bench assistant --kb $(FAQ) \
+	    --data $(SHARED)/bitext-customer-support/cs-20k/TrainingdatasetBitextsample.csv \
+	    --json bench-results/assistant-bitext-20k-faq.json > /dev/null || exit 1; \
+	else echo "skipping the assistant benchmark: bitext-customer-support or ecommerce-faq not in $(SHARED)"; fi
 
 # online_shopping_10_cats (Chinese, 62,774 reviews) and the Multi-Domain Amazon reviews (English).
 bench-sentiment: install

@@ -1215,6 +1215,10 @@ def bench_assistant(
     per_intent: Annotated[int, typer.Option(help="Questions drawn per intent.")] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the draw.")] = 0,
     baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
+    kb: Annotated[
+        Path | None,
+        typer.Option(help="Knowledge base: the Ecommerce FAQ JSON instead of the demo articles."),
+    ] = None,
 ) -> None:
     """What the assistant does with each question's first message: right answer, wrong answer,
     "I don't know" or a person; with the knowledge-base baselines.
@@ -1224,7 +1228,9 @@ def bench_assistant(
     """
     from retain.assistant.answer_bench import run_answer_benchmark
 
-    result = run_answer_benchmark(data, per_intent=per_intent, seed=seed, baselines=baselines)
+    result = run_answer_benchmark(
+        data, per_intent=per_intent, seed=seed, baselines=baselines, kb=kb
+    )
     _write_json(result, json_out)
 
 

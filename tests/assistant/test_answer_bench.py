@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from retain.assistant.answer_bench import BITEXT_EXPECTED, outcome, run_answer_benchmark
+from retain.assistant.answer_bench import (
+    BITEXT_EXPECTED,
+    ECOMMERCE_FAQ_EXPECTED,
+    outcome,
+    run_answer_benchmark,
+)
 from retain.assistant.dialogue import Reply
 from retain.errors import InvalidInputError
 
@@ -30,20 +36,24 @@ def test_a_reply_is_reduced_to_what_it_did() -> None:
     assert outcome(reply()) == "unknown"
 
 
+def _questions(tmp_path: Path, rows: dict[str, list[str]]) -> Path:
+    """Our own questions in Bitext's layout (not its text)."""
+    lines = ["flags,utterance,category,intent"] + [
+        f"B,{text},X,{intent}" for intent, texts in rows.items() for text in texts
+    ]
+    path = tmp_path / "questions.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def test_benchmark_scores_our_own_questions(tmp_path: Path) -> None:
-    # Written for this test (Bitext's layout, not its text).
     rows = {
         "track_order": ["where is my parcel right now", "has my order been sent yet"],
         "complaint": ["I am unhappy with your service and want to complain"],
         "delete_account": ["please remove my account and all my data"],
         "check_payment_methods": ["which payment methods do you take"],
     }
-    lines = ["flags,utterance,category,intent"] + [
-        f"B,{text},X,{intent}" for intent, texts in rows.items() for text in texts
-    ]
-    path = tmp_path / "questions.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = run_answer_benchmark(path, per_intent=5)
+    result = run_answer_benchmark(_questions(tmp_path, rows), per_intent=5)
     assert result["utterances"] == 5 and result["intents"] == 4
     assert set(result["metrics"]) == {
         "accuracy",
@@ -66,3 +76,53 @@ def test_expectations_cover_bitext_and_refuse_unknown_data(tmp_path: Path) -> No
     path.write_text("text,category\nhello,greeting\n", encoding="utf-8")
     with pytest.raises(InvalidInputError, match="none of its intents has an expected outcome"):
         run_answer_benchmark(path)
+
+
+# The questions of the Ecommerce FAQ that ECOMMERCE_FAQ_EXPECTED names, with answers of our own.
+_FAQ_ANSWERS = {
+    "How can I create an account?": "Click Sign Up at the top of any page and fill in the form.",
+    "What payment methods do you accept?": "We take credit cards, debit cards and PayPal.",
+    "How can I track my order?": "Open Order History in your account for the tracking link.",
+    "What is your return policy?": "Unused products can be sent back within 30 days.",
+    "Can I return a product if I changed my mind?": "Yes, if it is unused and complete.",
+    "Can I cancel my order?": "Orders can be cancelled until they ship.",
+    "How long does shipping take?": "Standard delivery takes 3 to 5 working days.",
+    "Do you offer international shipping?": "We deliver to selected countries abroad.",
+    "Can I change my shipping address after placing an order?": "Write to us before it ships.",
+    "How can I contact customer support?": "Call or e-mail our support team.",
+    "Can I change or cancel an item in my order?": "Contact support before the order ships.",
+    "How can I leave a product review?": "Use the Write a Review button on the product page.",
+    "Do you offer expedited shipping?": "Choose express delivery at checkout.",
+    "What is your email newsletter about?": "New products and offers, once a week.",
+    "Do you offer live chat support?": "Chat with us on the website during business hours.",
+    "Can I order a product for delivery to a different country?": "Yes, see shipping countries.",
+    "Can I request an invoice for my order?": "An invoice comes with every order.",
+    "Do you sell gift cards?": "Yes, from 10 to 200 euros.",
+}
+
+
+def test_benchmark_with_a_faq_knowledge_base(tmp_path: Path) -> None:
+    faq = tmp_path / "faq.json"
+    entries = [{"question": q, "answer": a} for q, a in _FAQ_ANSWERS.items()]
+    faq.write_text(json.dumps({"questions": entries}), encoding="utf-8")
+    rows = {
+        "get_invoice": ["can I request an invoice for my order"],
+        "complaint": ["I am unhappy with your service and want to complain"],
+        "recover_password": ["I forgot my password and cannot log in"],
+    }
+    result = run_answer_benchmark(_questions(tmp_path, rows), kb=faq, baselines=False)
+    assert result["knowledge_base"] == str(faq) and result["articles"] == len(_FAQ_ANSWERS)
+    per = result["per_intent"]
+    (cited,) = per["get_invoice"]["outcomes"]
+    assert result["article_titles"][cited.removeprefix("kb:")] == (
+        "Can I request an invoice for my order?"
+    )
+    assert per["get_invoice"]["accuracy"] == 1.0
+    assert per["complaint"]["outcomes"] == {"handoff": 1}
+    assert per["recover_password"]["accuracy"] == 1.0  # the FAQ says nothing about passwords
+    assert "change_order" in ECOMMERCE_FAQ_EXPECTED  # the FAQ answers it; the demo does not
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"question": "Hi?", "answer": "Hello."}]), encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="expectations exist only for the Ecommerce FAQ"):
+        run_answer_benchmark(_questions(tmp_path, rows), kb=other)
