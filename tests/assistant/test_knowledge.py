@@ -151,3 +151,52 @@ def test_english_model_still_searches_across_languages(kb_english_model: Knowled
     # An English question over Chinese articles only: E5 looks across languages.
     found = chinese_only.search("how do I cancel my order", language="en")
     assert found and found[0].article.article_id == "kb-cancel-zh"
+
+
+#: A FAQ of our own: titles are the questions customers ask.
+FAQ = [
+    Article("f1", "Can I get an invoice for my order?", "An invoice is packed with every parcel; for a copy, write to support with the order number.", "en"),  # noqa: E501
+    Article("f2", "Do you ship outside the country?", "We deliver to 30 countries in Europe and Asia. Customs fees are paid by the recipient.", "en"),  # noqa: E501
+    Article("f3", "How do I open an account?", "Click Sign Up at the top of any page, enter your e-mail and choose a password.", "en"),  # noqa: E501
+    Article("f4", "Which payment methods do you accept?", "Visa, Mastercard and PayPal are accepted at checkout.", "en"),  # noqa: E501
+    Article("f5", "Can I cancel my order?", "Orders can be cancelled in Order History until they leave the warehouse.", "en"),  # noqa: E501
+    Article("f6", "How long does delivery take?", "Standard delivery arrives in 3 to 5 working days, express the next day.", "en"),  # noqa: E501
+    Article("f7", "Is there a loyalty programme?", "Every euro spent earns one point; 100 points are a 5 euro voucher.", "en"),  # noqa: E501
+    Article("f8", "Can I change my delivery address?", "Write to support before the order ships and we will update it.", "en"),  # noqa: E501
+]  # fmt: skip
+
+
+def test_question_titles_are_matched_as_questions() -> None:
+    english = load_encoder("all-MiniLM-L6-v2")
+
+    def faq(title_weight: float) -> KnowledgeBase:
+        own = {"en": (english, 0.5)}
+        return KnowledgeBase(FAQ, None, language_encoders=own, title_weight=title_weight)
+
+    questions = {
+        "how do I register": "f3",
+        "I need a bill for my purchase": "f1",
+        "do you deliver abroad": "f2",
+        "I'd like to cancel what I bought": "f5",
+        "when will my package arrive": "f6",
+    }
+    weighted = faq(0.5)
+    for question, article in questions.items():
+        found = weighted.search(question, language="en")
+        assert found and found[0].article.article_id == article, question
+    for question in ("tell me a joke", "what's the weather tomorrow", "do you sell cars"):
+        assert weighted.search(question, language="en") == [], question
+    # Question to answer alone misses it: the answer never says "register" or "sign up".
+    assert faq(0.0).search("how do I register", language="en") == []
+
+
+def test_topic_titles_are_read_only_with_their_body() -> None:
+    english = load_encoder("all-MiniLM-L6-v2")
+    labels = [
+        Article("s", "Size guide", "Measure chest and waist and pick the size in the chart.", "en"),
+        Article("c", "Coupons", "One coupon per order; it applies at checkout.", "en"),
+    ]
+    plain = KnowledgeBase(labels, english, title_weight=0.0)
+    weighted = KnowledgeBase(labels, english, title_weight=0.5)
+    assert plain._vectors is not None and weighted._vectors is not None
+    assert (plain._vectors == weighted._vectors).all()
