@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 from retain.assistant.dialogue import Assistant, Reply
+from retain.assistant.tools import EmbeddedAssistantTables
+from retain.privacy import erase_user
 
 
 def talk(assistant: Assistant, user: str, *messages: object) -> list[Reply]:
@@ -291,3 +293,27 @@ def test_state_survives_a_restart(assistant: Assistant, shop_dir: object) -> Non
     fresh = build_assistant(assistant.store, shop_dir / "models")  # type: ignore[operator]
     done = fresh.reply("alice", "yes", ask.conversation_id)
     assert done.action is not None and done.action["order_id"] == "O000102"
+
+
+# -- what the knowledge base lacks ----------------------------------------------
+
+
+def test_unanswered_questions_are_kept_for_the_shop_to_answer(assistant: Assistant) -> None:
+    talk(assistant, "alice", "Do you ship to Canada?")
+    talk(assistant, "bob", "do you ship to   CANADA")  # the same question, counted once
+    talk(assistant, "alice", "I am alice@example.com, do you ship to Mars?")
+    talk(assistant, "bob", "tell me a joke")
+    talk(assistant, "alice", "how long does shipping take?")  # answered: not listed
+    gaps = EmbeddedAssistantTables(assistant.store).unanswered(10)
+    questions = [g["question"] for g in gaps]
+    assert questions[0] == "do you ship to CANADA"  # the newest wording of the most asked
+    assert (gaps[0]["asked"], gaps[0]["customers"], gaps[0]["off_topic"]) == (2, 2, False)
+    assert not any("shipping take" in q for q in questions)
+    assert not any("alice@example.com" in q for q in questions)  # masked like the turn log
+    assert gaps[-1]["question"] == "tell me a joke" and gaps[-1]["off_topic"]
+    erase_user(assistant.store, "alice")
+    left = EmbeddedAssistantTables(assistant.store).unanswered(10)
+    assert {(g["question"], g["customers"]) for g in left} == {
+        ("do you ship to CANADA", 1),
+        ("tell me a joke", 1),
+    }

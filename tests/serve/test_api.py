@@ -272,6 +272,19 @@ def test_chat_acts_only_for_the_customer_its_token_names(
     assert mine.json()["conversation_id"] != theirs
 
 
+def test_unanswered_questions_are_listed_for_admins(api: TestClient, keys: dict[str, str]) -> None:
+    token = api.post("/v1/customers/U00020/token", headers=_h(keys["admin"])).json()["token"]
+    question = "Do you offer engraving on the watches?"
+    reply = api.post(
+        "/v1/chat", json={"message": question}, headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert reply["citations"] == []
+    assert api.get("/v1/assistant/unanswered", headers=_h(keys["read"])).status_code == 403
+    listed = api.get("/v1/assistant/unanswered?days=1", headers=_h(keys["admin"])).json()
+    (ours,) = [q for q in listed if q["question"] == question]
+    assert ours["asked"] == 1 and ours["customers"] == 1 and ours["language"] == "en"
+
+
 def test_the_urgent_order_puts_a_valuable_customer_first(
     api: TestClient, keys: dict[str, str], shop: Path
 ) -> None:

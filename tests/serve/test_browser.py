@@ -100,6 +100,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
         ("/recommendations", 1),
         ("/reviews", 2),
         ("/handoffs", 0),
+        ("/unanswered", 0),
     ],
 )
 def test_every_page_loads_without_errors_and_draws_its_charts(
@@ -150,7 +151,17 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/cohorts", "/at-risk", "/segments", "/experiments", "/reviews", "/handoffs"]
+    "path",
+    [
+        "/",
+        "/cohorts",
+        "/at-risk",
+        "/segments",
+        "/experiments",
+        "/reviews",
+        "/handoffs",
+        "/unanswered",
+    ],
 )
 def test_an_empty_shop_shows_an_explanation(browser: object, empty_site: str, path: str) -> None:
     name = "empty-home" if path == "/" else "empty" + path.replace("/", "-")
@@ -192,4 +203,20 @@ def test_a_user_reads_an_alert_opens_its_draft_and_the_customer(
     link.click()
     page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
+    assert problems == []
+
+
+def test_a_question_the_assistant_cannot_answer_is_listed_for_the_shop(
+    browser: object, demo_site: str
+) -> None:
+    page, problems = _visit(browser, demo_site + "/customers/U00007", "demo-customer-gap")
+    question = "Do you offer engraving on the watches?"
+    page.fill("#chat-input", question)  # type: ignore[attr-defined]
+    page.click("#chat-form button")  # type: ignore[attr-defined]
+    page.locator(".chat-bot").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.goto(demo_site + "/unanswered")  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    rows = page.locator("#unanswered tr.unanswered").all_inner_texts()  # type: ignore[attr-defined]
+    assert any(question in row for row in rows)
+    page.screenshot(path=str(SHOTS / "demo-unanswered.png"), full_page=True)  # type: ignore[attr-defined]
     assert problems == []

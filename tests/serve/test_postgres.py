@@ -267,12 +267,24 @@ def test_a_conversation_continues_on_whichever_replica_the_next_message_reaches(
     (queued,) = a.get("/v1/handoffs", headers=admin).json()
     assert queued["conversation_id"] == conversation and len(queued["turns"]) == 10
 
+    # A question nothing answers, asked on b, is in the list every replica shows.
+    question = "Do you offer engraving on the watches?"
+    assert b.post("/v1/chat", json={"message": question}, headers=auth).json()["citations"] == []
+    (gap,) = a.get("/v1/assistant/unanswered", headers=admin).json()
+    assert (gap["question"], gap["asked"]) == (question, 1)
+
     # The turns reach the embedded store for analytics by the same pull as events.
     with Store.open(tmp_path / "b" / "retain.duckdb") as store:
-        assert pull_events(pg, store) == 10
+        assert pull_events(pg, store) == 12
         assert pull_events(pg, store) == 0
     erased = a.delete(f"/v1/users/{user}", headers=admin).json()["rows_by_table"]
-    for table in ("conversations", "assistant_state", "return_requests", "handoffs"):
+    for table in (
+        "conversations",
+        "assistant_state",
+        "return_requests",
+        "handoffs",
+        "unanswered_questions",
+    ):
         assert erased[f"operational.{table}"] >= 1
 
 

@@ -139,6 +139,10 @@ class Assistant:
             reply.text = phrase("truncated", language) + reply.text
         if self.log:
             self._log(tools.tables, conversation_id, user_id, state, text, reply)
+            if turn.unanswered:  # what the knowledge base lacks, for the shop to write
+                tools.tables.add_unanswered(
+                    conversation_id, user_id, mask_personal_data(text), language, turn.off_topic
+                )
         tools.save_state(conversation_id, state)  # once, after the log moved the turn counter
         return reply
 
@@ -207,6 +211,9 @@ class _Turn:
     conversation_id: str
     text: str
     language: str
+    #: The knowledge base had nothing for this message; the intent model called it off-topic.
+    unanswered: bool = False
+    off_topic: bool = False
 
     def _reply(self, text: str, intent: str | None, confidence: float, **extra: Any) -> Reply:
         return Reply(self.conversation_id, text, intent, confidence, self.language, **extra)
@@ -393,6 +400,7 @@ class _Turn:
     def _knowledge(self, intent: str | None, confidence: float) -> Reply:
         passages = self.assistant.knowledge.search(self.text, k=3, language=self.language)
         if not passages:
+            self.unanswered, self.off_topic = True, intent is None
             self.state["failures"] += 1
             if self.state["failures"] >= MAX_FAILURES:
                 return self._hand_off("not understood twice", confidence)

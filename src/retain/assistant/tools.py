@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -34,17 +35,20 @@ __all__ = [
     "HANDOFFS_TABLE",
     "RETURN_REQUESTS_TABLE",
     "STATE_TABLE",
+    "UNANSWERED_TABLE",
     "AssistantTables",
     "CustomerTools",
     "EmbeddedAssistantTables",
     "OrderInfo",
     "SqlAssistantTables",
     "ensure_tables",
+    "question_key",
 ]
 
 RETURN_REQUESTS_TABLE = "return_requests"
 HANDOFFS_TABLE = "handoffs"
 STATE_TABLE = "assistant_state"
+UNANSWERED_TABLE = "unanswered_questions"
 
 ASSISTANT_DDL = (
     f"""CREATE TABLE IF NOT EXISTS {RETURN_REQUESTS_TABLE} (
@@ -57,6 +61,10 @@ ASSISTANT_DDL = (
     f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
         conversation_id VARCHAR PRIMARY KEY, user_id VARCHAR NOT NULL, state VARCHAR NOT NULL,
         updated_at TIMESTAMP NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {UNANSWERED_TABLE} (
+        question_id VARCHAR PRIMARY KEY, conversation_id VARCHAR NOT NULL, user_id VARCHAR,
+        question VARCHAR NOT NULL, question_key VARCHAR NOT NULL, language VARCHAR,
+        off_topic BOOLEAN NOT NULL, asked_at TIMESTAMP NOT NULL)""",
 )
 
 #: Columns added since a table was first shipped, for stores made before.
@@ -76,6 +84,12 @@ def ensure_tables(store: Store) -> None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def question_key(text: str) -> str:
+    """What counts as the same question: case, punctuation (any script) and spacing ignored."""
+    kept = "".join(" " if unicodedata.category(ch)[0] in "PSZC" else ch for ch in text.casefold())
+    return " ".join(kept.split())[:500]
 
 
 class AssistantTables(ABC):
@@ -120,6 +134,16 @@ class AssistantTables(ABC):
     @abstractmethod
     def close_handoff(self, handoff_id: str) -> bool:
         """Mark an open hand-off done; False when there is no open one with that id."""
+
+    @abstractmethod
+    def add_unanswered(
+        self, conversation_id: str, user_id: str, question: str, language: str, off_topic: bool
+    ) -> None:
+        """Record a question the knowledge base had no answer for (``question`` masked)."""
+
+    @abstractmethod
+    def unanswered(self, limit: int, *, days: int | None = None) -> list[dict[str, Any]]:
+        """The questions asked most often without an answer (in the last ``days``)."""
 
 
 class SqlAssistantTables(AssistantTables):
@@ -217,6 +241,42 @@ class SqlAssistantTables(AssistantTables):
                 [_now(), handoff_id],
             )
         )
+
+    def add_unanswered(
+        self, conversation_id: str, user_id: str, question: str, language: str, off_topic: bool
+    ) -> None:
+        self.run(
+            f"INSERT INTO {UNANSWERED_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                f"Q-{uuid.uuid4().hex[:12]}",
+                conversation_id,
+                user_id,
+                question[:500],
+                question_key(question),
+                language,
+                off_topic,
+                _now(),
+            ],
+        )
+
+    def unanswered(self, limit: int, *, days: int | None = None) -> list[dict[str, Any]]:
+        """Grouped by :func:`question_key`, most asked first; each group shows its newest
+        wording, how often and by how many customers it was asked, and whether the
+        intent model took it for off-topic (then it is listed after shop questions)."""
+        since = _now() - dt.timedelta(days=days) if days is not None else dt.datetime.min
+        names = ("question", "language", "off_topic", "asked", "customers", "last_asked")
+        rows = self.run(
+            f"""SELECT max(question) FILTER (WHERE newest), max(language) FILTER (WHERE newest),
+                       bool_and(off_topic), count(*), count(DISTINCT user_id), max(asked_at)
+                FROM (SELECT *, row_number() OVER (
+                        PARTITION BY question_key ORDER BY asked_at DESC, question_id) = 1 AS newest
+                      FROM {UNANSWERED_TABLE} WHERE asked_at >= ?) AS recent
+                GROUP BY question_key
+                ORDER BY bool_and(off_topic), count(*) DESC, max(asked_at) DESC, question_key
+                LIMIT ?""",
+            [since, limit],
+        )
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def has_turns(self) -> bool:
         """Whether the turn log exists yet (it is created by the first logged turn)."""

@@ -148,6 +148,15 @@ class HandoffOut(BaseModel):
     )
 
 
+class UnansweredOut(BaseModel):
+    question: str = Field(description="The newest wording (personal data masked).")
+    language: str | None
+    off_topic: bool = Field(description="The intent model took it for off-topic.")
+    asked: int
+    customers: int
+    last_asked: dt.datetime
+
+
 class TokenOut(BaseModel):
     user_id: str
     token: str
@@ -431,6 +440,21 @@ def api_router(state: ServiceState) -> APIRouter:
             return state.handoff_queue(
                 limit, include_closed=state_filter == "all", urgent_first=order == "urgent"
             )
+
+    @router.get(
+        "/assistant/unanswered",
+        response_model=list[UnansweredOut],
+        summary="Questions the knowledge base had no answer for, most asked first (admin)",
+    )
+    def unanswered(
+        _key: AdminKey,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        days: Annotated[
+            int | None, Query(ge=1, le=3650, description="Only the last N days")
+        ] = None,
+    ) -> list[dict[str, Any]]:
+        with _store_errors(), state.assistant_tables() as tables:
+            return tables.unanswered(limit, days=days)
 
     @router.post(
         "/handoffs/{handoff_id}/close",

@@ -40,6 +40,7 @@ _NAV = (
     ("/recommendations", "Recommendations"),
     ("/reviews", "Reviews"),
     ("/handoffs", "Hand-offs"),
+    ("/unanswered", "Unanswered"),
 )
 
 
@@ -183,6 +184,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "handoffs.html",
                 title="Hand-offs",
                 handoffs=state.handoff_queue(100, urgent_first=True),
+            ),
+        )
+
+    @app.get("/unanswered", response_class=HTMLResponse, include_in_schema=False)
+    def unanswered(request: Request) -> Response:
+        """What customers asked that the knowledge base could not answer: articles to write."""
+        return with_assistant_tables(
+            request,
+            lambda tables: render(
+                request,
+                "unanswered.html",
+                title="Unanswered questions",
+                questions=tables.unanswered(200, days=90),
             ),
         )
 

@@ -39,6 +39,7 @@ from retain.assistant.tools import (
     HANDOFFS_TABLE,
     RETURN_REQUESTS_TABLE,
     STATE_TABLE,
+    UNANSWERED_TABLE,
     SqlAssistantTables,
 )
 from retain.data.ingest import ingest_arrow
@@ -63,7 +64,7 @@ _EVENTS = get_schema("events")
 #: Canonical tables replicas write here and ``retain pull-events`` copies into the embedded store.
 PULLED = ("events", "conversations")
 #: Tables the operational store keeps that hold a customer's id.
-_PERSONAL = (*PULLED, STATE_TABLE, RETURN_REQUESTS_TABLE, HANDOFFS_TABLE)
+_PERSONAL = (*PULLED, STATE_TABLE, RETURN_REQUESTS_TABLE, HANDOFFS_TABLE, UNANSWERED_TABLE)
 #: The ``NOTIFY`` channel on which an erasure names the erased customer to every replica.
 ERASURE_CHANNEL = "retain_erasures"
 # Advisory-lock keys (arbitrary, fixed): one for schema creation by replicas
