@@ -63,6 +63,9 @@ def test_benchmark_scores_our_own_questions(tmp_path: Path) -> None:
         "handoff",
     }
     assert set(result["baselines"]) == {"multilingual_only", "bm25_only"}
+    grouping = result["unanswered_grouping"]  # what the Unanswered page would show
+    assert set(grouping) == {"questions", "intents", "by_wording", "by_meaning"}
+    assert grouping["by_meaning"]["groups"] <= grouping["by_wording"]["groups"]
     per = result["per_intent"]
     assert per["track_order"]["accuracy"] == 1.0
     assert per["complaint"]["outcomes"] == {"handoff": 1}

@@ -50,14 +50,16 @@ import datetime as dt
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from sklearn.metrics import adjusted_rand_score
 
 from retain.assistant.dialogue import Assistant, Reply
+from retain.assistant.gaps import cluster_questions, wording_only
 from retain.assistant.service import AssistantParts, fit_intent_model, load_assistant_parts
 from retain.benchmarking import machine
 from retain.data.ingest import ingest_arrow
@@ -66,7 +68,7 @@ from retain.data.loaders.intents import read_intents
 from retain.data.store import Store
 from retain.demo.shop import kb_table
 from retain.errors import InvalidInputError
-from retain.text.encoder import MULTILINGUAL_MODEL
+from retain.text.encoder import MULTILINGUAL_MODEL, TextEncoder
 
 __all__ = ["BITEXT_EXPECTED", "ECOMMERCE_FAQ_EXPECTED", "outcome", "run_answer_benchmark"]
 
@@ -260,7 +262,56 @@ def _run(
     seconds = time.perf_counter() - tick
     result = _score(outcomes, [label for _, label in sample], expected)
     result["ms_per_message"] = 1000.0 * seconds / len(sample)
+    missed = [pair for pair, o in zip(sample, outcomes, strict=True) if o == "unknown"]
+    result["unanswered_grouping"] = _grouping(missed, parts.knowledge.encoder_for)
     return result
+
+
+def _grouping(
+    missed: list[tuple[str, str]], encoder_for: Callable[[str | None], TextEncoder | None]
+) -> dict[str, Any]:
+    """How well the Unanswered page would group the questions this run could not
+    answer: by wording, and by meaning (:mod:`retain.assistant.gaps`), against
+    Bitext's intents. Questions arrive in a seeded random order (each asked once,
+    by one customer), as they would arrive in a shop."""
+    order = np.random.default_rng(0).permutation(len(missed))
+    start = dt.datetime(2026, 1, 1)
+    rows = [
+        {
+            "question": missed[i][0],
+            "language": "en",
+            "off_topic": False,
+            "asked": 1,
+            "customers": 1,
+            "user_ids": [f"c{i}"],
+            "last_asked": start + dt.timedelta(minutes=int(n)),
+        }
+        for n, i in enumerate(order)
+    ]
+    truth = [missed[i][1] for i in order]
+    out: dict[str, Any] = {"questions": len(rows), "intents": len(set(truth))}
+    for name, encoders in (("by_wording", wording_only), ("by_meaning", encoder_for)):
+        clusters = cluster_questions(rows, encoders)
+        part = {id(row): n for n, cluster in enumerate(clusters) for row in cluster}
+        found = [part[id(row)] for row in rows]
+        out[name] = _agreement(found, truth)
+    return out
+
+
+def _agreement(found: list[int], truth: list[str]) -> dict[str, Any]:
+    """Groups found against the true intents: how many, adjusted Rand index, and
+    purity (share of questions in a group whose commonest intent is theirs)."""
+    if not found:
+        return {"groups": 0, "ari": None, "purity": None}
+    members: dict[int, list[str]] = defaultdict(list)
+    for group, intent in zip(found, truth, strict=True):
+        members[group].append(intent)
+    pure = sum(Counter(m).most_common(1)[0][1] for m in members.values())
+    return {
+        "groups": len(members),
+        "ari": float(adjusted_rand_score(truth, found)),
+        "purity": pure / len(found),
+    }
 
 
 def run_answer_benchmark(

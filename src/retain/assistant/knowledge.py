@@ -200,6 +200,12 @@ class KnowledgeBase:
         titles = encoder.encode([a.title for a in articles], kind="passage")
         return np.asarray((1 - weight)[:, None] * whole + weight[:, None] * titles), whole
 
+    def encoder_for(self, language: str | None) -> TextEncoder | None:
+        """The encoder that reads questions in ``language`` (its own, or the multilingual one)."""
+        if language is not None and language in self._own:
+            return self._own[language].encoder
+        return self.encoder
+
     def _in_language(self, language: str) -> np.ndarray:
         """Articles in ``language`` or with none stated."""
         return np.array([a.language in (None, "", language) for a in self.articles])

@@ -143,7 +143,8 @@ class AssistantTables(ABC):
 
     @abstractmethod
     def unanswered(self, limit: int, *, days: int | None = None) -> list[dict[str, Any]]:
-        """The questions asked most often without an answer (in the last ``days``)."""
+        """The questions asked most often without an answer (in the last ``days``),
+        one row per wording (case, punctuation and spacing ignored)."""
 
 
 class SqlAssistantTables(AssistantTables):
@@ -261,13 +262,17 @@ class SqlAssistantTables(AssistantTables):
 
     def unanswered(self, limit: int, *, days: int | None = None) -> list[dict[str, Any]]:
         """Grouped by :func:`question_key`, most asked first; each group shows its newest
-        wording, how often and by how many customers it was asked, and whether the
-        intent model took it for off-topic (then it is listed after shop questions)."""
+        wording, how often and by which customers it was asked, and whether the
+        intent model took it for off-topic (then it is listed after shop questions).
+        :func:`retain.assistant.gaps.group_questions` groups these further by meaning."""
         since = _now() - dt.timedelta(days=days) if days is not None else dt.datetime.min
-        names = ("question", "language", "off_topic", "asked", "customers", "last_asked")
+        names = (
+            "question", "language", "off_topic", "asked", "customers", "user_ids", "last_asked",
+        )  # fmt: skip
         rows = self.run(
             f"""SELECT max(question) FILTER (WHERE newest), max(language) FILTER (WHERE newest),
-                       bool_and(off_topic), count(*), count(DISTINCT user_id), max(asked_at)
+                       bool_and(off_topic), count(*), count(DISTINCT user_id),
+                       array_agg(DISTINCT user_id), max(asked_at)
                 FROM (SELECT *, row_number() OVER (
                         PARTITION BY question_key ORDER BY asked_at DESC, question_id) = 1 AS newest
                       FROM {UNANSWERED_TABLE} WHERE asked_at >= ?) AS recent

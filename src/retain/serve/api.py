@@ -149,7 +149,9 @@ class HandoffOut(BaseModel):
 
 
 class UnansweredOut(BaseModel):
-    question: str = Field(description="The newest wording (personal data masked).")
+    question: str = Field(description="The most asked wording (personal data masked).")
+    variants: list[str] = Field(description="Other wordings of the same question (up to 5).")
+    wordings: int = Field(description="How many distinct wordings the group holds.")
     language: str | None
     off_topic: bool = Field(description="The intent model took it for off-topic.")
     asked: int
@@ -444,7 +446,8 @@ def api_router(state: ServiceState) -> APIRouter:
     @router.get(
         "/assistant/unanswered",
         response_model=list[UnansweredOut],
-        summary="Questions the knowledge base had no answer for, most asked first (admin)",
+        summary="Questions the knowledge base had no answer for, grouped by meaning, "
+        "most asked first (admin)",
     )
     def unanswered(
         _key: AdminKey,
@@ -453,8 +456,8 @@ def api_router(state: ServiceState) -> APIRouter:
             int | None, Query(ge=1, le=3650, description="Only the last N days")
         ] = None,
     ) -> list[dict[str, Any]]:
-        with _store_errors(), state.assistant_tables() as tables:
-            return tables.unanswered(limit, days=days)
+        with _store_errors():
+            return state.unanswered_questions(limit, days=days)
 
     @router.post(
         "/handoffs/{handoff_id}/close",

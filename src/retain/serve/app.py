@@ -190,13 +190,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/unanswered", response_class=HTMLResponse, include_in_schema=False)
     def unanswered(request: Request) -> Response:
         """What customers asked that the knowledge base could not answer: articles to write."""
-        return with_assistant_tables(
+        return store_guarded(
             request,
-            lambda tables: render(
+            lambda: render(
                 request,
                 "unanswered.html",
                 title="Unanswered questions",
-                questions=tables.unanswered(200, days=90),
+                questions=state.unanswered_questions(200, days=90),
             ),
         )
 

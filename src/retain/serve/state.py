@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retain.assistant.gaps import group_questions, wording_only
 from retain.assistant.intents import IntentClassifier
 from retain.assistant.responder import LLMBackend
 from retain.assistant.service import MODEL_KIND as ASSISTANT_KIND
@@ -193,6 +194,18 @@ class ServiceState:
             return
         with self.write_store() as store:
             yield EmbeddedAssistantTables(store)
+
+    def unanswered_questions(self, limit: int, *, days: int | None = None) -> list[dict[str, Any]]:
+        """What the knowledge base could not answer, grouped by meaning with the serving
+        assistant's encoders (:mod:`retain.assistant.gaps`; by wording alone while no
+        assistant model is loaded)."""
+        with self.assistant_tables() as tables:
+            rows = tables.unanswered(max(limit * 20, 1_000), days=days)
+        current = self.assistant.serving
+        knowledge = current[1].knowledge if current is not None else None
+        return group_questions(
+            rows, knowledge.encoder_for if knowledge is not None else wording_only, limit
+        )
 
     def handoff_queue(
         self, limit: int, *, include_closed: bool = False, urgent_first: bool = False
