@@ -93,6 +93,27 @@ def test_the_hand_off_page_shows_the_open_queue_with_conversations(
     assert again.status_code == 404 and "closed already" in again.text
 
 
+def test_the_unanswered_page_groups_one_question_asked_in_other_words(
+    demo_dir: Path, tmp_path: Path, empty_dir: Path
+) -> None:
+    assert "No unanswered questions" in client(empty_dir).get("/unanswered").text
+    folder = tmp_path / "shop"
+    shutil.copytree(demo_dir, folder)
+    app = client(folder)
+    for user, message in (
+        ("U00012", "do you ship to Canada?"),
+        ("U00013", "can you deliver my parcel to Canada"),
+        ("U00014", "do you offer gift wrapping"),
+    ):
+        assert app.post(f"/customers/{user}/chat", json={"message": message}).json()["text"]
+    table = app.get("/unanswered").text.split('id="unanswered"')[1]
+    rows = table.split('<tr class="unanswered')[1:]
+    assert len(rows) == 2  # Canada twice in other words, gift wrapping once
+    canada = next(r for r in rows if "Canada" in r)
+    assert "<details>" in canada and "<li>" in canada  # the other wording unfolds
+    assert '<td class="num">2</td>' in canada  # asked twice, by two customers
+
+
 def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir: Path) -> None:
     assert "There is no store yet" in client(tmp_path / "none").get("/").text
     assert client(demo_dir).get("/customers/nobody").status_code == 404
