@@ -27,6 +27,13 @@ def client(data_dir: Path) -> TestClient:
     return TestClient(create_app(Settings(data_dir=data_dir)))
 
 
+def writable_client(demo_dir: Path, tmp_path: Path) -> TestClient:
+    """A client over this test's own copy of the demo shop (chats write to it)."""
+    folder = tmp_path / "shop"
+    shutil.copytree(demo_dir, folder)
+    return client(folder)
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_pages_render_the_demo_shop(demo_dir: Path, path: str) -> None:
     response = client(demo_dir).get(path)
@@ -75,9 +82,7 @@ def test_the_hand_off_page_shows_the_open_queue_with_conversations(
     demo_dir: Path, tmp_path: Path, empty_dir: Path
 ) -> None:
     assert "No hand-offs waiting" in client(empty_dir).get("/handoffs").text
-    folder = tmp_path / "shop"
-    shutil.copytree(demo_dir, folder)
-    app = client(folder)
+    app = writable_client(demo_dir, tmp_path)
     asked = app.post("/customers/U00012/chat", json={"message": "let me speak to a person"}).json()
     assert asked["handed_off"]
     page = app.get("/handoffs").text
@@ -97,9 +102,7 @@ def test_the_unanswered_page_groups_one_question_asked_in_other_words(
     demo_dir: Path, tmp_path: Path, empty_dir: Path
 ) -> None:
     assert "No unanswered questions" in client(empty_dir).get("/unanswered").text
-    folder = tmp_path / "shop"
-    shutil.copytree(demo_dir, folder)
-    app = client(folder)
+    app = writable_client(demo_dir, tmp_path)
     for user, message in (
         ("U00012", "do you ship to Canada?"),
         ("U00013", "can you deliver my parcel to Canada"),
