@@ -110,7 +110,8 @@ def test_the_unanswered_page_groups_one_question_asked_in_other_words(
     ):
         assert app.post(f"/customers/{user}/chat", json={"message": message}).json()["text"]
     table = app.get("/unanswered").text.split('id="unanswered"')[1]
-    rows = table.split('<tr class="unanswered')[1:]
+    # Other tests may have asked questions of the demo shop before it was copied.
+    rows = [r for r in table.split('<tr class="unanswered')[1:] if "Canada" in r or "gift" in r]
     assert len(rows) == 2  # Canada twice in other words, gift wrapping once
     canada = next(r for r in rows if "Canada" in r)
     assert "<details>" in canada and "<li>" in canada  # the other wording unfolds
