@@ -8,8 +8,8 @@ missing article matters most. Here questions are grouped by their sentence
 embeddings: each question joins the group whose centroid it is most similar
 to when that similarity reaches the encoder's bar, or starts a group.
 Questions are visited most asked first (newest first among equals), so a
-group is named by its most asked wording. Only questions in the same language and with the same
-off-topic verdict share a group.
+group is named by its most asked wording. Only questions in the same
+language and with the same off-topic verdict share a group.
 
 The bars were chosen on the development file of ``retain bench assistant``
 (Bitext cs-20k, the unanswerable intents, in random order) as the best
@@ -112,7 +112,7 @@ def _centroid_groups(vectors: np.ndarray, bar: float) -> list[int]:
 def _merge(members: list[dict[str, Any]]) -> dict[str, Any]:
     """One group from its exact-wording rows (the first is the most asked)."""
     head = members[0]
-    customers = {u for m in members for u in (m.get("user_ids") or []) if u is not None}
+    customers = {u for m in members for u in m["user_ids"] if u is not None}
     return {
         "question": head["question"],
         "variants": [m["question"] for m in members[1 : 1 + MAX_VARIANTS]],
@@ -120,6 +120,6 @@ def _merge(members: list[dict[str, Any]]) -> dict[str, Any]:
         "language": head["language"],
         "off_topic": bool(head["off_topic"]),
         "asked": sum(int(m["asked"]) for m in members),
-        "customers": len(customers) if customers else max(int(m["customers"]) for m in members),
+        "customers": len(customers),
         "last_asked": max(m["last_asked"] for m in members),
     }
