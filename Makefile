@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= 2.13.0
 
-.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment bench-serve lint format clean
+.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment bench-aspects bench-serve lint format clean
 
 install: $(STAMP)
 
@@ -111,6 +111,20 @@ bench-sentiment: install
 	    --encoder all-MiniLM-L6-v2 --json bench-results/sentiment-amazon-multidomain.json \
 	    > /dev/null || exit 1; \
 	else echo "skipping the Multi-Domain reviews: $(SHARED)/amazon-multidomain-sentiment not found"; fi
+	@$(MAKE) --no-print-directory bench-aspects
+
+# Aspect polarity on SemEval-2014 laptops and restaurants; the review model learns from the
+# Multi-Domain Amazon reviews (star ratings, no aspect labels), as a shop's model would.
+bench-aspects: install
+	@mkdir -p bench-results
+	@if [ -d $(SHARED)/semeval14-absa ] && [ -d $(SHARED)/amazon-multidomain-sentiment ]; then \
+	  for domain in Laptops Restaurants; do \
+	    $(BIN)/retain bench aspects --data $(SHARED)/semeval14-absa/$${domain}_Test_Gold.xml.seg \
+	      --dev $(SHARED)/semeval14-absa/$${domain}_Train.xml.seg \
+	      --reviews $(SHARED)/amazon-multidomain-sentiment \
+	      --json bench-results/aspects-$$domain.json > /dev/null || exit 1; \
+	  done; \
+	else echo "skipping aspects: $(SHARED)/semeval14-absa or the Multi-Domain reviews not found"; fi
 
 # The service under wrk on a freshly built demo shop (apt-get install wrk).
 bench-serve: install

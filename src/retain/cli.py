@@ -1382,6 +1382,27 @@ def bench_sentiment(
     _write_json(result, json_out)
 
 
+@bench_app.command("aspects")
+def bench_aspects(
+    data: Annotated[Path, typer.Option(help="Aspect terms, SemEval-2014 .xml.seg layout (test).")],
+    reviews: Annotated[
+        Path, typer.Option(help="Labelled reviews that train the review model (label,review CSV).")
+    ],
+    dev: Annotated[
+        Path | None, typer.Option(help="A training .xml.seg file: sweep the widening bar there.")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the review model.")] = 0,
+) -> None:
+    """Aspect polarity against people's labels: Retain's span rule and the sentence baseline.
+
+    Example: retain bench aspects --data Laptops_Test_Gold.xml.seg --reviews reviews.csv
+    """
+    from retain.sentiment.aspect_bench import run_aspect_benchmark
+
+    _write_json(run_aspect_benchmark(data, reviews, dev=dev, seed=seed), json_out)
+
+
 @bench_app.command("predict-scale")
 def bench_predict_scale(
     customers: Annotated[int, typer.Option(help="Simulated customers.")] = 1_000_000,

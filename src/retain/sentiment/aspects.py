@@ -5,7 +5,9 @@ A review is cut into clauses (punctuation and contrast words such as
 English and Chinese, and the polarity of every clause that names an aspect
 is scored by the review model itself. "Fast delivery but the box arrived
 crushed" thus yields delivery +, packaging −, which one review-level label
-cannot say. The lexicon is data: a shop can pass its own.
+cannot say. A clause that says nothing clear on its own borrows the opinion
+of its segment, up to the nearest contrast word (:func:`clause_opinions`). The lexicon is data:
+a shop can pass its own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from retain.sentiment.model import SentimentModel
 
-__all__ = ["ASPECTS", "AspectMention", "find_aspects", "find_aspects_many", "split_clauses"]
+__all__ = [
+    "ASPECTS",
+    "WIDEN_BELOW",
+    "AspectMention",
+    "Clause",
+    "aspects_named",
+    "clause_at",
+    "clause_opinions",
+    "clauses",
+    "find_aspects",
+    "find_aspects_many",
+    "split_clauses",
+]
 
 #: aspect -> (English words or phrases, Chinese words). English terms match
 #: whole words; Chinese terms match as substrings.
@@ -164,11 +178,25 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 
-_CLAUSE = re.compile(
-    r"[，,。.!！?？;；\n、~～…]+|(?<![a-z])(?:but|however|although|though|except)(?![a-z])"
+#: Where a sentence ends (a full stop between digits, as in "3.5", does not end one).
+_SENTENCE_END = re.compile(r"[。!！?？\n…]+|(?<!\d)\.+|\.+(?!\d)")
+#: Where a sentence turns: a semicolon or a contrast word.
+_CONTRAST = re.compile(
+    r"[;；]+|(?<![a-z])(?:but|however|although|though|except)(?![a-z])"
     r"|但是|可是|不过|就是|但|只是",
     re.IGNORECASE,
 )
+#: Where a segment pauses: commas and list marks.
+_PAUSE = re.compile(r"[，,、~～]+")
+
+#: What a span never starts or ends with.
+_EDGES = " \t\r\n\u3000，,、~～;；"
+
+#: A clause whose probability is within this of 0.5 carries no clear opinion,
+#: so its mention takes the polarity of its segment (its sentence's part
+#: between contrast words). Chosen on the SemEval-2014 training files
+#: (``retain bench aspects``; README, Benchmarks).
+WIDEN_BELOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -189,9 +217,75 @@ class AspectMention:
         }
 
 
+@dataclass(frozen=True)
+class Clause:
+    """A clause of a review and the segment it sits in, both trimmed.
+
+    ``start``/``end`` are the clause's character offsets in the review, so a
+    term found at a known position can be traced to its clause.
+    """
+
+    text: str
+    start: int
+    end: int
+    segment: str  # its sentence's part between contrast words or semicolons
+
+
+def _pieces(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut at ``pattern``, as trimmed non-empty offset ranges."""
+    out, at = [], start
+    for cut in [*pattern.finditer(text, start, end), None]:
+        stop = end if cut is None else cut.start()
+        piece = text[at:stop]
+        if piece.strip(_EDGES):
+            left = at + len(piece) - len(piece.lstrip(_EDGES))
+            out.append((left, left + len(piece.strip(_EDGES))))
+        if cut is not None:
+            at = cut.end()
+    return out
+
+
+def clauses(text: str) -> list[Clause]:
+    """The review's clauses in order, each with its segment."""
+    out = []
+    for s0, s1 in _pieces(text, 0, len(text), _SENTENCE_END):
+        for g0, g1 in _pieces(text, s0, s1, _CONTRAST):
+            for c0, c1 in _pieces(text, g0, g1, _PAUSE):
+                out.append(Clause(text[c0:c1], c0, c1, text[g0:g1]))
+    return out
+
+
 def split_clauses(text: str) -> list[str]:
     """The review's clauses, trimmed, empty ones dropped."""
-    return [c.strip() for c in _CLAUSE.split(text) if c and c.strip()]
+    return [c.text for c in clauses(text)]
+
+
+def clause_at(text: str, position: int) -> Clause | None:
+    """The clause that holds character ``position`` of ``text`` (None: a separator)."""
+    return next((c for c in clauses(text) if c.start <= position < c.end), None)
+
+
+def clause_opinions(
+    found: Sequence[Clause], model: SentimentModel, widen_below: float = WIDEN_BELOW
+) -> list[tuple[float, str]]:
+    """Each clause's probability of being positive, and the span it was read from.
+
+    The clause alone is read first; when it carries no clear opinion (within
+    ``widen_below`` of 0.5, as in "I bought it for the battery, it lasts all
+    day"), its segment; when neither is clear, the clearer of the two. Short
+    clauses lose the context that says what they mean; a contrast word says
+    the opinion turns, so the widening stops there (on the SemEval-2014
+    training files, widening on to the whole sentence was worse).
+    """
+    spans = [(c.text, c.segment) for c in found]
+    unique = list(dict.fromkeys(span for pair in spans for span in pair))
+    p_of = dict(zip(unique, model.predict_proba(unique).tolist(), strict=True)) if unique else {}
+    out = []
+    for pair in spans:
+        clear = [span for span in pair if abs(p_of[span] - 0.5) >= widen_below]
+        span = clear[0] if clear else max(pair, key=lambda t: abs(p_of[t] - 0.5))
+        out.append((float(p_of[span]), span))
+    return out
 
 
 def _patterns(
@@ -208,6 +302,14 @@ def _patterns(
 _DEFAULT_PATTERNS = _patterns(ASPECTS)
 
 
+def aspects_named(
+    text: str, lexicon: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None
+) -> list[str]:
+    """The aspects whose lexicon words ``text`` contains, in lexicon order."""
+    patterns = _DEFAULT_PATTERNS if lexicon is None else _patterns(lexicon)
+    return [aspect for aspect, pattern in patterns.items() if pattern.search(text)]
+
+
 def find_aspects(
     text: str,
     model: SentimentModel,
@@ -221,20 +323,16 @@ def find_aspects_many(
     texts: Sequence[str],
     model: SentimentModel,
     lexicon: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
+    widen_below: float = WIDEN_BELOW,
 ) -> list[list[AspectMention]]:
-    """:func:`find_aspects` for many reviews, their clauses scored in one batch."""
-    patterns = _DEFAULT_PATTERNS if lexicon is None else _patterns(lexicon)
-    found: list[tuple[int, str, str]] = []
+    """:func:`find_aspects` for many reviews, their spans scored in one batch."""
+    found: list[tuple[int, str, Clause]] = []
     for row, text in enumerate(texts):
-        for clause in split_clauses(text if isinstance(text, str) else ""):
-            for aspect, pattern in patterns.items():
-                if pattern.search(clause):
-                    found.append((row, aspect, clause))
+        for clause in clauses(text if isinstance(text, str) else ""):
+            found += [(row, aspect, clause) for aspect in aspects_named(clause.text, lexicon)]
     out: list[list[AspectMention]] = [[] for _ in texts]
-    if not found:
-        return out
-    probs = model.predict_proba([clause for _, _, clause in found])
-    for (row, aspect, clause), p in zip(found, probs.tolist(), strict=True):
+    opinions = clause_opinions([clause for _, _, clause in found], model, widen_below)
+    for (row, aspect, _), (p, span) in zip(found, opinions, strict=True):
         polarity = "positive" if p >= 0.5 else "negative"
-        out[row].append(AspectMention(aspect, polarity, float(p), clause))
+        out[row].append(AspectMention(aspect, polarity, p, span))
     return out

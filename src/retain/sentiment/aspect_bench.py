@@ -1,0 +1,169 @@
+"""``retain bench aspects``: how often an aspect gets the polarity a person gave it.
+
+A shop has reviews with a star rating, not opinions labelled per aspect, so
+the aspect polarity Retain reports comes from the review model read on a
+span of the review (:func:`retain.sentiment.aspects.clause_opinions`). This
+benchmark measures that on aspect terms people labelled.
+
+Protocol:
+
+1. The review model is the shipped :class:`SentimentModel`, trained on the
+   labelled reviews ``--reviews`` (any layout ``retain bench sentiment``
+   reads; duplicates removed the same way), settings chosen on its own
+   validation share. It never sees the aspect data.
+2. Aspect examples come from SemEval-2014 ``.xml.seg`` files. The product
+   has two polarities, so neutral examples are counted and left out;
+   ``accuracy`` and ``macro_f1`` are over positive and negative terms.
+   ``mixed_accuracy`` is over the terms whose sentence also holds a term
+   of the other polarity — where one label per review must be wrong.
+3. Retain: the clause holding the term, widened to its segment (up to the
+   nearest contrast word) when the clause says nothing clear (``WIDEN_BELOW``). Baselines in the
+   same run, same model: ``sentence`` (the whole sentence, what a
+   review-level label gives every aspect) and ``clause_only`` (the clause
+   alone, Retain's rule before widening).
+4. With ``--dev FILE`` (a training file, never the test file) the widening
+   bar is swept there, to show how it was chosen: ``dev``.
+5. ``lexicon``: the share of terms whose clause the default aspect lexicon
+   names any aspect in (the product reports only those).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from retain.benchmarking import machine
+from retain.data.loaders.absa import AspectExample, read_absa_seg
+from retain.sentiment.aspects import (
+    WIDEN_BELOW,
+    Clause,
+    aspects_named,
+    clause_at,
+    clause_opinions,
+)
+from retain.sentiment.bench import deduplicate
+from retain.sentiment.model import SentimentModel, SentimentSettings
+from retain.sentiment.service import labelled_reviews_from_csv
+
+__all__ = ["DEV_GRID", "run_aspect_benchmark"]
+
+#: The widening bars swept on ``--dev``.
+DEV_GRID = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
+
+
+def _clause(example: AspectExample) -> Clause:
+    """The clause holding the term; the whole sentence when the term spans a cut."""
+    sentence = example.sentence
+    found = clause_at(sentence, example.start)
+    if found is None or found.end < example.start + len(example.term):
+        return Clause(sentence, 0, len(sentence), sentence)
+    return found
+
+
+def _mixed(examples: Sequence[AspectExample]) -> np.ndarray:
+    """Whether each term's sentence holds terms of both polarities."""
+    seen: dict[str, set[int]] = {}
+    for e in examples:
+        seen.setdefault(e.sentence, set()).add(e.polarity)
+    return np.array([{-1, 1} <= seen[e.sentence] for e in examples], dtype=bool)
+
+
+def _scores(truth: np.ndarray, p: np.ndarray, mixed: np.ndarray) -> dict[str, Any]:
+    right = (p >= 0.5) == truth
+    return {
+        "accuracy": float(right.mean()),
+        "macro_f1": float(f1_score(truth, (p >= 0.5).astype(int), average="macro")),
+        "mixed_accuracy": float(right[mixed].mean()) if mixed.any() else None,
+    }
+
+
+def _polar(path: Path) -> tuple[list[AspectExample], np.ndarray, np.ndarray, int]:
+    """Positive and negative examples, truth (1 positive), mixed flags, neutrals left out."""
+    examples = read_absa_seg(path)
+    mixed = _mixed(examples)
+    keep = [i for i, e in enumerate(examples) if e.polarity != 0]
+    truth = np.array([examples[i].polarity > 0 for i in keep], dtype=bool)
+    return [examples[i] for i in keep], truth, mixed[keep], len(examples) - len(keep)
+
+
+def _retain(
+    examples: Sequence[AspectExample], model: SentimentModel, widen_below: float
+) -> np.ndarray:
+    opinions = clause_opinions([_clause(e) for e in examples], model, widen_below)
+    return np.array([p for p, _ in opinions])
+
+
+def _lexicon_coverage(examples: Sequence[AspectExample]) -> dict[str, Any]:
+    named: dict[str, int] = {}
+    covered = 0
+    for e in examples:
+        aspects = aspects_named(_clause(e).text)
+        covered += bool(aspects)
+        for aspect in aspects:
+            named[aspect] = named.get(aspect, 0) + 1
+    return {
+        "clauses_naming_an_aspect": covered / max(len(examples), 1),
+        "by_aspect": dict(sorted(named.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def run_aspect_benchmark(
+    data: Path, reviews: Path, *, dev: Path | None = None, seed: int = 0
+) -> dict[str, Any]:
+    """Run the protocol in the module docstring; a JSON-ready dict."""
+    examples, truth, mixed, neutral = _polar(data)
+    tick = time.perf_counter()
+    labelled, duplicates, _ = deduplicate(labelled_reviews_from_csv(reviews))
+    model = SentimentModel(SentimentSettings(seed=seed)).fit(labelled.texts, labelled.labels)
+    train_seconds = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    retain = _retain(examples, model, WIDEN_BELOW)
+    seconds = time.perf_counter() - tick
+    sentence = model.predict_proba([e.sentence for e in examples])
+    result: dict[str, Any] = {
+        "metrics": _scores(truth, retain, mixed),
+        "baselines": {
+            "sentence": _scores(truth, sentence, mixed),
+            "clause_only": _scores(truth, _retain(examples, model, 0.0), mixed),
+        },
+        "widen_below": WIDEN_BELOW,
+        "terms_per_second": len(examples) / max(seconds, 1e-9),
+        "data": {
+            "file": str(data),
+            "polar_terms": len(examples),
+            "positive_share": float(truth.mean()),
+            "neutral_left_out": neutral,
+            "mixed_terms": int(mixed.sum()),
+            "majority_accuracy": float(max(truth.mean(), 1 - truth.mean())),
+        },
+        "lexicon": _lexicon_coverage(examples),
+        "review_model": {
+            "reviews": str(reviews),
+            "trained_on": len(labelled.texts),
+            "duplicates_removed": duplicates,
+            "train_seconds": train_seconds,
+            **model.meta,
+        },
+        "seed": seed,
+        "machine": machine(),
+    }
+    if dev is not None:
+        dev_examples, dev_truth, dev_mixed, _ = _polar(dev)
+        result["dev"] = {
+            "file": str(dev),
+            "polar_terms": len(dev_examples),
+            "by_widen_below": {
+                str(bar): _scores(dev_truth, _retain(dev_examples, model, bar), dev_mixed)
+                for bar in DEV_GRID
+            },
+            "sentence": _scores(
+                dev_truth, model.predict_proba([e.sentence for e in dev_examples]), dev_mixed
+            ),
+        }
+    return result
