@@ -77,3 +77,13 @@ def test_a_contrast_keeps_the_widening_on_its_own_side(phrase_model: SentimentMo
         for m in find_aspects("Fast delivery but the box arrived crushed", phrase_model)
     }
     assert found == {("delivery", "positive"), ("packaging", "negative")}
+
+
+def test_chinese_contrast_words_turn_a_sentence_only_where_they_mean_but() -> None:
+    segments = {c.text: c.segment for c in clauses("挺好的，就是有点小")}
+    assert segments == {"挺好的": "挺好的", "有点小": "有点小"}
+    assert [c.segment for c in clauses("物流很快但是包装破了")] == ["物流很快", "包装破了"]
+    # Inside a clause they mean "simply", "nothing special", "not only": no turn.
+    assert [c.text for c in clauses("对京东的配送就是差评")] == ["对京东的配送就是差评"]
+    assert [c.text for c in clauses("这款手机不过如此")] == ["这款手机不过如此"]
+    assert {c.segment for c in clauses("不但便宜，而且好用")} == {"不但便宜，而且好用"}

@@ -180,10 +180,14 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: Where a sentence ends (a full stop between digits, as in "3.5", does not end one).
 _SENTENCE_END = re.compile(r"[。!！?？\n…]+|(?<!\d)\.+|\.+(?!\d)")
-#: Where a sentence turns: a semicolon or a contrast word.
+#: Where a sentence turns: a semicolon or a contrast word. 但是 turns a sentence
+#: wherever it stands (not in 不但是, "not only"); 就是, 只是, 不过, 可是 and a lone 但
+#: only when they open a clause, since inside one they mean something else:
+#: 就是差评 "simply bad", 不过如此 "nothing special", 不但 "not only".
 _CONTRAST = re.compile(
     r"[;；]+|(?<![a-z])(?:but|however|although|though|except)(?![a-z])"
-    r"|但是|可是|不过|就是|但|只是",
+    r"|(?<!不)但是"
+    r"|(?:(?<=[，,。.!！?？;；、~～…\s])|^)(?:就是|只是|不过|可是|但)",
     re.IGNORECASE,
 )
 #: Where a segment pauses: commas and list marks.
