@@ -50,3 +50,15 @@ def test_evidence_is_the_clause_and_a_custom_lexicon_replaces_the_default(
 def test_no_aspect_no_mentions(phrase_model: SentimentModel) -> None:
     assert find_aspects("嗯。", phrase_model) == []
     assert phrase_model.aspects(["", "Lovely packaging"])[1][0].polarity == "positive"
+
+
+def test_looks_and_comfort_are_aspects_in_both_languages() -> None:
+    from retain.sentiment.aspects import aspects_named
+
+    assert aspects_named("颜色不对，有色差") == ["appearance"]
+    assert aspects_named("穿着不舒服，不透气") == ["comfort"]
+    assert aspects_named("The colour is off and it is not comfortable") == [
+        "appearance",
+        "comfort",
+    ]
+    assert aspects_named("I look forward to it") == []  # "look" alone names nothing

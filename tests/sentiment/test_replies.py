@@ -52,6 +52,19 @@ def test_price_complaints_get_an_apology_not_coupon_rules() -> None:
     assert draft.sources == () and "the price" in draft.text
 
 
+def test_every_lexicon_aspect_is_named_in_drafts_in_both_languages() -> None:
+    from retain.sentiment.aspects import ASPECTS
+    from retain.sentiment.replies import ASPECT_POLICY_TAGS
+
+    assert set(ASPECT_POLICY_TAGS) == set(ASPECTS)
+    for aspect in ASPECTS:
+        for language, opening in (("en", "disappointed with"), ("zh", "让您不满意")):
+            text = draft_reply("bad", _blame(aspect), ARTICLES, language).text
+            assert opening in text, (aspect, language)
+    colour = draft_reply("色差太大", _blame("appearance"), ARTICLES, "zh")
+    assert "商品的外观" in colour.text and colour.sources == ("kb-returns-zh",)
+
+
 def test_without_policy_articles_the_draft_still_reads_well() -> None:
     draft = draft_reply("bad", _blame("delivery"), [], "en")
     assert draft.sources == () and draft.text.endswith("so we can help.")

@@ -176,6 +176,14 @@ ASPECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "续航",
         ),
     ),
+    "appearance": (
+        ("appearance", "looks", "design", "color", "colour", "colors", "colours", "stylish"),
+        ("外观", "颜色", "色差", "款式", "设计", "样式", "颜值", "漂亮"),
+    ),
+    "comfort": (
+        ("comfortable", "uncomfortable", "comfy", "comfort"),
+        ("舒服", "舒适", "透气", "手感"),
+    ),
 }
 
 #: Where a sentence ends (a full stop between digits, as in "3.5", does not end one).

@@ -32,6 +32,8 @@ ASPECT_POLICY_TAGS: dict[str, tuple[str, ...]] = {
     "authenticity": ("returns",),
     "taste": ("returns",),
     "performance": ("quality", "returns"),
+    "appearance": ("returns",),
+    "comfort": ("returns",),
 }
 
 #: aspect -> (English, Chinese) acknowledgement of what went wrong.
@@ -45,6 +47,8 @@ _BLAME: dict[str, tuple[str, str]] = {
     "authenticity": ("whether the product is genuine", "商品是否为正品"),
     "taste": ("the taste", "口味"),
     "performance": ("how the product performs", "商品的使用性能"),
+    "appearance": ("how the product looks", "商品的外观"),
+    "comfort": ("how comfortable the product is", "商品的舒适度"),
 }
 
 _TEXT = {
