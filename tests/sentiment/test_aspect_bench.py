@@ -79,5 +79,23 @@ def test_benchmark_scores_spans_against_the_sentence_baseline(tmp_path: Path) ->
     assert result["baselines"]["sentence"]["mixed_accuracy"] == 0.5
     assert result["metrics"]["accuracy"] == 1.0
     assert set(result["dev"]["by_widen_below"]) == {str(b) for b in DEV_GRID}
+    assert "supervised_on_dev" not in result["baselines"]  # one negative term: nothing to fold
     assert result["lexicon"]["by_aspect"]["delivery"] == 1
     assert result["terms_per_second"] > 0
+
+
+def test_a_dev_file_with_labels_enough_trains_the_supervised_reference(tmp_path: Path) -> None:
+    good = ["great", "excellent", "superb", "lovely", "fantastic"]
+    bad = ["awful", "terrible", "broken", "useless", "horrible"]
+    dev = "".join(
+        f"The $T$ is {word} .\n{term}\n{1 if word in good else -1}\n"
+        for word in good + bad
+        for term in ("screen", "battery")
+    )
+    result = run_aspect_benchmark(
+        write(tmp_path / "t.xml.seg", SEG),
+        _reviews(tmp_path / "r.csv"),
+        dev=write(tmp_path / "dev.xml.seg", dev),
+    )
+    reference = result["baselines"]["supervised_on_dev"]
+    assert reference["c"] in (0.1, 0.3, 1.0) and 0 <= reference["accuracy"] <= 1
