@@ -6,8 +6,8 @@ English and Chinese, and the polarity of every clause that names an aspect
 is scored by the review model itself. "Fast delivery but the box arrived
 crushed" thus yields delivery +, packaging −, which one review-level label
 cannot say. A clause that says nothing clear on its own borrows the opinion
-of its segment, up to the nearest contrast word (:func:`clause_opinions`). The lexicon is data:
-a shop can pass its own.
+of its segment, up to the nearest contrast word (:func:`clause_opinions`).
+The lexicon is data: a shop can pass its own.
 """
 
 from __future__ import annotations
@@ -287,7 +287,8 @@ def clause_opinions(
     day"), its segment; when neither is clear, the clearer of the two. Short
     clauses lose the context that says what they mean; a contrast word says
     the opinion turns, so the widening stops there (on the SemEval-2014
-    training files, widening on to the whole sentence was worse).
+    training files, widening on to the whole sentence was no better overall
+    and worse on sentences that mix opinions).
     """
     spans = [(c.text, c.segment) for c in found]
     unique = list(dict.fromkeys(span for pair in spans for span in pair))
@@ -318,7 +319,10 @@ def aspects_named(
     text: str, lexicon: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None
 ) -> list[str]:
     """The aspects whose lexicon words ``text`` contains, in lexicon order."""
-    patterns = _DEFAULT_PATTERNS if lexicon is None else _patterns(lexicon)
+    return _named(text, _DEFAULT_PATTERNS if lexicon is None else _patterns(lexicon))
+
+
+def _named(text: str, patterns: Mapping[str, re.Pattern[str]]) -> list[str]:
     return [aspect for aspect, pattern in patterns.items() if pattern.search(text)]
 
 
@@ -338,10 +342,11 @@ def find_aspects_many(
     widen_below: float = WIDEN_BELOW,
 ) -> list[list[AspectMention]]:
     """:func:`find_aspects` for many reviews, their spans scored in one batch."""
+    patterns = _DEFAULT_PATTERNS if lexicon is None else _patterns(lexicon)
     found: list[tuple[int, str, Clause]] = []
     for row, text in enumerate(texts):
         for clause in clauses(text if isinstance(text, str) else ""):
-            found += [(row, aspect, clause) for aspect in aspects_named(clause.text, lexicon)]
+            found += [(row, aspect, clause) for aspect in _named(clause.text, patterns)]
     out: list[list[AspectMention]] = [[] for _ in texts]
     opinions = clause_opinions([clause for _, _, clause in found], model, widen_below)
     for (row, aspect, _), (p, span) in zip(found, opinions, strict=True):
