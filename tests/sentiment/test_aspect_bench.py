@@ -80,7 +80,7 @@ def test_benchmark_scores_spans_against_the_sentence_baseline(tmp_path: Path) ->
     assert result["metrics"]["accuracy"] == 1.0
     assert set(result["dev"]["by_widen_below"]) == {str(b) for b in DEV_GRID}
     assert "supervised_on_dev" not in result["baselines"]  # one negative term: nothing to fold
-    assert result["lexicon"]["by_aspect"]["delivery"] == 1
+    assert result["lexicon"]["by_aspect"]["delivery"] == {"terms": 1, "accuracy": 1.0}
     assert result["terms_per_second"] > 0
 
 
