@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,39 +92,50 @@ def _scores(truth: np.ndarray, p: np.ndarray, mixed: np.ndarray) -> dict[str, An
     }
 
 
-def _polar(path: Path) -> tuple[list[AspectExample], np.ndarray, np.ndarray, int]:
-    """Positive and negative examples, truth (1 positive), mixed flags, neutrals left out."""
+@dataclass(frozen=True)
+class _Terms:
+    """One file's positive and negative terms, each with its clause, found once."""
+
+    sentences: list[str]
+    clauses: list[Clause]
+    truth: np.ndarray  # True: positive
+    mixed: np.ndarray
+    neutral: int  # left out
+
+
+def _polar(path: Path) -> _Terms:
     examples = read_absa_seg(path)
     mixed = _mixed(examples)
     keep = [i for i, e in enumerate(examples) if e.polarity != 0]
-    truth = np.array([examples[i].polarity > 0 for i in keep], dtype=bool)
-    return [examples[i] for i in keep], truth, mixed[keep], len(examples) - len(keep)
+    return _Terms(
+        [examples[i].sentence for i in keep],
+        [_clause(examples[i]) for i in keep],
+        np.array([examples[i].polarity > 0 for i in keep], dtype=bool),
+        mixed[keep],
+        len(examples) - len(keep),
+    )
 
 
-def _retain(
-    examples: Sequence[AspectExample], model: SentimentModel, widen_below: float
-) -> np.ndarray:
-    opinions = clause_opinions([_clause(e) for e in examples], model, widen_below)
-    return np.array([p for p, _ in opinions])
+def _retain(terms: _Terms, model: SentimentModel, widen_below: float) -> np.ndarray:
+    return np.array([p for p, _ in clause_opinions(terms.clauses, model, widen_below)])
 
 
-def _supervised(
-    train: Sequence[AspectExample], truth: np.ndarray, test: Sequence[AspectExample]
-) -> tuple[np.ndarray, float]:
-    """P(positive)-like scores from a linear SVM trained on aspect labels, and its C."""
-    spans = [[_clause(e).text for e in rows] for rows in (train, test)]
-    segments = [[_clause(e).segment for e in rows] for rows in (train, test)]
-    vectorizers = [
+def _tfidf() -> list[TfidfVectorizer]:
+    return [
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
         TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2),
     ]
+
+
+def _supervised(train: _Terms, test: _Terms) -> tuple[np.ndarray, float]:
+    """P(positive)-like scores from a linear SVM trained on aspect labels, and its C."""
     blocks_fit, blocks_test = [], []
-    for texts in (spans, segments):
-        for make in vectorizers:
-            vectorizer = TfidfVectorizer(**make.get_params())
-            blocks_fit.append(vectorizer.fit_transform(texts[0]))
-            blocks_test.append(vectorizer.transform(texts[1]))
+    for span in (lambda c: c.text, lambda c: c.segment):
+        for vectorizer in _tfidf():
+            blocks_fit.append(vectorizer.fit_transform([span(c) for c in train.clauses]))
+            blocks_test.append(vectorizer.transform([span(c) for c in test.clauses]))
     x_fit, x_test = sp.hstack(blocks_fit).tocsr(), sp.hstack(blocks_test).tocsr()
+    truth = train.truth
     folds = min(5, int(truth.sum()), int((~truth).sum()))
     c = max(
         (0.1, 0.3, 1.0),
@@ -133,18 +145,18 @@ def _supervised(
     return 1.0 / (1.0 + np.exp(-margin)), c
 
 
-def _lexicon_coverage(examples: Sequence[AspectExample], right: np.ndarray) -> dict[str, Any]:
+def _lexicon_coverage(terms: _Terms, right: np.ndarray) -> dict[str, Any]:
     """How many terms' clauses the default lexicon names an aspect in, and Retain's
     accuracy on the terms of each aspect (what a shop's aspect table would show)."""
     named: dict[str, list[bool]] = {}
     covered = 0
-    for e, ok in zip(examples, right.tolist(), strict=True):
-        aspects = aspects_named(_clause(e).text)
+    for clause, ok in zip(terms.clauses, right.tolist(), strict=True):
+        aspects = aspects_named(clause.text)
         covered += bool(aspects)
         for aspect in aspects:
             named.setdefault(aspect, []).append(ok)
     return {
-        "clauses_naming_an_aspect": covered / max(len(examples), 1),
+        "clauses_naming_an_aspect": covered / max(len(terms.clauses), 1),
         "by_aspect": {
             aspect: {"terms": len(oks), "accuracy": float(np.mean(oks))}
             for aspect, oks in sorted(named.items(), key=lambda kv: -len(kv[1]))
@@ -156,33 +168,33 @@ def run_aspect_benchmark(
     data: Path, reviews: Path, *, dev: Path | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Run the protocol in the module docstring; a JSON-ready dict."""
-    examples, truth, mixed, neutral = _polar(data)
+    test = _polar(data)
+    truth, mixed = test.truth, test.mixed
     tick = time.perf_counter()
     labelled, duplicates, _ = deduplicate(labelled_reviews_from_csv(reviews))
     model = SentimentModel(SentimentSettings(seed=seed)).fit(labelled.texts, labelled.labels)
     train_seconds = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    retain = _retain(examples, model, WIDEN_BELOW)
+    retain = _retain(test, model, WIDEN_BELOW)
     seconds = time.perf_counter() - tick
-    sentence = model.predict_proba([e.sentence for e in examples])
     result: dict[str, Any] = {
         "metrics": _scores(truth, retain, mixed),
         "baselines": {
-            "sentence": _scores(truth, sentence, mixed),
-            "clause_only": _scores(truth, _retain(examples, model, 0.0), mixed),
+            "sentence": _scores(truth, model.predict_proba(test.sentences), mixed),
+            "clause_only": _scores(truth, _retain(test, model, 0.0), mixed),
         },
         "widen_below": WIDEN_BELOW,
-        "terms_per_second": len(examples) / max(seconds, 1e-9),
+        "terms_per_second": len(truth) / max(seconds, 1e-9),
         "data": {
             "file": str(data),
-            "polar_terms": len(examples),
+            "polar_terms": len(truth),
             "positive_share": float(truth.mean()),
-            "neutral_left_out": neutral,
+            "neutral_left_out": test.neutral,
             "mixed_terms": int(mixed.sum()),
             "majority_accuracy": float(max(truth.mean(), 1 - truth.mean())),
         },
-        "lexicon": _lexicon_coverage(examples, (retain >= 0.5) == truth),
+        "lexicon": _lexicon_coverage(test, (retain >= 0.5) == truth),
         "review_model": {
             "reviews": str(reviews),
             "trained_on": len(labelled.texts),
@@ -194,19 +206,19 @@ def run_aspect_benchmark(
         "machine": machine(),
     }
     if dev is not None:
-        dev_examples, dev_truth, dev_mixed, _ = _polar(dev)
+        train = _polar(dev)
         result["dev"] = {
             "file": str(dev),
-            "polar_terms": len(dev_examples),
+            "polar_terms": len(train.truth),
             "by_widen_below": {
-                str(bar): _scores(dev_truth, _retain(dev_examples, model, bar), dev_mixed)
+                str(bar): _scores(train.truth, _retain(train, model, bar), train.mixed)
                 for bar in DEV_GRID
             },
-            "sentence": _scores(
-                dev_truth, model.predict_proba([e.sentence for e in dev_examples]), dev_mixed
-            ),
+            "sentence": _scores(train.truth, model.predict_proba(train.sentences), train.mixed),
         }
-        if min(dev_truth.sum(), (~dev_truth).sum()) >= 2:  # cross-validation needs two per class
-            supervised, c = _supervised(dev_examples, dev_truth, examples)
+        if (
+            min(train.truth.sum(), (~train.truth).sum()) >= 2
+        ):  # cross-validation needs two per class
+            supervised, c = _supervised(train, test)
             result["baselines"]["supervised_on_dev"] = {**_scores(truth, supervised, mixed), "c": c}
     return result
