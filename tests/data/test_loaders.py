@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from retain.data.loaders import (
     read_review_csv,
     read_sequences,
 )
+from retain.data.loaders.ecd import read_ecd_turns
 from retain.errors import InvalidInputError
 from tests.conftest import write
 
@@ -232,3 +234,35 @@ def test_online_retail_refuses_another_csv(tmp_path: Path) -> None:
     path = write(tmp_path / "x.csv", "a,b\n1,2\n")
     with pytest.raises(InvalidInputError, match="not an Online Retail file"):
         read_online_retail(path)
+
+
+def test_ecd_turns_are_the_customers_distinct_turns(tmp_path: Path) -> None:
+    """Customer turns only (every other utterance), each once, segmentation spaces removed."""
+    context = "快递 发 哪家\t韵达 哦\t好 的\t嗯 嗯"
+    path = write(
+        tmp_path / "train.txt",
+        f"1\t{context}\t亲 今天 发货\n0\t{context}\t不 知道\n1\t好 的\t好\n\n",
+    )
+    assert read_ecd_turns(path) == ["快递发哪家", "好的"]
+    assert read_ecd_turns(tmp_path) == ["快递发哪家", "好的"]  # a folder: train.txt, test.txt
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2\t你好\t好的\n", "train.txt:1: label must be 0 or 1, got '2'"),
+        ("1\t你好\t好的\n1\t只有一句\n", "train.txt:2: expected label, at least one utterance"),
+        ("1\t你好\t好的\n".encode("gb18030"), "train.txt: not UTF-8 text"),
+    ],
+)
+def test_bad_ecd_lines_are_named(tmp_path: Path, text: str | bytes, message: str) -> None:
+    path = write(tmp_path / "train.txt", text)
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        read_ecd_turns(path)
+
+
+def test_ecd_needs_its_files(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"holds neither train\.txt nor test\.txt"):
+        read_ecd_turns(tmp_path)
+    with pytest.raises(InvalidInputError, match="no such file or folder"):
+        read_ecd_turns(tmp_path / "missing.txt")
