@@ -1209,7 +1209,10 @@ def bench_intent(
 def bench_assistant(
     data: Annotated[
         Path,
-        typer.Option(help="Labelled questions: Bitext CSV (utterance,intent) or text,category."),
+        typer.Option(
+            help="Labelled questions: Bitext CSV (utterance,intent) or text,category; "
+            "with --format ecd, the ECD sample's folder or one of its files."
+        ),
     ],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
     per_intent: Annotated[int, typer.Option(help="Questions drawn per intent.")] = 60,
@@ -1219,6 +1222,14 @@ def bench_assistant(
         Path | None,
         typer.Option(help="Knowledge base: the Ecommerce FAQ JSON instead of the demo articles."),
     ] = None,
+    data_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="intents (labelled questions) or ecd (real Chinese shoppers' turns, "
+            "scored against this project's labels).",
+        ),
+    ] = "intents",
 ) -> None:
     """What the assistant does with each question's first message: right answer, wrong answer,
     "I don't know" or a person; with the knowledge-base baselines.
@@ -1228,8 +1239,15 @@ def bench_assistant(
     """
     from retain.assistant.answer_bench import run_answer_benchmark
 
+    if data_format not in ("intents", "ecd"):
+        raise _CommandError(f"--format must be intents or ecd, got {data_format!r}")
     result = run_answer_benchmark(
-        data, per_intent=per_intent, seed=seed, baselines=baselines, kb=kb
+        data,
+        per_intent=per_intent,
+        seed=seed,
+        baselines=baselines,
+        kb=kb,
+        data_format="ecd" if data_format == "ecd" else "intents",
     )
     _write_json(result, json_out)
 

@@ -129,3 +129,75 @@ def test_benchmark_with_a_faq_knowledge_base(tmp_path: Path) -> None:
     other.write_text(json.dumps([{"question": "Hi?", "answer": "Hello."}]), encoding="utf-8")
     with pytest.raises(InvalidInputError, match="expectations exist only for the Ecommerce FAQ"):
         run_answer_benchmark(_questions(tmp_path, rows), kb=other)
+
+
+def _ecd(tmp_path: Path, conversations: list[list[str]]) -> Path:
+    """Our own conversations in the ECD layout: each true response, then a distractor."""
+    lines = []
+    for turns in conversations:
+        segmented = [" ".join(turn) for turn in turns]  # ECD text is word-segmented
+        lines += ["\t".join(["1", *segmented, "好 的"]), "\t".join(["0", *segmented, "不 是"])]
+    path = tmp_path / "test.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_chinese_turns_are_scored_by_their_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ECD turns are scored by category; context turns and the E5-only baseline are not."""
+    from retain.assistant import answer_bench
+    from retain.assistant.ecd_labels import turn_key
+
+    labels = {
+        "什么时候发货": "ship_when",
+        "我要退货": "return_refund",
+        "你们太差劲了我要投诉": "complaint",
+        "这款是纯棉的吗": "product",
+        "好": "context",
+    }
+    path = _ecd(
+        tmp_path,
+        [["什么时候发货", "亲付款后24小时内发货", "好"], ["我要退货", "好的"],
+         ["你们太差劲了我要投诉"], ["这款是纯棉的吗"], ["没有标签的话"]],
+    )  # fmt: skip
+    keys = {turn_key(t): c for t, c in labels.items()}
+    monkeypatch.setattr(answer_bench, "ECD_TEST_LABELS", keys)
+    monkeypatch.setattr(answer_bench, "ECD_LABELS", {turn_key("我要退货"): "return_refund"})
+    result = run_answer_benchmark(path, data_format="ecd")
+    # "好" (context) and the unlabelled turn are left out.
+    assert result["format"] == "ecd" and result["utterances"] == 4
+    assert result["development"]["utterances"] == 1
+    assert set(result["baselines"]) == {"bm25_only"}
+    assert set(result["per_intent"]) == {"ship_when", "return_refund", "complaint", "product"}
+    # "When do you ship?" is answered (shipping article or order), the complaint handed off.
+    assert result["per_intent"]["ship_when"]["accuracy"] == 1.0
+    assert result["per_intent"]["complaint"]["outcomes"] == {"handoff": 1}
+    with pytest.raises(InvalidInputError, match="drop --kb"):
+        run_answer_benchmark(path, data_format="ecd", kb=tmp_path / "faq.json")
+
+
+def test_unlabelled_chinese_turns_are_refused(tmp_path: Path) -> None:
+    path = _ecd(tmp_path, [["这句话不在标签里", "好的"]])
+    with pytest.raises(InvalidInputError, match="found 0 scored test and 0 development turns"):
+        run_answer_benchmark(path, data_format="ecd")
+
+
+def test_every_chinese_category_has_expectations() -> None:
+    from retain.assistant.ecd_labels import ECD_EXPECTED, ECD_LABELS, ECD_TEST_LABELS, UNSCORED
+
+    assert len(ECD_LABELS) == 200 and len(ECD_TEST_LABELS) == 160
+    assert not set(ECD_LABELS) & set(ECD_TEST_LABELS)
+    categories = {*ECD_LABELS.values(), *ECD_TEST_LABELS.values()}
+    assert categories - UNSCORED <= set(ECD_EXPECTED)
+
+
+def test_the_labels_name_turns_of_the_real_sample(shared_data: Path) -> None:
+    from retain.assistant.ecd_labels import ECD_LABELS, ECD_TEST_LABELS, UNSCORED, turn_key
+    from retain.data.loaders.ecd import read_ecd_turns
+
+    turns = read_ecd_turns(shared_data / "ecd-sample")
+    assert len(turns) == 680
+    for labels, n, scored in ((ECD_LABELS, 200, 111), (ECD_TEST_LABELS, 160, 85)):
+        found = [labels[turn_key(t)] for t in turns if turn_key(t) in labels]
+        assert len(found) == n and sum(label not in UNSCORED for label in found) == scored
