@@ -21,6 +21,30 @@ def test_tokenize_mixes_words_and_chinese_bigrams() -> None:
     ]  # fmt: skip
 
 
+def test_tokenize_cuts_chinese_question_words_out() -> None:
+    # The question words are not terms an article must hold; bigrams never span the cut.
+    assert tokenize("什么时候发货呢") == ["发", "货", "发货"]
+    assert tokenize("为什么有运费") == ["有", "运", "费", "有运", "运费"]
+
+
+def test_one_shared_chinese_character_does_not_make_an_article_relevant(
+    kb: KnowledgeBase,
+) -> None:
+    # "到" is in the refunds article's 到账 ("credited"), which says nothing about delivery.
+    _, coverage = kb.bm25("什么时候到")
+    assert not coverage.any()
+    assert [p.article.article_id for p in kb.search("退款到账", language="zh")][:1] == [
+        "kb-refunds-zh"
+    ]
+
+
+def test_articles_covering_a_question_equally_are_ordered_by_meaning(kb: KnowledgeBase) -> None:
+    # 发货 is in the shipping, cancel and tracking articles; BM25 alone favours
+    # cancel (it says 发货 twice), the encoder the one about when orders ship.
+    found = kb.search("什么时候发货", language="zh")
+    assert found and found[0].article.article_id == "kb-shipping-zh"
+
+
 #: Shop questions and their article: the set the E5 relevance bar was read from.
 RELEVANT = [
     ("how much does shipping cost", "en", "kb-shipping-en"),

@@ -29,8 +29,20 @@ _STOP = frozenset((
     "and", "or", "my", "me", "i", "you", "your", "it", "its", "do", "does", "did", "can",
     "could", "how", "what", "when", "where", "why", "which", "who", "will", "would", "with",
     "at", "by", "from", "this", "that", "have", "has", "had", "please", "about", "get",
-    "的", "了", "吗", "我", "你", "是", "在", "怎么", "什么", "呢", "吧", "啊",
 ))  # fmt: skip
+#: Chinese question words, particles and pronouns. A Chinese run is cut at
+#: them before it becomes characters and bigrams: "什么时候发货" keeps only
+#: "发货", so the words that carry the question are the terms an article
+#: must cover (otherwise 什, 么, 时, 候 and their bigrams outnumber them).
+#: Longest first, so "什么时候" goes whole rather than as "什么" + "时候".
+_STOP_ZH = (
+    "什么时候", "可不可以", "能不能", "是不是", "有没有", "怎么样", "为什么", "什么", "怎么",
+    "为啥", "多少", "多久", "哪里", "哪儿", "哪个", "请问", "可以", "一下", "大概", "现在",
+    "已经", "还是", "这个", "那个", "我们", "你们", "您好", "你好", "谢谢", "麻烦",
+    "的", "了", "吗", "嘛", "呢", "吧", "啊", "呀", "哦", "哈", "嗯", "亲", "我", "你", "您",
+    "是", "在",
+)  # fmt: skip
+_CUT_ZH = re.compile("|".join(sorted(_STOP_ZH, key=len, reverse=True)))
 RRF_K = 60
 
 
@@ -38,13 +50,15 @@ def tokenize(text: str) -> list[str]:
     """English words (lightly stemmed) and Chinese character unigrams and bigrams.
 
     Character bigrams stand in for a Chinese word segmenter: they need no
-    dictionary and match most two-character words.
+    dictionary and match most two-character words. Chinese function words
+    are cut out first (:data:`_STOP_ZH`), and bigrams never span the cut.
     """
     out: list[str] = []
     for token in _WORD.findall(text.lower()):
         if "\u3400" <= token[0] <= "\u9fff":
-            out.extend(ch for ch in token if ch not in _STOP)
-            out.extend(token[i : i + 2] for i in range(len(token) - 1))
+            for piece in _CUT_ZH.split(token):
+                out.extend(piece)
+                out.extend(piece[i : i + 2] for i in range(len(piece) - 1))
         elif token not in _STOP:
             out.append(_stem(token))
     return out
@@ -214,7 +228,12 @@ class KnowledgeBase:
         return len(self.articles)
 
     def bm25(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 scores and the share of the query's distinct terms each article contains."""
+        """BM25 scores and the share of the query's distinct terms each article contains.
+
+        The share is 0 where the only terms in common are single Chinese
+        characters: one character (到, 发) is in too many words to show that
+        an article is about the question.
+        """
         terms = set(tokenize(query))
         scores = np.zeros(len(self._docs))
         coverage = np.zeros(len(self._docs))
@@ -223,12 +242,14 @@ class KnowledgeBase:
         norm = self._k1 * (1 - self._b + self._b * self._lengths / self._mean_length)
         for i, doc in enumerate(self._docs):
             hit = 0
+            word = False
             for term in terms:
                 tf = doc.get(term, 0)
                 if tf:
                     hit += 1
+                    word = word or len(term) > 1 or not "\u3400" <= term <= "\u9fff"
                     scores[i] += self._idf[term] * tf * (self._k1 + 1) / (tf + norm[i])
-            coverage[i] = hit / len(terms)
+            coverage[i] = hit / len(terms) if word else 0.0
         return scores, coverage
 
     def search(self, query: str, k: int = 3, *, language: str | None = None) -> list[Passage]:
@@ -295,7 +316,10 @@ class KnowledgeBase:
         relevant = similar | ((coverage >= self.min_term_coverage) & (bm25 > 0))
         if mask is not None:
             relevant &= mask
-        chosen = [int(i) for i in np.argsort(-fused, kind="stable") if relevant[i]][:k]
+        # Among articles that cover the question's terms equally, the encoder's
+        # closeness decides (BM25 would favour the one that repeats a word).
+        order = np.lexsort((-cosine, -np.round(coverage, 6)))
+        chosen = [int(i) for i in order if relevant[i]][:k]
         return [
             Passage(self.articles[i], float(fused[i]), float(bm25[i]), float(cosine[i]))
             for i in chosen
