@@ -176,6 +176,17 @@ def test_hand_off_when_the_customer_is_angry(assistant: Assistant) -> None:
 
 @pytest.mark.parametrize(
     "message",
+    ["说好的包邮又收运费，别忽悠我", "再不发货我就给差评", "凭什么不给我退", "我要找淘宝介入"],
+)
+def test_an_angry_chinese_shopper_reaches_a_person(assistant: Assistant, message: str) -> None:
+    """How Taobao shoppers show anger: "don't fool me", a bad-review or Taobao threat."""
+    (reply,) = talk(assistant, "alice", message)
+    assert reply.handed_off and reply.action and reply.action["reason"] == "angry"
+    assert "抱歉" in reply.text
+
+
+@pytest.mark.parametrize(
+    "message",
     [
         "I've been waiting two weeks and still nobody has replied to my messages",
         "你们的客服根本不理人，以后不会再来买了",

@@ -52,7 +52,11 @@ _NO = re.compile(
 )
 _ANGRY = re.compile(
     r"\b(angry|furious|ridiculous|unacceptable|worst|scam|fed up|disgusting|terrible service|"
-    r"useless|rip[- ]?off)\b|气死|垃圾|太差|骗子|愤怒|无语|坑人|太过分",
+    r"useless|rip[- ]?off)\b|气死|垃圾|太差|骗子|愤怒|无语|坑人|太过分|"
+    # As Taobao shoppers write it: cheated, fooled, "what the hell", swearing,
+    # threats of a bad review, of Taobao stepping in or of blocking the shop.
+    r"骗人|忽悠|坑爹|什么鬼|搞什么|凭什么|妈的|他妈|恶心|欺负|受够|差评|投诉|介入|拉黑|"
+    r"太失望|很失望",
     re.IGNORECASE,
 )
 _OTHER = re.compile(r"\b(other|another|next|second)\b|另一|其他|别的|第二", re.IGNORECASE)

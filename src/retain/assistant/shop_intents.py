@@ -42,6 +42,9 @@ STARTER_UTTERANCES: dict[str, tuple[str, ...]] = {
         "另一个订单呢",
         "那个订单怎么样了",
         "物流信息查一下",
+        "怎么还没发货",
+        "下单好几天了还没发货",
+        "物流一直没有更新",
     ),
     "start_return": (
         "I want to return an item",
@@ -64,6 +67,8 @@ STARTER_UTTERANCES: dict[str, tuple[str, ...]] = {
         "东西坏了要退",
         "这个不合适想退",
         "我要退{order}",
+        "都退回去，给我退款",
+        "我要寄回去",
     ),
     "recommend": (
         "what should I buy next",
