@@ -98,6 +98,10 @@ bench-intent: install
 	    --data $(SHARED)/bitext-customer-support/cs-20k/TrainingdatasetBitextsample.csv \
 	    --json bench-results/assistant-bitext-20k-faq.json > /dev/null || exit 1; \
 	else echo "skipping the assistant benchmark: bitext-customer-support or ecommerce-faq not in $(SHARED)"; fi
+	@if [ -d $(SHARED)/ecd-sample ]; then \
+	  $(BIN)/retain bench assistant --format ecd --data $(SHARED)/ecd-sample \
+	    --json bench-results/assistant-ecd.json > /dev/null || exit 1; \
+	else echo "skipping the Chinese assistant benchmark: $(SHARED)/ecd-sample not found"; fi
 
 # online_shopping_10_cats (Chinese, 62,774 reviews) and the Multi-Domain Amazon reviews (English).
 bench-sentiment: install
