@@ -249,6 +249,17 @@ def test_bench_aspects_on_semeval_laptops(
     assert bad.returncode == 1 and "line 1: the sentence must hold $T$ once" in bad.stderr
 
 
+def test_bench_assistant_refuses_an_unknown_format_and_a_folder_without_ecd(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    bad = retain("bench", "assistant", "--data", str(tmp_path), "--format", "xml",
+                 data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 1 and "--format must be intents or ecd, got 'xml'" in bad.stderr
+    empty = retain("bench", "assistant", "--data", str(tmp_path), "--format", "ecd",
+                   data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert empty.returncode == 1 and "holds neither train.txt nor test.txt" in empty.stderr
+
+
 def test_sample_size(tmp_path: Path, data_dir: Path) -> None:
     result = retain("sample-size", "--baseline", "0.1", "--effect", "0.02", data_dir=data_dir,
                     cwd=tmp_path)  # fmt: skip

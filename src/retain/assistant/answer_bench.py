@@ -398,7 +398,6 @@ def run_answer_benchmark(
             methods["multilingual_only"] = (knowledge_encoder, {})
         methods["bm25_only"] = (None, {})
     with tempfile.TemporaryDirectory() as folder, _shop(Path(folder), articles) as store:
-        # Only the product's own run is grouped: baselines report their metrics alone.
         parts = {name: load_assistant_parts(store, nlu, *e) for name, e in methods.items()}
         # Only the product's own run is grouped: baselines report their metrics alone.
         results = {
