@@ -1,12 +1,18 @@
-"""Knowledge-base retrieval: BM25 and vector search, fused by reciprocal rank.
+"""Knowledge-base retrieval: BM25 and vector search.
 
 Keywords find exact terms (an error code, "invoice"); vectors find the same
 meaning in other words or another language ("where is my parcel" ~ "track
-your order", 退货 ~ "return"). Reciprocal rank fusion combines the two lists
-without having to put their scores on one scale. Fusion ranks, but it cannot
-say whether anything is relevant at all, so an article is only returned when
-one of the two signals clears an absolute bar; otherwise the assistant says
-it does not know and offers a human.
+your order", 退货 ~ "return"). An article is only returned when one of the
+two signals clears an absolute bar (it holds most of the question's terms,
+or its vector stands out); otherwise the assistant says it does not know
+and offers a human. The relevant articles are ordered by the share of the
+question's terms they hold, then by vector similarity. Ranking by the
+reciprocal-rank fusion of BM25 and vector ranks, as this module did before,
+tied articles that cover a question equally and then let BM25's preference
+for a repeated word decide: "什么时候发货" got the cancel article ("订单发货前
+…已发货的订单") instead of the shipping one (``retain bench assistant
+--format ecd``, development turns). The fusion is still each passage's
+``score``.
 """
 
 from __future__ import annotations
@@ -316,8 +322,8 @@ class KnowledgeBase:
         relevant = similar | ((coverage >= self.min_term_coverage) & (bm25 > 0))
         if mask is not None:
             relevant &= mask
-        # Among articles that cover the question's terms equally, the encoder's
-        # closeness decides (BM25 would favour the one that repeats a word).
+        # Most of the question's terms first; among equals, the encoder decides
+        # (BM25 would favour the article that repeats a word; see the module doc).
         order = np.lexsort((-cosine, -np.round(coverage, 6)))
         chosen = [int(i) for i in order if relevant[i]][:k]
         return [
