@@ -168,6 +168,8 @@ def test_chinese_turns_are_scored_by_their_labels(
     # "好" (context) and the unlabelled turn are left out.
     assert result["format"] == "ecd" and result["utterances"] == 4
     assert result["development"]["utterances"] == 1
+    # The product questions nothing answers are grouped as the Unanswered page would.
+    assert result["unanswered_grouping"]["questions"] >= 1
     assert set(result["baselines"]) == {"bm25_only"}
     assert set(result["per_intent"]) == {"ship_when", "return_refund", "complaint", "product"}
     # "When do you ship?" is answered (shipping article or order), the complaint handed off.

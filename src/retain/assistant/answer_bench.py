@@ -297,7 +297,9 @@ def _run(
     expected: Mapping[str, frozenset[str]],
     *,
     group_unanswered: bool = False,
+    language: str = "en",
 ) -> dict[str, Any]:
+    """One method's outcomes on ``sample``, scored; ``language``: the questions' (for grouping)."""
     assistant = Assistant(
         store, parts.nlu, parts.knowledge, catalogue=parts.catalogue, log=False, today=_NOW.date()
     )
@@ -308,23 +310,26 @@ def _run(
     result["ms_per_message"] = 1000.0 * seconds / len(sample)
     if group_unanswered:
         missed = [pair for pair, o in zip(sample, outcomes, strict=True) if o == "unknown"]
-        result["unanswered_grouping"] = _grouping(missed, parts.knowledge.encoder_for)
+        result["unanswered_grouping"] = _grouping(missed, parts.knowledge.encoder_for, language)
     return result
 
 
 def _grouping(
-    missed: list[tuple[str, str]], encoder_for: Callable[[str | None], TextEncoder | None]
+    missed: list[tuple[str, str]],
+    encoder_for: Callable[[str | None], TextEncoder | None],
+    language: str,
 ) -> dict[str, Any]:
     """How well the Unanswered page would group the questions this run could not
     answer: by wording, and by meaning (:mod:`retain.assistant.gaps`), against
-    Bitext's intents. Questions arrive in a seeded random order (each asked once,
-    by one customer), as they would arrive in a shop."""
+    their labels (Bitext's intents, or the ECD categories). Questions arrive in a
+    seeded random order (each asked once, by one customer), as they would arrive
+    in a shop."""
     order = np.random.default_rng(0).permutation(len(missed))
     start = dt.datetime(2026, 1, 1)
     rows = [
         {
             "question": missed[i][0],
-            "language": "en",
+            "language": language,
             "off_topic": False,
             "asked": 1,
             "user_ids": [f"c{i}"],
@@ -400,13 +405,15 @@ def run_answer_benchmark(
     with tempfile.TemporaryDirectory() as folder, _shop(Path(folder), articles) as store:
         parts = {name: load_assistant_parts(store, nlu, *e) for name, e in methods.items()}
         # Only the product's own run is grouped: baselines report their metrics alone.
+        # (Bitext is English; the ECD turns are Chinese.)
         results = {
             name: _run(
                 store,
                 parts[name],
                 sample,
                 expected,
-                group_unanswered=name == "retain" and data_format != "ecd",
+                group_unanswered=name == "retain",
+                language="zh" if data_format == "ecd" else "en",
             )
             for name in methods
         }
