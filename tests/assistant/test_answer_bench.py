@@ -186,7 +186,8 @@ def test_unlabelled_chinese_turns_are_refused(tmp_path: Path) -> None:
 
 
 def test_every_chinese_category_has_expectations() -> None:
-    from retain.assistant.ecd_labels import ECD_EXPECTED, ECD_LABELS, ECD_TEST_LABELS, UNSCORED
+    from retain.assistant.answer_bench import ECD_EXPECTED
+    from retain.assistant.ecd_labels import ECD_LABELS, ECD_TEST_LABELS, UNSCORED
 
     assert len(ECD_LABELS) == 200 and len(ECD_TEST_LABELS) == 160
     assert not set(ECD_LABELS) & set(ECD_TEST_LABELS)

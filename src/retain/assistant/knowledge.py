@@ -52,6 +52,11 @@ _CUT_ZH = re.compile("|".join(sorted(_STOP_ZH, key=len, reverse=True)))
 RRF_K = 60
 
 
+def _is_chinese(character: str) -> bool:
+    """Whether a character is a CJK ideograph (the range :data:`_WORD` reads as Chinese)."""
+    return "\u3400" <= character <= "\u9fff"
+
+
 def tokenize(text: str) -> list[str]:
     """English words (lightly stemmed) and Chinese character unigrams and bigrams.
 
@@ -61,7 +66,7 @@ def tokenize(text: str) -> list[str]:
     """
     out: list[str] = []
     for token in _WORD.findall(text.lower()):
-        if "\u3400" <= token[0] <= "\u9fff":
+        if _is_chinese(token[0]):
             for piece in _CUT_ZH.split(token):
                 out.extend(piece)
                 out.extend(piece[i : i + 2] for i in range(len(piece) - 1))
@@ -253,7 +258,7 @@ class KnowledgeBase:
                 tf = doc.get(term, 0)
                 if tf:
                     hit += 1
-                    word = word or len(term) > 1 or not "\u3400" <= term <= "\u9fff"
+                    word = word or len(term) > 1 or not _is_chinese(term)
                     scores[i] += self._idf[term] * tf * (self._k1 + 1) / (tf + norm[i])
             coverage[i] = hit / len(terms) if word else 0.0
         return scores, coverage

@@ -17,10 +17,10 @@ Protocol:
    ``mixed_accuracy`` is over the terms whose sentence also holds a term
    of the other polarity — where one label per review must be wrong.
 3. Retain: the clause holding the term, widened to its segment (up to the
-   nearest contrast word) when the clause says nothing clear (``WIDEN_BELOW``). Baselines in the
-   same run, same model: ``sentence`` (the whole sentence, what a
-   review-level label gives every aspect) and ``clause_only`` (the clause
-   alone, Retain's rule before widening).
+   nearest contrast word) when the clause says nothing clear
+   (``WIDEN_BELOW``). Baselines in the same run, same model: ``sentence``
+   (the whole sentence, what a review-level label gives every aspect) and
+   ``clause_only`` (the clause alone, Retain's rule before widening).
 4. With ``--dev FILE`` (a training file, never the test file) the widening
    bar is swept there, to show how it was chosen: ``dev``. The same file
    then trains a reference a shop could only have with aspect labels,
@@ -216,9 +216,8 @@ def run_aspect_benchmark(
             },
             "sentence": _scores(train.truth, model.predict_proba(train.sentences), train.mixed),
         }
-        if (
-            min(train.truth.sum(), (~train.truth).sum()) >= 2
-        ):  # cross-validation needs two per class
+        # Cross-validation needs two terms of each polarity.
+        if min(train.truth.sum(), (~train.truth).sum()) >= 2:
             supervised, c = _supervised(train, test)
             result["baselines"]["supervised_on_dev"] = {**_scores(truth, supervised, mixed), "c": c}
     return result
