@@ -1,4 +1,4 @@
-"""What every benchmark reports the same way: per-request latency and the machine."""
+"""What every benchmark reports the same way: latency, calibration error and the machine."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["latency_ms", "machine"]
+__all__ = ["expected_calibration_error", "latency_ms", "machine"]
 
 T = TypeVar("T")
 
@@ -37,6 +37,23 @@ def latency_ms(
         "mean": float(t.mean()),
         "throughput_per_s": float(1000.0 / t.mean()),
     }
+
+
+def expected_calibration_error(
+    probability: np.ndarray, outcome: np.ndarray, bins: int = 10
+) -> float:
+    """Mean |predicted - observed| rate over ten equal-count bins of predicted probability.
+
+    ``outcome`` is 1/True where the predicted event happened (a repurchase, a
+    right answer); equal-count bins keep every bin's observed rate meaningful.
+    """
+    order = np.argsort(probability, kind="stable")
+    gaps = [
+        abs(float(probability[part].mean()) - float(outcome[part].mean())) * len(part)
+        for part in np.array_split(order, bins)
+        if len(part)
+    ]
+    return float(sum(gaps) / max(len(probability), 1))
 
 
 def machine() -> dict[str, Any]:

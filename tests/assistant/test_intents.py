@@ -126,6 +126,15 @@ def test_benchmark_writes_the_promised_keys(tmp_path: Path) -> None:
     assert result["train_seconds"] > 0
 
 
+def test_benchmark_without_out_of_scope_data_reports_calibration(tmp_path: Path) -> None:
+    data = _toy()
+    path = tmp_path / "toy.json"
+    path.write_text(json.dumps({"train": data.train, "test": data.test}))
+    result = run_intent_benchmark(path, fine_tune_epochs=0, baselines=False)
+    assert result["metrics"]["accuracy"] >= 0.9
+    assert 0.0 <= result["metrics"]["ece"] <= 0.2 and "oos_recall" not in result["metrics"]
+
+
 def test_the_operating_point_keeps_in_scope_accuracy_at_the_recall_target() -> None:
     """A learned out-of-scope class that steals an in-scope utterance is handicapped
     just enough, when the recall target allows it, and not when it does not."""
@@ -181,3 +190,44 @@ def test_out_of_scope_validation_examples_set_the_threshold_when_not_learned(
     assert len(seen) == 1 and (seen[0] == -1).sum() == len(data.oos_train)
     flagged = [p.intent is None for p in model.predict([t for t, _ in data.oos_test])]
     assert np.mean(flagged) >= 0.5
+
+
+def _record_tunings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Sizes of the training sets that fine_tune sees during fit (the real one still runs)."""
+    import retain.text.finetune as finetune
+
+    sizes: list[int] = []
+    real = finetune.fine_tune
+
+    def recording(texts: list[str], labels: list[str], **kwargs: object) -> object:
+        sizes.append(len(texts))
+        return real(texts, labels, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(finetune, "fine_tune", recording)
+    return sizes
+
+
+def test_the_served_encoder_learns_from_every_utterance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoder that sets the temperature never sees the calibration part; the one
+    that serves is tuned again on all of train, and the temperature is kept."""
+    data = _toy(12)
+    sizes = _record_tunings(monkeypatch)
+    model = IntentClassifier(IntentSettings(fine_tune_epochs=1)).fit(data.train)
+    assert sizes == [round(0.9 * len(data.train)), len(data.train)]
+    calibrated_only = IntentClassifier(IntentSettings(fine_tune_epochs=1, refit_encoder=False))
+    calibrated_only.fit(data.train)
+    assert sizes[2:] == [round(0.9 * len(data.train))]
+    assert model.temperature == pytest.approx(calibrated_only.temperature)
+    right = [
+        p.intent == label
+        for p, (_, label) in zip(model.predict([t for t, _ in data.test]), data.test, strict=True)
+    ]
+    assert np.mean(right) >= 0.9
+
+
+def test_no_refit_when_the_time_left_cannot_finish_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refit cut short would serve a worse encoder than the calibrated one."""
+    data = _toy(12)
+    sizes = _record_tunings(monkeypatch)
+    IntentClassifier(IntentSettings(fine_tune_epochs=1, fine_tune_seconds=0.0)).fit(data.train)
+    assert sizes == [round(0.9 * len(data.train))]

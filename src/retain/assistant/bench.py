@@ -8,7 +8,9 @@ Protocol:
    refitted on all of train. Test data is never seen before scoring.
 2. Without out-of-scope data, ``accuracy`` is top-1 accuracy on the test
    split (every test utterance is in scope, so nothing should be rejected;
-   the share the threshold would reject is reported as ``rejected``). With
+   the share the threshold would reject is reported as ``rejected``, and
+   ``ece`` says how far the top intent's confidence is from how often it is
+   right: the mean gap over ten equal-count bins of confidence). With
    out-of-scope data, ``accuracy`` is in-scope accuracy: right intent and not
    rejected; ``oos_recall`` and ``oos_precision`` treat "out of scope" as the
    positive class. ``macro_f1`` is over the in-scope intents.
@@ -37,7 +39,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from retain.assistant.intents import OUT_OF_SCOPE, IntentClassifier, IntentSettings
-from retain.benchmarking import latency_ms, machine
+from retain.benchmarking import expected_calibration_error, latency_ms, machine
 from retain.data.loaders.intents import IntentDataset, read_intents
 from retain.errors import InvalidInputError
 
@@ -114,7 +116,11 @@ def _evaluate(model: IntentClassifier, data: IntentDataset) -> dict[str, float]:
     # Everything is in scope: score the top intent, and report what the threshold would reject.
     top = [p.alternatives[0][0] for p in predictions]
     rejected = float(np.mean([p.intent is None for p in predictions]))
-    return _metrics([t if t != OUT_OF_SCOPE else None for t in top], data, rejected)
+    out = _metrics([t if t != OUT_OF_SCOPE else None for t in top], data, rejected)
+    right = np.array([t == label for t, (_, label) in zip(top, data.test, strict=True)])
+    confidence = np.array([p.alternatives[0][1] for p in predictions])
+    out["ece"] = expected_calibration_error(confidence, right)
+    return out
 
 
 def _fit(settings: IntentSettings, data: IntentDataset) -> tuple[IntentClassifier, float]:

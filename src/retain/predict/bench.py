@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from retain.benchmarking import expected_calibration_error
 from retain.data.ingest import ingest_arrow, ingest_file
 from retain.data.store import Store
 from retain.demo import DEMO_FILES, generate_demo_shop
@@ -63,21 +64,8 @@ def holdout_metrics(
         "spend_mae": float(np.abs(spend - actual_spend).mean()),
         "mean_probability": float(probability.mean()),
         "repurchase_rate": float(bought.mean()),
-        "ece": _expected_calibration_error(probability, bought),
+        "ece": expected_calibration_error(probability, bought),
     }
-
-
-def _expected_calibration_error(
-    probability: FloatArray, bought: npt.NDArray[np.bool_], bins: int = 10
-) -> float:
-    """Mean |predicted - observed| over equal-count bins of predicted probability."""
-    order = np.argsort(probability, kind="stable")
-    gaps = [
-        abs(float(probability[part].mean()) - float(bought[part].mean())) * len(part)
-        for part in np.array_split(order, bins)
-        if len(part)
-    ]
-    return float(sum(gaps) / max(len(probability), 1))
 
 
 def run_predict_benchmark(

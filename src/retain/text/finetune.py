@@ -10,6 +10,13 @@ data set, and freezing it makes each step faster.
 Time is bounded: training stops after ``max_seconds`` even mid-epoch, so a
 slow machine gets a less-tuned model rather than a run that never ends.
 
+Where the CPU computes in bfloat16 natively (AVX512-BF16 or AMX, as on the
+project's 2-core machines), the forward and backward passes run under
+bfloat16 autocast while the weights and the optimiser stay in float32: an
+epoch of Banking77 takes 35 s instead of 75 s, with the same accuracy
+(``retain bench intent``). Elsewhere bfloat16 would be emulated and slower,
+so training stays in float32 there (``FineTuneSettings.bf16`` decides).
+
 For serving, the linear layers can be quantized to int8 (PyTorch dynamic
 quantization): one short utterance then encodes in about 4 ms instead of 9
 on the 2-core CPU. The float weights are what is saved; quantization is
@@ -29,7 +36,7 @@ import numpy as np
 
 from retain.text.encoder import DEFAULT_MODEL, model_folder
 
-__all__ = ["FineTuneSettings", "FineTunedEncoder", "fine_tune"]
+__all__ = ["FineTuneSettings", "FineTunedEncoder", "fine_tune", "native_bf16"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class FineTuneSettings:
     label_smoothing: float = 0.1
     max_seconds: float = 780.0
     seed: int = 0
+    #: bfloat16 autocast for training: None uses it where the CPU has it natively.
+    bf16: bool | None = None
 
 
 class FineTunedEncoder:
@@ -177,13 +186,15 @@ def fine_tune(
     )
     rng = np.random.default_rng(options.seed)
     lengths = np.array([len(t) for t in texts])
+    bf16 = native_bf16() if options.bf16 is None else options.bf16
     started = time.perf_counter()
     net.train()
     for _ in range(options.epochs):
         for batch in _length_buckets(lengths, options.batch_size, rng):
-            logits = head(encoder._pooled([texts[i] for i in batch]) * 20.0)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                logits = head(encoder._pooled([texts[i] for i in batch]) * 20.0)
             loss = torch.nn.functional.cross_entropy(
-                logits, target[batch], label_smoothing=options.label_smoothing
+                logits.float(), target[batch], label_smoothing=options.label_smoothing
             )
             optimizer.zero_grad()
             loss.backward()
@@ -194,6 +205,18 @@ def fine_tune(
                 return encoder
     net.eval()
     return encoder
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (else autocast would emulate it, slowly)."""
+    import torch
+
+    # PyTorch's own probes (private, so looked up defensively): AVX512-BF16 or AMX tiles.
+    probes = [
+        getattr(torch.cpu, name, None)
+        for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    ]
+    return any(bool(probe()) for probe in probes if probe is not None)
 
 
 def _length_buckets(
