@@ -1184,6 +1184,9 @@ def bench_intent(
     fine_tune_epochs: Annotated[
         int, typer.Option(help="Fine-tune the encoder this many epochs first (0: frozen).")
     ] = 5,
+    fine_tune_bf16: Annotated[
+        bool, typer.Option(help="Fine-tune in bfloat16 where the CPU has it natively.")
+    ] = False,
     baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
 ) -> None:
     """Intent accuracy, macro-F1, out-of-scope recall/precision and latency, with baselines.
@@ -1200,6 +1203,7 @@ def bench_intent(
         oos_learned=oos_learned,
         seed=seed,
         fine_tune_epochs=fine_tune_epochs,
+        fine_tune_bf16=fine_tune_bf16,
         baselines=baselines,
     )
     _write_json(result, json_out)

@@ -192,42 +192,18 @@ def test_out_of_scope_validation_examples_set_the_threshold_when_not_learned(
     assert np.mean(flagged) >= 0.5
 
 
-def _record_tunings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Sizes of the training sets that fine_tune sees during fit (the real one still runs)."""
-    import retain.text.finetune as finetune
+@pytest.mark.parametrize("bf16", [True, False])
+def test_fine_tuning_in_either_precision_keeps_float32_weights(bf16: bool) -> None:
+    """bfloat16 is only the arithmetic of training: the saved weights stay float32,
+    and the tuned encoder embeds as a sentence encoder does."""
+    import torch
 
-    sizes: list[int] = []
-    real = finetune.fine_tune
+    from retain.text.finetune import FineTuneSettings, fine_tune
 
-    def recording(texts: list[str], labels: list[str], **kwargs: object) -> object:
-        sizes.append(len(texts))
-        return real(texts, labels, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(finetune, "fine_tune", recording)
-    return sizes
-
-
-def test_the_served_encoder_learns_from_every_utterance(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The encoder that sets the temperature never sees the calibration part; the one
-    that serves is tuned again on all of train, and the temperature is kept."""
-    data = _toy(12)
-    sizes = _record_tunings(monkeypatch)
-    model = IntentClassifier(IntentSettings(fine_tune_epochs=1)).fit(data.train)
-    assert sizes == [round(0.9 * len(data.train)), len(data.train)]
-    calibrated_only = IntentClassifier(IntentSettings(fine_tune_epochs=1, refit_encoder=False))
-    calibrated_only.fit(data.train)
-    assert sizes[2:] == [round(0.9 * len(data.train))]
-    assert model.temperature == pytest.approx(calibrated_only.temperature)
-    right = [
-        p.intent == label
-        for p, (_, label) in zip(model.predict([t for t, _ in data.test]), data.test, strict=True)
-    ]
-    assert np.mean(right) >= 0.9
-
-
-def test_no_refit_when_the_time_left_cannot_finish_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A refit cut short would serve a worse encoder than the calibrated one."""
-    data = _toy(12)
-    sizes = _record_tunings(monkeypatch)
-    IntentClassifier(IntentSettings(fine_tune_epochs=1, fine_tune_seconds=0.0)).fit(data.train)
-    assert sizes == [round(0.9 * len(data.train))]
+    data = _toy(6)
+    texts, labels = zip(*data.train, strict=True)
+    tuned = fine_tune(list(texts), list(labels), settings=FineTuneSettings(epochs=1, bf16=bf16))
+    assert {p.dtype for p in tuned.model.parameters()} == {torch.float32}
+    vectors = tuned.encode(["my card question", "send a wire"])
+    assert vectors.shape == (2, tuned.dimension) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

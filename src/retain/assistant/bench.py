@@ -144,6 +144,7 @@ def run_intent_benchmark(
     seed: int = 0,
     encoder: str = "all-MiniLM-L6-v2",
     fine_tune_epochs: int = 5,
+    fine_tune_bf16: bool = False,
     baselines: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate and time the intent classifier and its baselines on one data set."""
@@ -152,7 +153,12 @@ def run_intent_benchmark(
         raise InvalidInputError(f"{data} has no test split; pass --test TEST")
     if oos_intents:
         dataset = hold_out_intents(dataset, oos_intents, seed, learn=oos_learned)
-    settings = IntentSettings(encoder=encoder, seed=seed, fine_tune_epochs=fine_tune_epochs)
+    settings = IntentSettings(
+        encoder=encoder,
+        seed=seed,
+        fine_tune_epochs=fine_tune_epochs,
+        fine_tune_bf16=fine_tune_bf16,
+    )
     model, seconds = _fit(settings, dataset)
     result: dict[str, Any] = {
         "data": str(data),
@@ -170,6 +176,7 @@ def run_intent_benchmark(
         "oos_intents_held_out": oos_intents,
         "oos_learned": oos_learned,
         "fine_tune_epochs": fine_tune_epochs,
+        "fine_tune_bf16": fine_tune_bf16,
         "seed": seed,
         "metrics": _evaluate(model, dataset),
         "threshold": model.threshold,

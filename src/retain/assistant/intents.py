@@ -59,15 +59,8 @@ class IntentSettings:
     its embeddings then join the TF-IDF features as before. ``quantize``
     serves the tuned encoder in int8 (about twice as fast on the CPU); the
     linear model is trained on the int8 embeddings, so both agree.
-
-    ``refit_encoder``: when the calibration part is carved out of ``train``,
-    the encoder tuned without it sets the temperature and threshold, and a
-    second encoder is then tuned on all of ``train`` for serving, keeping
-    them (cross-fitting, as scikit-learn's ``CalibratedClassifierCV`` with
-    ``ensemble=False`` does). The served encoder thus learns from every
-    labelled utterance while confidence is still fitted on utterances its
-    recipe never trained on. ``fine_tune_seconds`` bounds both tunings
-    together.
+    ``fine_tune_bf16`` tunes in bfloat16 where the CPU has it natively:
+    about three times faster, not the default (:mod:`retain.text.finetune`).
     """
 
     encoder: str | None = "all-MiniLM-L6-v2"
@@ -81,7 +74,7 @@ class IntentSettings:
     max_chars: int = 2_000
     fine_tune_epochs: int = 0
     fine_tune_seconds: float = 780.0
-    refit_encoder: bool = True
+    fine_tune_bf16: bool = False
     quantize: bool = True
     seed: int = 0
 
@@ -162,45 +155,35 @@ class IntentClassifier:
         val: list[tuple[str, str]],
         oos_val: list[tuple[str, str]],
     ) -> None:
+        if val:
+            calibration = [*val, *((t, OUT_OF_SCOPE) for t, _ in oos_val)]
+            self._fine_tune(labelled)
+            self._fit_linear(labelled)
+        else:
+            texts, labels = zip(*labelled, strict=True)
+            counts = Counter(labels)
+            held_out = round(self.settings.validation_share * len(labels))
+            stratify = min(counts.values()) >= 2 and held_out >= len(counts)
+            fit_x, cal_x, fit_y, cal_y = train_test_split(
+                list(texts),
+                list(labels),
+                test_size=self.settings.validation_share,
+                stratify=list(labels) if stratify else None,
+                random_state=self.settings.seed,
+            )
+            fit_part = list(zip(fit_x, fit_y, strict=True))
+            # The encoder never sees the calibration part, so confidence stays honest.
+            self._fine_tune(fit_part)
+            self._fit_linear(fit_part)
+            calibration = [
+                *zip(cal_x, cal_y, strict=True),
+                *((t, OUT_OF_SCOPE) for t, _ in oos_val),
+            ]
+        self._calibrate(calibration)
         if not val:
-            self._fit_cross(labelled, oos_val)
-            return
-        self._fine_tune(labelled, self.settings.fine_tune_seconds)
-        self._fit_linear(labelled)
-        self._calibrate([*val, *((t, OUT_OF_SCOPE) for t, _ in oos_val)])
+            self._fit_linear(labelled)
 
-    def _fit_cross(self, labelled: list[tuple[str, str]], oos_val: list[tuple[str, str]]) -> None:
-        """Calibrate on a held-out share of ``labelled``, then refit on all of it."""
-        deadline = time.perf_counter() + self.settings.fine_tune_seconds
-        texts, labels = zip(*labelled, strict=True)
-        counts = Counter(labels)
-        held_out = round(self.settings.validation_share * len(labels))
-        stratify = min(counts.values()) >= 2 and held_out >= len(counts)
-        fit_x, cal_x, fit_y, cal_y = train_test_split(
-            list(texts),
-            list(labels),
-            test_size=self.settings.validation_share,
-            stratify=list(labels) if stratify else None,
-            random_state=self.settings.seed,
-        )
-        fit_part = list(zip(fit_x, fit_y, strict=True))
-        # The encoder never sees the calibration part, so confidence stays honest.
-        # With a refit to come, it gets a share of the tuning time by its size.
-        refit = self.settings.refit_encoder
-        share = len(fit_part) / (len(fit_part) + len(labelled)) if refit else 1.0
-        tick = time.perf_counter()
-        self._fine_tune(fit_part, self.settings.fine_tune_seconds * share)
-        first_tuning = time.perf_counter() - tick
-        self._fit_linear(fit_part)
-        self._calibrate([*zip(cal_x, cal_y, strict=True), *((t, OUT_OF_SCOPE) for t, _ in oos_val)])
-        left = deadline - time.perf_counter()
-        # Refit only when it can finish: a cut-short encoder would serve worse than the first.
-        if refit and self._fine_tuned and left >= first_tuning * len(labelled) / len(fit_part):
-            self._cache = {}  # the first encoder's embeddings
-            self._fine_tune(labelled, left)
-        self._fit_linear(labelled)
-
-    def _fine_tune(self, data: Sequence[tuple[str, str]], seconds: float) -> None:
+    def _fine_tune(self, data: Sequence[tuple[str, str]]) -> None:
         if not self.settings.encoder or self.settings.fine_tune_epochs <= 0:
             return
         from retain.text.finetune import FineTuneSettings, fine_tune
@@ -212,7 +195,8 @@ class IntentClassifier:
             model=self.settings.encoder,
             settings=FineTuneSettings(
                 epochs=self.settings.fine_tune_epochs,
-                max_seconds=max(seconds, 0.0),
+                max_seconds=self.settings.fine_tune_seconds,
+                bf16=self.settings.fine_tune_bf16,
                 seed=self.settings.seed,
             ),
         )
