@@ -60,7 +60,7 @@ class IntentSettings:
     serves the tuned encoder in int8 (about twice as fast on the CPU); the
     linear model is trained on the int8 embeddings, so both agree.
     ``fine_tune_bf16`` tunes in bfloat16 where the CPU has it natively:
-    about three times faster, not the default (:mod:`retain.text.finetune`).
+    about twice as fast, not the default (:mod:`retain.text.finetune`).
     """
 
     encoder: str | None = "all-MiniLM-L6-v2"
