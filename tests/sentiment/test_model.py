@@ -98,7 +98,9 @@ def test_every_kind_of_bad_review_gets_a_result_or_a_clear_error(
     assert len(scores) == len(reviews)
     assert [s.label for s in scores[:2]] == [None, None]
     assert scores[0].note == "empty review: nothing to score"
-    assert scores[2].label in (0, 1) and scores[2].p_positive is not None  # emoji are text
+    # Emoji are text, but this model never saw one: no verdict rather than its prior.
+    assert scores[2].label is None and scores[2].p_positive is None
+    assert scores[2].note is not None and "not scored" in scores[2].note
     assert scores[3].label == 0 and scores[3].note is not None and "2,000" in scores[3].note
     assert scores[4].label in (0, 1) and scores[4].language == "zh"
     assert scores[5].label in (0, 1)
@@ -108,6 +110,16 @@ def test_every_kind_of_bad_review_gets_a_result_or_a_clear_error(
     with pytest.raises(InvalidInputError, match="decode bytes as UTF-8"):
         phrase_model.predict_proba([b"abc"])  # type: ignore[list-item]
     assert MAX_CHARS == 2000
+
+
+def test_emoji_a_shop_uses_are_learned_like_words() -> None:
+    """Unseen symbols get no verdict; the same symbols in training data carry polarity."""
+    texts, labels, _ = phrase_reviews(200, seed=3)
+    texts = [t + (" 👍" if y == 1 else " 😡") for t, y in zip(texts, labels, strict=True)]
+    model = SentimentModel().fit(texts, labels)
+    thumbs, angry, unseen = model.score(["👍👍", "😡", "🦄"])
+    assert thumbs.label == 1 and angry.label == 0
+    assert unseen.label is None and unseen.p_positive is None
 
 
 def test_an_encoder_channel_adds_embeddings_and_survives_save(tmp_path: Path) -> None:

@@ -200,14 +200,19 @@ class SentimentModel:
         clean = [normalise(t) if isinstance(t, str) else "" for t in texts]
         usable = [i for i, t in enumerate(clean) if t]
         cats = [categories[i] for i in usable] if categories is not None else None
-        probs = (
-            self._calibrated(self._margins([clean[i] for i in usable], cats))
+        margins, evidence = (
+            self._margins_and_evidence([clean[i] for i in usable], cats)
             if usable
-            else np.array([])
+            else (np.array([]), np.array([], dtype=bool))
         )
-        by_row = dict(zip(usable, probs.tolist(), strict=True))
+        by_row = dict(zip(usable, self._calibrated(margins).tolist(), strict=True))
+        unknown = {i for i, seen in zip(usable, evidence.tolist(), strict=True) if not seen}
         out = []
         for i, raw in enumerate(texts):
+            if i in unknown:
+                note = "no word or character the model learned from: not scored"
+                out.append(ReviewScore(None, None, None, detect_language(clean[i]), note))
+                continue
             if i not in by_row:
                 note = "not text" if not isinstance(raw, str) else "empty review: nothing to score"
                 out.append(ReviewScore(None, None, None, "und", note))
@@ -307,9 +312,22 @@ class SentimentModel:
 
     def _margins(self, clean: list[str], categories: Sequence[str | None] | None) -> np.ndarray:
         """SVM margins of already-normalised, non-empty texts."""
+        return self._margins_and_evidence(clean, categories)[0]
+
+    def _margins_and_evidence(
+        self, clean: list[str], categories: Sequence[str | None] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Margins, and whether any feature the model gave a weight occurs in each text.
+
+        A text without such a feature ("👍👍👍" for a model that never saw an
+        emoji, a line of one repeated letter) gets the intercept as its
+        margin: the training data's prior, not a verdict on the review.
+        """
         fitted = self._require()
         x = _with_embedding(fitted.featurizer.transform(clean, categories), self._embedding(clean))
-        return np.asarray(x @ fitted.coef).ravel() + fitted.intercept
+        margins = np.asarray(x @ fitted.coef).ravel() + fitted.intercept
+        evidence = np.asarray(abs(x) @ (fitted.coef != 0).astype(np.float32)).ravel() > 0
+        return margins, evidence
 
     def _calibrated(self, margins: np.ndarray) -> np.ndarray:
         a, b = self._require().platt
