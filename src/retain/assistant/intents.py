@@ -15,8 +15,13 @@ in-scope validation utterances — a stated trade, not a guess. With them, the
 operating point (the threshold, and a handicap on the out-of-scope class's
 score when that class was learned) is the one with the best in-scope
 accuracy on validation that still catches ``oos_recall_target`` of the
-out-of-scope examples there; when no point catches that many, the one with
-the best mean of the two.
+out-of-scope examples there, counted with a margin: the recall's 95%
+one-sided Wilson lower bound must reach the target, not the point estimate.
+A few hundred validation examples give a recall that is a couple of points
+off either way, and the most accurate point that just reaches the target is
+the one most likely to have been lucky (on Banking77 with 27 intents held
+out and learned, validation recall 0.70 became 0.65 on test once). When no
+point reaches the target, the one with the best mean of the two is used.
 """
 
 from __future__ import annotations
@@ -413,6 +418,7 @@ def _operating_point(
     recall_target: float | None,
 ) -> tuple[float, float]:
     """(out-of-scope handicap, threshold) chosen on validation (see the module doc)."""
+    n_oos = int((~in_scope).sum())
     best: tuple[float, float, float] = (-1.0, 0.0, 0.0)  # (score, bias, threshold)
     fallback: tuple[float, float, float] = (-1.0, 0.0, 0.0)
     for bias in _OOS_BIASES if oos_index >= 0 else [0.0]:
@@ -426,10 +432,23 @@ def _operating_point(
             mean = (accuracy + recall) / 2
             if mean > fallback[0]:
                 fallback = (mean, float(bias), float(threshold))
-            if recall_target is not None and recall >= recall_target and accuracy > best[0]:
+            if (
+                recall_target is not None
+                and wilson_lower_bound(recall, n_oos) >= recall_target
+                and accuracy > best[0]
+            ):
                 best = (accuracy, float(bias), float(threshold))
     chosen = best if best[0] >= 0 else fallback
     return chosen[1], chosen[2]
+
+
+def wilson_lower_bound(share: float, n: int, z: float = 1.645) -> float:
+    """One-sided lower confidence bound of a share seen in ``n`` trials (95% for this ``z``)."""
+    if n <= 0:
+        return 0.0
+    centre = share + z * z / (2 * n)
+    spread = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return float((centre - spread) / (1 + z * z / n))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
