@@ -86,6 +86,28 @@ def test_train_scores_every_review_and_raises_alerts_for_recent_negative_ones(
     assert load_current(tmp_path / "models").meta["reviews"] == 240
 
 
+def test_a_review_with_nothing_the_model_learned_raises_no_alert(
+    store: Store, tmp_path: Path
+) -> None:
+    """Emoji the shop's reviews never used: stored unlabelled with the reason, no alert."""
+    _fill(store)
+    extra = {
+        "review_id": ["R9999"],
+        "user_id": ["u1"],
+        "item_id": ["I1"],
+        "ts": [(START + dt.timedelta(days=90)).isoformat()],
+        "text": ["🦄🦄🦄"],
+    }
+    ingest_arrow(store, "reviews", pa.table(extra), source="test-emoji", now=NOW)
+    train_sentiment(store, tmp_path / "models")
+    row = store.query_df(
+        f"SELECT label, p_positive, note FROM {SCORES_TABLE} WHERE review_id = 'R9999'"
+    )
+    assert row["label"].isna().all() and row["p_positive"].isna().all()
+    assert "not scored" in row["note"][0]
+    assert "R9999" not in set(store.query_df(f"SELECT review_id FROM {ALERTS_TABLE}")["review_id"])
+
+
 def test_aspect_summaries_by_item_category_and_week(store: Store, tmp_path: Path) -> None:
     _fill(store)
     with pytest.raises(NotFoundError, match="retain train sentiment"):
