@@ -1185,8 +1185,11 @@ def bench_intent(
         int, typer.Option(help="Fine-tune the encoder this many epochs first (0: frozen).")
     ] = 5,
     fine_tune_bf16: Annotated[
-        bool, typer.Option(help="Fine-tune in bfloat16 where the CPU has it natively.")
-    ] = False,
+        bool,
+        typer.Option(
+            help="Fine-tune in bfloat16 where the CPU has it natively (float32 elsewhere)."
+        ),
+    ] = True,
     baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
 ) -> None:
     """Intent accuracy, macro-F1, out-of-scope recall/precision and latency, with baselines.

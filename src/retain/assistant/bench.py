@@ -144,7 +144,7 @@ def run_intent_benchmark(
     seed: int = 0,
     encoder: str = "all-MiniLM-L6-v2",
     fine_tune_epochs: int = 5,
-    fine_tune_bf16: bool = False,
+    fine_tune_bf16: bool = True,
     baselines: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate and time the intent classifier and its baselines on one data set."""
