@@ -61,9 +61,11 @@ class IntentSettings:
     ``classifier`` picks a linear SVM (``"svm"``) or logistic regression.
     ``fine_tune_epochs > 0`` first tunes the encoder on the training
     utterances (:mod:`retain.text.finetune`, bounded by ``fine_tune_seconds``);
-    its embeddings then join the TF-IDF features as before. ``quantize``
-    serves the tuned encoder in int8 (about twice as fast on the CPU); the
-    linear model is trained on the int8 embeddings, so both agree.
+    its embeddings then join the TF-IDF features as before. ``serve_bf16``
+    encodes with the tuned encoder under bfloat16 where the CPU has it
+    natively (float32 elsewhere); ``quantize`` serves it in int8 instead:
+    faster, but less accurate (see :mod:`retain.text.finetune`). The linear
+    model is trained on embeddings made the way they are served.
     ``fine_tune_bf16`` tunes in bfloat16 where the CPU has it natively
     (about twice as fast; float32 elsewhere, see :mod:`retain.text.finetune`).
     """
@@ -80,7 +82,8 @@ class IntentSettings:
     fine_tune_epochs: int = 0
     fine_tune_seconds: float = 780.0
     fine_tune_bf16: bool = True
-    quantize: bool = True
+    quantize: bool = False
+    serve_bf16: bool = True
     seed: int = 0
 
 
@@ -205,6 +208,7 @@ class IntentClassifier:
                 seed=self.settings.seed,
             ),
         )
+        tuned.bf16 = self.settings.serve_bf16
         self._encoder = tuned.quantize() if self.settings.quantize else tuned
 
     def _fit_linear(self, data: Sequence[tuple[str, str]]) -> None:
@@ -392,7 +396,10 @@ class IntentClassifier:
             from retain.text.finetune import FineTunedEncoder
 
             model._encoder = FineTunedEncoder.load(
-                source / "encoder", str(model.settings.encoder), quantized=model.settings.quantize
+                source / "encoder",
+                str(model.settings.encoder),
+                quantized=model.settings.quantize,
+                bf16=model.settings.serve_bf16,
             )
             model._fine_tuned = True
         return model
