@@ -102,6 +102,11 @@ bench-intent: install
 	  $(BIN)/retain bench assistant --format ecd --data $(SHARED)/ecd-sample \
 	    --json bench-results/assistant-ecd.json > /dev/null || exit 1; \
 	else echo "skipping the Chinese assistant benchmark: $(SHARED)/ecd-sample not found"; fi
+	@if [ -d $(SHARED)/amazon-multidomain-sentiment ] && [ -d $(SHARED)/bitext-customer-support ]; then \
+	  $(BIN)/retain bench chat-sentiment --reviews $(SHARED)/amazon-multidomain-sentiment \
+	    --data $(SHARED)/bitext-customer-support/cs-8k/Bitext_Sample_Customer_Service_Training_Dataset.csv \
+	    --json bench-results/chat-sentiment.json > /dev/null || exit 1; \
+	else echo "skipping the chat-sentiment benchmark: amazon-multidomain-sentiment or bitext-customer-support not in $(SHARED)"; fi
 
 # online_shopping_10_cats (Chinese, 62,774 reviews) and the Multi-Domain Amazon reviews (English).
 bench-sentiment: install

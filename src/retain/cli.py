@@ -1259,6 +1259,28 @@ def bench_assistant(
     _write_json(result, json_out)
 
 
+@bench_app.command("chat-sentiment")
+def bench_chat_sentiment(
+    reviews: Annotated[
+        Path, typer.Option(help="Labelled reviews, as `retain bench sentiment --data` reads them.")
+    ],
+    data: Annotated[
+        Path, typer.Option(help="Customer-service messages: Bitext CSV or text,category.")
+    ],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    complaint_intent: Annotated[str, typer.Option(help="The intent of complaints.")] = "complaint",
+) -> None:
+    """Does the review sentiment model flag complaints in chat more than other messages?
+
+    Example: retain bench chat-sentiment --reviews amazon-multidomain-sentiment
+    --data cs-8k/Bitext_Sample_Customer_Service_Training_Dataset.csv --json chat.json
+    """
+    from retain.assistant.anger_bench import run_chat_sentiment_benchmark
+
+    result = run_chat_sentiment_benchmark(reviews, data, complaint_intent=complaint_intent)
+    _write_json(result, json_out)
+
+
 def _llm(settings: Settings) -> Any:
     """The configured OpenAI-compatible backend, or None (templates only)."""
     from retain.assistant.responder import LLMBackend
