@@ -1190,6 +1190,10 @@ def bench_intent(
             help="Fine-tune in bfloat16 where the CPU has it natively (float32 elsewhere)."
         ),
     ] = True,
+    int8: Annotated[
+        bool,
+        typer.Option(help="Serve the tuned encoder in int8 (faster, less accurate)."),
+    ] = False,
     baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
 ) -> None:
     """Intent accuracy, macro-F1, out-of-scope recall/precision and latency, with baselines.
@@ -1207,6 +1211,7 @@ def bench_intent(
         seed=seed,
         fine_tune_epochs=fine_tune_epochs,
         fine_tune_bf16=fine_tune_bf16,
+        int8=int8,
         baselines=baselines,
     )
     _write_json(result, json_out)

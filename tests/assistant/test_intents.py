@@ -124,6 +124,8 @@ def test_benchmark_writes_the_promised_keys(tmp_path: Path) -> None:
     assert set(result["baselines"]) == {"tfidf_linear", "encoder_logreg"}
     assert result["latency_ms"]["p99"] >= result["latency_ms"]["p50"] > 0
     assert result["train_seconds"] > 0
+    # The tuned encoder (bfloat16 by default) embeds an utterance alone as in a batch.
+    assert result["embedding_alone_vs_batched"]["min_cosine"] > 0.999
 
 
 def test_benchmark_without_out_of_scope_data_reports_calibration(tmp_path: Path) -> None:

@@ -135,6 +135,21 @@ def _latency(model: IntentClassifier, texts: list[str], n: int = 500) -> dict[st
     return latency_ms(lambda text: model.predict([text]), texts[:n])
 
 
+def _batch_consistency(
+    model: IntentClassifier, texts: list[str], n: int = 500
+) -> dict[str, float] | None:
+    """Cosine between each utterance's embedding made alone (as served) and in a batch
+    (as trained): int8 dynamic quantization made them differ (see retain.text.finetune)."""
+    encoder = model.encoder
+    if encoder is None:
+        return None
+    sample = texts[:n]
+    batched = np.asarray(encoder.encode(sample))
+    alone = np.vstack([encoder.encode([t]) for t in sample])
+    cosine = (batched * alone).sum(axis=1)
+    return {"mean_cosine": float(cosine.mean()), "min_cosine": float(cosine.min())}
+
+
 def run_intent_benchmark(
     data: Path,
     *,
@@ -145,6 +160,7 @@ def run_intent_benchmark(
     encoder: str = "all-MiniLM-L6-v2",
     fine_tune_epochs: int = 5,
     fine_tune_bf16: bool = True,
+    int8: bool = False,
     baselines: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate and time the intent classifier and its baselines on one data set."""
@@ -158,6 +174,7 @@ def run_intent_benchmark(
         seed=seed,
         fine_tune_epochs=fine_tune_epochs,
         fine_tune_bf16=fine_tune_bf16,
+        quantize=int8,
     )
     model, seconds = _fit(settings, dataset)
     result: dict[str, Any] = {
@@ -177,12 +194,14 @@ def run_intent_benchmark(
         "oos_learned": oos_learned,
         "fine_tune_epochs": fine_tune_epochs,
         "fine_tune_bf16": fine_tune_bf16,
+        "int8": int8,
         "seed": seed,
         "metrics": _evaluate(model, dataset),
         "threshold": model.threshold,
         "temperature": model.temperature,
         "train_seconds": seconds,
         "latency_ms": _latency(model, [t for t, _ in dataset.test]),
+        "embedding_alone_vs_batched": _batch_consistency(model, [t for t, _ in dataset.test]),
         "machine": machine(),
     }
     if baselines:

@@ -300,6 +300,11 @@ class IntentClassifier:
             self._encoder = load_encoder(self.settings.encoder)
         return self._encoder
 
+    @property
+    def encoder(self) -> Any:
+        """The sentence encoder the model embeds with (loaded on first use), or None."""
+        return self._load_encoder() if self.settings.encoder else None
+
     def decision_scores(self, texts: Sequence[str]) -> np.ndarray:
         """Raw linear scores, one column per label."""
         if self._coef is None or self._intercept is None:
