@@ -200,11 +200,9 @@ class SentimentModel:
         clean = [normalise(t) if isinstance(t, str) else "" for t in texts]
         usable = [i for i, t in enumerate(clean) if t]
         cats = [categories[i] for i in usable] if categories is not None else None
-        margins, evidence = (
-            self._margins_and_evidence([clean[i] for i in usable], cats)
-            if usable
-            else (np.array([]), np.array([], dtype=bool))
-        )
+        x = self._features([clean[i] for i in usable], cats) if usable else None
+        margins = self._linear(x) if x is not None else np.array([])
+        evidence = self._evidence(x) if x is not None else np.array([], dtype=bool)
         by_row = dict(zip(usable, self._calibrated(margins).tolist(), strict=True))
         unknown = {i for i, seen in zip(usable, evidence.tolist(), strict=True) if not seen}
         out = []
@@ -312,22 +310,27 @@ class SentimentModel:
 
     def _margins(self, clean: list[str], categories: Sequence[str | None] | None) -> np.ndarray:
         """SVM margins of already-normalised, non-empty texts."""
-        return self._margins_and_evidence(clean, categories)[0]
+        return self._linear(self._features(clean, categories))
 
-    def _margins_and_evidence(
-        self, clean: list[str], categories: Sequence[str | None] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Margins, and whether any feature the model gave a weight occurs in each text.
+    def _features(self, clean: list[str], categories: Sequence[str | None] | None) -> sp.csr_matrix:
+        fitted = self._require()
+        return _with_embedding(
+            fitted.featurizer.transform(clean, categories), self._embedding(clean)
+        )
+
+    def _linear(self, x: sp.csr_matrix) -> np.ndarray:
+        fitted = self._require()
+        return np.asarray(x @ fitted.coef).ravel() + fitted.intercept
+
+    def _evidence(self, x: sp.csr_matrix) -> np.ndarray:
+        """Whether any feature the model gave a weight occurs in each row.
 
         A text without such a feature ("👍👍👍" for a model that never saw an
-        emoji, a line of one repeated letter) gets the intercept as its
-        margin: the training data's prior, not a verdict on the review.
+        emoji) gets the intercept as its margin: the training data's prior,
+        not a verdict on the review.
         """
-        fitted = self._require()
-        x = _with_embedding(fitted.featurizer.transform(clean, categories), self._embedding(clean))
-        margins = np.asarray(x @ fitted.coef).ravel() + fitted.intercept
-        evidence = np.asarray(abs(x) @ (fitted.coef != 0).astype(np.float32)).ravel() > 0
-        return margins, evidence
+        weighted = (self._require().coef != 0).astype(np.float32)
+        return np.asarray(abs(x) @ weighted).ravel() > 0
 
     def _calibrated(self, margins: np.ndarray) -> np.ndarray:
         a, b = self._require().platt
