@@ -32,6 +32,8 @@ from retain.errors import InvalidInputError
 __all__ = ["run_chat_sentiment_benchmark"]
 
 THRESHOLDS = (0.7, 0.8, 0.9, 0.95)
+#: The threshold at which intents are listed by how often they are flagged.
+LISTED_AT = 0.9
 
 
 def run_chat_sentiment_benchmark(
@@ -61,8 +63,10 @@ def run_chat_sentiment_benchmark(
         for t in THRESHOLDS
     }
     by_intent = {
-        str(name): float(np.nanmean(negative[intents == name] >= 0.9)) for name in set(intents)
+        str(name): float(np.nanmean(negative[intents == name] >= LISTED_AT))
+        for name in sorted(set(intents))
     }
+    ranked = sorted(by_intent.items(), key=lambda kv: -kv[1])  # ties stay in name order
     return {
         "reviews": str(reviews),
         "messages": str(messages),
@@ -72,5 +76,5 @@ def run_chat_sentiment_benchmark(
         "complaint_messages": int(complaint.sum()),
         "other_messages": int((~complaint).sum()),
         "flagged": flagged,
-        "most_flagged_intents_at_0.9": sorted(by_intent.items(), key=lambda kv: -kv[1])[:8],
+        f"most_flagged_intents_at_{LISTED_AT}": ranked[:8],
     }

@@ -140,13 +140,12 @@ def _batch_consistency(
 ) -> dict[str, float] | None:
     """Cosine between each utterance's embedding made alone (as served) and in a batch
     (as trained): int8 dynamic quantization made them differ (see retain.text.finetune)."""
+    from retain.text.finetune import alone_vs_batched_cosine
+
     encoder = model.encoder
     if encoder is None:
         return None
-    sample = texts[:n]
-    batched = np.asarray(encoder.encode(sample))
-    alone = np.vstack([encoder.encode([t]) for t in sample])
-    cosine = (batched * alone).sum(axis=1)
+    cosine = alone_vs_batched_cosine(encoder, texts[:n])
     return {"mean_cosine": float(cosine.mean()), "min_cosine": float(cosine.min())}
 
 

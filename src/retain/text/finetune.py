@@ -41,7 +41,13 @@ import numpy as np
 
 from retain.text.encoder import DEFAULT_MODEL, model_folder
 
-__all__ = ["FineTuneSettings", "FineTunedEncoder", "fine_tune", "native_bf16"]
+__all__ = [
+    "FineTuneSettings",
+    "FineTunedEncoder",
+    "alone_vs_batched_cosine",
+    "fine_tune",
+    "native_bf16",
+]
 
 
 @dataclass(frozen=True)
@@ -222,6 +228,14 @@ def fine_tune(
                 return encoder
     net.eval()
     return encoder
+
+
+def alone_vs_batched_cosine(encoder: Any, texts: Sequence[str]) -> np.ndarray:
+    """Per text, the cosine between its embedding made alone (as a message is
+    served) and inside one batch of all ``texts`` (as training data is embedded)."""
+    batched = np.asarray(encoder.encode(list(texts)))
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    return np.asarray((batched * alone).sum(axis=1))
 
 
 def native_bf16() -> bool:
