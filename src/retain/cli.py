@@ -1019,6 +1019,10 @@ def bench_retention(
     seeds: Annotated[int, typer.Option(help="Simulated shops (at least 2).")] = 5,
     customers: Annotated[int, typer.Option(help="Customers per shop.")] = 3000,
     budget_per_customer: Annotated[float, typer.Option(help="Budget per past customer.")] = 1.0,
+    every_days: Annotated[
+        int,
+        typer.Option(help="A campaign every this many days over the 90 (0: once, on day 0)."),
+    ] = 7,
 ) -> None:
     """Retention policies in the simulated shop at equal budget, with 95% intervals.
 
@@ -1026,8 +1030,13 @@ def bench_retention(
     """
     from retain.retention.bench import run_retention_benchmark
 
+    if every_days < 0:
+        raise _CommandError(f"--every-days must be 0 (once) or more; got {every_days}")
     result = run_retention_benchmark(
-        seeds=seeds, customers=customers, budget_per_customer=budget_per_customer
+        seeds=seeds,
+        customers=customers,
+        budget_per_customer=budget_per_customer,
+        every_days=every_days or None,
     )
     _write_json(result, json_out)
 

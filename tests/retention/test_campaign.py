@@ -36,6 +36,7 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         care = first.plan[first.plan.action == "care_contact"]
         assert set(care.user_id) <= complained
         second = build_campaign(store, 20.0, holdout=0.3, export=tmp_path / "held.csv")
+        assert len(second.plan) and not _given(first.plan) & _given(second.plan)  # cooling down
         assert second.experiment == f"campaign-{second.campaign_id}"
         arms = store.query_df("SELECT user_id, variant FROM assignments")
         assert set(arms.user_id) == set(second.plan.user_id)
@@ -60,6 +61,14 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
             and len(row.recommended_items.split(";")) == 3
             for row in with_items.itertuples()
         )
+
+
+def _given(plan: pd.DataFrame) -> set[tuple[str, str]]:
+    """(customer, kind of action): both coupons are one kind."""
+    return {
+        (str(u), "coupon" if str(a).startswith("coupon_") else str(a))
+        for u, a in zip(plan.user_id, plan.action, strict=True)
+    }
 
 
 def test_a_review_the_sentiment_model_scored_negative_counts_as_a_complaint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 import numpy as np
@@ -14,6 +15,7 @@ from retain.retention.policy import (
     Action,
     AssumedUplift,
     TLearnerUplift,
+    cooling_down,
     plan_campaign,
 )
 
@@ -76,6 +78,39 @@ def test_value_is_close_to_the_best_possible_on_small_cases(seed: int) -> None:
             best = max(best, sum(net[u, a] for u, a in picked))
     plan = plan_campaign(customers, budget, actions=actions)
     assert plan.expected_net_value.sum() >= 0.9 * best - 1e-9
+
+
+def test_a_customer_is_not_offered_what_they_got_within_its_cooldown() -> None:
+    """A recurring campaign: no second coupon while one is valid, one message a week."""
+    now = dt.datetime(2025, 6, 30, 9)
+    history = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "u3", "u4", "u5"],
+            "action": ["coupon_5", "coupon_15", "recommendation_message",
+                       "recommendation_message", "retired_action"],
+            "given_at": [now - dt.timedelta(days=d) for d in (29, 31, 3, 8, 1)],
+        }
+    )  # fmt: skip
+    blocked = cooling_down(history, now)
+    assert blocked["coupon_15"] == blocked["coupon_5"] == {"u1"}  # coupons share a cooldown
+    assert blocked["recommendation_message"] == {"u3"}
+    assert blocked["care_contact"] == set()
+    customers = _customers(3000, seed=2)
+    everyone = plan_campaign(customers, 1e9)
+    couponed = everyone[everyone.action.str.startswith("coupon_")].user_id.iloc[0]
+    messaged = everyone[everyone.action == "recommendation_message"].user_id.iloc[0]
+    recent = pd.DataFrame(
+        {"user_id": [couponed, messaged], "action": ["coupon_5", "recommendation_message"],
+         "given_at": [now - dt.timedelta(days=2)] * 2}
+    )  # fmt: skip
+    plan = plan_campaign(customers, 1e9, unavailable=cooling_down(recent, now))
+    given = dict(zip(plan.user_id, plan.action, strict=True))
+    assert not given.get(couponed, "").startswith("coupon_")
+    assert given.get(messaged) != "recommendation_message"
+    others = everyone[~everyone.user_id.isin([couponed, messaged])]
+    assert len(plan) >= len(others) and plan.expected_net_value.gt(0).all()
+    with pytest.raises(InvalidInputError, match="given_at"):
+        cooling_down(history.drop(columns="given_at"), now)
 
 
 def test_bad_input_is_refused() -> None:

@@ -71,14 +71,59 @@ def test_messages_whose_items_match_the_taste_bring_more_customers_back() -> Non
     assert shop.relevance(alive[0], items(alive[0], False)) == 0.0
 
 
+def test_a_recurring_policy_decides_every_few_days_on_the_shop_as_it_is_then(
+    shop: ShopSimulator,
+) -> None:
+    seen: list[tuple[int, int]] = []
+    regular = int(np.argmax(shop.messages_tolerated))  # a customer who never unsubscribes
+
+    def weekly(now: ShopSimulator) -> Treatment:
+        seen.append((now.day, len(now.log.orders)))
+        return Treatment(messages={regular: [0]})
+
+    outcome = shop.future(weekly, days=30, every_days=7)
+    assert [day for day, _ in seen] == [200, 207, 214, 221, 228]
+    orders = [n for _, n in seen]
+    assert orders == sorted(orders) and orders[-1] > orders[0]  # it sees the new orders
+    assert outcome["messages_sent"] == 5 and outcome["coupon_spend"] == 0
+    assert shop.day == 200 and len(shop.log.orders) == orders[0]  # the shop itself is untouched
+    once = shop.future(weekly, days=30)
+    assert once["messages_sent"] == 1 and seen[-1][0] == 200
+    with pytest.raises(ValueError, match="every_days"):
+        shop.future(weekly, every_days=0)
+
+
+def test_a_customer_who_unsubscribed_gets_no_more_messages() -> None:
+    def weekly(now: ShopSimulator) -> Treatment:
+        return Treatment(messages={c: [0] for c in range(50)})
+
+    counts = {}
+    for rate in (0.0, 1.0):
+        config = SimulatorConfig(
+            customers=200, history_days=60, acquisition_days=60, unsubscribe_rate=rate
+        )
+        simulated = ShopSimulator(config, seed=2)
+        simulated.run_history()
+        counts[rate] = simulated.future(weekly, days=28, every_days=7)["messages_sent"]
+    assert counts == {0.0: 200.0, 1.0: 50.0}  # with rate 1 each customer takes one message
+
+
 def test_the_benchmark_reports_every_policy_with_intervals() -> None:
-    result = run_retention_benchmark(seeds=2, customers=400)
-    assert set(result["baselines"]) == {"no_action", "random_coupons", "rfm_heuristic"}
+    result = run_retention_benchmark(seeds=2, customers=400, every_days=45)
+    assert result["rounds"] == 2
+    assert set(result["baselines"]) == {
+        "no_action", "random_coupons", "rfm_heuristic", "newsletter_rfm",
+        "category_newsletter_rfm",
+    }  # fmt: skip
     assert {"retention_90d", "revenue_per_user"} <= set(result["metrics"])
     for arm in result["intervals"].values():
         low, high = arm["retention_90d"]["ci_low"], arm["retention_90d"]["ci_high"]
         assert np.isfinite(low) and low <= arm["retention_90d"]["mean"] <= high
     assert set(result["retain_minus_baseline"]) == set(result["baselines"])
+    for arm in ("random_coupons", "rfm_heuristic", "newsletter_rfm", "retain"):
+        seeds = result["per_seed"][arm]
+        assert all(0 <= s <= b * 1.2 for s, b in zip(seeds["spend"], seeds["budget"], strict=True))
+    assert all(n > 0 for n in result["per_seed"]["newsletter_rfm"]["messages"])
     relevance = result["message_relevance"]
     if relevance["messages"]:  # the recommender's picks, beside the simplest alternative
         assert 0.0 <= relevance["retain"] <= 1.0 and 0.0 <= relevance["most_bought_category"] <= 1.0

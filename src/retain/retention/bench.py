@@ -1,48 +1,64 @@
 """``retain bench retention``: policies compared in the simulated shop at equal budget.
 
 Protocol, per seed: simulate the shop's history (:mod:`retain.retention.simulator`);
-on the decision day each policy chooses actions with the same budget; the
-next 90 days are simulated once per policy from the same state and the same
-random numbers. Policies:
+from the decision day on, each policy runs a campaign every ``every_days``
+days for 90 days (by default weekly: 13 rounds, as a shop runs a recurring
+campaign; ``every_days=None`` decides once, on the decision day). Every
+policy lives through the same 90 days from the same state and random
+numbers. Policies:
 
 * ``no_action``;
 * ``random_coupons``: 15-off coupons to random past customers;
 * ``rfm_heuristic``: 15-off coupons to the RFM segments that are slipping
   (can't lose them, at risk, need attention, about to sleep), biggest spenders
-  first;
-* ``retain``: the full loop available today — the history is ingested into a
-  store, ``BehaviourModel`` scores every customer, complaints are read from
-  conversations and reviews, the uplift of a 15-off coupon is learned from
-  the shop's past experiment (the simulator's pilot, which every policy
-  lived through) with :class:`TLearnerUplift`, :func:`plan_campaign`
-  chooses coupons, recommendation messages and care contacts, and each
-  message carries the customer's top ``MESSAGE_ITEMS`` from a
-  :class:`Recommender` trained on the shop's events (item text off: the
-  simulated titles carry no meaning; SASRec training capped at 60 s).
+  first, segments recomputed each round;
+* ``newsletter_rfm``: every round a message with the shop's four best-selling
+  items of the last 30 days to every past customer, and ``rfm_heuristic``'s
+  coupons with what is left of the round's budget;
+* ``retain``: the full loop available today — each round the shop's data so
+  far is ingested into a store, ``BehaviourModel`` is retrained and scores
+  every customer, complaints are read from conversations and reviews, and
+  :func:`plan_campaign` chooses coupons, recommendation messages and care
+  contacts. The uplift of a 15-off coupon is learned once from the shop's
+  past experiment (the simulator's pilot, which every policy lived through)
+  with :class:`TLearnerUplift`; each message carries the customer's top
+  ``MESSAGE_ITEMS`` from a :class:`Recommender` trained on the shop's events
+  on the decision day (item text off: the simulated titles carry no meaning;
+  SASRec training capped at 60 s).
+
+Every policy keeps the same contact rules (:func:`cooling_down`): no coupon
+to a customer who got one in the last 30 days, no second message within 7
+days, no second care contact within 30.
 
 The simulator rewards a message by the share of its items from the
 customer's favourite category. The result reports that share for
 Retain's picks beside the simplest alternative, items from the category the
 customer bought most (``message_relevance``).
 
-Equal budget: ``retain`` plans within ``budget`` of expected cost; the
-heuristics, which have no per-customer purchase probability, get as many
-coupons as the budget buys at the shop's recent repurchase rate. Realised
-spend of every arm is reported. Metrics: 90-day retention (share of past
-customers who buy in the 90 days) and revenue per customer net of what the
-actions cost; mean and 95% t-interval over seeds, and the paired difference
-of ``retain`` against each baseline.
+Equal budget: the budget (``budget_per_customer`` times the past customers)
+is spread evenly over the rounds. ``retain`` plans each round within its
+share in expected cost; the heuristics, which have no per-customer purchase
+probability, get as many coupons as the share buys at the shop's recent
+repurchase rate (after the newsletter's messages). Realised spend of every
+arm is reported: coupons used, 0.02 per message delivered, 3 per care
+contact. Metrics: 90-day retention (share of past customers who buy in the
+90 days) and revenue per customer net of that spend; mean and 95%
+t-interval over seeds, and the paired difference of ``retain`` against each
+baseline.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from retain.data.ingest import ingest_arrow
@@ -53,9 +69,9 @@ from retain.predict.scoring import train_and_score
 from retain.recommend.recommender import Recommender, RecommendSettings
 from retain.recommend.sasrec import SASRecConfig
 from retain.retention.campaign import recent_complaints
-from retain.retention.policy import DEFAULT_ACTIONS, TLearnerUplift, plan_campaign
+from retain.retention.policy import DEFAULT_ACTIONS, TLearnerUplift, cooling_down, plan_campaign
 from retain.retention.segments import rfm_segments
-from retain.retention.simulator import ShopSimulator, SimulatorConfig, Treatment
+from retain.retention.simulator import Policy, ShopSimulator, SimulatorConfig, Treatment
 
 __all__ = ["run_retention_benchmark"]
 
@@ -83,18 +99,7 @@ def _recent_rate(shop: ShopSimulator, days: int = 90) -> float:
     return max(len(recent & set(customers)) / max(len(customers), 1), 0.01)
 
 
-def _coupon_count(shop: ShopSimulator, budget: float) -> int:
-    return int(budget / (_COUPON * _recent_rate(shop)))
-
-
-def _random_coupons(shop: ShopSimulator, budget: float, seed: int) -> Treatment:
-    customers = _customers(shop)
-    count = min(_coupon_count(shop, budget), len(customers))
-    chosen = np.random.default_rng(seed).choice(customers, count, replace=False)
-    return Treatment(coupons={int(c): _COUPON for c in chosen})
-
-
-def _rfm_heuristic(shop: ShopSimulator, store: Store) -> list[int]:
+def _rfm_ranking(shop: ShopSimulator, store: Store) -> list[int]:
     """Past customers in the slipping segments, most urgent segment and biggest spenders first."""
     tables = FeatureTables.from_store(store)
     last = max(o["day"] for o in shop.log.orders)
@@ -103,6 +108,29 @@ def _rfm_heuristic(shop: ShopSimulator, store: Store) -> list[int]:
     order = slipping.assign(rank=slipping.segment.map({s: i for i, s in enumerate(_SLIPPING)}))
     order = order.sort_values(["rank", "monetary"], ascending=[True, False])
     return [int(u[1:]) for u in order.user_id]
+
+
+def _bestsellers(shop: ShopSimulator, days: int = 30) -> list[int]:
+    """The shop's most bought items of the last ``days`` (the newsletter's picks)."""
+    recent = Counter(o["item"] for o in shop.log.orders if o["day"] >= shop.day - days)
+    return [item for item, _ in recent.most_common(MESSAGE_ITEMS)]
+
+
+def _category_bestsellers(shop: ShopSimulator, days: int = 30) -> dict[int, list[int]]:
+    """Per past customer, the best sellers of the last ``days`` in the category they buy most."""
+    recent = Counter(o["item"] for o in shop.log.orders if o["day"] >= shop.day - days)
+    by_category: dict[int, list[int]] = {}
+    for item, _ in recent.most_common():
+        by_category.setdefault(shop.category(item), []).append(item)
+    bought = Counter((o["customer"], shop.category(o["item"])) for o in shop.log.orders)
+    favourite: dict[int, int] = {}
+    for (customer, category), _ in bought.most_common():
+        favourite.setdefault(customer, category)
+    fallback = _bestsellers(shop, days)
+    return {
+        customer: by_category.get(category, fallback)[:MESSAGE_ITEMS] or fallback
+        for customer, category in favourite.items()
+    }
 
 
 _UPLIFT_FEATURES = (
@@ -128,35 +156,133 @@ def _pilot_uplift(shop: ShopSimulator, tables: FeatureTables) -> TLearnerUplift 
         return None  # a pilot too small to learn from: the stated prior stands
 
 
-def _retain_policy(
-    shop: ShopSimulator, store: Store, budget: float
-) -> tuple[Treatment, dict[str, float]]:
-    """The full loop's treatment, and how relevant its message picks were."""
-    with tempfile.TemporaryDirectory(prefix="retain-bench-") as folder:
-        trained = train_and_score(store, Path(folder), horizon_days=90)
-    scores = store.query_df("SELECT * FROM user_scores")
-    tables = FeatureTables.from_store(store)
-    complained = recent_complaints(tables, trained.cutoff)
-    current = tables.fetch(customer_features(tables, trained.cutoff))
-    customers = scores.merge(current[["user_id", *_UPLIFT_FEATURES]], on="user_id", how="left")
-    customers = customers.assign(has_complaint=customers.user_id.isin(complained))
-    plan = plan_campaign(customers, budget, uplift=_pilot_uplift(shop, tables))
-    treatment = Treatment()
-    messaged: list[str] = []
-    for user_id, action in zip(plan.user_id.astype(str), plan.action.astype(str), strict=True):
-        customer = int(user_id[1:])
-        if action.startswith("coupon_"):
-            treatment.coupons[customer] = float(action.split("_")[1])
-        elif action == "recommendation_message":
-            messaged.append(user_id)
-        elif action == "care_contact":
-            treatment.care.add(customer)
-    if messaged:
+@dataclass
+class _Campaigns:
+    """One arm's recurring campaign: its budget, its rounds, and what it gave whom."""
+
+    budget: float
+    rounds: int
+    given: list[tuple[str, str, int]] = field(default_factory=list)  # user, action, day
+    rounds_done: int = 0
+
+    def allowance(self, shop: ShopSimulator) -> float:
+        """This round's share of what is left: what earlier rounds did not spend carries over."""
+        left = self.budget - _spend(
+            {
+                "coupon_spend": shop.coupon_spend,
+                "messages_sent": float(shop.messages_sent),
+                "care_contacts": float(shop.care_contacts),
+            }
+        )
+        share = max(left, 0.0) / max(self.rounds - self.rounds_done, 1)
+        self.rounds_done += 1
+        return share
+
+    def unavailable(self, shop: ShopSimulator) -> dict[str, set[str]]:
+        """Per action, the customers (user ids) still cooling down from what this arm gave."""
+        history = pd.DataFrame(self.given, columns=["user_id", "action", "day"])
+        history["given_at"] = pd.to_datetime([shop.date_of(d) for d in history.day])
+        return cooling_down(history, pd.Timestamp(shop.date_of(shop.day)).to_pydatetime())
+
+    def record(self, shop: ShopSimulator, treatment: Treatment) -> Treatment:
+        """Remember what ``treatment`` gives today (for the cooldowns) and pass it on."""
+        day = shop.day
+        self.given += [
+            (shop.user_id(c), f"coupon_{v:g}", day) for c, v in treatment.coupons.items()
+        ]
+        self.given += [(shop.user_id(c), "recommendation_message", day) for c in treatment.messages]
+        self.given += [(shop.user_id(c), "care_contact", day) for c in treatment.care]
+        return treatment
+
+    def coupons(self, shop: ShopSimulator, ranked: list[int], allowance: float) -> Treatment:
+        """15-off coupons down ``ranked``, as many as ``allowance`` buys at the recent rate."""
+        blocked = self.unavailable(shop)["coupon_15"]
+        count = int(max(allowance, 0.0) / (_COUPON * _recent_rate(shop)))
+        chosen = [c for c in ranked if shop.user_id(c) not in blocked][:count]
+        return Treatment(coupons=dict.fromkeys(chosen, _COUPON))
+
+
+def _random_coupons(arm: _Campaigns, seed: int) -> Policy:
+    def decide(shop: ShopSimulator) -> Treatment:
+        customers = np.array(_customers(shop))
+        ranked = np.random.default_rng([seed, shop.day]).permutation(customers).tolist()
+        return arm.record(shop, arm.coupons(shop, ranked, arm.allowance(shop)))
+
+    return decide
+
+
+def _rfm_coupons(arm: _Campaigns) -> Policy:
+    def decide(shop: ShopSimulator) -> Treatment:
+        with _store_for(shop) as store:
+            ranked = _rfm_ranking(shop, store)
+        return arm.record(shop, arm.coupons(shop, ranked, arm.allowance(shop)))
+
+    return decide
+
+
+def _newsletter_rfm(arm: _Campaigns, per_category: bool = False) -> Policy:
+    def decide(shop: ShopSimulator) -> Treatment:
+        items = _bestsellers(shop)
+        personal = _category_bestsellers(shop) if per_category else {}
+        blocked = arm.unavailable(shop)["recommendation_message"]
+        readers = [c for c in _customers(shop) if shop.user_id(c) not in blocked]
+        with _store_for(shop) as store:
+            ranked = _rfm_ranking(shop, store)
+        left = arm.allowance(shop) - len(readers) * _FIXED["recommendation_message"]
+        treatment = arm.coupons(shop, ranked, left)
+        treatment.messages = {c: personal.get(c, items) for c in readers}
+        return arm.record(shop, treatment)
+
+    return decide
+
+
+class _RetainLoop:
+    """The full loop, one campaign per round: retrain, score, plan within the round's budget."""
+
+    def __init__(self, arm: _Campaigns) -> None:
+        self.arm = arm
+        self.uplift: TLearnerUplift | None = None
+        self.picks: dict[str, list[int]] = {}
+        self.messaged: set[int] = set()
+        self._ready = False
+
+    def _prepare(self, shop: ShopSimulator, store: Store) -> None:
+        """On the decision day: learn coupon uplift from the pilot, train the recommender."""
+        self.uplift = _pilot_uplift(shop, FeatureTables.from_store(store))
         recommender = _recommender(store)
-        for answer in recommender.recommend_many(messaged, k=MESSAGE_ITEMS):
-            items = [int(r.item_id[1:]) for r in answer.items]
-            treatment.messages[int(str(answer.user_id)[1:])] = items
-    return treatment, _message_relevance(shop, treatment)
+        users = [shop.user_id(c) for c in _customers(shop)]
+        for answer in recommender.recommend_many(users, k=MESSAGE_ITEMS):
+            self.picks[str(answer.user_id)] = [int(r.item_id[1:]) for r in answer.items]
+        self._ready = True
+
+    def __call__(self, shop: ShopSimulator) -> Treatment:
+        with _store_for(shop) as store, tempfile.TemporaryDirectory(prefix="retain-") as folder:
+            if not self._ready:
+                self._prepare(shop, store)
+            trained = train_and_score(store, Path(folder), horizon_days=90)
+            scores = store.query_df("SELECT * FROM user_scores")
+            tables = FeatureTables.from_store(store)
+            complained = recent_complaints(tables, trained.cutoff)
+            current = tables.fetch(customer_features(tables, trained.cutoff))
+        customers = scores.merge(current[["user_id", *_UPLIFT_FEATURES]], on="user_id", how="left")
+        customers = customers.assign(has_complaint=customers.user_id.isin(complained))
+        plan = plan_campaign(
+            customers,
+            self.arm.allowance(shop),
+            uplift=self.uplift,
+            unavailable=self.arm.unavailable(shop),
+        )
+        treatment = Treatment()
+        for user_id, action in zip(plan.user_id.astype(str), plan.action.astype(str), strict=True):
+            customer = int(user_id[1:])
+            if action.startswith("coupon_"):
+                treatment.coupons[customer] = float(action.split("_")[1])
+            elif action == "recommendation_message" and user_id in self.picks:
+                treatment.messages[customer] = self.picks[user_id]
+            elif action == "care_contact":
+                treatment.care.add(customer)
+        self.messaged |= set(treatment.messages)
+        return self.arm.record(shop, treatment)
 
 
 def _recommender(store: Store) -> Recommender:
@@ -165,30 +291,23 @@ def _recommender(store: Store) -> Recommender:
     return Recommender(settings).fit(events, store.query_arrow("SELECT * FROM items"))
 
 
-def _message_relevance(shop: ShopSimulator, treatment: Treatment) -> dict[str, float]:
-    """Mean relevance of the messages' items, and of items from the most-bought category."""
-    if not treatment.messages:
+def _message_relevance(shop: ShopSimulator, loop: _RetainLoop) -> dict[str, float]:
+    """Mean relevance of the items Retain sent, and of items from the most-bought category."""
+    customers = sorted(loop.messaged)
+    if not customers:
         return {"retain": float("nan"), "most_bought_category": float("nan"), "messages": 0.0}
     bought = Counter((o["customer"], shop.category(o["item"])) for o in shop.log.orders)
     favourite: dict[int, int] = {}
     for (customer, category), _ in bought.most_common():
         favourite.setdefault(customer, category)
     per_category = shop.config.items_per_category
-    customers = list(treatment.messages)
-    ours = [shop.relevance(c, treatment.messages[c]) for c in customers]
+    ours = [shop.relevance(c, loop.picks[shop.user_id(c)]) for c in customers]
     guessed = [shop.relevance(c, [favourite.get(c, 0) * per_category]) for c in customers]
     return {
         "retain": float(np.mean(ours)),
         "most_bought_category": float(np.mean(guessed)),
         "messages": float(len(customers)),
     }
-
-
-def _fixed_costs(treatment: Treatment) -> float:
-    return (
-        len(treatment.messages) * _FIXED["recommendation_message"]
-        + len(treatment.care) * _FIXED["care_contact"]
-    )
 
 
 def _mean_known(values: list[float]) -> float | None:
@@ -208,16 +327,29 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
 
 
+def _spend(outcome: dict[str, float]) -> float:
+    return (
+        outcome["coupon_spend"]
+        + outcome["messages_sent"] * _FIXED["recommendation_message"]
+        + outcome["care_contacts"] * _FIXED["care_contact"]
+    )
+
+
 def run_retention_benchmark(
     *,
     seeds: int = 5,
     customers: int = 3000,
     budget_per_customer: float = 1.0,
     first_seed: int = 0,
+    every_days: int | None = 7,
+    days: int = 90,
 ) -> dict[str, Any]:
-    """Compare the four policies over ``seeds`` simulated shops."""
+    """Compare the policies over ``seeds`` simulated shops (see the module docstring)."""
     if seeds < 2:
         raise InvalidInputError(f"need at least 2 seeds for an interval; got {seeds}")
+    if every_days is not None and not 1 <= every_days <= days:
+        raise InvalidInputError(f"every_days must be between 1 and {days}; got {every_days}")
+    rounds = 1 if every_days is None else math.ceil(days / every_days)
     config = SimulatorConfig(customers=customers)
     per_arm: dict[str, dict[str, list[float]]] = {}
     message_relevance: dict[str, list[float]] = {}
@@ -225,32 +357,30 @@ def run_retention_benchmark(
     for seed in range(first_seed, first_seed + seeds):
         shop = ShopSimulator(config, seed=seed)
         shop.run_history()
-        past = len(_customers(shop))
-        budget = budget_per_customer * past
-        with _store_for(shop) as store:
-            ranked = _rfm_heuristic(shop, store)
-            rfm = Treatment(coupons={c: _COUPON for c in ranked[: _coupon_count(shop, budget)]})
-            treatments = {
-                "no_action": Treatment(),
-                "random_coupons": _random_coupons(shop, budget, seed),
-                "rfm_heuristic": rfm,
-            }
-            treatments["retain"], relevance = _retain_policy(shop, store, budget)
-        for key, value in relevance.items():
-            message_relevance.setdefault(key, []).append(value)
-        for arm, treatment in treatments.items():
-            outcome = shop.future(treatment)
-            cost = outcome["coupon_spend"] + _fixed_costs(treatment)
-            record = per_arm.setdefault(arm, {})
-            actions = len(treatment.coupons) + len(treatment.messages) + len(treatment.care)
+        budget = budget_per_customer * len(_customers(shop))
+        loop = _RetainLoop(_Campaigns(budget, rounds))
+        policies: dict[str, Treatment | Policy] = {
+            "no_action": Treatment(),
+            "random_coupons": _random_coupons(_Campaigns(budget, rounds), seed),
+            "rfm_heuristic": _rfm_coupons(_Campaigns(budget, rounds)),
+            "newsletter_rfm": _newsletter_rfm(_Campaigns(budget, rounds)),
+            "category_newsletter_rfm": _newsletter_rfm(_Campaigns(budget, rounds), True),
+            "retain": loop,
+        }
+        for name, policy in policies.items():
+            outcome = shop.future(policy, days=days, every_days=every_days)
+            cost = _spend(outcome)
+            record = per_arm.setdefault(name, {})
             for key, value in (
                 ("retention_90d", outcome["retention_90d"]),
                 ("revenue_per_user", (outcome["revenue"] - cost) / outcome["customers"]),
                 ("spend", cost),
                 ("budget", budget),
-                ("actions", float(actions)),
+                ("messages", outcome["messages_sent"]),
             ):
                 record.setdefault(key, []).append(value)
+        for key, value in _message_relevance(shop, loop).items():
+            message_relevance.setdefault(key, []).append(value)
     summary = {
         arm: {key: _summary(values) for key, values in record.items()}
         for arm, record in per_arm.items()
@@ -270,6 +400,8 @@ def run_retention_benchmark(
         "seeds": list(range(first_seed, first_seed + seeds)),
         "customers": customers,
         "budget_per_customer": budget_per_customer,
+        "every_days": every_days,
+        "rounds": rounds,
         "metrics": {k: v["mean"] for k, v in summary["retain"].items()},
         "baselines": {
             arm: {k: v["mean"] for k, v in record.items()}
@@ -277,6 +409,7 @@ def run_retention_benchmark(
             if arm != "retain"
         },
         "intervals": summary,
+        "per_seed": per_arm,
         "retain_minus_baseline": differences,
         "message_relevance": {k: _mean_known(v) for k, v in message_relevance.items()},
         "seconds": time.perf_counter() - started,

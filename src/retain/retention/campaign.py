@@ -6,7 +6,9 @@ or a review the sentiment model scored negative — ``review_scores``, so a
 bad review without a rating counts too — in the last ``complaint_days``),
 plans with :func:`plan_campaign`, and appends the campaign to
 ``interventions`` with its id, so past campaigns stay for the experiment
-that measures them.
+that measures them — and for the next campaign, which leaves out customers
+still cooling down from an action they were given (:func:`cooling_down`;
+customers held out as control were given nothing).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import pandas as pd
 from retain.data.store import Store
 from retain.errors import NotFoundError
 from retain.features.customer import FeatureTables
-from retain.retention.policy import UpliftModel, plan_campaign
+from retain.retention.policy import UpliftModel, cooling_down, plan_campaign
 from retain.retention.tracking import log_assignments
 
 __all__ = [
     "INTERVENTIONS_TABLE",
     "CampaignResult",
+    "actions_given",
     "build_campaign",
     "negative_reviewers",
     "recent_complaints",
@@ -87,6 +90,16 @@ def negative_reviewers(store: Store, as_of: dt.date, days: int = 30) -> set[str]
     return {str(r[0]) for r in rows}
 
 
+def actions_given(store: Store) -> pd.DataFrame:
+    """Every action past campaigns gave (control customers got none): user, action, when."""
+    if not store.has_table(INTERVENTIONS_TABLE):
+        return pd.DataFrame({"user_id": [], "action": [], "given_at": []})
+    return store.query_df(
+        f"SELECT user_id, action, created_at AS given_at FROM {INTERVENTIONS_TABLE} "
+        "WHERE variant IS NULL OR variant = 'treatment'"
+    )
+
+
 def build_campaign(
     store: Store,
     budget: float,
@@ -113,8 +126,9 @@ def build_campaign(
     complained = recent_complaints(tables, as_of, complaint_days)
     complained |= negative_reviewers(store, as_of, complaint_days)
     customers = scores.assign(has_complaint=scores.user_id.isin(complained))
-    plan = plan_campaign(customers, budget, uplift=uplift)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    unavailable = cooling_down(actions_given(store), created)
+    plan = plan_campaign(customers, budget, uplift=uplift, unavailable=unavailable)
     campaign_id = "C" + uuid.uuid4().hex[:12]
     experiment = None
     variant = pd.Series([None] * len(plan), dtype="string")

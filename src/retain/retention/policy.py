@@ -14,6 +14,11 @@ multiple-choice knapsack, solved by its Lagrangian: each customer takes the
 action with the best ``net value - lambda * cost`` and ``lambda`` is raised
 until the budget holds).
 
+A shop runs campaigns again and again, so a customer who got an action
+recently is not offered one of its kind again until its ``cooldown_days``
+have passed (:func:`cooling_down`): no second coupon while the first is
+still valid, no more than one message a week.
+
 Uplift comes from an experiment when one has been run
 (:class:`TLearnerUplift`, trained on who was treated and who bought); until
 then from :class:`AssumedUplift`, whose assumptions are stated and
@@ -25,7 +30,8 @@ an unresolved complaint or a bad review.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +49,7 @@ __all__ = [
     "AssumedUplift",
     "TLearnerUplift",
     "UpliftModel",
+    "cooling_down",
     "plan_campaign",
     "value_if_retained",
 ]
@@ -61,6 +68,10 @@ class Action:
         max_uplift: The largest rise in repurchase probability assumed for the
             most persuadable customer, before any experiment has measured it.
         needs_complaint: Only sensible for customers with a recent complaint.
+        cooldown_days: After a customer got an action of this kind, the days
+            before they may get one again (0: any time).
+        kind: Actions of one kind share the cooldown (a 5-off and a 15-off
+            coupon are both coupons); empty means the name.
     """
 
     name: str
@@ -69,17 +80,31 @@ class Action:
     max_uplift: float
     needs_complaint: bool = False
     description: str = ""
+    cooldown_days: int = 0
+    kind: str = ""
+
+    @property
+    def family(self) -> str:
+        """What the cooldown is shared by: ``kind``, or the name when there is none."""
+        return self.kind or self.name
 
 
 DEFAULT_ACTIONS: tuple[Action, ...] = (
-    Action("coupon_5", 0.0, 5.0, 0.06, description="5 off the next order"),
-    Action("coupon_15", 0.0, 15.0, 0.12, description="15 off the next order"),
+    Action(
+        "coupon_5", 0.0, 5.0, 0.06, description="5 off the next order", cooldown_days=30,
+        kind="coupon",
+    ),
+    Action(
+        "coupon_15", 0.0, 15.0, 0.12, description="15 off the next order", cooldown_days=30,
+        kind="coupon",
+    ),
     Action(
         "recommendation_message",
         0.02,
         0.0,
         0.03,
         description="a message with personalised picks",
+        cooldown_days=7,
     ),
     Action(
         "care_contact",
@@ -88,8 +113,9 @@ DEFAULT_ACTIONS: tuple[Action, ...] = (
         0.20,
         needs_complaint=True,
         description="an agent follows up on the complaint",
+        cooldown_days=30,
     ),
-)
+)  # fmt: skip
 
 
 class UpliftModel(Protocol):
@@ -203,12 +229,47 @@ def value_if_retained(customers: pd.DataFrame) -> FloatArray:
     return np.asarray(value / p, dtype=np.float64)
 
 
+def cooling_down(
+    history: pd.DataFrame, when: dt.datetime, actions: Sequence[Action] = DEFAULT_ACTIONS
+) -> dict[str, set[str]]:
+    """Per action name, the customers who may not get it at ``when``.
+
+    ``history`` holds the actions given before, one row each: ``user_id``,
+    ``action`` (a name) and ``given_at`` (when it was given). A customer is cooling
+    down for an action when they got any action of its kind less than its
+    ``cooldown_days`` before ``when``. Actions in the history that are not in
+    ``actions`` are ignored.
+    """
+    missing = {"user_id", "action", "given_at"} - set(history.columns)
+    if missing:
+        raise InvalidInputError(f"the action history lacks the columns {sorted(missing)}")
+    family_of = {a.name: a.family for a in actions}
+    given = history[history.action.isin(family_of)]
+    last_given = (
+        pd.DataFrame(
+            {"user_id": given.user_id.astype(str), "family": given.action.map(family_of),
+             "given_at": pd.to_datetime(given.given_at)}
+        )
+        .groupby(["family", "user_id"]).given_at.max()
+    )  # fmt: skip
+    blocked: dict[str, set[str]] = {}
+    for action in actions:
+        if action.cooldown_days <= 0 or action.family not in last_given.index.get_level_values(0):
+            blocked[action.name] = set()
+            continue
+        last = last_given.loc[action.family]
+        recent = last[last > pd.Timestamp(when) - pd.Timedelta(days=action.cooldown_days)]
+        blocked[action.name] = set(recent.index)
+    return blocked
+
+
 def plan_campaign(
     customers: pd.DataFrame,
     budget: float,
     *,
     actions: Sequence[Action] = DEFAULT_ACTIONS,
     uplift: UpliftModel | None = None,
+    unavailable: Mapping[str, Collection[str]] | None = None,
 ) -> pd.DataFrame:
     """Choose at most one action per customer to maximise expected net value within ``budget``.
 
@@ -220,6 +281,8 @@ def plan_campaign(
         budget: The most the campaign may cost in expectation.
         actions: What the shop can do.
         uplift: Where uplift comes from (default: :class:`AssumedUplift`).
+        unavailable: Per action name, customers who may not get it now
+            (:func:`cooling_down`); they may still get another action.
 
     Returns:
         One row per customer who gets an action: ``user_id``, ``action``,
@@ -245,6 +308,10 @@ def plan_campaign(
          for i, a in enumerate(actions)]
     )  # fmt: skip
     net = lifts * worth[:, None] - costs
+    if unavailable:
+        user_ids = customers.user_id.astype(str)
+        for column, action in enumerate(actions):
+            net[user_ids.isin(unavailable.get(action.name, ())).to_numpy(), column] = -np.inf
     choice = _choose_within_budget(net, costs, budget)
     chosen = np.flatnonzero(choice >= 0)
     picked = choice[chosen]

@@ -4,8 +4,9 @@ It exists to compare retention policies, which no offline log can do: a
 policy's effect is only seen by acting. Its assumptions, all in
 :class:`SimulatorConfig` and stated here so a reader can judge them:
 
-* **Customers** arrive uniformly over ``acquisition_days`` and buy on the day
-  they arrive. Each has a latent favourite category, a visit rate (about one
+* **Customers** arrive uniformly over ``acquisition_days`` (by default the
+  whole history: the shop keeps acquiring up to the decision day) and buy on
+  the day they arrive. Each has a latent favourite category, a visit rate (about one
   visit in 16 days on average, Gamma-distributed), a chance to buy when
   visiting (Beta, mean 0.25), a basket size (log-normal, mean about 37), a
   daily churn hazard (Beta, mean about 1%: an average customer stays about
@@ -14,7 +15,8 @@ policy's effect is only seen by acting. Its assumptions, all in
   ``bad_experience_rate``; the customer then opens a support conversation and
   half the time writes a 1-2 star review. An unresolved complaint multiplies
   the churn hazard by ``complaint_churn_multiplier`` for ``complaint_days``.
-* **Actions** taken at the decision day:
+* **Actions** taken on the decision day, or by a policy that decides again
+  every few days (a recurring campaign, :meth:`ShopSimulator.future`):
   - a coupon of value ``v`` for ``coupon_days``: the chance to buy on a visit
     is multiplied by ``1 + sensitivity * v / 10`` and the churn hazard by
     ``coupon_churn_factor``; it costs ``v`` only when used;
@@ -24,6 +26,13 @@ policy's effect is only seen by acting. Its assumptions, all in
     its items from the customer's favourite category, so picks that match
     the customer's taste bring them back more often;
   - a care contact resolves an open complaint (the hazard returns to normal).
+  A new coupon replaces one the customer still holds; a new message restarts
+  the ``message_days``. Each message delivered makes the customer
+  unsubscribe with probability ``unsubscribe_rate`` (typical e-mail rates are
+  0.1-0.5%); later messages to them are not delivered (and cost nothing).
+  Beyond that no fatigue is modelled: a message every week keeps the visit
+  rate up for as long as they keep coming, so a policy's gain from frequent
+  messages is an upper bound on what a real inbox would give.
 * **A past experiment**: ``pilot_days_before_decision`` days before the
   decision day a random ``pilot_share`` of customers got a coupon — the A/B
   test a shop would have run once; policies may learn uplift from it.
@@ -40,6 +49,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +57,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["ShopSimulator", "SimulatorConfig", "Treatment"]
+__all__ = ["Policy", "ShopSimulator", "SimulatorConfig", "Treatment"]
 
 IntArray = npt.NDArray[np.int64]
 _REVIEW_TEXT = {True: "arrived broken, very disappointed", False: "good, as described"}
@@ -59,7 +69,7 @@ class SimulatorConfig:
 
     customers: int = 3000
     history_days: int = 270
-    acquisition_days: int = 180
+    acquisition_days: int = 270
     categories: int = 8
     items_per_category: int = 25
     bad_experience_rate: float = 0.08
@@ -70,6 +80,7 @@ class SimulatorConfig:
     message_days: int = 7
     relevant_message_lift: float = 2.0
     irrelevant_message_lift: float = 1.2
+    unsubscribe_rate: float = 0.003
     start: dt.date = dt.date(2025, 1, 1)
     pilot_days_before_decision: int = 120
     pilot_share: float = 0.2
@@ -83,6 +94,12 @@ class Treatment:
     coupons: dict[int, float] = field(default_factory=dict)
     messages: dict[int, list[int]] = field(default_factory=dict)  # customer -> item indices
     care: set[int] = field(default_factory=set)
+
+
+#: Decides the actions of one campaign round from the shop as it is that day.
+#: It should read only what a shop would know: ``shop.log``, ``shop.tables()``,
+#: ``shop.day`` and the spend counters, never the latent tastes and hazards.
+Policy = Callable[["ShopSimulator"], Treatment]
 
 
 @dataclass
@@ -115,11 +132,21 @@ class ShopSimulator:
         self.coupon_until = np.full(n, -1)
         self.message_until = np.full(n, -1)
         self.message_relevance = np.zeros(n)  # share of the message's items the customer likes
+        # The message after which each customer unsubscribes (own generator: the
+        # rest of the shop is drawn exactly as without it).
+        self.messages_tolerated = (
+            np.random.default_rng(seed + 2).geometric(c.unsubscribe_rate, n)
+            if c.unsubscribe_rate > 0
+            else np.full(n, np.iinfo(np.int64).max)
+        )
+        self.messages_received = np.zeros(n, dtype=np.int64)
         self.day = 0
         self.pilot_day: int | None = None
         self.pilot: dict[int, bool] = {}
         self.log = _Log()
         self.coupon_spend = 0.0
+        self.messages_sent = 0
+        self.care_contacts = 0
         self._rng = np.random.default_rng(seed + 1)
 
     # -- dynamics ----------------------------------------------------------------
@@ -207,29 +234,35 @@ class ShopSimulator:
         self.pilot_day = self.day
         self.pilot = dict(zip(eligible.tolist(), treated.tolist(), strict=True))
 
-    def future(self, treatment: Treatment, days: int = 90) -> dict[str, float]:
-        """Apply ``treatment`` on a copy of the shop and simulate ``days`` more.
+    def future(
+        self, policy: Treatment | Policy, days: int = 90, every_days: int | None = None
+    ) -> dict[str, float]:
+        """Simulate ``days`` more on a copy of the shop under ``policy``.
 
-        Returns 90-day retention (share of customers with a purchase before
-        the decision day who buy again within ``days``), revenue and coupon
-        spend in the window. The shop itself is left untouched, so every
-        policy starts from the same state and draws the same random numbers.
+        ``policy`` is a :class:`Treatment` applied on the decision day, or a
+        :data:`Policy` called on the decision day and, with ``every_days``,
+        again every ``every_days`` days with the shop as it is then (a
+        recurring campaign). Returns 90-day retention (share of customers with
+        a purchase before the decision day who buy again within ``days``),
+        their revenue, and what was spent in the window: coupons used,
+        messages sent and care contacts made. The shop itself is left
+        untouched, so every policy starts from the same state and draws from
+        the same random numbers.
         """
+        if every_days is not None and every_days < 1:
+            raise ValueError(f"every_days must be at least 1; got {every_days}")
         shop = copy.deepcopy(self)
         decision = shop.day
         end = decision + days
-        for customer, value in treatment.coupons.items():
-            shop.coupon_value[customer] = value
-            shop.coupon_until[customer] = decision + self.config.coupon_days
-        for customer, items in treatment.messages.items():
-            shop.message_until[customer] = decision + self.config.message_days
-            shop.message_relevance[customer] = self.relevance(customer, items)
-        for customer in treatment.care:
-            shop.complaint_until[customer] = -1
+        decide = policy if callable(policy) else (lambda _shop: policy)
         shop.coupon_spend = 0.0
+        shop.messages_sent = shop.care_contacts = 0
         orders_before = len(shop.log.orders)
         rng = np.random.default_rng(self.seed + 10_000)
         while shop.day < end:
+            since = shop.day - decision
+            if since == 0 or (every_days is not None and since % every_days == 0):
+                shop._apply(decide(shop))
             shop._step(rng)
         window = shop.log.orders[orders_before:]
         customers = {o["customer"] for o in self.log.orders}
@@ -239,8 +272,27 @@ class ShopSimulator:
             "retention_90d": len(returned) / max(len(customers), 1),
             "revenue": revenue,
             "coupon_spend": shop.coupon_spend,
+            "messages_sent": float(shop.messages_sent),
+            "care_contacts": float(shop.care_contacts),
             "customers": float(len(customers)),
         }
+
+    def _apply(self, treatment: Treatment) -> None:
+        """Start the treatment's actions today."""
+        c, day = self.config, self.day
+        for customer, value in treatment.coupons.items():
+            self.coupon_value[customer] = value
+            self.coupon_until[customer] = day + c.coupon_days
+        for customer, items in treatment.messages.items():
+            if self.messages_received[customer] >= self.messages_tolerated[customer]:
+                continue  # unsubscribed
+            self.message_until[customer] = day + c.message_days
+            self.message_relevance[customer] = self.relevance(customer, items)
+            self.messages_received[customer] += 1
+            self.messages_sent += 1
+        for customer in treatment.care:
+            self.complaint_until[customer] = -1
+        self.care_contacts += len(treatment.care)
 
     # -- canonical tables ---------------------------------------------------------
 
