@@ -110,26 +110,35 @@ def _rfm_ranking(shop: ShopSimulator, store: Store) -> list[int]:
     return [int(u[1:]) for u in order.user_id]
 
 
-def _bestsellers(shop: ShopSimulator, days: int = 30) -> list[int]:
-    """The shop's most bought items of the last ``days`` (the newsletter's picks)."""
-    recent = Counter(o["item"] for o in shop.log.orders if o["day"] >= shop.day - days)
-    return [item for item, _ in recent.most_common(MESSAGE_ITEMS)]
+def _recent_sales(shop: ShopSimulator, days: int = 30) -> Counter[int]:
+    """Orders per item over the last ``days``."""
+    return Counter(o["item"] for o in shop.log.orders if o["day"] >= shop.day - days)
 
 
-def _category_bestsellers(shop: ShopSimulator, days: int = 30) -> dict[int, list[int]]:
-    """Per past customer, the best sellers of the last ``days`` in the category they buy most."""
-    recent = Counter(o["item"] for o in shop.log.orders if o["day"] >= shop.day - days)
-    by_category: dict[int, list[int]] = {}
-    for item, _ in recent.most_common():
-        by_category.setdefault(shop.category(item), []).append(item)
+def _bestsellers(sales: Counter[int]) -> list[int]:
+    """The most bought items (the newsletter's picks)."""
+    return [item for item, _ in sales.most_common(MESSAGE_ITEMS)]
+
+
+def _most_bought_category(shop: ShopSimulator) -> dict[int, int]:
+    """Per past customer, the category of most of their orders."""
     bought = Counter((o["customer"], shop.category(o["item"])) for o in shop.log.orders)
     favourite: dict[int, int] = {}
     for (customer, category), _ in bought.most_common():
         favourite.setdefault(customer, category)
-    fallback = _bestsellers(shop, days)
+    return favourite
+
+
+def _category_bestsellers(
+    shop: ShopSimulator, sales: Counter[int], fallback: list[int]
+) -> dict[int, list[int]]:
+    """Per past customer, the best sellers in the category they buy most (else ``fallback``)."""
+    by_category: dict[int, list[int]] = {}
+    for item, _ in sales.most_common():
+        by_category.setdefault(shop.category(item), []).append(item)
     return {
-        customer: by_category.get(category, fallback)[:MESSAGE_ITEMS] or fallback
-        for customer, category in favourite.items()
+        customer: by_category.get(category, fallback)[:MESSAGE_ITEMS]
+        for customer, category in _most_bought_category(shop).items()
     }
 
 
@@ -167,13 +176,7 @@ class _Campaigns:
 
     def allowance(self, shop: ShopSimulator) -> float:
         """This round's share of what is left: what earlier rounds did not spend carries over."""
-        left = self.budget - _spend(
-            {
-                "coupon_spend": shop.coupon_spend,
-                "messages_sent": float(shop.messages_sent),
-                "care_contacts": float(shop.care_contacts),
-            }
-        )
+        left = self.budget - _spend(shop.coupon_spend, shop.messages_sent, shop.care_contacts)
         share = max(left, 0.0) / max(self.rounds - self.rounds_done, 1)
         self.rounds_done += 1
         return share
@@ -222,8 +225,9 @@ def _rfm_coupons(arm: _Campaigns) -> Policy:
 
 def _newsletter_rfm(arm: _Campaigns, per_category: bool = False) -> Policy:
     def decide(shop: ShopSimulator) -> Treatment:
-        items = _bestsellers(shop)
-        personal = _category_bestsellers(shop) if per_category else {}
+        sales = _recent_sales(shop)
+        items = _bestsellers(sales)
+        personal = _category_bestsellers(shop, sales, items) if per_category else {}
         blocked = arm.unavailable(shop)["recommendation_message"]
         readers = [c for c in _customers(shop) if shop.user_id(c) not in blocked]
         with _store_for(shop) as store:
@@ -296,10 +300,7 @@ def _message_relevance(shop: ShopSimulator, loop: _RetainLoop) -> dict[str, floa
     customers = sorted(loop.messaged)
     if not customers:
         return {"retain": float("nan"), "most_bought_category": float("nan"), "messages": 0.0}
-    bought = Counter((o["customer"], shop.category(o["item"])) for o in shop.log.orders)
-    favourite: dict[int, int] = {}
-    for (customer, category), _ in bought.most_common():
-        favourite.setdefault(customer, category)
+    favourite = _most_bought_category(shop)
     per_category = shop.config.items_per_category
     ours = [shop.relevance(c, loop.picks[shop.user_id(c)]) for c in customers]
     guessed = [shop.relevance(c, [favourite.get(c, 0) * per_category]) for c in customers]
@@ -327,11 +328,12 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half}
 
 
-def _spend(outcome: dict[str, float]) -> float:
+def _spend(coupons_used: float, messages: float, care_contacts: float) -> float:
+    """What a policy spent: coupons used, plus the fixed cost of messages and care contacts."""
     return (
-        outcome["coupon_spend"]
-        + outcome["messages_sent"] * _FIXED["recommendation_message"]
-        + outcome["care_contacts"] * _FIXED["care_contact"]
+        coupons_used
+        + messages * _FIXED["recommendation_message"]
+        + care_contacts * _FIXED["care_contact"]
     )
 
 
@@ -369,7 +371,9 @@ def run_retention_benchmark(
         }
         for name, policy in policies.items():
             outcome = shop.future(policy, days=days, every_days=every_days)
-            cost = _spend(outcome)
+            cost = _spend(
+                outcome["coupon_spend"], outcome["messages_sent"], outcome["care_contacts"]
+            )
             record = per_arm.setdefault(name, {})
             for key, value in (
                 ("retention_90d", outcome["retention_90d"]),

@@ -228,9 +228,7 @@ class ShopSimulator:
         c = self.config
         eligible = np.flatnonzero(self.first_day < self.day)
         treated = self._rng.random(len(eligible)) < c.pilot_share
-        for customer in eligible[treated]:
-            self.coupon_value[customer] = c.pilot_coupon
-            self.coupon_until[customer] = self.day + c.coupon_days
+        self._apply(Treatment(coupons=dict.fromkeys(eligible[treated].tolist(), c.pilot_coupon)))
         self.pilot_day = self.day
         self.pilot = dict(zip(eligible.tolist(), treated.tolist(), strict=True))
 
