@@ -80,6 +80,27 @@ def test_value_is_close_to_the_best_possible_on_small_cases(seed: int) -> None:
     assert plan.expected_net_value.sum() >= 0.9 * best - 1e-9
 
 
+def test_the_budget_is_spent_when_many_customers_tie() -> None:
+    """Identical customers: the Lagrangian gives all or none the dear action; the rest is filled."""
+    customers = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(200)],
+            "repurchase_probability": 0.3,
+            "expected_lifetime_value": 15.0,
+        }
+    )
+    actions = (
+        Action("message", 0.02, 0.0, 0.03),
+        Action("coupon", 0.0, 15.0, 0.40),
+    )
+    plan = plan_campaign(customers, 100.0, actions=actions)
+    coupons = plan[plan.action == "coupon"]
+    assert plan.expected_cost.sum() <= 100.0 + 1e-9
+    assert plan.expected_cost.sum() > 90.0  # not four-fifths of the budget left unspent
+    messages = 0.02 * (200 - len(coupons))
+    assert len(coupons) == int((100.0 - messages) // coupons.expected_cost.iloc[0])
+
+
 def test_a_customer_is_not_offered_what_they_got_within_its_cooldown() -> None:
     """A recurring campaign: no second coupon while one is valid, one message a week."""
     now = dt.datetime(2025, 6, 30, 9)

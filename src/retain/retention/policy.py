@@ -363,20 +363,31 @@ def _choose_within_budget(net: FloatArray, costs: FloatArray, budget: float) -> 
 def _fill_leftover(
     choice: npt.NDArray[Any], net: FloatArray, costs: FloatArray, leftover: float
 ) -> npt.NDArray[Any]:
-    """Spend what the Lagrangian leaves on the best remaining customers, cheapest action first."""
-    idle = np.flatnonzero(choice < 0)
-    if idle.size == 0 or leftover <= 0:
+    """Spend what the Lagrangian leaves: greedily, best extra value per extra cost first.
+
+    A customer with no action may get one, and a customer with a cheap action
+    may be moved to a dearer one worth more. The latter matters when many
+    customers tie: the Lagrangian then gives all of them the dear action or
+    none, and without upgrades most of the budget would stay unspent.
+    """
+    if leftover <= 0:
         return choice
-    ratio = np.where(costs[idle] > 0, net[idle] / np.maximum(costs[idle], 1e-12), -np.inf)
+    rows = np.arange(len(choice))
+    chosen = choice >= 0
+    current_net = np.where(chosen, net[rows, np.maximum(choice, 0)], 0.0)
+    current_cost = np.where(chosen, costs[rows, np.maximum(choice, 0)], 0.0)
+    gain = net - current_net[:, None]
+    extra = costs - current_cost[:, None]
+    ratio = np.where((gain > 0) & (extra > 0), gain / np.maximum(extra, 1e-12), -np.inf)
     best = ratio.argmax(axis=1)
-    order = np.argsort(-ratio[np.arange(idle.size), best])
-    for k in order:
-        user, action = idle[k], best[k]
-        if net[user, action] <= 0:
+    order = np.argsort(-ratio[rows, best])
+    for user in order:
+        action = best[user]
+        if not np.isfinite(ratio[user, action]):
             break
-        if costs[user, action] <= leftover:
+        if extra[user, action] <= leftover:
             choice[user] = action
-            leftover -= costs[user, action]
+            leftover -= extra[user, action]
     return choice
 
 
