@@ -121,6 +121,7 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
                       data_dir=data_dir, cwd=tmp_path)  # fmt: skip
     assert campaign.returncode == 0, campaign.stderr
     assert "expected cost" in campaign.stdout and csv.is_file()
+    assert "uplift assumed for every action" in campaign.stdout
     name = campaign.stdout.split("experiment ")[1].split(":")[0]
     report = retain("experiment", name, data_dir=data_dir, cwd=tmp_path)
     assert report.returncode == 0, report.stderr

@@ -620,6 +620,14 @@ def campaign(
         f"expected cost {result.expected_cost:,.2f} of {budget:,.2f}, expected net value "
         f"{result.expected_net_value:,.2f}" + (f"; written to {csv}" if csv else "")
     )
+    if result.uplift_learned:
+        learned = ", ".join(f"{a} ({n:,} customers)" for a, n in result.uplift_learned.items())
+        out.print(f"uplift learned from past campaign experiments: {learned}; others assumed")
+    else:
+        out.print(
+            "uplift assumed for every action: no past campaign with a control group "
+            "has a finished outcome window yet"
+        )
     if result.experiment:
         out.print(
             f"experiment {result.experiment}: {holdout:.0%} held out as control; "

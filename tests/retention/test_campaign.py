@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from retain.data import Store
-from retain.data.ingest import ingest_file
+from retain.data.ingest import ingest_arrow, ingest_file
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.errors import NotFoundError
-from retain.features.customer import FeatureTables
+from retain.features.customer import FeatureTables, customer_features
 from retain.predict.scoring import train_and_score
 from retain.recommend import RecommendSettings
 from retain.recommend.scoring import train_and_recommend
-from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign, recent_complaints
+from retain.retention.campaign import (
+    INTERVENTIONS_TABLE,
+    build_campaign,
+    learned_uplift,
+    recent_complaints,
+)
+from retain.retention.policy import DEFAULT_ACTIONS
 
 
 def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None:
@@ -75,10 +84,6 @@ def test_a_review_the_sentiment_model_scored_negative_counts_as_a_complaint(
     tmp_path: Path,
 ) -> None:
     """A bad review without a rating is still a bad experience: its writer may get care."""
-    import datetime as dt
-
-    import pyarrow as pa
-
     from retain.retention.campaign import negative_reviewers
 
     with Store.open(tmp_path / "retain.duckdb") as store:
@@ -99,3 +104,97 @@ def test_a_review_the_sentiment_model_scored_negative_counts_as_a_complaint(
             ),
         )
         assert negative_reviewers(store, dt.date(2025, 6, 30), days=30) == {"u1"}
+
+
+def _shop_with_a_past_experiment(store: Store, rng: np.random.Generator) -> pd.DataFrame:
+    """1,200 customers, a coupon test on 2025-04-01 that only big spenders respond to.
+
+    Every customer bought twice before the test, half of them for 100 an
+    order, half for 20. Treated big spenders buy again within 90 days 60% of
+    the time; everyone else 20%. A message test on 60 customers is too small
+    to learn from.
+    """
+    n = 1200
+    users = [f"u{i:04d}" for i in range(n)]
+    big = np.arange(n) % 2 == 0
+    treated = rng.random(n) < 0.5
+    orders: list[tuple[str, dt.datetime, float]] = []
+    for i, user in enumerate(users):
+        amount = 100.0 if big[i] else 20.0
+        orders += [(user, dt.datetime(2025, 1, 10, 12), amount)]
+        orders += [(user, dt.datetime(2025, 3, 10, 12), amount)]
+        if rng.random() < (0.6 if big[i] and treated[i] else 0.2):
+            later = dt.datetime(2025, 4, 1, 12) + dt.timedelta(days=int(rng.integers(1, 80)))
+            orders.append((user, later, amount))
+    ingest_arrow(
+        store,
+        "orders",
+        pa.table(
+            {
+                "order_id": [f"o{k}" for k in range(len(orders))],
+                "user_id": [u for u, _, _ in orders],
+                "ts": [t for _, t, _ in orders],
+                "amount": [a for _, _, a in orders],
+            }
+        ),
+        source="test",
+    )
+    past = pd.DataFrame(
+        {
+            "user_id": users + users[:60],
+            "action": ["coupon_15"] * n + ["recommendation_message"] * 60,
+            "expected_cost": 1.0,
+            "uplift": 0.05,
+            "expected_net_value": 1.0,
+            "reason": "past campaign",
+            "campaign_id": ["C1"] * n + ["C2"] * 60,
+            "created_at": dt.datetime(2025, 4, 1, 9),
+            "budget": 1000.0,
+            "model_version": "v0",
+            "variant": [("treatment" if t else "control") for t in treated]
+            + ["treatment"] * 30
+            + ["control"] * 30,
+        }
+    )
+    store.write_table(INTERVENTIONS_TABLE, past)
+    return pd.DataFrame({"user_id": users, "big": big})
+
+
+def test_the_next_campaign_learns_uplift_from_past_campaign_experiments(tmp_path: Path) -> None:
+    """A holdout campaign measured what a coupon does: the next one targets who responded."""
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        customers = _shop_with_a_past_experiment(store, np.random.default_rng(0))
+        # The outcome window (90 days from 2025-04-01) is still open: nothing is read from it.
+        assert learned_uplift(store, horizon_days=90, as_of=dt.date(2025, 6, 1)).learned == {}
+        model = learned_uplift(store, horizon_days=90, as_of=dt.date(2025, 7, 31))
+        assert model.learned == {"coupon_15": 1200}  # the 60-customer message test is too small
+        coupon = next(a for a in DEFAULT_ACTIONS if a.name == "coupon_15")
+        tables = FeatureTables.from_store(store)
+        now = tables.fetch(customer_features(tables, dt.date(2025, 7, 31)))
+        now = now.merge(customers, on="user_id")
+        uplift = model.uplift(coupon, now)
+        assert uplift[now.big].mean() > 0.25 > 0.1 > abs(uplift[~now.big].mean())
+        store.write_table(
+            "user_scores",
+            pd.DataFrame(
+                {
+                    "user_id": customers.user_id,
+                    "repurchase_probability": 0.3,
+                    "expected_lifetime_value": 15.0,
+                    "p_alive": 0.8,
+                    "cutoff": dt.date(2025, 7, 31),
+                    "horizon_days": 90,
+                    "model_version": "v1",
+                }
+            ),
+        )
+        result = build_campaign(store, 300.0)
+        assert result.uplift_learned == {"coupon_15": 1200}
+        coupons = result.plan[result.plan.action == "coupon_15"]
+        assert len(coupons) and coupons.reason.str.contains("measured on 1,200 customers").all()
+        assert coupons.user_id.isin(customers.user_id[customers.big]).mean() > 0.9
+        others = result.plan[result.plan.action != "coupon_15"]
+        assert others.reason.str.contains("(assumed)", regex=False).all()
+        assumed = build_campaign(store, 300.0, learn_uplift=False)
+        assert assumed.uplift_learned == {}
+        assert not assumed.plan.reason.str.contains("measured").any()

@@ -443,6 +443,7 @@ def test_campaigns_are_planned_listed_exported_and_measured(
     assert made.status_code == 200
     campaign = made.json()
     assert campaign["customers"] > 0 and campaign["expected_cost"] <= 300 + 1e-6
+    assert campaign["uplift_learned"] == {}  # no earlier experiment to learn from
     listed = api.get("/v1/campaigns", headers=_h(keys["read"])).json()
     assert campaign["campaign_id"] in [c["campaign_id"] for c in listed]
     rows = api.get(f"/v1/campaigns/{campaign['campaign_id']}", headers=_h(keys["read"])).json()

@@ -20,11 +20,12 @@ numbers. Policies:
   every customer, complaints are read from conversations and reviews, and
   :func:`plan_campaign` chooses coupons, recommendation messages and care
   contacts. The uplift of a 15-off coupon is learned once from the shop's
-  past experiment (the simulator's pilot, which every policy lived through)
-  with :class:`TLearnerUplift`; each message carries the customer's top
-  ``MESSAGE_ITEMS`` from a :class:`Recommender` trained on the shop's events
-  on the decision day (item text off: the simulated titles carry no meaning;
-  SASRec training capped at 60 s).
+  past experiment (the simulator's pilot, which every policy lived through,
+  stored as a campaign with a control group) by :func:`learned_uplift`, as
+  ``retain campaign`` learns from past campaigns. Each message carries the
+  customer's top ``MESSAGE_ITEMS`` from a :class:`Recommender` trained on
+  the shop's events on the decision day (item text off: the simulated
+  titles carry no meaning; SASRec training capped at 60 s).
 
 Every policy keeps the same contact rules (:func:`cooling_down`): no coupon
 to a customer who got one in the last 30 days, no second message within 7
@@ -49,6 +50,7 @@ baseline.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tempfile
 import time
@@ -64,11 +66,16 @@ from scipy import stats
 from retain.data.ingest import ingest_arrow
 from retain.data.store import Store
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+from retain.features.customer import FeatureTables, customer_features
 from retain.predict.scoring import train_and_score
 from retain.recommend.recommender import Recommender, RecommendSettings
 from retain.recommend.sasrec import SASRecConfig
-from retain.retention.campaign import recent_complaints
+from retain.retention.campaign import (
+    INTERVENTIONS_TABLE,
+    UPLIFT_FEATURES,
+    learned_uplift,
+    recent_complaints,
+)
 from retain.retention.policy import DEFAULT_ACTIONS, TLearnerUplift, cooling_down, plan_campaign
 from retain.retention.segments import rfm_segments
 from retain.retention.simulator import Policy, ShopSimulator, SimulatorConfig, Treatment
@@ -83,9 +90,24 @@ _FIXED = {a.name: a.fixed_cost for a in DEFAULT_ACTIONS}
 
 
 def _store_for(shop: ShopSimulator) -> Store:
+    """The shop's data so far in a fresh store, with its past experiment as a campaign."""
     store = Store.open("duckdb://:memory:")
     for table, data in shop.tables().items():
         ingest_arrow(store, table, data, source=f"simulator-{table}")
+    if shop.pilot_day is not None and shop.pilot:
+        given = dt.datetime.combine(shop.date_of(shop.pilot_day), dt.time(9))
+        store.write_table(
+            INTERVENTIONS_TABLE,
+            pd.DataFrame(
+                {
+                    "campaign_id": "pilot",
+                    "user_id": [shop.user_id(c) for c in shop.pilot],
+                    "action": f"coupon_{shop.config.pilot_coupon:g}",
+                    "created_at": given,
+                    "variant": ["treatment" if t else "control" for t in shop.pilot.values()],
+                }
+            ),
+        )
     return store
 
 
@@ -140,29 +162,6 @@ def _category_bestsellers(
         customer: by_category.get(category, fallback)[:MESSAGE_ITEMS]
         for customer, category in _most_bought_category(shop).items()
     }
-
-
-_UPLIFT_FEATURES = (
-    "x", "recency", "T", "monetary_mean", "ipt_mean", "recent_13w", "event_recency", "views",
-    "support_contacts", "returns",
-)  # fmt: skip
-
-
-def _pilot_uplift(shop: ShopSimulator, tables: FeatureTables) -> TLearnerUplift | None:
-    """Uplift of a 15-off coupon learned from the shop's past experiment (the pilot)."""
-    if shop.pilot_day is None or not shop.pilot:
-        return None
-    before = shop.date_of(shop.pilot_day - 1)
-    after = shop.date_of(min(shop.pilot_day + 89, shop.day - 1))
-    features = tables.fetch(customer_features(tables, before))
-    outcome = tables.fetch(purchase_outcomes(tables.orders, before, after))
-    frame = features.merge(outcome, on="user_id", how="left").fillna({"purchases": 0.0})
-    treated = np.array([shop.pilot.get(int(u[1:]), False) for u in frame.user_id])
-    action = f"coupon_{int(shop.config.pilot_coupon)}"
-    try:
-        return TLearnerUplift(_UPLIFT_FEATURES).fit(action, frame, treated, frame.purchases > 0)
-    except InvalidInputError:
-        return None  # a pilot too small to learn from: the stated prior stands
 
 
 @dataclass
@@ -252,7 +251,7 @@ class _RetainLoop:
 
     def _prepare(self, shop: ShopSimulator, store: Store) -> None:
         """On the decision day: learn coupon uplift from the pilot, train the recommender."""
-        self.uplift = _pilot_uplift(shop, FeatureTables.from_store(store))
+        self.uplift = learned_uplift(store, horizon_days=90, as_of=shop.date_of(shop.day - 1))
         recommender = _recommender(store)
         users = [shop.user_id(c) for c in _customers(shop)]
         for answer in recommender.recommend_many(users, k=MESSAGE_ITEMS):
@@ -268,7 +267,7 @@ class _RetainLoop:
             tables = FeatureTables.from_store(store)
             complained = recent_complaints(tables, trained.cutoff)
             current = tables.fetch(customer_features(tables, trained.cutoff))
-        customers = scores.merge(current[["user_id", *_UPLIFT_FEATURES]], on="user_id", how="left")
+        customers = scores.merge(current[["user_id", *UPLIFT_FEATURES]], on="user_id", how="left")
         customers = customers.assign(has_complaint=customers.user_id.isin(complained))
         plan = plan_campaign(
             customers,

@@ -9,34 +9,47 @@ plans with :func:`plan_campaign`, and appends the campaign to
 that measures them — and for the next campaign, which leaves out customers
 still cooling down from an action they were given (:func:`cooling_down`;
 customers held out as control were given nothing).
+
+Campaigns run with a holdout are experiments, and the next campaign learns
+from them (:func:`learned_uplift`): for every action that past experiments
+gave to enough treated and control customers, and whose outcome window has
+closed, uplift per customer is learned by :class:`TLearnerUplift` instead
+of assumed. Each row's reason says which it was.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import pandas as pd
 
 from retain.data.store import Store
-from retain.errors import NotFoundError
-from retain.features.customer import FeatureTables
-from retain.retention.policy import UpliftModel, cooling_down, plan_campaign
+from retain.errors import InvalidInputError, NotFoundError
+from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+from retain.retention.policy import TLearnerUplift, UpliftModel, cooling_down, plan_campaign
 from retain.retention.tracking import log_assignments
 
 __all__ = [
     "INTERVENTIONS_TABLE",
+    "UPLIFT_FEATURES",
     "CampaignResult",
     "actions_given",
     "build_campaign",
+    "learned_uplift",
     "negative_reviewers",
     "recent_complaints",
 ]
 
 INTERVENTIONS_TABLE = "interventions"
+#: Customer features uplift is learned from (:func:`customer_features` columns).
+UPLIFT_FEATURES = (
+    "x", "recency", "T", "monetary_mean", "ipt_mean", "recent_13w", "event_recency", "views",
+    "support_contacts", "returns",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class CampaignResult:
     budget: float
     customers_considered: int
     experiment: str | None = None
+    #: Actions whose uplift was learned from past experiments, with their customers.
+    uplift_learned: dict[str, int] = field(default_factory=dict)
 
     @property
     def expected_cost(self) -> float:
@@ -108,8 +123,13 @@ def build_campaign(
     uplift: UpliftModel | None = None,
     export: Path | None = None,
     holdout: float | None = None,
+    learn_uplift: bool = True,
 ) -> CampaignResult:
     """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
+
+    Without ``uplift``, actions that past campaign experiments measured get
+    the uplift learned from them (:func:`learned_uplift`; ``learn_uplift=False``
+    keeps the stated prior for every action).
 
     With ``holdout`` (a share, e.g. 0.2) the campaign is also an experiment
     named after it: that share of the planned customers is assigned to
@@ -126,6 +146,16 @@ def build_campaign(
     complained = recent_complaints(tables, as_of, complaint_days)
     complained |= negative_reviewers(store, as_of, complaint_days)
     customers = scores.assign(has_complaint=scores.user_id.isin(complained))
+    learned: dict[str, int] = {}
+    if uplift is None and learn_uplift:
+        horizon = int(scores.horizon_days.iloc[0]) if len(scores) else 90
+        measured = learned_uplift(store, horizon_days=horizon, as_of=as_of)
+        if measured.learned:
+            uplift, learned = measured, dict(measured.learned)
+            current = tables.fetch(customer_features(tables, as_of))
+            customers = customers.merge(
+                current[["user_id", *UPLIFT_FEATURES]], on="user_id", how="left"
+            )
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     unavailable = cooling_down(actions_given(store), created)
     plan = plan_campaign(customers, budget, uplift=uplift, unavailable=unavailable)
@@ -166,7 +196,58 @@ def build_campaign(
         budget=budget,
         customers_considered=len(scores),
         experiment=experiment,
+        uplift_learned=learned,
     )
+
+
+def learned_uplift(store: Store, *, horizon_days: int, as_of: dt.date) -> TLearnerUplift:
+    """Uplift per action learned from past campaign experiments, where they are conclusive.
+
+    The experiments are the campaigns run with a holdout: ``interventions``
+    rows whose ``variant`` is ``treatment`` (given the action) or
+    ``control`` (planned for it, held out at random). Only campaigns whose
+    outcome window, ``horizon_days`` from the day they were made, ended by
+    ``as_of`` count, so an outcome still coming in is never read as "did not
+    buy". Each customer is described by their features the day before the
+    campaign and labelled by whether they bought within the window. An
+    action with fewer than 100 treated or 100 control customers is left out
+    and keeps the prior (the returned model's ``learned`` lists what was
+    learned, with how many customers).
+    """
+    model = TLearnerUplift(UPLIFT_FEATURES)
+    if not store.has_table(INTERVENTIONS_TABLE):
+        return model
+    rows = store.query_df(
+        f"SELECT user_id, action, variant, created_at FROM {INTERVENTIONS_TABLE} "
+        "WHERE variant IN ('treatment', 'control')"
+    )
+    window = dt.timedelta(days=horizon_days)
+    days_before: list[dt.date] = [
+        t.date() - dt.timedelta(days=1) for t in pd.to_datetime(rows.created_at)
+    ]
+    rows["before"] = days_before
+    closed = [day for day in sorted(set(days_before)) if day + window <= as_of]
+    if not closed:
+        return model
+    tables = FeatureTables.from_store(store)
+    frames = []
+    for before in closed:
+        campaign = rows[rows.before == before]
+        features = tables.fetch(customer_features(tables, before))
+        outcome = tables.fetch(purchase_outcomes(tables.orders, before, before + window))
+        frames.append(
+            campaign.merge(features, on="user_id")
+            .merge(outcome[["user_id", "purchases"]], on="user_id", how="left")
+            .fillna({"purchases": 0.0})
+        )
+    experiments = pd.concat(frames, ignore_index=True)
+    for action, customers in experiments.groupby("action"):
+        treated = (customers.variant == "treatment").to_numpy()
+        try:
+            model.fit(str(action), customers, treated, customers.purchases > 0)
+        except InvalidInputError:
+            continue  # too few customers on one side to learn from
+    return model
 
 
 def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> pd.DataFrame:

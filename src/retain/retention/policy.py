@@ -119,9 +119,13 @@ DEFAULT_ACTIONS: tuple[Action, ...] = (
 
 
 class UpliftModel(Protocol):
-    """Uplift per customer (rows of ``customers``) for one action."""
+    """Uplift per customer (rows of ``customers``) for one action, and where it comes from."""
 
     def uplift(self, action: Action, customers: pd.DataFrame) -> FloatArray: ...
+
+    def basis(self, action: Action) -> str:
+        """Where the action's uplift comes from, in words, for the campaign's reasons."""
+        ...
 
 
 class AssumedUplift:
@@ -138,6 +142,9 @@ class AssumedUplift:
             value = np.where(complained, value, 0.0)
         return np.asarray(value, dtype=np.float64)
 
+    def basis(self, action: Action) -> str:
+        return "assumed"
+
 
 class TLearnerUplift:
     """Uplift learned from a past experiment: one model per arm, the difference, calibrated.
@@ -150,13 +157,29 @@ class TLearnerUplift:
     was really observed: out-of-fold predictions are cut into deciles, the
     treated-minus-control repurchase rate is measured in each, and an
     increasing (isotonic) curve from predicted to observed uplift is fitted.
-    Actions without experiment data fall back to ``fallback``.
+
+    With a few hundred treated customers, which half of them trains and
+    which half predicts moves that curve a lot (one 90-day campaign in
+    ``retain bench retention`` moved by up to 1.2 points of retention on a
+    seed when only the split changed). So the two-fold split is repeated
+    ``repeats`` times, each fold holding half of each arm; a customer's
+    out-of-fold prediction is the mean over the repeats, and serving
+    averages the same fold models, so the curve is applied to predictions
+    of the kind it was fitted on. Actions without experiment data fall back
+    to ``fallback``.
     """
 
-    def __init__(self, features: Sequence[str], fallback: UpliftModel | None = None) -> None:
+    def __init__(
+        self, features: Sequence[str], fallback: UpliftModel | None = None, repeats: int = 5
+    ) -> None:
         self.features = list(features)
         self.fallback = fallback or AssumedUplift()
-        self._models: dict[str, tuple[lgb.Booster, lgb.Booster, IsotonicRegression]] = {}
+        self.repeats = repeats
+        self._models: dict[
+            str, tuple[list[tuple[lgb.Booster, lgb.Booster]], IsotonicRegression]
+        ] = {}
+        #: Per action learned, the customers of the experiments it was learned from.
+        self.learned: dict[str, int] = {}
 
     @staticmethod
     def _arm_models(
@@ -187,11 +210,18 @@ class TLearnerUplift:
             )
         matrix = customers[self.features].to_numpy(np.float64)
         rng = np.random.default_rng(0)
-        fold = rng.random(len(arm)) < 0.5
-        predicted = np.empty(len(arm))
-        for part in (fold, ~fold):
-            first, second = self._arm_models(matrix[~part], arm[~part], outcome[~part])
-            predicted[part] = _difference(first, second, matrix[part])
+        pairs: list[tuple[lgb.Booster, lgb.Booster]] = []
+        predicted = np.zeros(len(arm))
+        for _ in range(self.repeats):
+            # Two folds, each holding half of the treated and half of the control customers.
+            fold = np.zeros(len(arm), dtype=bool)
+            for side in (arm, ~arm):
+                members = rng.permutation(np.flatnonzero(side))
+                fold[members[: len(members) // 2]] = True
+            for part in (fold, ~fold):
+                pair = self._arm_models(matrix[~part], arm[~part], outcome[~part])
+                predicted[part] += _difference(pair, matrix[part]) / self.repeats
+                pairs.append(pair)
         points, observed, weights = [], [], []
         for rows in np.array_split(np.argsort(predicted), 10):
             hit, miss = rows[arm[rows]], rows[~arm[rows]]
@@ -202,23 +232,28 @@ class TLearnerUplift:
         calibration = IsotonicRegression(out_of_bounds="clip").fit(
             points, observed, sample_weight=weights
         )
-        first, second = self._arm_models(matrix, arm, outcome)
-        self._models[action] = (first, second, calibration)
+        self._models[action] = (pairs, calibration)
+        self.learned[action] = len(arm)
         return self
+
+    def basis(self, action: Action) -> str:
+        if action.name not in self.learned:
+            return self.fallback.basis(action)
+        return f"measured on {self.learned[action.name]:,} customers of past experiments"
 
     def uplift(self, action: Action, customers: pd.DataFrame) -> FloatArray:
         models = self._models.get(action.name)
         if models is None:
             return self.fallback.uplift(action, customers)
-        first, second, calibration = models
+        pairs, calibration = models
         matrix = customers[self.features].to_numpy(np.float64)
-        raw = _difference(first, second, matrix)
+        raw = np.mean([_difference(pair, matrix) for pair in pairs], axis=0)
         return np.asarray(calibration.predict(raw), dtype=np.float64)
 
 
-def _difference(first: lgb.Booster, second: lgb.Booster, matrix: FloatArray) -> FloatArray:
-    treated = np.asarray(first.predict(matrix), dtype=np.float64)
-    control = np.asarray(second.predict(matrix), dtype=np.float64)
+def _difference(pair: tuple[lgb.Booster, lgb.Booster], matrix: FloatArray) -> FloatArray:
+    treated = np.asarray(pair[0].predict(matrix), dtype=np.float64)
+    control = np.asarray(pair[1].predict(matrix), dtype=np.float64)
     return np.asarray(treated - control, dtype=np.float64)
 
 
@@ -324,8 +359,9 @@ def plan_campaign(
             "expected_net_value": net[chosen, picked],
         }
     )
+    basis = [model.basis(a) for a in actions]
     rows["reason"] = [
-        _reason(actions[i], p[u], worth[u], lifts[u, i], costs[u, i])
+        _reason(actions[i], p[u], worth[u], lifts[u, i], costs[u, i], basis[i])
         for u, i in zip(chosen, picked, strict=True)
     ]
     return rows.sort_values("expected_net_value", ascending=False).reset_index(drop=True)
@@ -391,9 +427,9 @@ def _fill_leftover(
     return choice
 
 
-def _reason(action: Action, p: float, worth: float, lift: float, cost: float) -> str:
+def _reason(action: Action, p: float, worth: float, lift: float, cost: float, basis: str) -> str:
     return (
         f"{1 - p:.0%} churn risk, worth {worth:,.2f} if retained; "
         f"{action.description or action.name} expected to add {lift * 100:.1f} points "
-        f"of repurchase for {cost:,.2f}"
+        f"of repurchase ({basis}) for {cost:,.2f}"
     )

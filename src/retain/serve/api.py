@@ -482,6 +482,7 @@ def api_router(state: ServiceState) -> APIRouter:
             "expected_cost": result.expected_cost,
             "expected_net_value": result.expected_net_value,
             "experiment": result.experiment,
+            "uplift_learned": result.uplift_learned,
         }
 
     @router.get("/campaigns", summary="Planned campaigns, newest first")
