@@ -148,7 +148,8 @@ def build_campaign(
     customers = scores.assign(has_complaint=scores.user_id.isin(complained))
     learned: dict[str, int] = {}
     if uplift is None and learn_uplift:
-        horizon = int(scores.horizon_days.iloc[0]) if len(scores) else 90
+        known = "horizon_days" in scores and len(scores) > 0
+        horizon = int(scores["horizon_days"].iloc[0]) if known else 90
         measured = learned_uplift(store, horizon_days=horizon, as_of=as_of)
         if measured.learned:
             uplift, learned = measured, dict(measured.learned)
