@@ -622,11 +622,11 @@ def campaign(
     )
     if result.uplift_learned:
         learned = ", ".join(f"{a} ({n:,} customers)" for a, n in result.uplift_learned.items())
-        out.print(f"uplift learned from past campaign experiments: {learned}; others assumed")
+        out.print(f"uplift learned from past holdout campaigns: {learned}; others assumed")
     else:
         out.print(
-            "uplift assumed for every action: no past campaign with a control group "
-            "has a finished outcome window yet"
+            "uplift assumed for every action: no past holdout campaign has a finished "
+            "outcome window with at least 100 treated and 100 control customers for an action"
         )
     if result.experiment:
         out.print(
