@@ -66,15 +66,15 @@ from scipy import stats
 from retain.data.ingest import ingest_arrow
 from retain.data.store import Store
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables, customer_features
+from retain.features.customer import FeatureTables
 from retain.predict.scoring import train_and_score
 from retain.recommend.recommender import Recommender, RecommendSettings
 from retain.recommend.sasrec import SASRecConfig
 from retain.retention.campaign import (
     INTERVENTIONS_TABLE,
-    UPLIFT_FEATURES,
     learned_uplift,
     recent_complaints,
+    with_uplift_features,
 )
 from retain.retention.policy import DEFAULT_ACTIONS, TLearnerUplift, cooling_down, plan_campaign
 from retain.retention.segments import rfm_segments
@@ -266,8 +266,7 @@ class _RetainLoop:
             scores = store.query_df("SELECT * FROM user_scores")
             tables = FeatureTables.from_store(store)
             complained = recent_complaints(tables, trained.cutoff)
-            current = tables.fetch(customer_features(tables, trained.cutoff))
-        customers = scores.merge(current[["user_id", *UPLIFT_FEATURES]], on="user_id", how="left")
+            customers = with_uplift_features(tables, scores, trained.cutoff)
         customers = customers.assign(has_complaint=customers.user_id.isin(complained))
         plan = plan_campaign(
             customers,

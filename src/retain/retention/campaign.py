@@ -42,6 +42,7 @@ __all__ = [
     "learned_uplift",
     "negative_reviewers",
     "recent_complaints",
+    "with_uplift_features",
 ]
 
 INTERVENTIONS_TABLE = "interventions"
@@ -153,10 +154,7 @@ def build_campaign(
         measured = learned_uplift(store, horizon_days=horizon, as_of=as_of)
         if measured.learned:
             uplift, learned = measured, dict(measured.learned)
-            current = tables.fetch(customer_features(tables, as_of))
-            customers = customers.merge(
-                current[["user_id", *UPLIFT_FEATURES]], on="user_id", how="left"
-            )
+            customers = with_uplift_features(tables, customers, as_of)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     unavailable = cooling_down(actions_given(store), created)
     plan = plan_campaign(customers, budget, uplift=uplift, unavailable=unavailable)
@@ -199,6 +197,14 @@ def build_campaign(
         experiment=experiment,
         uplift_learned=learned,
     )
+
+
+def with_uplift_features(
+    tables: FeatureTables, customers: pd.DataFrame, as_of: dt.date
+) -> pd.DataFrame:
+    """``customers`` with their :data:`UPLIFT_FEATURES` as of ``as_of``, for learned uplift."""
+    current = tables.fetch(customer_features(tables, as_of))
+    return customers.merge(current[["user_id", *UPLIFT_FEATURES]], on="user_id", how="left")
 
 
 def learned_uplift(store: Store, *, horizon_days: int, as_of: dt.date) -> TLearnerUplift:
