@@ -217,7 +217,16 @@ def test_bench_predict_on_the_cdnow_sample(
     report = json.loads(out.read_text())
     assert report["customers"] == 2357 and report["metrics"]["total_actual"] == 1882
     assert set(report["baselines"]) == {"bgnbd", "bgnbd_retain_fit"}
-    for name in ("mae", "rmse", "auc", "brier", "total_predicted", "total_actual", "spend_mae"):
+    for name in (
+        "mae",
+        "mae_median",
+        "rmse",
+        "auc",
+        "brier",
+        "total_predicted",
+        "total_actual",
+        "spend_mae",
+    ):
         assert name in report["metrics"] and name in report["baselines"]["bgnbd"]
     assert report["btyd_params"]["r"] == pytest.approx(0.243, rel=0.01)
     assert report["btyd_params"]["alpha"] == pytest.approx(4.414, rel=0.01)
