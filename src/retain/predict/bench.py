@@ -63,7 +63,7 @@ def median_purchases(expected: FloatArray, probability: FloatArray) -> FloatArra
     beyond_first = np.maximum(expected / p - 1.0, 0.0)
     level = np.clip((p - 0.5) / p, 1e-12, 1.0)  # the median's rank among the buyers
     median = 1.0 + stats.poisson.ppf(level, beyond_first)
-    return np.asarray(np.where(p < 0.5, 0.0, np.nan_to_num(median, nan=1.0)), dtype=np.float64)
+    return np.asarray(np.where(p < 0.5, 0.0, median), dtype=np.float64)
 
 
 def holdout_metrics(
