@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,6 +51,39 @@ def test_actions_move_customers_the_documented_way(shop: ShopSimulator) -> None:
     useless = shop.future(Treatment(coupons={c: 15.0 for c in past if not shop.alive[c]}))
     assert useless["retention_90d"] == nothing["retention_90d"]  # churn is permanent
     assert shop.future(Treatment()) == nothing  # futures never change the shop itself
+
+
+def test_acting_on_some_customers_leaves_every_other_customers_future_as_it_was(
+    shop: ShopSimulator,
+) -> None:
+    past = sorted({o["customer"] for o in shop.log.orders})
+    targets = [c for c in past if shop.alive[c]][::2]
+    orders: dict[str, list[dict[str, Any]]] = {}
+
+    def remember(name: str, treatment: Treatment) -> Callable[[ShopSimulator], Treatment]:
+        def decide(now: ShopSimulator) -> Treatment:
+            orders[name] = now.log.orders  # the shop copy's log, read after the run
+            return treatment if now.day == shop.day else Treatment()
+
+        return decide
+
+    coupons = Treatment(coupons=dict.fromkeys(targets, 15.0))
+    messages = Treatment(messages={c: [0] for c in targets})
+    for name, treatment in (("nothing", Treatment()), ("coupons", coupons), ("messages", messages)):
+        shop.future(remember(name, treatment), every_days=1)
+    after = len(shop.log.orders)
+
+    def split(name: str) -> tuple[list[tuple[int, int, float]], int]:
+        window = orders[name][after:]
+        others = [(o["customer"], o["day"], o["amount"]) for o in window
+                  if o["customer"] not in targets]  # fmt: skip
+        return others, len(window) - len(others)
+
+    nothing, treated = split("nothing")
+    for name in ("coupons", "messages"):
+        others, acted_on = split(name)
+        assert acted_on > treated  # the actions worked on the customers they were for
+        assert others == nothing  # and nobody else's purchases moved by a day or a cent
 
 
 def test_messages_whose_items_match_the_taste_bring_more_customers_back() -> None:

@@ -38,7 +38,9 @@ policy's effect is only seen by acting. Its assumptions, all in
   test a shop would have run once; policies may learn uplift from it.
 * Nothing else changes over time: no seasonality, no competitors, no price
   changes. Common random numbers: every policy's future is drawn from the
-  same seed, so differences between policies are not sampling noise of the
+  same seed, and every day draws the same numbers for each customer whatever
+  happens, so acting on one customer changes no other customer's luck and the
+  difference between two policies is their effect, not sampling noise of the
   shop itself.
 
 The history is emitted as canonical tables (items, users, events, orders,
@@ -102,6 +104,23 @@ class Treatment:
 Policy = Callable[["ShopSimulator"], Treatment]
 
 
+class _DailyDraws:
+    """One day's random numbers, a fixed set per customer (see :meth:`ShopSimulator._step`)."""
+
+    def __init__(self, rng: np.random.Generator, n: int, categories: int, per_category: int):
+        self.churn = rng.random(n)
+        self.visit = rng.random(n)
+        self.buy = rng.random(n)
+        self.favourite = rng.random(n)
+        self.category = rng.integers(0, categories, n)
+        self.item = rng.integers(0, per_category, n)
+        self.amount = rng.lognormal(0.0, 0.3, n)
+        self.bad = rng.random(n)
+        self.review = rng.random(n)
+        self.low_stars = rng.integers(1, 3, n)
+        self.high_stars = rng.integers(4, 6, n)
+
+
 @dataclass
 class _Log:
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -152,33 +171,42 @@ class ShopSimulator:
     # -- dynamics ----------------------------------------------------------------
 
     def _step(self, rng: np.random.Generator) -> None:
+        """Simulate one day.
+
+        Every day draws the same random numbers, one set per customer, whatever
+        the customers do (exact common random numbers): a policy that acts on
+        one customer changes that customer's future and no other's, so the
+        difference between two policies is their effect, not a reshuffle of
+        everyone's luck.
+        """
         c, day = self.config, self.day
         n = c.customers
+        draw = _DailyDraws(rng, n, c.categories, c.items_per_category)
         arrived = self.first_day == day
         here = self.alive & (self.first_day < day)
         complaint = self.complaint_until >= day
         coupon = (self.coupon_until >= day) & (self.coupon_value > 0)
         hazard = self.churn_hazard * np.where(complaint, c.complaint_churn_multiplier, 1.0)
         hazard = hazard * np.where(coupon, c.coupon_churn_factor, 1.0)
-        self.alive &= ~(here & (rng.random(n) < hazard))
+        self.alive &= ~(here & (draw.churn < hazard))
         here &= self.alive
         message = self.message_until >= day
         gain = c.relevant_message_lift - c.irrelevant_message_lift
         lift = np.where(message, c.irrelevant_message_lift + gain * self.message_relevance, 1.0)
-        visits = here & (rng.random(n) < np.minimum(self.visit_rate * lift, 1.0))
+        visits = here & (draw.visit < np.minimum(self.visit_rate * lift, 1.0))
         buy_chance = self.buy_on_visit * np.where(
             coupon, 1.0 + self.coupon_sensitivity * self.coupon_value / 10.0, 1.0
         )
-        buys = arrived | (visits & (rng.random(n) < np.minimum(buy_chance, 1.0)))
+        buys = arrived | (visits & (draw.buy < np.minimum(buy_chance, 1.0)))
         viewed = np.flatnonzero(visits | arrived)
-        items = self._pick_items(rng, viewed)
+        items = self._pick_items(draw, viewed)
         self.log.events.extend(
             (int(u), int(i), "view", day) for u, i in zip(viewed, items, strict=True)
         )
         for customer, item in zip(viewed.tolist(), items.tolist(), strict=True):
             if not buys[customer]:
                 continue
-            amount = float(self.basket[customer] * rng.lognormal(0.0, 0.3))
+            amount = float(self.basket[customer] * draw.amount[customer])
             used = coupon[customer] and not arrived[customer]
             if used:
                 self.coupon_spend += self.coupon_value[customer]
@@ -187,26 +215,21 @@ class ShopSimulator:
             self.log.orders.append(
                 {"customer": customer, "day": day, "amount": amount, "item": item, "coupon": used}
             )
-            if rng.random() < c.bad_experience_rate:
+            if draw.bad[customer] < c.bad_experience_rate:
                 self.complaint_until[customer] = day + c.complaint_days
                 self.log.complaints.append((customer, day))
-                if rng.random() < 0.5:
-                    self.log.reviews.append((customer, item, int(rng.integers(1, 3)), day))
-            elif rng.random() < 0.2:
-                self.log.reviews.append((customer, item, int(rng.integers(4, 6)), day))
+                if draw.review[customer] < 0.5:
+                    self.log.reviews.append((customer, item, int(draw.low_stars[customer]), day))
+            elif draw.review[customer] < 0.2:
+                self.log.reviews.append((customer, item, int(draw.high_stars[customer]), day))
         self.day += 1
 
-    def _pick_items(self, rng: np.random.Generator, customers: IntArray) -> IntArray:
+    def _pick_items(self, draw: _DailyDraws, customers: IntArray) -> IntArray:
         """Mostly from the favourite category (80%), otherwise any."""
         c = self.config
-        favourite = rng.random(len(customers)) < 0.8
-        category = np.where(
-            favourite, self.taste[customers], rng.integers(0, c.categories, len(customers))
-        )
-        return np.asarray(
-            category * c.items_per_category + rng.integers(0, c.items_per_category, len(customers)),
-            dtype=np.int64,
-        )
+        favourite = draw.favourite[customers] < 0.8
+        category = np.where(favourite, self.taste[customers], draw.category[customers])
+        return np.asarray(category * c.items_per_category + draw.item[customers], dtype=np.int64)
 
     def run_history(self) -> None:
         """Simulate up to the decision day (``history_days``), with one pilot experiment.
