@@ -154,8 +154,15 @@ def test_the_benchmark_reports_every_policy_with_intervals() -> None:
     for arm in result["intervals"].values():
         low, high = arm["retention_90d"]["ci_low"], arm["retention_90d"]["ci_high"]
         assert np.isfinite(low) and low <= arm["retention_90d"]["mean"] <= high
-    assert set(result["retain_minus_baseline"]) == set(result["baselines"])
-    for arm in ("random_coupons", "rfm_heuristic", "newsletter_rfm", "retain"):
+    reference = "hidden_state_reference"  # reads the hidden state: reported, never a baseline
+    assert set(result["retain_minus_baseline"]) == set(result["baselines"]) | {reference}
+    assert set(result["reference"]) == {reference}
+    knowing, nothing = result["per_seed"][reference], result["per_seed"]["no_action"]
+    assert all(
+        k > n for k, n in zip(knowing["retention_90d"], nothing["retention_90d"], strict=True)
+    )
+    assert result["share_of_reference_gain"] is not None
+    for arm in ("random_coupons", "rfm_heuristic", "newsletter_rfm", "retain", reference):
         seeds = result["per_seed"][arm]
         assert all(0 <= s <= b * 1.2 for s, b in zip(seeds["spend"], seeds["budget"], strict=True))
     assert all(n > 0 for n in result["per_seed"]["newsletter_rfm"]["messages"])

@@ -27,6 +27,14 @@ numbers. Policies:
   the shop's events on the decision day (item text off: the simulated
   titles carry no meaning; SASRec training capped at 60 s).
 
+Beside them, not a baseline: ``hidden_state_reference``, plain rules that
+read what no shop can see — who is still a customer, their true favourite
+category, how they respond to coupons (:func:`_hidden_state_reference`).
+It shows how much room the simulator leaves above the heuristics, so a
+bar such as "2 points over the best heuristic" can be judged against what
+knowing everything would give; ``share_of_reference_gain`` is Retain's
+gain over no action as a share of the reference's.
+
 Every policy keeps the same contact rules (:func:`cooling_down`): no coupon
 to a customer who got one in the last 30 days, no second message within 7
 days, no second care contact within 30.
@@ -87,6 +95,8 @@ _COUPON = 15.0
 #: Items in one recommendation message.
 MESSAGE_ITEMS = 4
 _FIXED = {a.name: a.fixed_cost for a in DEFAULT_ACTIONS}
+#: The arm that reads the simulator's hidden state: reported, never a baseline.
+REFERENCE = "hidden_state_reference"
 
 
 def _store_for(shop: ShopSimulator) -> Store:
@@ -239,6 +249,60 @@ def _newsletter_rfm(arm: _Campaigns, per_category: bool = False) -> Policy:
     return decide
 
 
+def _hidden_state_reference(arm: _Campaigns) -> Policy:
+    """What knowing the simulator's hidden state is worth (a yardstick, not a policy a shop has).
+
+    Each round: a message with items from the customer's true favourite
+    category to every past customer not cooling down; a care contact to
+    every living customer with an open complaint; with what is left of the
+    round's budget, 15-off coupons to living customers who have not bought
+    since the first round, most extra chance of a purchase per expected
+    coupon cost first (from their true visit rate, chance to buy and coupon
+    sensitivity over the coupon's days, with the message's lift). It is not
+    the best policy there is, only what plain rules do when they can see
+    what a shop never can: who is still there and what they like.
+    """
+    first_day: list[int] = []
+
+    def decide(shop: ShopSimulator) -> Treatment:
+        c = shop.config
+        first_day[:1] = first_day[:1] or [shop.day]
+        allowance = arm.allowance(shop)
+        blocked = arm.unavailable(shop)
+        past = np.asarray(_customers(shop), dtype=np.int64)
+        treatment = Treatment()
+        for customer in past.tolist():
+            if shop.user_id(customer) not in blocked["recommendation_message"]:
+                first = int(shop.taste[customer]) * c.items_per_category
+                treatment.messages[customer] = list(range(first, first + MESSAGE_ITEMS))
+        complained = past[shop.alive[past] & (shop.complaint_until[past] >= shop.day)]
+        treatment.care = {
+            int(u) for u in complained if shop.user_id(int(u)) not in blocked["care_contact"]
+        }
+        allowance -= len(treatment.messages) * _FIXED["recommendation_message"]
+        allowance -= len(treatment.care) * _FIXED["care_contact"]
+        returned = {o["customer"] for o in shop.log.orders if o["day"] >= first_day[0]}
+        open_ = [
+            int(u) for u in past[shop.alive[past]]
+            if int(u) not in returned and shop.user_id(int(u)) not in blocked["coupon_15"]
+        ]  # fmt: skip
+        who = np.asarray(open_, dtype=np.int64)
+        daily = np.minimum(shop.visit_rate[who] * c.relevant_message_lift, 1.0)
+        boost = 1.0 + shop.coupon_sensitivity[who] * _COUPON / 10.0
+        without = 1.0 - np.exp(-daily * shop.buy_on_visit[who] * c.coupon_days)
+        chance = np.minimum(shop.buy_on_visit[who] * boost, 1.0)
+        with_coupon = 1.0 - np.exp(-daily * chance * c.coupon_days)
+        cost = _COUPON * with_coupon
+        for index in np.argsort(-(with_coupon - without) / np.maximum(cost, 1e-9)):
+            if cost[index] > allowance:
+                break
+            allowance -= cost[index]
+            treatment.coupons[int(who[index])] = _COUPON
+        return arm.record(shop, treatment)
+
+    return decide
+
+
 class _RetainLoop:
     """The full loop, one campaign per round: retrain, score, plan within the round's budget."""
 
@@ -309,6 +373,16 @@ def _message_relevance(shop: ShopSimulator, loop: _RetainLoop) -> dict[str, floa
     }
 
 
+def _share_of_gain(
+    ours: dict[str, list[float]], reference: dict[str, list[float]], nothing: dict[str, list[float]]
+) -> float | None:
+    """Retain's gain in retention over no action as a share of the hidden-state reference's."""
+    gain = np.mean(np.subtract(reference["retention_90d"], nothing["retention_90d"]))
+    if gain <= 0:
+        return None
+    return float(np.mean(np.subtract(ours["retention_90d"], nothing["retention_90d"])) / gain)
+
+
 def _mean_known(values: list[float]) -> float | None:
     """The mean of the values that are not NaN (a seed without messages has none); else None."""
     known = [v for v in values if not np.isnan(v)]
@@ -366,6 +440,7 @@ def run_retention_benchmark(
             "newsletter_rfm": _newsletter_rfm(_Campaigns(budget, rounds)),
             "category_newsletter_rfm": _newsletter_rfm(_Campaigns(budget, rounds), True),
             "retain": loop,
+            REFERENCE: _hidden_state_reference(_Campaigns(budget, rounds)),
         }
         for name, policy in policies.items():
             outcome = shop.future(policy, days=days, every_days=every_days)
@@ -408,8 +483,12 @@ def run_retention_benchmark(
         "baselines": {
             arm: {k: v["mean"] for k, v in record.items()}
             for arm, record in summary.items()
-            if arm != "retain"
+            if arm not in ("retain", REFERENCE)
         },
+        "reference": {REFERENCE: {k: v["mean"] for k, v in summary[REFERENCE].items()}},
+        "share_of_reference_gain": _share_of_gain(
+            per_arm["retain"], per_arm[REFERENCE], per_arm["no_action"]
+        ),
         "intervals": summary,
         "per_seed": per_arm,
         "retain_minus_baseline": differences,
