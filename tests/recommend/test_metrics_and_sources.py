@@ -69,6 +69,28 @@ def test_transition_source_learns_what_comes_next() -> None:
     assert int(np.argmax(pop.score([np.array([], np.int32)])[0])) == 2
 
 
+def test_the_profile_source_keeps_a_regular_on_what_they_usually_buy() -> None:
+    from retain.recommend.recommender import _item_knn, _profile_knn
+
+    # Items 1-10 and 11-20 are two groups, each bought together by its own shoppers.
+    rng = np.random.default_rng(0)
+    groups = [list(range(1, 11)), list(range(11, 21))]
+    shoppers = [rng.choice(groups[u % 2], 5, replace=False).tolist() for u in range(200)]
+    seqs = _seqs(shoppers, 20)
+    recent, lasting = _item_knn(), _profile_knn()
+    recent.fit(seqs)
+    lasting.similarity = recent.similarity
+    # A regular of the first group whose last three visits strayed into the second.
+    regular = np.array([1, 2, 3, 4, 5, 6, 1, 2, 11, 12, 13], np.int32)
+    unseen = np.setdiff1d(np.arange(1, 21), regular)
+
+    def best(scores: np.ndarray) -> int:
+        return int(unseen[np.argmax(scores[0][unseen])])
+
+    assert best(recent.score([regular])) > 10  # the recent items lead item_knn astray
+    assert best(lasting.score([regular])) <= 10  # the whole history keeps the usual group
+
+
 def test_als_solves_vectors_for_histories_it_never_saw() -> None:
     rng = np.random.default_rng(0)
     group_a = [list(rng.choice([1, 2, 3, 4], 3, replace=False) + 0) for _ in range(40)]

@@ -68,7 +68,9 @@ def test_the_blend_beats_popularity_on_held_out_items(fitted: Recommender) -> No
     by_source = fitted.report.holdout_by_source
     assert fitted.report.holdout_ndcg10 >= max(by_source.values()) - 1e-9
     assert fitted.report.holdout_ndcg10 > by_source["popularity"]
-    assert set(by_source) == {"popularity", "item_knn", "transition", "als", "content", "sasrec"}
+    assert set(by_source) == {
+        "popularity", "item_knn", "profile", "transition", "als", "content", "sasrec"
+    }  # fmt: skip
 
 
 def test_unknown_user_and_items_get_the_cold_start_path_and_a_report(

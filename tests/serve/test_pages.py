@@ -51,7 +51,8 @@ def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) ->
     # The recommender's list for this customer, each item with its reason.
     recommended = profile.text.split('id="recommended"')[1].split("</table>")[0]
     assert recommended.count("<tr><td>") == 10
-    assert any(w in recommended for w in ("bought", "similar", "popular", "shopping", "tastes"))
+    reasons = ("bought", "similar", "popular", "shopping", "tastes", "coming back")
+    assert any(w in recommended for w in reasons)
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -49,6 +49,7 @@ MAX_K = 500
 TRANSFORMS: Mapping[str, Transform] = {
     "popularity": "share",
     "item_knn": "share",
+    "profile": "share",
     "transition": "share",
     "als": "share",
     "content": "softmax",
@@ -59,6 +60,7 @@ TRANSFORMS: Mapping[str, Transform] = {
 _PHRASES: Mapping[str, str] = {
     "transition": "often bought after {}",
     "item_knn": "customers who bought {} also bought this",
+    "profile": "in line with what you keep coming back to, like {}",
     "als": "liked by shoppers with tastes like yours (you chose {})",
     "content": "similar to {}",
     "sasrec": "fits what you have been shopping for lately, like {}",
@@ -203,11 +205,12 @@ class Recommender:
         vectors = self._text_vectors(seconds)
         sources = self._make_sources(vectors, sequences.n_items)
         for name, source in sources.items():
-            if name == "sasrec":
+            if name in _NOT_FITTED_HERE:
                 continue
             t = time.perf_counter()
             source.fit(train)
             seconds[name] = time.perf_counter() - t
+        _share_similarity(sources)
         if "sasrec" in sources and len(tune_targets):
             sasrec = cast(SASRec, sources["sasrec"])
             sasrec.fit(
@@ -231,8 +234,9 @@ class Recommender:
             self.blend = Blend({"popularity": 1.0}, dict(TRANSFORMS))
         # Serve with everything known: refit the cheap sources on full histories.
         for name, source in sources.items():
-            if name != "sasrec":
+            if name not in _NOT_FITTED_HERE:
                 source.fit(sequences)
+        _share_similarity(sources)
         self.sources = sources
         seconds["total"] = time.perf_counter() - started
         sasrec_model = sources.get("sasrec")
@@ -268,6 +272,7 @@ class Recommender:
         sources: list[Source] = [
             Popularity(half_life_days=cfg.popularity_half_life_days),
             _item_knn(),
+            _profile_knn(),
             TransitionKNN(),
         ]
         if cfg.als:
@@ -656,7 +661,9 @@ class Recommender:
             )
         }
         if (folder / "item_knn.npz").is_file():
-            sources["item_knn"] = _item_knn(sp.load_npz(folder / "item_knn.npz").tocsr())
+            similarity = sp.load_npz(folder / "item_knn.npz").tocsr()
+            sources["item_knn"] = _item_knn(similarity)
+            sources["profile"] = _profile_knn(similarity)
         if (folder / "transition.npz").is_file():
             sources["transition"] = TransitionKNN(
                 transitions=sp.load_npz(folder / "transition.npz").tocsr()
@@ -704,6 +711,31 @@ def _item_knn(similarity: sp.csr_matrix | None = None) -> ItemKNN:
     (The benchmark's item-kNN baseline keeps ``ItemKNN``'s last-3 default.)
     """
     return ItemKNN(last=None, decay=0.7, similarity=similarity)
+
+
+def _profile_knn(similarity: sp.csr_matrix | None = None) -> ItemKNN:
+    """The same similarities read from the whole history, every item alike: the customer's
+    lasting taste.
+
+    ``item_knn`` leans on the last few items, which serves a shopper whose
+    interest moves; a regular whose last visits strayed from what they
+    usually buy is better served by everything they did. The blend weighs
+    the two on held-out items. Its similarity matrix is ``item_knn``'s (same
+    data, same settings), so a saved model stores it once.
+    """
+    return ItemKNN(name="profile", last=None, decay=1.0, similarity=similarity)
+
+
+#: Sources the fitting loops skip: SASRec trains once with early stopping, and
+#: ``profile`` takes ``item_knn``'s similarities (:func:`_share_similarity`).
+_NOT_FITTED_HERE = ("sasrec", "profile")
+
+
+def _share_similarity(sources: Mapping[str, Source]) -> None:
+    """Give ``profile`` the matrix ``item_knn`` just computed instead of computing it twice."""
+    knn, profile = sources.get("item_knn"), sources.get("profile")
+    if isinstance(knn, ItemKNN) and isinstance(profile, ItemKNN):
+        profile.similarity = knn.similarity
 
 
 def _fixed(scores: np.ndarray) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
