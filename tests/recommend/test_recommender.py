@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -212,6 +213,20 @@ def test_save_and_load_answer_the_same(fitted: Recommender, tmp_path: Path) -> N
         )
     with pytest.raises(NotFoundError):
         Recommender.load(tmp_path / "nothing")
+
+
+def test_a_model_saved_before_the_profile_source_loads_and_never_uses_it(
+    fitted: Recommender, tmp_path: Path
+) -> None:
+    fitted.save(tmp_path / "model")
+    meta_path = tmp_path / "model" / "recommender.json"
+    meta = json.loads(meta_path.read_text("utf-8"))
+    meta["blend"]["weights"].pop("profile", None)  # as a model saved by an earlier version
+    meta_path.write_text(json.dumps(meta), "utf-8")
+    older = Recommender.load(tmp_path / "model")
+    user = max(older.histories, key=lambda u: len(older.histories[u]))
+    answer = older.recommend(user, k=10)
+    assert len(answer.items) == 10 and "profile" not in {r.source for r in answer.items}
 
 
 def test_train_recommend_writes_every_users_list(shop: Store, tmp_path: Path) -> None:
