@@ -256,17 +256,15 @@ def _hidden_state_reference(arm: _Campaigns) -> Policy:
     category to every past customer not cooling down; a care contact to
     every living customer with an open complaint; with what is left of the
     round's budget, 15-off coupons to living customers who have not bought
-    since the first round, most extra chance of a purchase per expected
+    since the decision day, most extra chance of a purchase per expected
     coupon cost first (from their true visit rate, chance to buy and coupon
     sensitivity over the coupon's days, with the message's lift). It is not
     the best policy there is, only what plain rules do when they can see
     what a shop never can: who is still there and what they like.
     """
-    first_day: list[int] = []
 
     def decide(shop: ShopSimulator) -> Treatment:
         c = shop.config
-        first_day[:1] = first_day[:1] or [shop.day]
         allowance = arm.allowance(shop)
         blocked = arm.unavailable(shop)
         past = np.asarray(_customers(shop), dtype=np.int64)
@@ -281,7 +279,8 @@ def _hidden_state_reference(arm: _Campaigns) -> Policy:
         }
         allowance -= len(treatment.messages) * _FIXED["recommendation_message"]
         allowance -= len(treatment.care) * _FIXED["care_contact"]
-        returned = {o["customer"] for o in shop.log.orders if o["day"] >= first_day[0]}
+        # The futures start on the decision day, where the history ends.
+        returned = {o["customer"] for o in shop.log.orders if o["day"] >= c.history_days}
         open_ = [
             int(u) for u in past[shop.alive[past]]
             if int(u) not in returned and shop.user_id(int(u)) not in blocked["coupon_15"]
