@@ -112,6 +112,11 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert cohorts.returncode == 0, cohorts.stderr
     assert "retention by week of first purchase" in cohorts.stdout
     assert "retention curve (complete periods only): +0: 100.0%" in cohorts.stdout
+    split = retain("cohorts", "--by", "channel", data_dir=data_dir, cwd=tmp_path)
+    assert split.returncode == 0, split.stderr
+    assert "revenue per customer so far (LTV)" in split.stdout and "referral" in split.stdout
+    nobody = retain("cohorts", "--by", "country", data_dir=data_dir, cwd=tmp_path)
+    assert nobody.returncode == 1 and "attribute: channel, language" in nobody.stderr
     segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
     learned = retain("clusters", "--k", "4", data_dir=data_dir, cwd=tmp_path)

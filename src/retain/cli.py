@@ -480,25 +480,39 @@ def scores(
 AsOfOption = Annotated[str | None, typer.Option(help="Last day counted (default: last order).")]
 
 
-def _read_as_of(as_of: str | None, *builds: Callable[[Any, date], Any]) -> tuple[date, list[Any]]:
-    """Open the store read-only, settle the day, and fetch each ``build(tables, day)``."""
+def _read_as_of(
+    as_of: str | None, *builds: Callable[[Any, date], Any], fetch: bool = True
+) -> tuple[date, list[Any]]:
+    """Open the store read-only, settle the day, and fetch each ``build(tables, day)``.
+
+    With ``fetch=False`` the builds return frames themselves.
+    """
     from retain.data.summary import last_order_day
     from retain.features.customer import FeatureTables
 
     with _open_store(get_settings(), read_only=True) as store:
         day = _parse_day(as_of, "--as-of") or last_order_day(store)
         tables = FeatureTables.from_store(store)
-        return day, [tables.fetch(build(tables, day)) for build in builds]
+        built = [build(tables, day) for build in builds]
+        return day, [tables.fetch(b) for b in built] if fetch else built
 
 
 @app.command()
 def cohorts(
     period: Annotated[str, typer.Option(help="month or week.")] = "month",
     as_of: AsOfOption = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Split the curves: 'rfm' (today's RFM segment) or a customer attribute "
+            "from the users table, e.g. 'channel'."
+        ),
+    ] = None,
 ) -> None:
     """Cohort retention: who came back, by month (or week) of first purchase.
 
     Example: retain cohorts --period week
+    Example: retain cohorts --by channel
     """
     from retain.retention.analytics import (
         cohort_heatmap,
@@ -509,6 +523,9 @@ def cohorts(
 
     if period not in ("month", "week"):
         raise _CommandError(f"--period must be month or week; got {period!r}")
+    if by is not None:
+        _segment_curves(period, as_of, by)
+        return
     day, (matrix, repeats) = _read_as_of(
         as_of,
         lambda tables, day: cohort_retention(tables, day, period),  # type: ignore[arg-type]
@@ -535,6 +552,44 @@ def cohorts(
     out.print(
         f"repeat customers: {int(repeat.repeat_customers):,} of {int(repeat.customers):,} "
         f"({repeat.rate:.1%})"
+    )
+
+
+def _segment_curves(period: str, as_of: str | None, by: str) -> None:
+    """``retain cohorts --by``: retention and revenue-per-customer curves per segment."""
+    from retain.retention.analytics import retention_curve, segment_matrix
+
+    day, (matrix,) = _read_as_of(
+        as_of,
+        lambda tables, day: segment_matrix(tables, day, by, period),  # type: ignore[arg-type]
+        fetch=False,
+    )
+    if matrix.empty:
+        out.print(f"no purchases on or before {day}: no cohorts to show yet")
+        return
+    curves = retention_curve(matrix)
+    width = int(curves.period_index.max())
+    for title, column, cell in (
+        ("share buying again", "retention", "{:.0%}"),
+        ("revenue per customer so far (LTV)", "revenue_per_customer", "{:,.2f}"),
+    ):
+        table = Table(title=f"{title}, by {period}s since the first purchase and {by}, as of {day}")
+        table.add_column(by)
+        table.add_column("customers", justify="right")
+        for k in range(width + 1):
+            table.add_column(f"+{k}", justify="right")
+        for segment, curve in curves.groupby("segment", sort=False):
+            values = dict(zip(curve.period_index, curve[column], strict=True))
+            cells = [cell.format(values[k]) if k in values else "" for k in range(width + 1)]
+            table.add_row(str(segment), f"{int(curve.customers.iloc[0]):,}", *cells)
+        out.print(table)
+    out.print(
+        f"each point counts only the {period}ly cohorts that have lived through it; "
+        + (
+            "RFM segments are today's, so the curves show how each got there, not a forecast"
+            if by == "rfm"
+            else f"customers without a {by!r} attribute are 'not set'"
+        )
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 
 import pandas as pd
 import pyarrow as pa
@@ -11,14 +12,18 @@ import pytest
 
 from retain.data import Store
 from retain.data.ingest import ingest_arrow
+from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables
 from retain.retention.analytics import (
+    NOT_SET,
     active_users,
+    attribute_names,
     cohort_heatmap,
     cohort_retention,
     repeat_purchase_rate,
     retention_curve,
     revenue_curve,
+    segment_matrix,
 )
 from retain.retention.segments import SEGMENTS, rfm_segments
 
@@ -71,12 +76,53 @@ def test_cohort_matrix_curve_and_heatmap(shop: FeatureTables) -> None:
     curve = retention_curve(matrix)
     assert curve.retention.tolist() == pytest.approx([1.0, 1 / 3, 1 / 2])
     assert curve.cohorts.tolist() == [3, 2, 1]
+    # LTV: each period adds the spend per customer of the cohorts that lived through it:
+    # +0 all four (73 / 4), +1 January and February (ann's 20 / 3), +2 January (ann's 30 / 2).
+    assert curve.revenue_per_customer.tolist() == pytest.approx(
+        [73 / 4, 73 / 4 + 20 / 3, 73 / 4 + 20 / 3 + 30 / 2]
+    )
     grid = cohort_heatmap(matrix)
     feb = grid.loc[grid.index[1]]
     assert feb[1] == 0.0 and feb[2] == 1.0 and pd.isna(feb[3])  # nobody back in March
     ltv = revenue_curve(matrix)
     jan = ltv[ltv.cohort == matrix.cohort.iloc[0]].revenue_per_customer.tolist()
     assert jan == pytest.approx([7.5, 17.5, 32.5])
+
+
+def _profiles(store: Store, attributes: dict[str, dict[str, object]]) -> None:
+    rows = [{"user_id": u, "attributes": json.dumps(a)} for u, a in attributes.items()]
+    table = pa.Table.from_pylist(rows)
+    ingest_arrow(store, "users", table, source="t", now=dt.datetime(2030, 1, 1))
+
+
+def test_curves_split_by_a_customer_attribute(store: Store, shop: FeatureTables) -> None:
+    _profiles(store, {"ann": {"channel": "ads"}, "bob": {"channel": "ads"}, "cat": {"age": 30}})
+    tables = FeatureTables.from_store(store)
+    assert attribute_names(tables) == ["age", "channel"]
+    curves = retention_curve(segment_matrix(tables, AS_OF, "channel"))
+    ads = curves[curves.segment == "ads"]
+    # January's ads cohort: ann and bob; ann is back in February and March.
+    assert ads.retention.tolist() == pytest.approx([1.0, 0.5, 0.5])
+    assert ads.revenue_per_customer.tolist() == pytest.approx([7.5, 17.5, 32.5])
+    assert ads.customers.tolist() == [2, 2, 2]
+    unset = curves[curves.segment == NOT_SET]  # cat has no channel, dan no profile
+    assert unset.customers.iloc[0] == 2 and unset.retention.iloc[1] == 0.0
+
+
+def test_curves_split_by_rfm_segment_cover_every_customer(shop: FeatureTables) -> None:
+    matrix = segment_matrix(shop, AS_OF, "rfm")
+    first = matrix[matrix.period_index == 0]
+    assert first.cohort_size.sum() == 4 and NOT_SET not in set(matrix.segment)
+    curves = retention_curve(matrix)
+    assert (curves.groupby("segment").revenue_per_customer.diff().dropna() >= 0).all()
+
+
+def test_a_split_by_an_attribute_nobody_has_names_the_ones_that_exist(
+    store: Store, shop: FeatureTables
+) -> None:
+    _profiles(store, {"ann": {"channel": "ads"}})
+    with pytest.raises(InvalidInputError, match=r"'country'.*channel"):
+        segment_matrix(FeatureTables.from_store(store), AS_OF, "country")
 
 
 def test_repeat_rate_and_active_users(shop: FeatureTables) -> None:
@@ -92,6 +138,8 @@ def test_an_empty_shop_gives_empty_tables_not_errors(store: Store) -> None:
     assert matrix.empty
     assert retention_curve(matrix).empty and cohort_heatmap(matrix).empty
     assert revenue_curve(matrix).empty
+    split = segment_matrix(tables, AS_OF, "rfm")
+    assert split.empty and retention_curve(split).empty
     assert tables.fetch(rfm_segments(tables, AS_OF)).empty
     assert tables.fetch(repeat_purchase_rate(tables, AS_OF)).iloc[0].customers == 0
 

@@ -92,8 +92,9 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
     ("path", "charts"),
     [
         ("/", 2),
-        ("/cohorts", 1),
-        ("/cohorts?period=week", 1),
+        ("/cohorts", 4),
+        ("/cohorts?period=week", 4),
+        ("/cohorts?by=channel", 4),
         ("/segments", 1),
         ("/at-risk", 0),
         ("/experiments", 0),
@@ -147,6 +148,21 @@ def test_a_user_clicks_from_an_at_risk_customer_to_their_profile(
     answer.wait_for(timeout=60_000)
     assert any(order in answer.inner_text() for order in orders)
     page.screenshot(path=str(SHOTS / "demo-customer.png"), full_page=True)  # type: ignore[attr-defined]
+    assert problems == []
+
+
+def test_a_user_splits_the_cohort_curves_by_acquisition_channel(
+    browser: object, demo_site: str
+) -> None:
+    page, problems = _visit(browser, demo_site + "/cohorts", "demo-cohorts-split-click")
+    page.locator("#splits a", has_text="channel").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.url.endswith("/cohorts?period=month&by=channel")  # type: ignore[attr-defined]
+    names = page.evaluate(  # type: ignore[attr-defined]
+        "() => document.getElementById('split-value')._fullData.map(t => t.name)"
+    )
+    assert sorted(n.split(" (")[0] for n in names) == ["ads", "organic", "referral", "social"]
+    page.screenshot(path=str(SHOTS / "demo-cohorts-by-channel-click.png"), full_page=True)  # type: ignore[attr-defined]
     assert problems == []
 
 

@@ -15,6 +15,7 @@ PAGES = (
     "/",
     "/cohorts",
     "/cohorts?period=week",
+    "/cohorts?by=channel",
     "/at-risk",
     "/segments",
     "/experiments",
@@ -126,6 +127,20 @@ def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir:
     assert bad.status_code == 400 and "period must be month or week" in bad.text
     script = client(demo_dir).get("/static/plotly.min.js")
     assert script.status_code == 200 and len(script.content) > 1_000_000
+
+
+def test_cohorts_page_splits_the_curves_by_segment_or_attribute(demo_dir: Path) -> None:
+    app = client(demo_dir)
+    page = app.get("/cohorts").text
+    assert 'id="cohort-value"' in page and "all cohorts" in page  # LTV per cohort
+    assert 'id="split-retention"' in page and "champions" in page  # RFM by default
+    assert 'href="/cohorts?period=month&amp;by=channel"' in page  # the demo's attributes
+    by_channel = app.get("/cohorts?by=channel&period=week").text
+    assert 'id="split-value"' in by_channel
+    assert all(name in by_channel for name in ("organic", "ads", "social", "referral"))
+    unknown = app.get("/cohorts?by=<b>country</b>")
+    assert unknown.status_code == 200 and 'id="split-note"' in unknown.text
+    assert "no customer has an attribute" in unknown.text and "<b>country" not in unknown.text
 
 
 def test_experiments_page_shows_the_campaign_holdout(demo_dir: Path) -> None:

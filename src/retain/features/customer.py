@@ -114,6 +114,7 @@ class FeatureTables:
     items: ir.Table | None = None
     reviews: ir.Table | None = None
     conversations: ir.Table | None = None
+    users: ir.Table | None = None
 
     def fetch(self, expr: ir.Table) -> pd.DataFrame:
         """Run ``expr`` and return the result as a pandas frame."""
@@ -143,7 +144,7 @@ class FeatureTables:
         return cls(runner=backend.to_pyarrow, **tables)
 
 
-_SOURCES = ("orders", "events", "items", "reviews", "conversations")
+_SOURCES = ("orders", "events", "items", "reviews", "conversations", "users")
 
 
 def _day_after(cutoff: dt.date) -> ir.TimestampScalar:

@@ -2,11 +2,14 @@
 
 from retain.retention.analytics import (
     active_users,
+    attribute_names,
     cohort_heatmap,
     cohort_retention,
+    customer_segments,
     repeat_purchase_rate,
     retention_curve,
     revenue_curve,
+    segment_matrix,
 )
 from retain.retention.experiments import (
     Comparison,
@@ -27,9 +30,11 @@ __all__ = [
     "Segment",
     "active_users",
     "assign",
+    "attribute_names",
     "cohort_heatmap",
     "cohort_retention",
     "cuped",
+    "customer_segments",
     "mean_test",
     "proportion_test",
     "repeat_purchase_rate",
@@ -38,4 +43,5 @@ __all__ = [
     "rfm_segments",
     "sample_size_means",
     "sample_size_proportions",
+    "segment_matrix",
 ]

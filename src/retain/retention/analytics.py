@@ -7,31 +7,47 @@ and day, cancelled and returned orders excluded), so every capability agrees
 on what a purchase is. Only periods that have started by ``as_of`` appear,
 and a period still running at ``as_of`` is flagged ``complete = False``
 rather than shown as a drop.
+
+Every view can be split by *segment*: :func:`customer_segments` labels each
+customer (their RFM segment, or an attribute from the ``users`` table such
+as the acquisition channel), and the cohort matrix then holds one set of
+cohorts per segment, so a growth team sees whose customers come back and
+what they are worth over time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Literal
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, purchase_occasions
+from retain.retention.segments import rfm_segments
 
 __all__ = [
     "Period",
     "active_users",
+    "attribute_names",
     "cohort_heatmap",
     "cohort_retention",
+    "customer_segments",
     "repeat_purchase_rate",
     "retention_curve",
     "revenue_curve",
+    "segment_matrix",
 ]
 
 Period = Literal["week", "month"]
 _TRUNCATE = {"week": "W", "month": "M"}
+#: ``customer_segments`` split: each customer's RFM segment as of the day.
+BY_RFM = "rfm"
+#: The label of customers a split has no value for (no such attribute, no profile).
+NOT_SET = "not set"
 
 
 def _period_start(day: ir.DateValue, period: Period) -> ir.DateValue:
@@ -44,8 +60,10 @@ def _periods_between(later: ir.DateValue, earlier: ir.DateValue, period: Period)
     return later.delta(earlier, unit="month")
 
 
-def _cohort_activity(tables: FeatureTables, as_of: dt.date, period: Period) -> ir.Table:
-    """Per customer and period index: spend in that period of their cohort."""
+def _cohort_activity(
+    tables: FeatureTables, as_of: dt.date, period: Period, segments: ir.Table | None
+) -> ir.Table:
+    """Per customer and period index: spend in that period of their cohort (and their segment)."""
     occasions = purchase_occasions(tables.orders, as_of)
     firsts = occasions.group_by("user_id").aggregate(first_day=occasions.day.min())
     joined = occasions.join(firsts, "user_id")
@@ -54,12 +72,21 @@ def _cohort_activity(tables: FeatureTables, as_of: dt.date, period: Period) -> i
         cohort=cohort,
         period_index=_periods_between(_period_start(joined.day, period), cohort, period),
     )
-    return with_index.group_by(["cohort", "user_id", "period_index"]).aggregate(
-        spend=with_index.spend.sum()
-    )
+    keys = ["cohort", "user_id", "period_index"]
+    if segments is not None:
+        labels = segments.select(label_user="user_id", label=segments.segment.cast("string"))
+        with_index = with_index.left_join(labels, with_index.user_id == labels.label_user)
+        with_index = with_index.mutate(segment=with_index.label.fill_null(NOT_SET))
+        keys.insert(0, "segment")
+    return with_index.group_by(keys).aggregate(spend=with_index.spend.sum())
 
 
-def cohort_retention(tables: FeatureTables, as_of: dt.date, period: Period = "month") -> ir.Table:
+def cohort_retention(
+    tables: FeatureTables,
+    as_of: dt.date,
+    period: Period = "month",
+    segments: ir.Table | None = None,
+) -> ir.Table:
     """The cohort matrix: one row per cohort and period index.
 
     Columns: ``cohort`` (period start), ``period_index`` (0 = the first
@@ -68,24 +95,88 @@ def cohort_retention(tables: FeatureTables, as_of: dt.date, period: Period = "mo
     period has ended by ``as_of``) and ``complete_periods`` (how many of the
     cohort's periods have ended). Periods in which nobody bought have no row;
     :func:`cohort_heatmap` fills them with zeros.
+
+    With ``segments`` (``user_id`` and ``segment`` per customer, e.g. from
+    :func:`customer_segments`) every row also has a ``segment`` and cohorts
+    are counted within it; customers without a label are :data:`NOT_SET`.
     """
-    activity = _cohort_activity(tables, as_of, period)
+    activity = _cohort_activity(tables, as_of, period, segments)
+    keys = ["cohort"] if segments is None else ["segment", "cohort"]
     sizes = (
         activity.filter(activity.period_index == 0)
-        .group_by("cohort")
+        .group_by(keys)
         .aggregate(cohort_size=ibis._.user_id.nunique())
     )
-    counts = activity.group_by(["cohort", "period_index"]).aggregate(
+    counts = activity.group_by([*keys, "period_index"]).aggregate(
         active=activity.user_id.nunique(), revenue=activity.spend.sum()
     )
-    matrix = counts.join(sizes, "cohort")
+    matrix = counts.join(sizes, keys)
     end = _period_start(ibis.date(as_of), period)
     last_index = _periods_between(end, matrix.cohort, period)
     return matrix.mutate(
         retention=matrix.active.cast("float64") / matrix.cohort_size,
         complete=matrix.period_index < last_index,
         complete_periods=last_index,
-    ).order_by(["cohort", "period_index"])
+    ).order_by([*keys, "period_index"])
+
+
+def customer_segments(tables: FeatureTables, as_of: dt.date, by: str) -> ir.Table:
+    """``user_id`` and ``segment`` for every customer, to split the cohort views by.
+
+    ``by`` is :data:`BY_RFM` (the RFM segment as of ``as_of``: today's
+    segment, so its curves show how each segment's customers got there, not
+    a forecast) or the name of an attribute in the ``users`` table's
+    ``attributes`` (``channel``, ``country``, ...; fixed at sign-up, so its
+    curves compare like with like). Customers without the attribute are
+    :data:`NOT_SET` in the matrix; :func:`attribute_names` lists what exists.
+    """
+    if by == BY_RFM:
+        return rfm_segments(tables, as_of).select("user_id", "segment")
+    if not by.strip():
+        raise InvalidInputError("a segment split needs a name: 'rfm' or a customer attribute")
+    if tables.users is None:
+        raise InvalidInputError(
+            f"cannot split by {by!r}: there is no users table with customer attributes"
+        )
+    value = tables.users.attributes.cast("json")[by]
+    return tables.users.select("user_id", segment=value.str.fill_null(value.cast("string")))
+
+
+def segment_matrix(
+    tables: FeatureTables, as_of: dt.date, by: str, period: Period = "month"
+) -> pd.DataFrame:
+    """The cohort matrix split by ``by`` (see :func:`customer_segments`), fetched.
+
+    Raises:
+        InvalidInputError: ``by`` names an attribute no customer has, with the
+            attributes that exist, rather than one curve labelled "not set".
+    """
+    matrix = tables.fetch(
+        cohort_retention(tables, as_of, period, customer_segments(tables, as_of, by))
+    )
+    if by != BY_RFM and len(matrix) and (matrix.segment == NOT_SET).all():
+        known = ", ".join(attribute_names(tables)) or "none (no customer profile has attributes)"
+        raise InvalidInputError(
+            f"no customer has an attribute {by!r}; split by {BY_RFM!r} or an attribute: {known}"
+        )
+    return matrix
+
+
+def attribute_names(tables: FeatureTables, sample: int = 1000) -> list[str]:
+    """The attribute names found on the first ``sample`` customer profiles, sorted."""
+    if tables.users is None:
+        return []
+    users = tables.users
+    rows = tables.fetch(users.filter(users.attributes.notnull()).select("attributes").limit(sample))
+    names: set[str] = set()
+    for text in rows.attributes:
+        try:
+            parsed = json.loads(text)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(parsed, dict):
+            names.update(str(k) for k in parsed)
+    return sorted(names)
 
 
 def cohort_heatmap(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -106,22 +197,46 @@ def retention_curve(matrix: pd.DataFrame) -> pd.DataFrame:
 
     Each point averages only the cohorts old enough to have lived through
     period ``k`` completely, weighted by cohort size, so young cohorts do not
-    drag the tail down. ``cohorts`` says how many cohorts a point rests on.
+    drag the tail down. ``revenue_per_customer`` is the LTV curve built the
+    same way: each period adds the spend per customer of the cohorts that
+    have lived through it, so the curve never falls even though the oldest
+    cohorts alone reach the far end. ``cohorts`` says how many cohorts a
+    point rests on.
+    A matrix split by segment gives one curve per segment (a ``segment``
+    column first).
     """
-    columns = ["period_index", "retention", "customers", "cohorts"]
+    columns = ["period_index", "retention", "revenue_per_customer", "customers", "cohorts"]
+    if "segment" in matrix.columns:
+        if matrix.empty:
+            return pd.DataFrame(columns=["segment", *columns])
+        curves = [
+            _curve(part).assign(segment=name) for name, part in matrix.groupby("segment", sort=True)
+        ]
+        return pd.concat(curves, ignore_index=True)[["segment", *columns]]
     if matrix.empty:
         return pd.DataFrame(columns=columns)
+    return _curve(matrix)
+
+
+def _curve(matrix: pd.DataFrame) -> pd.DataFrame:
     sizes = matrix.groupby("cohort").cohort_size.first()
     complete = matrix.groupby("cohort").complete_periods.first()
     rows = []
-    for k in range(int(matrix.period_index.max()) + 1):
+    lifetime_value = 0.0
+    # Up to the oldest cohort's last complete period, even where nobody bought any more.
+    for k in range(int(max(matrix.period_index.max(), complete.max())) + 1):
         eligible = sizes.index if k == 0 else complete[complete > k].index
         if len(eligible) == 0:
             break
         at_k = matrix[(matrix.period_index == k) & matrix.cohort.isin(eligible)]
         customers = int(sizes.loc[eligible].sum())
-        rows.append((k, float(at_k.active.sum()) / customers, customers, len(eligible)))
-    return pd.DataFrame(rows, columns=columns)
+        lifetime_value += float(at_k.revenue.sum()) / customers
+        rows.append(
+            (k, float(at_k.active.sum()) / customers, lifetime_value, customers, len(eligible))
+        )
+    return pd.DataFrame(
+        rows, columns=["period_index", "retention", "revenue_per_customer", "customers", "cohorts"]
+    )
 
 
 def revenue_curve(matrix: pd.DataFrame) -> pd.DataFrame:

@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "overview.html", pages.overview_page)
 
     @app.get("/cohorts", response_class=HTMLResponse, include_in_schema=False)
-    def cohorts(request: Request, period: str = "month") -> Response:
+    def cohorts(request: Request, period: str = "month", by: str = "rfm") -> Response:
         if period not in ("month", "week"):
             return render(
                 request,
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 title="Bad period",
                 message=f"period must be month or week, not {period!r}.",
             )
-        return page(request, "cohorts.html", pages.cohorts_page, period)
+        return page(request, "cohorts.html", pages.cohorts_page, period, by)
 
     @app.get("/at-risk", response_class=HTMLResponse, include_in_schema=False)
     def at_risk(request: Request) -> Response:

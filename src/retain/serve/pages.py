@@ -20,10 +20,14 @@ from retain.data.summary import latest_order_day, shop_summary
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, customer_features
 from retain.retention.analytics import (
+    BY_RFM,
     active_users,
+    attribute_names,
     cohort_heatmap,
     cohort_retention,
     retention_curve,
+    revenue_curve,
+    segment_matrix,
 )
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
@@ -97,16 +101,16 @@ def overview_page(store: Store) -> dict[str, Any]:
     return page
 
 
-def cohorts_page(store: Store, period: str = "month") -> dict[str, Any]:
-    """The cohort heatmap and the repeat-purchase curve by cohort."""
+def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[str, Any]:
+    """The cohort heatmap, revenue per customer by cohort, and both curves split by ``by``."""
     day = latest_order_day(store)
     if day is None:
-        return {"empty": True, "message": NO_ORDERS, "period": period}
+        return {"empty": True, "message": NO_ORDERS, "period": period, "by": by, "splits": []}
     tables = FeatureTables.from_store(store)
     matrix = tables.fetch(cohort_retention(tables, day, period))  # type: ignore[arg-type]
     grid = cohort_heatmap(matrix)
     if grid.empty:
-        return {"empty": True, "message": NO_ORDERS, "period": period}
+        return {"empty": True, "message": NO_ORDERS, "period": period, "by": by, "splits": []}
     labels = [f"{c:%Y-%m-%d}" for c in grid.index]
     values = (grid * 100).round(1)
     heatmap = go.Figure(
@@ -129,12 +133,93 @@ def cohorts_page(store: Store, period: str = "month") -> dict[str, Any]:
         "period": period,
         "as_of": day,
         "heatmap": _figure(heatmap),
+        "ltv_chart": _figure(_cohort_value_figure(matrix, period)),
         "note": (
             f"Only one period of data so far: come back after the next {period} to see who returns."
             if single_period
             else "Blank cells are periods that have not happened yet; the last filled "
             "cell of each row is still running."
         ),
+        **_split_by(tables, day, period, by),
+    }
+
+
+#: Cohorts drawn one by one in the revenue chart; older ones are in the all-cohorts line.
+_COHORT_LINES = 12
+
+
+def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
+    """Cumulative revenue per customer of the latest cohorts, and of all cohorts together."""
+    figure = go.Figure()
+    per_cohort = revenue_curve(matrix)
+    recent = sorted(per_cohort.cohort.unique())[-_COHORT_LINES:]
+    for cohort in recent:
+        line = per_cohort[per_cohort.cohort == cohort]
+        figure.add_trace(
+            go.Scatter(
+                x=line.period_index,
+                y=line.revenue_per_customer.round(2),
+                mode="lines",
+                name=f"{cohort:%Y-%m-%d}",
+                line={"width": 1},
+                opacity=0.6,
+            )
+        )
+    overall = retention_curve(matrix)
+    figure.add_trace(
+        go.Scatter(
+            x=overall.period_index,
+            y=overall.revenue_per_customer.round(2),
+            mode="lines+markers",
+            name="all cohorts",
+            line={"width": 3, "color": "#111"},
+        )
+    )
+    return figure.update_layout(
+        title=f"Revenue per customer since the first purchase (LTV), by {period} cohort",
+        xaxis_title=f"{period}s after the first purchase",
+    )
+
+
+def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str, Any]:
+    """Retention and LTV curves per segment, or a note saying why the split cannot be drawn."""
+    splits = [BY_RFM, *attribute_names(tables)]
+    found: dict[str, Any] = {"by": by, "splits": splits if by in splits else [*splits, by]}
+    try:
+        matrix = segment_matrix(tables, day, by, period)  # type: ignore[arg-type]
+    except InvalidInputError as exc:
+        return {**found, "split_note": f"Cannot split by {by!r}: {exc}."}
+    curves = retention_curve(matrix)
+    figures = {"retention": go.Figure(), "revenue_per_customer": go.Figure()}
+    for segment, curve in curves.groupby("segment", sort=True):
+        label = f"{segment} ({int(curve.customers.iloc[0]):,})"
+        figures["retention"].add_trace(
+            go.Scatter(x=curve.period_index, y=(curve.retention * 100).round(1), name=label)
+        )
+        figures["revenue_per_customer"].add_trace(
+            go.Scatter(x=curve.period_index, y=curve.revenue_per_customer.round(2), name=label)
+        )
+    name = "RFM segment (today's)" if by == BY_RFM else by
+    figures["retention"].update_layout(
+        title=f"Customers buying again (%) by {name}",
+        xaxis_title=f"{period}s after the first purchase",
+    )
+    figures["revenue_per_customer"].update_layout(
+        title=f"Revenue per customer so far (LTV) by {name}",
+        xaxis_title=f"{period}s after the first purchase",
+    )
+    return {
+        **found,
+        "split_retention_chart": _figure(figures["retention"]),
+        "split_value_chart": _figure(figures["revenue_per_customer"]),
+        "split_note": (
+            "RFM segments are today's: the curves show how each segment's customers got "
+            "there, not a forecast. "
+            if by == BY_RFM
+            else f"Customers without a {by!r} attribute are 'not set'. "
+        )
+        + f"Each point counts only the {period}ly cohorts that have lived through it; "
+        "the number beside a name is its customers.",
     }
 
 
