@@ -121,8 +121,13 @@ def test_a_split_by_an_attribute_nobody_has_names_the_ones_that_exist(
     store: Store, shop: FeatureTables
 ) -> None:
     _profiles(store, {"ann": {"channel": "ads"}})
+    tables = FeatureTables.from_store(store)
     with pytest.raises(InvalidInputError, match=r"'country'.*channel"):
-        segment_matrix(FeatureTables.from_store(store), AS_OF, "country")
+        segment_matrix(tables, AS_OF, "country")
+    # The name becomes a JSON path: quotes, dots and '$' are refused before any query.
+    for name in ("$", "a.b", "x'); DROP TABLE orders; --", 'a"b', ""):
+        with pytest.raises(InvalidInputError, match="cannot split by"):
+            segment_matrix(tables, AS_OF, name)
 
 
 def test_repeat_rate_and_active_users(shop: FeatureTables) -> None:

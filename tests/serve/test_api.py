@@ -460,3 +460,22 @@ def test_campaigns_are_planned_listed_exported_and_measured(
     assert (
         api.post("/v1/campaigns", json={"budget": -1}, headers=_h(keys["admin"])).status_code == 422
     )
+
+
+def test_retention_curves_overall_and_per_attribute(api: TestClient, keys: dict[str, str]) -> None:
+    overall = api.get("/v1/retention/curves", headers=_h(keys["read"])).json()
+    [curve] = overall["curves"]
+    assert curve["segment"] is None and curve["points"][0]["retention"] == 1.0
+    values = [p["revenue_per_customer"] for p in curve["points"]]
+    assert values == sorted(values) and values[0] > 0  # an LTV curve never falls
+    split = api.get("/v1/retention/curves?by=channel&period=week", headers=_h(keys["read"]))
+    assert split.status_code == 200 and split.json()["period"] == "week"
+    names = {c["segment"] for c in split.json()["curves"]}
+    assert names == {"ads", "organic", "referral", "social"}
+    for by in ("country", "a.b", "$"):
+        refused = api.get(f"/v1/retention/curves?by={by}", headers=_h(keys["read"]))
+        assert refused.status_code == 422, by
+        assert (
+            "cannot split" in refused.json()["detail"] or "no customer" in refused.json()["detail"]
+        )
+    assert api.get("/v1/retention/curves?period=day", headers=_h(keys["read"])).status_code == 422

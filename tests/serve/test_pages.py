@@ -138,9 +138,11 @@ def test_cohorts_page_splits_the_curves_by_segment_or_attribute(demo_dir: Path) 
     by_channel = app.get("/cohorts?by=channel&period=week").text
     assert 'id="split-value"' in by_channel
     assert all(name in by_channel for name in ("organic", "ads", "social", "referral"))
-    unknown = app.get("/cohorts?by=<b>country</b>")
+    unknown = app.get("/cohorts?by=country")
     assert unknown.status_code == 200 and 'id="split-note"' in unknown.text
-    assert "no customer has an attribute" in unknown.text and "<b>country" not in unknown.text
+    assert "no customer has an attribute" in unknown.text and "channel, language" in unknown.text
+    odd = app.get("/cohorts?by=<b>x</b>").text
+    assert "cannot split by" in odd and "<b>x" not in odd  # refused, and escaped on the page
 
 
 def test_experiments_page_shows_the_campaign_holdout(demo_dir: Path) -> None:

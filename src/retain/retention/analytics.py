@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Literal
 
 import ibis
@@ -48,6 +49,9 @@ _TRUNCATE = {"week": "W", "month": "M"}
 BY_RFM = "rfm"
 #: The label of customers a split has no value for (no such attribute, no profile).
 NOT_SET = "not set"
+#: Attribute names a split accepts. The name becomes a JSON path in the query,
+#: so quotes, dots and ``$`` never reach it.
+_ATTRIBUTE_NAME = re.compile(r"[\w-]{1,64}")
 
 
 def _period_start(day: ir.DateValue, period: Period) -> ir.DateValue:
@@ -132,8 +136,11 @@ def customer_segments(tables: FeatureTables, as_of: dt.date, by: str) -> ir.Tabl
     """
     if by == BY_RFM:
         return rfm_segments(tables, as_of).select("user_id", "segment")
-    if not by.strip():
-        raise InvalidInputError("a segment split needs a name: 'rfm' or a customer attribute")
+    if not _ATTRIBUTE_NAME.fullmatch(by):
+        raise InvalidInputError(
+            f"cannot split by {by!r}: name 'rfm' or a customer attribute made of letters, "
+            "digits, '_' and '-' (at most 64)"
+        )
     if tables.users is None:
         raise InvalidInputError(
             f"cannot split by {by!r}: there is no users table with customer attributes"
@@ -163,7 +170,7 @@ def segment_matrix(
 
 
 def attribute_names(tables: FeatureTables, sample: int = 1000) -> list[str]:
-    """The attribute names found on the first ``sample`` customer profiles, sorted."""
+    """The attribute names a split accepts, from the first ``sample`` customer profiles, sorted."""
     if tables.users is None:
         return []
     users = tables.users
@@ -175,7 +182,7 @@ def attribute_names(tables: FeatureTables, sample: int = 1000) -> list[str]:
         except (TypeError, ValueError):
             continue
         if isinstance(parsed, dict):
-            names.update(str(k) for k in parsed)
+            names.update(k for k in parsed if _ATTRIBUTE_NAME.fullmatch(k))
     return sorted(names)
 
 

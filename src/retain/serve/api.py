@@ -28,9 +28,12 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
+from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
+from retain.features.customer import FeatureTables
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
+from retain.retention.analytics import cohort_retention, retention_curve, segment_matrix
 from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign
 from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendation_question, recommendations_json
@@ -546,6 +549,44 @@ def api_router(state: ServiceState) -> APIRouter:
             for r in results
         ]
         return {"experiment": name, "horizons": horizons}
+
+    @router.get(
+        "/retention/curves",
+        summary="Retention and revenue-per-customer (LTV) curves, overall or per segment",
+    )
+    def retention_curves(
+        _key: ReadKey,
+        period: Literal["month", "week"] = "month",
+        by: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description="'rfm' (today's RFM segment) or a customer attribute, e.g. channel",
+            ),
+        ] = None,
+    ) -> dict[str, Any]:
+        with _store_errors(), state.read_store() as store, _client_errors():
+            day = latest_order_day(store)
+            if day is None:
+                return {"as_of": None, "period": period, "by": by, "curves": []}
+            tables = FeatureTables.from_store(store)
+            matrix = (
+                segment_matrix(tables, day, by, period)
+                if by is not None
+                else tables.fetch(cohort_retention(tables, day, period))
+            )
+        curve = retention_curve(matrix)
+        columns = ["period_index", "retention", "revenue_per_customer", "customers", "cohorts"]
+        parts = curve.groupby("segment", sort=True) if by is not None else [(None, curve)]
+        return {
+            "as_of": day.isoformat(),
+            "period": period,
+            "by": by,
+            "curves": [
+                {"segment": name, "points": part[columns].to_dict("records")}
+                for name, part in parts
+            ],
+        }
 
     @router.get("/models", summary="Serving model versions, stored versions and refusals")
     def models(_key: ReadKey) -> dict[str, Any]:
