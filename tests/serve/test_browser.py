@@ -166,6 +166,20 @@ def test_a_user_splits_the_cohort_curves_by_acquisition_channel(
     assert problems == []
 
 
+def test_a_user_opens_a_segment_and_one_of_its_customers(browser: object, demo_site: str) -> None:
+    page, problems = _visit(browser, demo_site + "/segments", "demo-segments-click")
+    page.locator("#segments a.segment-link", has_text="at risk").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text() == "Segment: at risk"  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / "demo-segment-at-risk.png"), full_page=True)  # type: ignore[attr-defined]
+    link = page.locator("#members a.customer-link").first  # type: ignore[attr-defined]
+    customer = link.inner_text()
+    link.click()
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
+    assert problems == []
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -159,6 +159,41 @@ def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
     )
 
 
+def test_a_segment_lists_its_customers_most_at_stake_first_and_exports_them(
+    demo_dir: Path, empty_dir: Path
+) -> None:
+    import csv
+    import io
+
+    from retain.data import Store
+    from retain.features.customer import FeatureTables
+    from retain.retention.segments import rfm_segments
+
+    app = client(demo_dir)
+    listing = app.get("/segments").text
+    assert 'href="/segments/rfm/at%20risk"' in listing and 'href="/segments/cluster/' in listing
+    with Store.open(demo_dir / "retain.duckdb", read_only=True) as store:
+        tables = FeatureTables.from_store(store)
+        day = store.query_arrow("SELECT max(ts)::DATE AS d FROM orders").to_pylist()[0]["d"]
+        truth = tables.fetch(rfm_segments(tables, day))
+    at_risk = set(truth[truth.segment == "at risk"].user_id)
+    page = app.get("/segments/rfm/at risk").text
+    listed = [c.split('"')[0] for c in page.split('class="customer-link" href="/customers/')[1:]]
+    assert listed and set(listed) <= at_risk and "personal win-back offer" in page
+    exported = app.get("/segments/rfm/at risk?format=csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert {r["user_id"] for r in rows} == at_risk  # every member, not only those shown
+    at_stake = [float(r["at_stake"]) for r in rows]
+    assert at_stake == sorted(at_stake, reverse=True)
+    assert listed == [r["user_id"] for r in rows][: len(listed)]
+    cluster = listing.split('href="/segments/cluster/')[1].split('"')[0]
+    assert 'id="members"' in app.get(f"/segments/cluster/{cluster}").text
+    for missing in ("/segments/rfm/nobody", "/segments/cluster/99", "/segments/other/x"):
+        assert app.get(missing).status_code == 404, missing
+    assert client(empty_dir).get("/segments/rfm/champions").status_code == 404
+
+
 def test_odd_customer_ids_are_found_and_escaped(tmp_path: Path) -> None:
     import datetime as dt
 

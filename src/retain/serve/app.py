@@ -96,7 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             message="The store is being written (a load or a training run); reload in a moment.",
         )
 
-    def page(request: Request, name: str, build: Any, *args: Any) -> Response:
+    def page(
+        request: Request, name: str, build: Any, *args: Any, missing: str = "No such customer."
+    ) -> Response:
         try:
             with state.read_store() as opened:
                 data = build(opened, *args)
@@ -111,9 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except StoreLockedError:
             return busy(request)
         if data is None:
-            return render(
-                request, "message.html", status=404, title="Not found", message="No such customer."
-            )
+            return render(request, "message.html", status=404, title="Not found", message=missing)
         return render(request, name, **data)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -139,6 +139,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/segments", response_class=HTMLResponse, include_in_schema=False)
     def segments(request: Request) -> Response:
         return page(request, "segments.html", pages.segments_page)
+
+    @app.get("/segments/{kind}/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def segment(request: Request, kind: str, name: str, format: str = "html") -> Response:
+        if format == "csv":
+            return store_guarded(request, lambda: segment_csv(request, kind, name))
+        return page(
+            request, "segment.html", pages.segment_page, kind, name, missing="No such segment."
+        )
+
+    def segment_csv(request: Request, kind: str, name: str) -> Response:
+        with state.read_store() as opened:
+            found = pages.segment_members(opened, kind, name)
+        if found is None:
+            return render(
+                request, "message.html", status=404, title="Not found", message="No such segment."
+            )
+        filename = "".join(c if c.isalnum() else "-" for c in f"{kind}-{name}")
+        return Response(
+            found["frame"].to_csv(index=False),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="segment-{filename}.csv"'},
+        )
 
     @app.get("/experiments", response_class=HTMLResponse, include_in_schema=False)
     def experiments(request: Request) -> Response:
