@@ -7,7 +7,7 @@ job stays a plain function so tests and notebooks can run it too.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from retain.predict.scoring import TrainResult, train_and_score
 from retain.recommend.recommender import RecommendSettings
 from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
-from retain.sentiment.service import SentimentTrainResult, train_sentiment
+from retain.sentiment.service import SentimentTrainResult, build_alerts, train_sentiment
+from retain.sentiment.service import load_current as load_sentiment
 
 __all__ = ["MainJobResult", "run_main_job"]
 
@@ -69,10 +70,15 @@ def run_main_job(
         result.reports.append(ingest_file(store, table, demo_dir / name, batch_size=batch_size))
     store.checkpoint()
     result.summary = shop_summary(store)
+    # Reviews first: the churn features count the reviews the model reads as negative,
+    # and the alerts then rank writers by the fresh churn risk and value.
+    _say(on_step, "training the review model; scoring review_scores")
+    sentiment = train_sentiment(store, data_dir / "models", raise_alerts=False)
     _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
     result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
-    _say(on_step, "training the review model; scoring review_scores and raising review_alerts")
-    result.sentiment = train_sentiment(store, data_dir / "models")
+    _say(on_step, "raising review_alerts, valuable and at-risk writers first")
+    alerts = build_alerts(store, load_sentiment(data_dir / "models", sentiment.version))
+    result.sentiment = replace(sentiment, alerts=alerts)
     _say(on_step, "training the recommender; writing every user's list to recommendations")
     result.recommend = train_and_recommend(store, data_dir / "models", recommend_settings)
     _say(on_step, "training the customer-service assistant's intent model")

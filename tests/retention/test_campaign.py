@@ -83,27 +83,70 @@ def _given(plan: pd.DataFrame) -> set[tuple[str, str]]:
 def test_a_review_the_sentiment_model_scored_negative_counts_as_a_complaint(
     tmp_path: Path,
 ) -> None:
-    """A bad review without a rating is still a bad experience: its writer may get care."""
-    from retain.retention.campaign import negative_reviewers
+    """A bad review without a rating is still a bad experience: its writer may get care.
 
+    The churn features count the same reviews, so both agree on what a bad review is.
+    """
+    from retain.retention.campaign import recent_complaints
+
+    day = dt.date(2025, 6, 30)
     with Store.open(tmp_path / "retain.duckdb") as store:
-        assert negative_reviewers(store, dt.date(2025, 6, 30)) == set()
-        store.write_table(
-            "review_scores",
+        ingest_arrow(
+            store,
+            "orders",
+            pa.table({"order_id": ["o1", "o2", "o3", "o4", "o5"],
+                      "user_id": ["u1", "u2", "u3", "u4", "u5"],
+                      "ts": [dt.datetime(2025, 1, 1)] * 5, "amount": [10.0] * 5}),
+            source="t", now=dt.datetime(2030, 1, 1),
+        )  # fmt: skip
+        ingest_arrow(
+            store,
+            "reviews",
             pa.table(
                 {
-                    "review_id": ["r1", "r2", "r3"],
-                    "user_id": ["u1", "u2", "u3"],
+                    "review_id": ["r1", "r2", "r3", "r4", "r5"],
+                    "user_id": ["u1", "u2", "u3", "u4", "u5"],
                     "ts": [
                         dt.datetime(2025, 6, 20),
                         dt.datetime(2025, 6, 21),
                         dt.datetime(2025, 1, 1),
+                        dt.datetime(2025, 6, 22),
+                        dt.datetime(2025, 6, 23),
                     ],
-                    "label": [0, 1, 0],
+                    "text": [
+                        "the box came crushed",
+                        "lovely",
+                        "broke at once",
+                        "fine I guess",
+                        "never again",
+                    ],
+                    "rating": [None, None, None, 3.0, None],
+                    "label": [None, None, None, None, 0],
+                }
+            ),  # fmt: skip
+            source="t",
+            now=dt.datetime(2030, 1, 1),
+        )
+        tables = FeatureTables.from_store(store)
+        assert tables.review_scores is None
+        assert recent_complaints(tables, day) == {"u5"}  # only the person's label so far
+        store.write_table(
+            "review_scores",
+            pa.table(
+                {
+                    "review_id": ["r1", "r2", "r3", "r4", "r5"],
+                    "user_id": ["u1", "u2", "u3", "u4", "u5"],
+                    "label": [0, 1, 0, 0, 1],
                 }
             ),
         )
-        assert negative_reviewers(store, dt.date(2025, 6, 30), days=30) == {"u1"}
+        tables = FeatureTables.from_store(store)
+        # r3 is too old; r4 has three stars but reads negative; a person labelled r5 negative.
+        assert recent_complaints(tables, day, days=30) == {"u1", "u4", "u5"}
+        features = tables.fetch(customer_features(tables, day)).set_index("user_id")
+        assert features.negative_reviews.to_dict() == {
+            "u1": 1.0, "u2": 0.0, "u3": 1.0, "u4": 1.0, "u5": 1.0
+        }  # fmt: skip
 
 
 def _shop_with_a_past_experiment(store: Store, rng: np.random.Generator) -> pd.DataFrame:

@@ -35,6 +35,7 @@ __all__ = [
     "FeatureTables",
     "canonical_table",
     "customer_features",
+    "marked_reviews",
     "purchase_occasions",
     "purchase_outcomes",
 ]
@@ -68,7 +69,7 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
     "category_breadth": "distinct categories bought from",
     "reviews": "reviews written",
     "mean_rating": "mean review rating (0 when none)",
-    "negative_reviews": "reviews rated 2 or less",
+    "negative_reviews": "reviews rated 2 or less, labelled negative, or scored negative",
     "support_contacts": "customer-service conversations",
 }
 
@@ -115,6 +116,8 @@ class FeatureTables:
     reviews: ir.Table | None = None
     conversations: ir.Table | None = None
     users: ir.Table | None = None
+    #: The sentiment model's verdicts (``review_scores``), when it has run.
+    review_scores: ir.Table | None = None
 
     def fetch(self, expr: ir.Table) -> pd.DataFrame:
         """Run ``expr`` and return the result as a pandas frame."""
@@ -126,7 +129,10 @@ class FeatureTables:
         def run(expr: ir.Expr) -> pa.Table:
             return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
 
-        return cls(runner=run, **{name: canonical_table(name) for name in _SOURCES})
+        tables = {name: canonical_table(name) for name in _SOURCES}
+        if store.has_table(REVIEW_VERDICTS):
+            tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
+        return cls(runner=run, **tables)
 
     @classmethod
     def from_backend(cls, backend: BaseBackend) -> FeatureTables:
@@ -140,11 +146,15 @@ class FeatureTables:
             raise InvalidInputError(
                 f"the backend has no orders table; it has: {', '.join(sorted(present)) or 'none'}"
             )
-        tables = {name: backend.table(name) for name in _SOURCES if name in present}
+        names = (*_SOURCES, REVIEW_VERDICTS)
+        tables = {name: backend.table(name) for name in names if name in present}
         return cls(runner=backend.to_pyarrow, **tables)
 
 
 _SOURCES = ("orders", "events", "items", "reviews", "conversations", "users")
+#: The output table of ``retain train sentiment`` that features read, and the columns read.
+REVIEW_VERDICTS = "review_scores"
+_VERDICT_SCHEMA = {"review_id": "string", "label": "int64"}
 
 
 def _day_after(cutoff: dt.date) -> ir.TimestampScalar:
@@ -223,7 +233,7 @@ def customer_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
     for extra in (
         _return_features(tables.orders, cutoff),
         _event_features(tables, cutoff),
-        _review_features(tables.reviews, cutoff),
+        _review_features(tables, cutoff),
         _support_features(tables.conversations, cutoff),
     ):
         if extra is None:
@@ -280,14 +290,43 @@ def _event_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
     return joined.drop("user_id_right")
 
 
-def _review_features(reviews: ir.Table | None, cutoff: dt.date) -> ir.Table | None:
+def marked_reviews(tables: FeatureTables) -> ir.Table | None:
+    """The reviews with ``negative``: did the customer say they were unhappy?
+
+    Any one sign is enough: a rating of 2 or less, a person's label 0, or
+    the sentiment model's verdict 0 (``review_scores``), so a three-star
+    review that complains in words counts, and so does a review with no
+    rating at all. Churn features and campaign complaints both read this,
+    so they agree on what a bad review is. The verdicts come from a model
+    trained on the shop's rated reviews; each reads only its own review's
+    text, which is known on the day it was written.
+    """
+    reviews = tables.reviews
+    if reviews is None:
+        return None
+    if tables.review_scores is None:
+        reviews = reviews.mutate(verdict=ibis.null("int64"))
+    else:
+        verdicts = tables.review_scores.select(verdict_id="review_id", verdict="label")
+        joined = reviews.left_join(verdicts, reviews.review_id == verdicts.verdict_id)
+        reviews = joined.drop("verdict_id")
+    negative = (
+        (reviews.rating <= 2).fill_null(False)
+        | (reviews.label == 0).fill_null(False)
+        | (reviews.verdict == 0).fill_null(False)
+    )
+    return reviews.mutate(negative=negative).drop("verdict")
+
+
+def _review_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
+    reviews = marked_reviews(tables)
     if reviews is None:
         return None
     mine = reviews.filter(reviews.user_id.notnull(), reviews.ts < _day_after(cutoff))
     return mine.group_by("user_id").aggregate(
         reviews=mine.count(),
         mean_rating=mine.rating.mean(),
-        negative_reviews=mine.count(where=mine.rating <= 2),
+        negative_reviews=mine.count(where=mine.negative),
     )
 
 

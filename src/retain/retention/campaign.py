@@ -1,9 +1,10 @@
 """A campaign from the store: scores + complaints + budget → the ``interventions`` table.
 
 Reads ``user_scores`` (written by ``retain train predict``), marks customers
-with a recent complaint (a support conversation, a review rated 2 or less,
-or a review the sentiment model scored negative — ``review_scores``, so a
-bad review without a rating counts too — in the last ``complaint_days``),
+with a recent complaint (a support conversation, or a negative review by
+:func:`retain.features.customer.marked_reviews`: rated 2 or less, labelled
+negative, or scored negative by the sentiment model, so a bad review without
+a rating counts too — in the last ``complaint_days``),
 plans with :func:`plan_campaign`, and appends the campaign to
 ``interventions`` with its id, so past campaigns stay for the experiment
 that measures them — and for the next campaign, which leaves out customers
@@ -29,7 +30,12 @@ import pandas as pd
 
 from retain.data.store import Store
 from retain.errors import InvalidInputError, NotFoundError
-from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+from retain.features.customer import (
+    FeatureTables,
+    customer_features,
+    marked_reviews,
+    purchase_outcomes,
+)
 from retain.retention.policy import TLearnerUplift, UpliftModel, cooling_down, plan_campaign
 from retain.retention.tracking import log_assignments
 
@@ -40,7 +46,6 @@ __all__ = [
     "actions_given",
     "build_campaign",
     "learned_uplift",
-    "negative_reviewers",
     "recent_complaints",
     "with_uplift_features",
 ]
@@ -75,7 +80,7 @@ class CampaignResult:
 
 
 def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> set[str]:
-    """Customers with a support conversation or a review rated <= 2 in the last ``days``."""
+    """Customers with a support conversation or a negative review in the last ``days``."""
     start = ibis.timestamp(dt.datetime.combine(as_of - dt.timedelta(days=days - 1), dt.time()))
     end = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
     found: set[str] = set()
@@ -83,27 +88,13 @@ def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> 
         chats = tables.conversations
         recent = chats.filter(chats.ts >= start, chats.ts < end, chats.user_id.notnull())
         found |= set(tables.fetch(recent.select("user_id").distinct()).user_id)
-    if tables.reviews is not None:
-        reviews = tables.reviews
+    reviews = marked_reviews(tables)
+    if reviews is not None:
         bad = reviews.filter(
-            reviews.ts >= start, reviews.ts < end, reviews.rating <= 2, reviews.user_id.notnull()
+            reviews.ts >= start, reviews.ts < end, reviews.negative, reviews.user_id.notnull()
         )
         found |= set(tables.fetch(bad.select("user_id").distinct()).user_id)
     return found
-
-
-def negative_reviewers(store: Store, as_of: dt.date, days: int = 30) -> set[str]:
-    """Customers whose review in the last ``days`` the sentiment model scored negative."""
-    if not store.has_table("review_scores"):
-        return set()
-    start = dt.datetime.combine(as_of - dt.timedelta(days=days - 1), dt.time())
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    rows = store.execute(
-        "SELECT DISTINCT user_id FROM review_scores "
-        "WHERE label = 0 AND user_id IS NOT NULL AND ts >= ? AND ts < ?",
-        [start, end],
-    ).fetchall()
-    return {str(r[0]) for r in rows}
 
 
 def actions_given(store: Store) -> pd.DataFrame:
@@ -145,7 +136,6 @@ def build_campaign(
     tables = FeatureTables.from_store(store)
     as_of = pd.Timestamp(scores.cutoff.iloc[0]).date() if len(scores) else dt.date.today()
     complained = recent_complaints(tables, as_of, complaint_days)
-    complained |= negative_reviewers(store, as_of, complaint_days)
     customers = scores.assign(has_complaint=scores.user_id.isin(complained))
     learned: dict[str, int] = {}
     if uplift is None and learn_uplift:

@@ -163,13 +163,19 @@ def train_sentiment(
     data: LabelledReviews | None = None,
     settings: SentimentSettings | None = None,
     llm: LLMBackend | None = None,
+    raise_alerts: bool = True,
 ) -> SentimentTrainResult:
-    """Fit on ``data`` (default: the store's rated reviews), publish, score, raise alerts."""
+    """Fit on ``data`` (default: the store's rated reviews), publish, score, raise alerts.
+
+    ``raise_alerts=False`` leaves ``review_alerts`` for a later
+    :func:`build_alerts`, e.g. once ``user_scores`` are fresh (the alerts
+    rank valuable and at-risk writers first).
+    """
     training = data if data is not None else _store_training_data(store)
     model = SentimentModel(settings).fit(training.texts, training.labels, training.categories)
     version = publish(models_root, MODEL_KIND, model.save)
     scored = score_reviews(store, model, version)
-    alerts = build_alerts(store, model, llm=llm)
+    alerts = build_alerts(store, model, llm=llm) if raise_alerts else 0
     meta = model.meta
     return SentimentTrainResult(
         version=version,
