@@ -123,7 +123,7 @@ def test_a_review_the_sentiment_model_scored_negative_counts_as_a_complaint(
                     "rating": [None, None, None, 3.0, None],
                     "label": [None, None, None, None, 0],
                 }
-            ),  # fmt: skip
+            ),
             source="t",
             now=dt.datetime(2030, 1, 1),
         )
