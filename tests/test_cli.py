@@ -117,6 +117,16 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert "revenue per customer so far (LTV)" in split.stdout and "referral" in split.stdout
     nobody = retain("cohorts", "--by", "country", data_dir=data_dir, cwd=tmp_path)
     assert nobody.returncode == 1 and "attribute: channel, language" in nobody.stderr
+    checked = tmp_path / "check.json"
+    check = retain("bench", "predict", "--store", "--json", str(checked),
+                   data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    report = json.loads(checked.read_text())
+    assert report["data"] == "the shop's store" and report["horizon_days"] == 90
+    assert 0.5 < report["metrics"]["auc"] <= 1.0 and "bgnbd_retain_fit" in report["baselines"]
+    both = retain("bench", "predict", "--store", "--data", str(checked), data_dir=data_dir,
+                  cwd=tmp_path)  # fmt: skip
+    assert both.returncode == 1 and "not both" in both.stderr
     segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
     learned = retain("clusters", "--k", "4", data_dir=data_dir, cwd=tmp_path)

@@ -1028,24 +1028,39 @@ def bench_predict(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
     seed: Annotated[int, typer.Option(help="First random seed.")] = 0,
     seeds: Annotated[int, typer.Option(help="Fits with consecutive seeds; mean and std.")] = 1,
+    store: Annotated[
+        bool,
+        typer.Option(
+            "--store",
+            help="Check the model on the shop's own store (read only): by default the last "
+            "90 days are the holdout.",
+        ),
+    ] = False,
 ) -> None:
     """Holdout accuracy of churn / repurchase / value predictions against BG/NBD.
 
     Example: retain bench predict --data CDNOW_master.txt --format cdnow
     --calibration-end 1997-09-30 --holdout-end 1998-06-30 --json predict.json
+    Example: retain bench predict --store      # on your own shop's history
     """
     from retain.predict.bench import run_predict_benchmark
 
     if data is not None and not data.is_file():
         raise _CommandError(f"no such file: {data}")
-    result = run_predict_benchmark(
-        data,
-        format=format,
-        calibration_end=_parse_day(calibration_end, "--calibration-end"),
-        holdout_end=_parse_day(holdout_end, "--holdout-end"),
-        seed=seed,
-        seeds=seeds,
-    )
+    if store and data is not None:
+        raise _CommandError("give --data or --store, not both")
+    options: dict[str, Any] = {
+        "format": format,
+        "calibration_end": _parse_day(calibration_end, "--calibration-end"),
+        "holdout_end": _parse_day(holdout_end, "--holdout-end"),
+        "seed": seed,
+        "seeds": seeds,
+    }
+    if store:
+        with _open_store(get_settings(), read_only=True) as opened:
+            result = run_predict_benchmark(None, store=opened, **options)
+    else:
+        result = run_predict_benchmark(data, **options)
     _write_json(result, json_out)
 
 

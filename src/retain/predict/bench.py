@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -102,8 +103,13 @@ def run_predict_benchmark(
     holdout_end: dt.date | None = None,
     seed: int = 0,
     seeds: int = 1,
+    store: Store | None = None,
 ) -> dict[str, Any]:
     """Evaluate on a transaction log (or, with ``data=None``, on the generated demo shop).
+
+    With ``store`` (an open store, e.g. the shop's own, read-only is enough)
+    the evaluation runs on its tables instead, so a shop can check the
+    model on its own history; nothing is written to it.
 
     With ``seeds > 1`` the model is fitted once per seed (``seed``, ``seed + 1``,
     ...); ``metrics`` holds the mean and ``metrics_std`` the standard deviation.
@@ -111,9 +117,15 @@ def run_predict_benchmark(
     """
     if seeds < 1:
         raise InvalidInputError(f"seeds must be at least 1; got {seeds}")
+    if store is not None and data is not None:
+        raise InvalidInputError("evaluate on a file or on a store, not both")
     started = time.perf_counter()
-    with Store.open("duckdb://:memory:") as store:
-        source, loaded = load_shop(store, data, format, seed)
+    with ExitStack() as opened:
+        if store is None:
+            store = opened.enter_context(Store.open("duckdb://:memory:"))
+            source, loaded = load_shop(store, data, format, seed)
+        else:
+            source, loaded = "the shop's store", {}
         first, last = _span(store)
         hold_end = holdout_end or last
         cal_end = calibration_end or (hold_end - dt.timedelta(days=90))
