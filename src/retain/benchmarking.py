@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["expected_calibration_error", "latency_ms", "machine"]
+__all__ = ["expected_calibration_error", "latency_ms", "machine", "reliability_bins"]
 
 T = TypeVar("T")
 
@@ -39,20 +39,27 @@ def latency_ms(
     }
 
 
-def expected_calibration_error(
+def reliability_bins(
     probability: np.ndarray, outcome: np.ndarray, bins: int = 10
-) -> float:
-    """Mean |predicted - observed| rate over ten equal-count bins of predicted probability.
+) -> list[tuple[float, float, int]]:
+    """(mean predicted, observed rate, count) over ``bins`` equal-count bins, lowest first.
 
     ``outcome`` is 1/True where the predicted event happened (a repurchase, a
     right answer); equal-count bins keep every bin's observed rate meaningful.
     """
     order = np.argsort(probability, kind="stable")
-    gaps = [
-        abs(float(probability[part].mean()) - float(outcome[part].mean())) * len(part)
+    return [
+        (float(probability[part].mean()), float(np.mean(outcome[part])), len(part))
         for part in np.array_split(order, bins)
         if len(part)
     ]
+
+
+def expected_calibration_error(
+    probability: np.ndarray, outcome: np.ndarray, bins: int = 10
+) -> float:
+    """Mean |predicted - observed| rate over the :func:`reliability_bins`, weighted by count."""
+    gaps = [abs(p - o) * n for p, o, n in reliability_bins(probability, outcome, bins)]
     return float(sum(gaps) / max(len(probability), 1))
 
 

@@ -438,6 +438,15 @@ def _print_training(result: TrainResult) -> None:
         f"churn risk {result.mean_churn_risk:.1%}, {result.expected_purchases:,.0f} purchases "
         "expected"
     )
+    check = result.check
+    if check is None:
+        out.print(result.check_note)
+        return
+    out.print(
+        f"check: refitted as of {check.calibration_end}, it ranked who bought again by "
+        f"{check.holdout_end} with AUC {check.auc:.3f} (BG/NBD {check.bgnbd_auc:.3f}) and "
+        f"predicted {check.predicted_rate:.1%} would, against {check.observed_rate:.1%} who did"
+    )
 
 
 @app.command()

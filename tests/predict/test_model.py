@@ -8,16 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from retain.artifacts import current_version
 from retain.data import Store
-from retain.data.ingest import ingest_file
+from retain.data.ingest import ingest_arrow, ingest_file
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.errors import InvalidInputError, NotFittedError, NotFoundError
-from retain.features.customer import FeatureTables, purchase_outcomes
+from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
 from retain.predict.model import SCORE_COLUMNS, BehaviourModel
-from retain.predict.scoring import SCORES_TABLE, last_order_day, load_current, train_and_score
+from retain.predict.scoring import (
+    SCORES_TABLE,
+    last_order_day,
+    latest_check,
+    load_current,
+    train_and_score,
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +115,54 @@ def test_train_and_score_publishes_a_version_and_fills_user_scores(
     assert set(table.model_version) == {result.version}
     assert set(table.horizon_days) == {30}
     assert (table.cutoff == pd.Timestamp(last_order_day(shop))).all()
-    again = train_and_score(shop, tmp_path / "models", horizon_days=30)
+    again = train_and_score(shop, tmp_path / "models", horizon_days=30, check=False)
     assert again.version == result.version  # same data, same seed: same model
+    assert again.check is None and again.check_note == "not asked for"
+
+
+def test_training_checks_the_model_on_the_shops_own_recent_past(
+    shop: Store, tmp_path: Path
+) -> None:
+    """The check is an honest replay: refit 30 days back, score what customers did since."""
+    result = train_and_score(shop, tmp_path / "models", horizon_days=30)
+    check = result.check
+    assert check is not None, result.check_note
+    last = last_order_day(shop)
+    assert (check.calibration_end, check.holdout_end) == (last - dt.timedelta(days=30), last)
+    tables = FeatureTables.from_store(shop)
+    outcome = tables.fetch(purchase_outcomes(tables.orders, check.calibration_end, last))
+    buyers = tables.fetch(customer_features(tables, check.calibration_end))
+    bought = buyers.user_id.isin(outcome[outcome.purchases > 0].user_id)
+    assert check.customers == len(buyers)
+    assert check.observed_rate == pytest.approx(bought.mean())
+    assert 0.6 < check.auc <= 1 and abs(check.predicted_rate - check.observed_rate) < 0.06
+    assert sum(n for _, _, n in check.reliability) == check.customers
+    assert [p for p, _, _ in check.reliability] == sorted(p for p, _, _ in check.reliability)
+    stored = latest_check(shop)
+    assert stored is not None and stored == (check, result.version)
+
+
+def test_a_history_too_short_to_replay_is_trained_but_not_checked(
+    store: Store, tmp_path: Path
+) -> None:
+    """100 days of orders: enough to learn a 90-day model, not to replay one 90 days back."""
+    rng = np.random.default_rng(0)
+    start = dt.datetime(2025, 3, 1, 12)
+    rows = [(f"u{c}", start + dt.timedelta(days=int(rng.integers(0, 20)))) for c in range(300)]
+    rows += [(f"u{rng.integers(300)}", start + dt.timedelta(days=int(d)))
+             for d in rng.integers(21, 101, 600)]  # fmt: skip
+    ingest_arrow(
+        store,
+        "orders",
+        pa.table({"order_id": [f"o{i}" for i in range(len(rows))],
+                  "user_id": [u for u, _ in rows], "ts": [t for _, t in rows],
+                  "amount": [10.0] * len(rows)}),
+        source="t", now=dt.datetime(2030, 1, 1),
+    )  # fmt: skip
+    result = train_and_score(store, tmp_path / "models", horizon_days=90)
+    assert result.customers_scored == 300
+    assert result.check is None and result.check_note.startswith("no check:")
+    assert latest_check(store) is None
 
 
 def test_training_without_orders_says_what_is_missing(store: Store) -> None:

@@ -91,7 +91,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
 @pytest.mark.parametrize(
     ("path", "charts"),
     [
-        ("/", 2),
+        ("/", 3),
         ("/cohorts", 4),
         ("/cohorts?period=week", 4),
         ("/cohorts?by=channel", 4),

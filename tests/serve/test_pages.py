@@ -129,6 +129,13 @@ def test_missing_store_unknown_customer_and_bad_period(tmp_path: Path, demo_dir:
     assert script.status_code == 200 and len(script.content) > 1_000_000
 
 
+def test_overview_shows_how_the_churn_model_did_on_the_shops_own_past(demo_dir: Path) -> None:
+    page = client(demo_dir).get("/").text
+    check = page.split('id="model-check"')[1].split("</p>")[0]
+    assert "ranked them with AUC 0." in check and "BG/NBD 0." in check
+    assert 'id="check-chart"' in page and "perfectly calibrated" in page
+
+
 def test_cohorts_page_splits_the_curves_by_segment_or_attribute(demo_dir: Path) -> None:
     app = client(demo_dir)
     page = app.get("/cohorts").text

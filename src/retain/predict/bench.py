@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from retain.benchmarking import expected_calibration_error
+from retain.benchmarking import expected_calibration_error, reliability_bins
 from retain.data.ingest import ingest_arrow, ingest_file
 from retain.data.store import Store
 from retain.demo import DEMO_FILES, generate_demo_shop
@@ -39,6 +39,7 @@ from retain.predict.model import WEEK_DAYS, BehaviourModel
 from retain.predict.synthetic import simulate_orders
 
 __all__ = [
+    "evaluate_holdout",
     "holdout_metrics",
     "load_shop",
     "median_purchases",
@@ -126,63 +127,84 @@ def run_predict_benchmark(
             source, loaded = load_shop(store, data, format, seed)
         else:
             source, loaded = "the shop's store", {}
-        first, last = _span(store)
-        hold_end = holdout_end or last
-        cal_end = calibration_end or (hold_end - dt.timedelta(days=90))
-        if not first <= cal_end < hold_end:
-            raise InvalidInputError(
-                f"need first order ({first}) <= calibration end ({cal_end}) < holdout end "
-                f"({hold_end})"
-            )
         load_seconds = time.perf_counter() - started
-        tables = FeatureTables.from_store(store)
-        horizon_days = (hold_end - cal_end).days
-        calibration = tables.fetch(customer_features(tables, cal_end))
-        outcome = tables.fetch(purchase_outcomes(tables.orders, cal_end, hold_end))
-        truth = calibration[["user_id"]].merge(outcome, on="user_id", how="left").fillna(0.0)
-        actual = truth.purchases.to_numpy(np.float64)
-        actual_spend = truth.spend.to_numpy(np.float64)
+        result = evaluate_holdout(
+            store, calibration_end, holdout_end, seed=seed, seeds=seeds, lifetimes=True
+        )
+    result["seconds"]["load"] = load_seconds
+    return {"benchmark": "predict", "data": source, "ingest": loaded, **result}
 
-        runs: list[dict[str, float]] = []
-        fit_seconds = score_seconds = 0.0
-        for offset in range(seeds):
-            tick = time.perf_counter()
-            model = BehaviourModel(horizon_days=horizon_days, seed=seed + offset)
-            model.fit(tables, cal_end)
-            fit_seconds += (time.perf_counter() - tick) / seeds
-            tick = time.perf_counter()
-            scores = model.predict_features(calibration)
-            score_seconds += (time.perf_counter() - tick) / seeds
-            runs.append(
-                holdout_metrics(
-                    actual,
-                    actual_spend,
-                    scores.expected_purchases.to_numpy(np.float64),
-                    scores.repurchase_probability.to_numpy(np.float64),
-                    scores.expected_lifetime_value.to_numpy(np.float64),
-                )
+
+def evaluate_holdout(
+    store: Store,
+    calibration_end: dt.date | None = None,
+    holdout_end: dt.date | None = None,
+    *,
+    seed: int = 0,
+    seeds: int = 1,
+    lifetimes: bool = False,
+) -> dict[str, Any]:
+    """Fit on the store's orders up to ``calibration_end``, compare with what followed.
+
+    ``holdout_end`` defaults to the last order and ``calibration_end`` to 90
+    days before it. BG/NBD (Retain's own fit, and with ``lifetimes`` also
+    the ``lifetimes`` package's) is fitted on the same customer summaries.
+    ``reliability`` holds Retain's predicted against observed repurchase
+    rate over ten equal-count bins (the reliability diagram).
+    """
+    first, last = _span(store)
+    hold_end = holdout_end or last
+    cal_end = calibration_end or (hold_end - dt.timedelta(days=90))
+    if not first <= cal_end < hold_end:
+        raise InvalidInputError(
+            f"need first order ({first}) <= calibration end ({cal_end}) < holdout end ({hold_end})"
+        )
+    tables = FeatureTables.from_store(store)
+    horizon_days = (hold_end - cal_end).days
+    calibration = tables.fetch(customer_features(tables, cal_end))
+    outcome = tables.fetch(purchase_outcomes(tables.orders, cal_end, hold_end))
+    truth = calibration[["user_id"]].merge(outcome, on="user_id", how="left").fillna(0.0)
+    actual = truth.purchases.to_numpy(np.float64)
+    actual_spend = truth.spend.to_numpy(np.float64)
+
+    runs: list[dict[str, float]] = []
+    fit_seconds = score_seconds = 0.0
+    for offset in range(seeds):
+        tick = time.perf_counter()
+        model = BehaviourModel(horizon_days=horizon_days, seed=seed + offset)
+        model.fit(tables, cal_end)
+        fit_seconds += (time.perf_counter() - tick) / seeds
+        tick = time.perf_counter()
+        scores = model.predict_features(calibration)
+        score_seconds += (time.perf_counter() - tick) / seeds
+        probability = scores.repurchase_probability.to_numpy(np.float64)
+        runs.append(
+            holdout_metrics(
+                actual,
+                actual_spend,
+                scores.expected_purchases.to_numpy(np.float64),
+                probability,
+                scores.expected_lifetime_value.to_numpy(np.float64),
             )
-        metrics = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
-        metrics_std = {k: float(np.std([r[k] for r in runs])) for k in runs[0]}
-        horizon_weeks = horizon_days / WEEK_DAYS
-        baselines = {
-            "bgnbd_retain_fit": _own_btyd(calibration, horizon_weeks, actual, actual_spend)
-        }
-        lifetimes_result = _lifetimes_btyd(calibration, horizon_weeks, actual, actual_spend)
-        if lifetimes_result is not None:
-            baselines["bgnbd"] = lifetimes_result
-        anchor = baselines.get("bgnbd", {})
-        if "mae" not in anchor:  # lifetimes missing or failed: compare with our own BG/NBD
-            anchor = baselines["bgnbd_retain_fit"]
+        )
+    metrics = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    metrics_std = {k: float(np.std([r[k] for r in runs])) for k in runs[0]}
+    horizon_weeks = horizon_days / WEEK_DAYS
+    baselines = {"bgnbd_retain_fit": _own_btyd(calibration, horizon_weeks, actual, actual_spend)}
+    lifetimes_result = (
+        _lifetimes_btyd(calibration, horizon_weeks, actual, actual_spend) if lifetimes else None
+    )
+    if lifetimes_result is not None:
+        baselines["bgnbd"] = lifetimes_result
+    anchor = baselines.get("bgnbd", {})
+    if "mae" not in anchor:  # lifetimes missing or failed: compare with our own BG/NBD
+        anchor = baselines["bgnbd_retain_fit"]
     return {
-        "benchmark": "predict",
-        "data": source,
         "protocol": (
             "fit on orders up to calibration_end; predict purchase occasions (one per customer "
             "and day) and spend in (calibration_end, holdout_end] for every customer who bought "
             "by calibration_end; baselines fitted on the same customer summaries"
         ),
-        "ingest": loaded,
         "calibration_end": cal_end.isoformat(),
         "holdout_end": hold_end.isoformat(),
         "horizon_days": horizon_days,
@@ -199,6 +221,10 @@ def run_predict_benchmark(
             "auc_gain_min_over_seeds": min(r["auc"] for r in runs) - anchor["auc"],
             "brier_change": metrics["brier"] - anchor["brier"],
         },
+        "reliability": [
+            {"predicted": p, "observed": o, "customers": n}
+            for p, o, n in reliability_bins(probability, actual > 0)
+        ],
         "backtests": [
             {
                 "cutoff": b.cutoff.isoformat(),
@@ -209,11 +235,7 @@ def run_predict_benchmark(
             for b in model.backtests_
         ],
         "btyd_params": vars(model.btyd_params_),
-        "seconds": {
-            "load": load_seconds,
-            "fit_per_seed": fit_seconds,
-            "score_per_seed": score_seconds,
-        },
+        "seconds": {"fit_per_seed": fit_seconds, "score_per_seed": score_seconds},
     }
 
 

@@ -9,7 +9,8 @@ is replaced atomically, so readers never see half a scoring run.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,15 +19,19 @@ import pyarrow as pa
 from retain.artifacts import publish, version_path
 from retain.data.store import Store
 from retain.data.summary import last_order_day
-from retain.errors import InvalidInputError, NotFoundError
+from retain.errors import ConvergenceError, InvalidInputError, NotFoundError
 from retain.features.customer import FeatureTables
 from retain.predict.model import BehaviourModel
 
 __all__ = [
+    "CHECKS_TABLE",
     "RANKINGS",
     "SCORES_TABLE",
+    "ModelCheck",
     "TrainResult",
+    "check_model",
     "last_order_day",
+    "latest_check",
     "load_current",
     "score_users",
     "top_scores",
@@ -34,7 +39,27 @@ __all__ = [
 ]
 
 SCORES_TABLE = "user_scores"
+#: The latest :class:`ModelCheck`, one row, replaced by every training run that checks.
+CHECKS_TABLE = "model_checks"
 MODEL_KIND = "predict"
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """How the model did on the shop's own recent past: :func:`check_model`."""
+
+    calibration_end: dt.date
+    holdout_end: dt.date
+    customers: int
+    auc: float
+    bgnbd_auc: float
+    brier: float
+    bgnbd_brier: float
+    ece: float
+    predicted_rate: float
+    observed_rate: float
+    #: (mean predicted, observed repurchase rate, customers) per tenth, lowest first.
+    reliability: list[tuple[float, float, int]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,8 @@ class TrainResult:
     backtests: int
     mean_churn_risk: float
     expected_purchases: float
+    check: ModelCheck | None = None
+    check_note: str = ""
 
 
 def train_and_score(
@@ -58,13 +85,25 @@ def train_and_score(
     cutoff: dt.date | None = None,
     horizon_days: int = 90,
     seed: int = 0,
+    check: bool = True,
 ) -> TrainResult:
-    """Fit a :class:`BehaviourModel` as of ``cutoff``, publish it, score all customers."""
+    """Fit a :class:`BehaviourModel` as of ``cutoff``, publish it, score all customers.
+
+    With ``check`` the same model is also replayed ``horizon_days`` earlier
+    and compared with what customers did since (:func:`check_model`), and
+    the result replaces ``model_checks``, so the dashboard can show how far
+    the scores can be trusted on this shop. It doubles the training time.
+    """
     tables = FeatureTables.from_store(store)
     as_of = cutoff or last_order_day(store)
     model = BehaviourModel(horizon_days=horizon_days, seed=seed).fit(tables, as_of)
     version = publish(models_root, MODEL_KIND, model.save)
     scored = score_users(store, model, version)
+    checked, note = (None, "not asked for")
+    if check:
+        checked, note = check_model(store, as_of, horizon_days, seed=seed)
+        if checked is not None:
+            _write_check(store, checked, version)
     return TrainResult(
         version=version,
         cutoff=as_of,
@@ -74,7 +113,74 @@ def train_and_score(
         backtests=len(model.backtests_),
         mean_churn_risk=_mean(scored, "churn_risk"),
         expected_purchases=_total(scored, "expected_purchases"),
+        check=checked,
+        check_note=note,
     )
+
+
+def check_model(
+    store: Store, cutoff: dt.date, horizon_days: int, *, seed: int = 0
+) -> tuple[ModelCheck | None, str]:
+    """Fit as of ``horizon_days`` before ``cutoff`` and score what customers did since.
+
+    The replayed model sees only data up to its own cutoff, exactly as the
+    live one does, so its accuracy on the window that followed is what to
+    expect of the live scores (given a similar season). Returns the check,
+    or ``None`` and why not (a history shorter than twice the horizon,
+    nobody or everybody buying in the window).
+    """
+    from retain.predict.bench import evaluate_holdout
+
+    start = cutoff - dt.timedelta(days=horizon_days)
+    try:
+        found = evaluate_holdout(store, start, cutoff, seed=seed)
+    except (InvalidInputError, ConvergenceError) as exc:
+        return None, f"no check: {exc}"
+    metrics, bgnbd = found["metrics"], found["baselines"]["bgnbd_retain_fit"]
+    if not 0 < metrics["repurchase_rate"] < 1:
+        return None, "no check: everybody or nobody bought again in the checked window"
+    return (
+        ModelCheck(
+            calibration_end=start,
+            holdout_end=cutoff,
+            customers=int(found["customers"]),
+            auc=metrics["auc"],
+            bgnbd_auc=bgnbd["auc"],
+            brier=metrics["brier"],
+            bgnbd_brier=bgnbd["brier"],
+            ece=metrics["ece"],
+            predicted_rate=metrics["mean_probability"],
+            observed_rate=metrics["repurchase_rate"],
+            reliability=[
+                (b["predicted"], b["observed"], b["customers"]) for b in found["reliability"]
+            ],
+        ),
+        "",
+    )
+
+
+def _write_check(store: Store, check: ModelCheck, version: str) -> None:
+    row = {**asdict(check), "reliability": json.dumps(check.reliability)}
+    row["model_version"] = version
+    row["checked_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    store.write_table(CHECKS_TABLE, pd.DataFrame([row]))
+
+
+def latest_check(store: Store) -> tuple[ModelCheck, str] | None:
+    """The check stored by the last :func:`train_and_score` and its model version."""
+    if not store.has_table(CHECKS_TABLE):
+        return None
+    rows = store.query_df(f"SELECT * FROM {CHECKS_TABLE} ORDER BY checked_at DESC LIMIT 1")
+    if rows.empty:
+        return None
+    row = {str(k): v for k, v in rows.iloc[0].to_dict().items()}
+    version = str(row.pop("model_version"))
+    row.pop("checked_at")
+    row["reliability"] = [tuple(b) for b in json.loads(row["reliability"])]
+    for day in ("calibration_end", "holdout_end"):
+        row[day] = pd.Timestamp(row[day]).date()
+    row["customers"] = int(row["customers"])
+    return ModelCheck(**row), version
 
 
 def load_current(models_root: Path, version: str | None = None) -> BehaviourModel:

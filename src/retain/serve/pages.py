@@ -19,6 +19,7 @@ from retain.data.store import Store
 from retain.data.summary import latest_order_day, shop_summary
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, customer_features
+from retain.predict.scoring import latest_check
 from retain.retention.analytics import (
     BY_RFM,
     active_users,
@@ -87,6 +88,7 @@ def overview_page(store: Store) -> dict[str, Any]:
             xaxis_title="months after the first purchase",
         )
     )
+    page.update(_model_check(store))
     scores = _scores(store)
     page["scores"] = None
     if scores is not None and len(scores):
@@ -101,6 +103,41 @@ def overview_page(store: Store) -> dict[str, Any]:
     else:
         page["scores_message"] = NO_SCORES
     return page
+
+
+def _model_check(store: Store) -> dict[str, Any]:
+    """The churn model's last check on the shop's own past, with its reliability diagram."""
+    found = latest_check(store)
+    if found is None:
+        return {"check": None}
+    check, version = found
+    predicted = [100 * p for p, _, _ in check.reliability]
+    observed = [100 * o for _, o, _ in check.reliability]
+    top = max([*predicted, *observed, 1.0])
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=[0, top],
+                y=[0, top],
+                mode="lines",
+                name="perfectly calibrated",
+                line={"dash": "dot", "color": "#999"},
+            ),
+            go.Scatter(
+                x=predicted,
+                y=observed,
+                mode="lines+markers",
+                name="churn model",
+                text=[f"{n:,} customers" for _, _, n in check.reliability],
+                hovertemplate="predicted %{x:.1f}%, bought %{y:.1f}% (%{text})<extra></extra>",
+            ),
+        ]
+    ).update_layout(
+        title="Predicted against observed repurchase, by tenth of customers (%)",
+        xaxis_title="predicted chance of buying again (%)",
+        yaxis_title="share who did (%)",
+    )
+    return {"check": check, "check_version": version, "check_chart": _figure(figure)}
 
 
 def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[str, Any]:
