@@ -211,7 +211,10 @@ def test_train_predict_after_ingesting_orders(tmp_path: Path, data_dir: Path) ->
     trained = retain("train", "predict", "--horizon-days", "60", data_dir=data_dir, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     assert "scored" in trained.stdout and "into user_scores" in trained.stdout
+    assert "check: refitted as of" in trained.stdout and "AUC 0." in trained.stdout
     assert (data_dir / "models" / "predict" / "CURRENT").is_file()
+    quick = retain("train", "predict", "--no-check", data_dir=data_dir, cwd=tmp_path)
+    assert quick.returncode == 0 and "no check: not asked for" in quick.stdout
 
 
 @pytest.mark.shared_data

@@ -332,10 +332,18 @@ def train_predict(
         str | None, typer.Option(help="Learn from data up to this day (default: last order).")
     ] = None,
     horizon_days: Annotated[int, typer.Option(help="Days the predictions are about.")] = 90,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="Also replay the model one horizon back and compare with what customers did "
+            "(doubles training time)."
+        ),
+    ] = True,
 ) -> None:
     """Train churn / repurchase / lifetime-value models and score every customer.
 
-    Scores go to the user_scores table; the model to <data_dir>/models/predict.
+    Scores go to the user_scores table; the model to <data_dir>/models/predict;
+    the check on the shop's own past to model_checks.
     Example: retain train predict --horizon-days 90
     """
     from retain.predict.scoring import train_and_score
@@ -347,6 +355,7 @@ def train_predict(
             settings.models_dir,
             cutoff=_parse_day(cutoff, "--cutoff"),
             horizon_days=horizon_days,
+            check=check,
         )
     _print_training(result)
 

@@ -117,7 +117,7 @@ def test_train_and_score_publishes_a_version_and_fills_user_scores(
     assert (table.cutoff == pd.Timestamp(last_order_day(shop))).all()
     again = train_and_score(shop, tmp_path / "models", horizon_days=30, check=False)
     assert again.version == result.version  # same data, same seed: same model
-    assert again.check is None and again.check_note == "not asked for"
+    assert again.check is None and again.check_note == "no check: not asked for"
 
 
 def test_training_checks_the_model_on_the_shops_own_recent_past(

@@ -99,7 +99,7 @@ def train_and_score(
     model = BehaviourModel(horizon_days=horizon_days, seed=seed).fit(tables, as_of)
     version = publish(models_root, MODEL_KIND, model.save)
     scored = score_users(store, model, version)
-    checked, note = (None, "not asked for")
+    checked, note = (None, "no check: not asked for")
     if check:
         checked, note = check_model(store, as_of, horizon_days, seed=seed)
         if checked is not None:
