@@ -325,7 +325,7 @@ class _RetainLoop:
         with _store_for(shop) as store, tempfile.TemporaryDirectory(prefix="retain-") as folder:
             if not self._ready:
                 self._prepare(shop, store)
-            trained = train_and_score(store, Path(folder), horizon_days=90)
+            trained = train_and_score(store, Path(folder), horizon_days=90, check=False)
             scores = store.query_df("SELECT * FROM user_scores")
             tables = FeatureTables.from_store(store)
             complained = recent_complaints(tables, trained.cutoff)
