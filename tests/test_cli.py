@@ -129,6 +129,14 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert both.returncode == 1 and "not both" in both.stderr
     segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
+    members_csv = tmp_path / "at_risk.csv"
+    members = retain("segments", "--members", "at risk", "--csv", str(members_csv),
+                     data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert members.returncode == 0, members.stderr
+    assert "personal win-back offer" in members.stdout and members_csv.is_file()
+    assert members_csv.read_text().startswith("user_id,recency_days,frequency,monetary")
+    nobody = retain("segments", "--members", "vips", data_dir=data_dir, cwd=tmp_path)
+    assert nobody.returncode == 1 and "no rfm segment 'vips'; segments: champions" in nobody.stderr
     learned = retain("clusters", "--k", "4", data_dir=data_dir, cwd=tmp_path)
     assert learned.returncode == 0 and "learned segments" in learned.stdout
     csv = tmp_path / "campaign.csv"

@@ -614,13 +614,31 @@ def _segment_curves(period: str, as_of: str | None, by: str) -> None:
 @app.command()
 def segments(
     as_of: AsOfOption = None,
+    members: Annotated[
+        str | None,
+        typer.Option(
+            help="List one segment's customers, most value at stake first: an RFM segment "
+            "name ('at risk') or, with --kind cluster, a learned segment's number."
+        ),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="rfm or cluster (with --members).")] = "rfm",
+    csv: Annotated[Path | None, typer.Option(help="Write every member to this CSV.")] = None,
+    show: Annotated[int, typer.Option(help="Members to print.")] = 20,
 ) -> None:
     """RFM segments: how many customers are champions, at risk, hibernating, ...
 
     Example: retain segments
+    Example: retain segments --members "at risk" --csv at_risk.csv
     """
     from retain.retention.segments import SEGMENTS, rfm_segments
 
+    if members is not None:
+        if as_of is not None:
+            raise _CommandError("--members lists customers as of the last order; drop --as-of")
+        _segment_members(kind, members, csv, show)
+        return
+    if csv is not None:
+        raise _CommandError("--csv writes a segment's customers: add --members NAME")
     day, (scored,) = _read_as_of(as_of, rfm_segments)
     if scored.empty:
         out.print(f"no purchases on or before {day}: no segments yet")
@@ -649,6 +667,35 @@ def segments(
             f"{segment.description}; {segment.action}",
         )
     out.print(table)
+
+
+def _segment_members(kind: str, name: str, csv: Path | None, show: int) -> None:
+    from retain.retention.members import KINDS, segment_members
+    from retain.retention.segments import SEGMENTS
+
+    if kind not in KINDS:
+        raise _CommandError(f"--kind must be rfm or cluster; got {kind!r}")
+    with _open_store(get_settings(), read_only=True) as store:
+        found = segment_members(store, kind, name)
+    if found is None:
+        known = (
+            ", ".join(s.name for s in SEGMENTS)
+            if kind == "rfm"
+            else "the numbers `retain clusters` shows"
+        )
+        raise _CommandError(f"no {kind} segment {name!r}; segments: {known}")
+    frame = found.customers
+    out.print(f"{found.title}: {len(frame):,} customers as of {found.as_of}. {found.about}")
+    table = Table()
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column == "user_id" else "right")
+    for row in frame.head(show).itertuples(index=False):
+        table.add_row(*("" if v != v else str(v) for v in row))
+    out.print(table)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(csv, index=False)
+        out.print(f"wrote {len(frame):,} customers to {csv}")
 
 
 @app.command()

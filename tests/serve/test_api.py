@@ -479,3 +479,21 @@ def test_retention_curves_overall_and_per_attribute(api: TestClient, keys: dict[
             "cannot split" in refused.json()["detail"] or "no customer" in refused.json()["detail"]
         )
     assert api.get("/v1/retention/curves?period=day", headers=_h(keys["read"])).status_code == 422
+
+
+def test_a_segments_customers_are_listed_for_a_mailing_tool(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    listed = api.get("/v1/segments/rfm/at risk/customers", headers=_h(keys["read"]))
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["customers"] and "win-back" in body["about"]
+    at_stake = [c["at_stake"] for c in body["customers"]]
+    assert at_stake == sorted(at_stake, reverse=True)
+    csv = api.get("/v1/segments/rfm/at risk/customers?format=csv", headers=_h(keys["read"]))
+    assert csv.text.splitlines()[0].startswith("user_id,recency_days,frequency,monetary")
+    assert len(csv.text.splitlines()) == len(body["customers"]) + 1
+    for missing in ("/v1/segments/rfm/nobody/customers", "/v1/segments/cluster/99/customers"):
+        assert api.get(missing, headers=_h(keys["read"])).status_code == 404
+    assert api.get("/v1/segments/x/y/customers", headers=_h(keys["read"])).status_code == 422
+    assert api.get("/v1/segments/rfm/at risk/customers").status_code == 401

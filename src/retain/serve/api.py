@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StringConstraints
@@ -35,6 +35,7 @@ from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.retention.analytics import cohort_retention, retention_curve, segment_matrix
 from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign
+from retain.retention.members import segment_members
 from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendation_question, recommendations_json
 from retain.serve.intake import intake_events
@@ -549,6 +550,37 @@ def api_router(state: ServiceState) -> APIRouter:
             for r in results
         ]
         return {"experiment": name, "horizons": horizons}
+
+    @router.get(
+        "/segments/{kind}/{name}/customers",
+        summary="Every customer of an RFM or learned segment, most value at stake first",
+    )
+    def segment_customers(
+        kind: Literal["rfm", "cluster"],
+        name: Annotated[str, Path(max_length=100)],
+        _key: ReadKey,
+        format: Literal["json", "csv"] = "json",
+    ) -> Any:
+        with _store_errors(), state.read_store() as store, _client_errors():
+            found = segment_members(store, kind, name)
+        if found is None:
+            raise _problem(404, f"no {kind} segment {name!r} (see GET /v1/retention/curves?by=rfm)")
+        if format == "csv":
+            return Response(
+                found.customers.to_csv(index=False),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="segment.csv"'},
+            )
+        rows = [
+            {str(k): _plain(v) for k, v in r.items()} for r in found.customers.to_dict("records")
+        ]
+        return {
+            "kind": kind,
+            "segment": name,
+            "about": found.about,
+            "as_of": found.as_of.isoformat(),
+            "customers": rows,
+        }
 
     @router.get(
         "/retention/curves",

@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from retain.assistant.tools import AssistantTables
 from retain.config import Settings, get_settings
 from retain.errors import NotFoundError, StoreError, StoreLockedError
+from retain.retention.members import segment_members
 from retain.serve import pages
 from retain.serve.api import ChatIn, ChatOut, api_router, customer_reply, metrics_text
 from retain.serve.metrics import BodyLimit, RequestMetrics
@@ -150,14 +151,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def segment_csv(request: Request, kind: str, name: str) -> Response:
         with state.read_store() as opened:
-            found = pages.segment_members(opened, kind, name)
+            found = segment_members(opened, kind, name)
         if found is None:
             return render(
                 request, "message.html", status=404, title="Not found", message="No such segment."
             )
         filename = "".join(c if c.isalnum() else "-" for c in f"{kind}-{name}")
         return Response(
-            found["frame"].to_csv(index=False),
+            found.customers.to_csv(index=False),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="segment-{filename}.csv"'},
         )

@@ -31,6 +31,7 @@ from retain.retention.analytics import (
     segment_matrix,
 )
 from retain.retention.clusters import Cluster, cluster_customers
+from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import SEGMENTS, rfm_segments
 from retain.retention.tracking import ASSIGNMENTS_TABLE, experiment_report
@@ -43,7 +44,6 @@ __all__ = [
     "overview_page",
     "recommendations_page",
     "reviews_page",
-    "segment_members",
     "segment_page",
     "segments_page",
 ]
@@ -409,77 +409,26 @@ def segments_page(store: Store) -> dict[str, Any]:
 MEMBERS_SHOWN = 200
 
 
-def segment_members(store: Store, kind: str, name: str) -> dict[str, Any] | None:
-    """Every customer of one segment, most value at stake first; ``None`` for no such segment.
-
-    ``kind`` is ``rfm`` (``name`` a segment name) or ``cluster`` (``name`` the
-    learned segment's number, as on the Segments page). With scores, the
-    order is churn risk times value if retained, as on the At-risk page;
-    without, total spend.
-    """
-    day = latest_order_day(store)
-    if day is None or kind not in ("rfm", "cluster"):
-        return None
-    tables = FeatureTables.from_store(store)
-    if kind == "rfm":
-        described = next((seg for seg in SEGMENTS if seg.name == name), None)
-        if described is None:
-            return None
-        scored = tables.fetch(rfm_segments(tables, day))
-        members = scored[scored.segment == name]
-        title = name
-        about = f"{described.description}. What to do: {described.action}."
-    else:
-        features = tables.fetch(customer_features(tables, day))
-        try:
-            labels, clusters = cluster_customers(features)
-        except InvalidInputError:
-            return None
-        found = next((c for c in clusters if str(c.label) == name), None)
-        if found is None:
-            return None
-        chosen = labels[labels.cluster == found.label].user_id
-        scored = tables.fetch(rfm_segments(tables, day))
-        members = scored[scored.user_id.isin(chosen)]
-        title = f"learned segment {name}"
-        about = found.description[:1].upper() + found.description[1:] + "."
-    frame = members[["user_id", "recency_days", "frequency", "monetary"]]
-    scores = _scores(store)
-    if scores is not None and len(scores):
-        frame = frame.merge(
-            scores[["user_id", "churn_risk", "expected_lifetime_value", "repurchase_probability"]],
-            on="user_id",
-            how="left",
-        )
-        frame = frame.assign(at_stake=frame.churn_risk * value_if_retained(frame.fillna(0.0)))
-        frame = frame.sort_values(["at_stake", "monetary"], ascending=False, na_position="last")
-    else:
-        frame = frame.sort_values("monetary", ascending=False)
-    return {
-        "kind": kind,
-        "segment": name,
-        "title": title,
-        "about": about,
-        "as_of": day,
-        "customers": len(frame),
-        "has_scores": "churn_risk" in frame,
-        "frame": frame.drop(columns=["repurchase_probability"], errors="ignore")
-        .round({"monetary": 2, "expected_lifetime_value": 2, "at_stake": 2, "churn_risk": 4})
-        .reset_index(drop=True),
-    }
-
-
 def segment_page(store: Store, kind: str, name: str) -> dict[str, Any] | None:
     """One segment's customers (the first :data:`MEMBERS_SHOWN`), each linked to their page."""
     found = segment_members(store, kind, name)
     if found is None:
         return None
-    frame = found.pop("frame")
     rows = [
         {key: (None if isinstance(v, float) and v != v else v) for key, v in row.items()}
-        for row in frame.head(MEMBERS_SHOWN).to_dict("records")
+        for row in found.customers.head(MEMBERS_SHOWN).to_dict("records")
     ]
-    return {**found, "rows": rows, "shown": len(rows)}
+    return {
+        "kind": kind,
+        "segment": name,
+        "title": found.title,
+        "about": found.about,
+        "as_of": found.as_of,
+        "customers": len(found.customers),
+        "has_scores": found.has_scores,
+        "rows": rows,
+        "shown": len(rows),
+    }
 
 
 NO_EXPERIMENTS = (

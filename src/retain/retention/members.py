@@ -1,0 +1,92 @@
+"""Who is in a segment: the list a growth team exports to reach them.
+
+One function serves the dashboard's segment pages, ``retain segments
+--members`` and ``GET /v1/segments/...``, so all three list the same
+customers in the same order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from retain.data.store import Store
+from retain.data.summary import latest_order_day
+from retain.errors import InvalidInputError
+from retain.features.customer import FeatureTables, customer_features
+from retain.retention.clusters import cluster_customers
+from retain.retention.policy import value_if_retained
+from retain.retention.segments import SEGMENTS, rfm_segments
+
+__all__ = ["KINDS", "SegmentMembers", "segment_members"]
+
+#: Segment kinds: RFM segments by name, learned segments by number.
+KINDS = ("rfm", "cluster")
+_SCORE_COLUMNS = ["user_id", "churn_risk", "expected_lifetime_value", "repurchase_probability"]
+
+
+@dataclass(frozen=True)
+class SegmentMembers:
+    """One segment and every customer in it, most value at stake first."""
+
+    kind: str
+    name: str
+    title: str
+    about: str
+    as_of: dt.date
+    #: user_id, recency_days, frequency, monetary and, once customers are
+    #: scored, churn_risk, expected_lifetime_value and at_stake.
+    customers: pd.DataFrame
+
+    @property
+    def has_scores(self) -> bool:
+        return "churn_risk" in self.customers
+
+
+def segment_members(store: Store, kind: str, name: str) -> SegmentMembers | None:
+    """Every customer of one segment; ``None`` when there is no such segment.
+
+    ``kind`` is ``rfm`` (``name`` a segment name such as "at risk") or
+    ``cluster`` (``name`` the learned segment's number, as ``retain
+    clusters`` and the Segments page show it). Once customers are scored,
+    the order is churn risk times what they would spend if they stay, as
+    on the At-risk page; before, total spend.
+    """
+    day = latest_order_day(store)
+    if day is None or kind not in KINDS:
+        return None
+    tables = FeatureTables.from_store(store)
+    scored = tables.fetch(rfm_segments(tables, day))
+    if kind == "rfm":
+        described = next((seg for seg in SEGMENTS if seg.name == name), None)
+        if described is None:
+            return None
+        members = scored[scored.segment == name]
+        title = name
+        about = f"{described.description}. What to do: {described.action}."
+    else:
+        try:
+            labels, clusters = cluster_customers(tables.fetch(customer_features(tables, day)))
+        except InvalidInputError:
+            return None
+        found = next((c for c in clusters if str(c.label) == name), None)
+        if found is None:
+            return None
+        members = scored[scored.user_id.isin(labels[labels.cluster == found.label].user_id)]
+        title = f"learned segment {name}"
+        about = found.description[:1].upper() + found.description[1:] + "."
+    frame = members[["user_id", "recency_days", "frequency", "monetary"]]
+    if store.has_table("user_scores"):
+        scores = store.query_df(f"SELECT {', '.join(_SCORE_COLUMNS)} FROM user_scores")
+        frame = frame.merge(scores, on="user_id", how="left")
+        at_stake = frame.churn_risk * value_if_retained(frame.fillna(0.0))
+        frame = frame.assign(at_stake=at_stake).drop(columns="repurchase_probability")
+        frame = frame.sort_values(["at_stake", "monetary"], ascending=False, na_position="last")
+    else:
+        frame = frame.sort_values("monetary", ascending=False)
+    rounded = frame.round(
+        {"monetary": 2, "expected_lifetime_value": 2, "at_stake": 2, "churn_risk": 4}
+    )
+    return SegmentMembers(kind, name, title, about, day, rounded.reset_index(drop=True))
