@@ -199,6 +199,9 @@ def test_a_segment_lists_its_customers_most_at_stake_first_and_exports_them(
     for missing in ("/segments/rfm/nobody", "/segments/cluster/99", "/segments/other/x"):
         assert app.get(missing).status_code == 404, missing
     assert client(empty_dir).get("/segments/rfm/champions").status_code == 404
+    assert client(empty_dir).get("/segments/rfm/champions?format=csv").status_code == 404
+    nowhere = client(empty_dir.parent / "no-store-here")
+    assert nowhere.get("/segments/rfm/champions?format=csv").status_code == 404
 
 
 def test_odd_customer_ids_are_found_and_escaped(tmp_path: Path) -> None:

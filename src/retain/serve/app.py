@@ -150,8 +150,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     def segment_csv(request: Request, kind: str, name: str) -> Response:
-        with state.read_store() as opened:
-            found = segment_members(opened, kind, name)
+        try:
+            with state.read_store() as opened:
+                found = segment_members(opened, kind, name)
+        except NotFoundError:
+            found = None  # no store yet: no segment either
         if found is None:
             return render(
                 request, "message.html", status=404, title="Not found", message="No such segment."
