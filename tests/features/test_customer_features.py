@@ -172,6 +172,10 @@ def test_nothing_after_the_cutoff_changes_a_feature(store: Store) -> None:
     )
     after = _features(store)
     pd.testing.assert_frame_equal(before, after)
+    # The review model's verdicts, the later review's included, change nothing either.
+    ids = store.query_df("SELECT review_id FROM reviews").review_id.tolist()
+    store.write_table("review_scores", pa.table({"review_id": ids, "label": [0] * len(ids)}))
+    pd.testing.assert_frame_equal(before, _features(store))
 
 
 def test_outcomes_count_occasions_inside_the_window_only(store: Store) -> None:
