@@ -522,8 +522,8 @@ def cohorts(
     by: Annotated[
         str | None,
         typer.Option(
-            help="Split the curves: 'rfm' (today's RFM segment) or a customer attribute "
-            "from the users table, e.g. 'channel'."
+            help="Split the curves: 'rfm' (today's RFM segment), 'first_category' (of the "
+            "first item bought) or a customer attribute from the users table, e.g. 'channel'."
         ),
     ] = None,
 ) -> None:
@@ -575,7 +575,7 @@ def cohorts(
 
 def _segment_curves(period: str, as_of: str | None, by: str) -> None:
     """``retain cohorts --by``: retention and revenue-per-customer curves per segment."""
-    from retain.retention.analytics import retention_curve, segment_matrix
+    from retain.retention.analytics import retention_curve, segment_matrix, split_caveat
 
     day, (matrix,) = _read_as_of(
         as_of,
@@ -602,12 +602,8 @@ def _segment_curves(period: str, as_of: str | None, by: str) -> None:
             table.add_row(str(segment), f"{int(curve.customers.iloc[0]):,}", *cells)
         out.print(table)
     out.print(
-        f"each point counts only the {period}ly cohorts that have lived through it; "
-        + (
-            "RFM segments are today's, so the curves show how each got there, not a forecast"
-            if by == "rfm"
-            else f"customers without a {by!r} attribute are 'not set'"
-        )
+        f"Each point counts only the {period}ly cohorts that have lived through it. "
+        + split_caveat(by)
     )
 
 

@@ -109,6 +109,30 @@ def test_curves_split_by_a_customer_attribute(store: Store, shop: FeatureTables)
     assert unset.customers.iloc[0] == 2 and unset.retention.iloc[1] == 0.0
 
 
+def test_curves_split_by_the_category_of_the_first_purchase(
+    store: Store, shop: FeatureTables
+) -> None:
+    with pytest.raises(InvalidInputError, match="needs both"):
+        segment_matrix(shop, AS_OF, "first_category")  # orders only: nothing to read it from
+    now = dt.datetime(2030, 1, 1)
+    items = [{"item_id": "tea", "title": "tea", "category": "drinks"},
+             {"item_id": "cup", "title": "cup", "category": "kitchen"}]  # fmt: skip
+    ingest_arrow(store, "items", pa.Table.from_pylist(items), source="t", now=now)
+    events = [  # ann bought tea first and a cup later; bob a cup; cat and dan only ordered
+        ("ann", "cup", "2025-02-10"), ("ann", "tea", "2025-01-05"), ("bob", "cup", "2025-01-20"),
+        ("ann", "tea", "2025-05-01"),  # after the day: not read
+    ]  # fmt: skip
+    rows = [{"user_id": u, "item_id": i, "event_type": "purchase", "ts": t} for u, i, t in events]
+    ingest_arrow(store, "events", pa.Table.from_pylist(rows), source="t", now=now)
+    curves = retention_curve(
+        segment_matrix(FeatureTables.from_store(store), AS_OF, "first_category")
+    )
+    firsts = curves[curves.period_index == 0].set_index("segment").customers.to_dict()
+    assert firsts == {"drinks": 1, "kitchen": 1, NOT_SET: 2}
+    drinks = curves[curves.segment == "drinks"]
+    assert drinks.retention.tolist() == [1.0, 1.0, 1.0]  # ann, back in February and March
+
+
 def test_curves_split_by_rfm_segment_cover_every_customer(shop: FeatureTables) -> None:
     matrix = segment_matrix(shop, AS_OF, "rfm")
     first = matrix[matrix.period_index == 0]

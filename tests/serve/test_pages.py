@@ -145,6 +145,8 @@ def test_cohorts_page_splits_the_curves_by_segment_or_attribute(demo_dir: Path) 
     by_channel = app.get("/cohorts?by=channel&period=week").text
     assert 'id="split-value"' in by_channel
     assert all(name in by_channel for name in ("organic", "ads", "social", "referral"))
+    by_first = app.get("/cohorts?by=first_category").text
+    assert "category of the first purchase" in by_first and 'id="split-value"' in by_first
     unknown = app.get("/cohorts?by=country")
     assert unknown.status_code == 200 and 'id="split-note"' in unknown.text
     assert "no customer has an attribute" in unknown.text and "channel, language" in unknown.text

@@ -41,12 +41,15 @@ __all__ = [
     "retention_curve",
     "revenue_curve",
     "segment_matrix",
+    "split_caveat",
 ]
 
 Period = Literal["week", "month"]
 _TRUNCATE = {"week": "W", "month": "M"}
 #: ``customer_segments`` split: each customer's RFM segment as of the day.
 BY_RFM = "rfm"
+#: ``customer_segments`` split: the category of the first item each customer bought.
+BY_FIRST_CATEGORY = "first_category"
 #: The label of customers a split has no value for (no such attribute, no profile).
 NOT_SET = "not set"
 #: Attribute names a split accepts. The name becomes a JSON path in the query,
@@ -129,13 +132,17 @@ def customer_segments(tables: FeatureTables, as_of: dt.date, by: str) -> ir.Tabl
 
     ``by`` is :data:`BY_RFM` (the RFM segment as of ``as_of``: today's
     segment, so its curves show how each segment's customers got there, not
-    a forecast) or the name of an attribute in the ``users`` table's
+    a forecast), :data:`BY_FIRST_CATEGORY` (the category of the first item
+    they bought, from purchase events: which first purchase makes loyal
+    customers) or the name of an attribute in the ``users`` table's
     ``attributes`` (``channel``, ``country``, ...; fixed at sign-up, so its
     curves compare like with like). Customers without the attribute are
     :data:`NOT_SET` in the matrix; :func:`attribute_names` lists what exists.
     """
     if by == BY_RFM:
         return rfm_segments(tables, as_of).select("user_id", "segment")
+    if by == BY_FIRST_CATEGORY:
+        return _first_categories(tables, as_of)
     if not _ATTRIBUTE_NAME.fullmatch(by):
         raise InvalidInputError(
             f"cannot split by {by!r}: name 'rfm' or a customer attribute made of letters, "
@@ -162,11 +169,46 @@ def segment_matrix(
         cohort_retention(tables, as_of, period, customer_segments(tables, as_of, by))
     )
     if by != BY_RFM and len(matrix) and (matrix.segment == NOT_SET).all():
+        if by == BY_FIRST_CATEGORY:
+            raise InvalidInputError(
+                "no customer has a purchase event for an item with a category; "
+                "splitting by first_category needs both"
+            )
         known = ", ".join(attribute_names(tables)) or "none (no customer profile has attributes)"
         raise InvalidInputError(
-            f"no customer has an attribute {by!r}; split by {BY_RFM!r} or an attribute: {known}"
+            f"no customer has an attribute {by!r}; split by {BY_RFM!r}, "
+            f"{BY_FIRST_CATEGORY!r} or an attribute: {known}"
         )
     return matrix
+
+
+def split_caveat(by: str) -> str:
+    """What a reader of the curves split by ``by`` should keep in mind, in one sentence."""
+    if by == BY_RFM:
+        return (
+            "RFM segments are today's: the curves show how each segment's customers got "
+            "there, not a forecast."
+        )
+    if by == BY_FIRST_CATEGORY:
+        return f"Customers with no purchase event for an item with a category are '{NOT_SET}'."
+    return f"Customers without a {by!r} attribute are '{NOT_SET}'."
+
+
+def _first_categories(tables: FeatureTables, as_of: dt.date) -> ir.Table:
+    """Per customer, the category of their first purchased item (earliest event, then item id)."""
+    if tables.events is None or tables.items is None:
+        raise InvalidInputError(
+            "splitting by first_category needs purchase events and items with categories"
+        )
+    events, items = tables.events, tables.items
+    end = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    bought = events.filter(
+        events.event_type == "purchase", events.ts < end, events.user_id.notnull()
+    )
+    joined = bought.join(items, bought.item_id == items.item_id).filter(items.category.notnull())
+    first = ibis.row_number().over(group_by=joined.user_id, order_by=[joined.ts, joined.item_id])
+    ranked = joined.mutate(first=first)
+    return ranked.filter(ranked.first == 0).select("user_id", segment=ranked.category)
 
 
 def attribute_names(tables: FeatureTables, sample: int = 1000) -> list[str]:

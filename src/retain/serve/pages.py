@@ -21,6 +21,7 @@ from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, customer_features
 from retain.predict.scoring import latest_check
 from retain.retention.analytics import (
+    BY_FIRST_CATEGORY,
     BY_RFM,
     active_users,
     attribute_names,
@@ -29,6 +30,7 @@ from retain.retention.analytics import (
     retention_curve,
     revenue_curve,
     segment_matrix,
+    split_caveat,
 )
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
@@ -222,7 +224,7 @@ def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
 
 def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str, Any]:
     """Retention and LTV curves per segment, or a note saying why the split cannot be drawn."""
-    splits = [BY_RFM, *attribute_names(tables)]
+    splits = [BY_RFM, BY_FIRST_CATEGORY, *attribute_names(tables)]
     found: dict[str, Any] = {"by": by, "splits": splits if by in splits else [*splits, by]}
     try:
         matrix = segment_matrix(tables, day, by, period)  # type: ignore[arg-type]
@@ -238,7 +240,10 @@ def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str
         figures["revenue_per_customer"].add_trace(
             go.Scatter(x=curve.period_index, y=curve.revenue_per_customer.round(2), name=label)
         )
-    name = "RFM segment (today's)" if by == BY_RFM else by
+    name = {
+        BY_RFM: "RFM segment (today's)",
+        BY_FIRST_CATEGORY: "category of the first purchase",
+    }.get(by, by)
     figures["retention"].update_layout(
         title=f"Customers buying again (%) by {name}",
         xaxis_title=f"{period}s after the first purchase",
@@ -251,14 +256,8 @@ def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str
         **found,
         "split_retention_chart": _figure(figures["retention"]),
         "split_value_chart": _figure(figures["revenue_per_customer"]),
-        "split_note": (
-            "RFM segments are today's: the curves show how each segment's customers got "
-            "there, not a forecast. "
-            if by == BY_RFM
-            else f"Customers without a {by!r} attribute are 'not set'. "
-        )
-        + f"Each point counts only the {period}ly cohorts that have lived through it; "
-        "the number beside a name is its customers.",
+        "split_note": f"{split_caveat(by)} Each point counts only the {period}ly cohorts "
+        "that have lived through it; the number beside a name is its customers.",
     }
 
 
