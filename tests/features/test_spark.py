@@ -90,7 +90,7 @@ def test_batch_scoring_on_spark_matches_duckdb(spark_and_store: tuple[object, St
     )
 
 
-@pytest.mark.parametrize("by", [None, "rfm"])
+@pytest.mark.parametrize("by", [None, "rfm", "first_category"])
 def test_cohort_curves_on_spark_match_duckdb(
     spark_and_store: tuple[object, Store], by: str | None
 ) -> None:
