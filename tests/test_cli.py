@@ -95,6 +95,7 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert "customers get an action" in first.stdout
     assert "rows in recommendations" in first.stdout
     assert "reviews into review_scores" in first.stdout
+    assert "customers in customer_clusters" in first.stdout
     assert (data_dir / "retain.duckdb").is_file() and (
         data_dir / "demo" / "manifest.json"
     ).is_file()
@@ -137,8 +138,13 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert members_csv.read_text().startswith("user_id,recency_days,frequency,monetary")
     nobody = retain("segments", "--members", "vips", data_dir=data_dir, cwd=tmp_path)
     assert nobody.returncode == 1 and "no rfm segment 'vips'; segments: champions" in nobody.stderr
-    learned = retain("clusters", "--k", "4", data_dir=data_dir, cwd=tmp_path)
-    assert learned.returncode == 0 and "learned segments" in learned.stdout
+    explored = retain("clusters", "--k", "4", data_dir=data_dir, cwd=tmp_path)
+    assert explored.returncode == 0 and "fitted now and not stored" in explored.stdout
+    stored = retain("clusters", data_dir=data_dir, cwd=tmp_path)
+    assert stored.returncode == 0 and "(model " in stored.stdout
+    retrained = retain("train", "segments", data_dir=data_dir, cwd=tmp_path)
+    assert retrained.returncode == 0, retrained.stderr
+    assert "kept the numbers 0, 1" in retrained.stdout  # same data, same segments
     csv = tmp_path / "campaign.csv"
     campaign = retain("campaign", "--budget", "200", "--csv", str(csv), "--holdout", "0.2",
                       data_dir=data_dir, cwd=tmp_path)  # fmt: skip

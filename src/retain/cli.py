@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for com
     from retain.assistant.intents import IntentSettings
     from retain.predict.scoring import TrainResult
     from retain.recommend.scoring import RecommendTrainResult
+    from retain.retention.cluster_training import StoredClusters
+    from retain.retention.clusters import Cluster
 
 __all__ = ["app", "main"]
 
@@ -223,6 +225,8 @@ def run(
             f"sentiment model {result.sentiment.version}: scored {result.sentiment.scored:,} "
             f"reviews into review_scores, {result.sentiment.alerts} alerts; try `retain alerts`"
         )
+    if result.segments is not None:
+        _print_segments_training(result.segments)
     if result.assistant is not None:
         out.print(
             f"assistant model {result.assistant.version}: "
@@ -1034,14 +1038,31 @@ def clusters(
 ) -> None:
     """Learned customer segments (k-means on behaviour), each described in words.
 
+    Shows the segments `retain train segments` stored (the ones the dashboard
+    and the API use); with --as-of or --k it fits afresh to explore, and
+    stores nothing.
     Example: retain clusters
     """
     from retain.features.customer import customer_features
+    from retain.retention.cluster_training import stored_clusters
     from retain.retention.clusters import cluster_customers
 
-    day, (features,) = _read_as_of(as_of, customer_features)
-    _, found = cluster_customers(features, k=k)
-    table = Table(title=f"learned segments as of {day}")
+    stored = None
+    if as_of is None and k is None:
+        with _open_store(get_settings(), read_only=True) as store:
+            stored = stored_clusters(store)
+    if stored is not None:
+        day, found = stored.as_of, stored.clusters
+        title = f"learned segments as of {day} (model {stored.version})"
+    else:
+        day, (features,) = _read_as_of(as_of, customer_features)
+        _, found = cluster_customers(features, k=k)
+        title = f"learned segments as of {day}, fitted now and not stored"
+    _print_clusters(title, found)
+
+
+def _print_clusters(title: str, found: Sequence[Cluster]) -> None:
+    table = Table(title=title)
     for column in ("cluster", "customers", "what sets it apart"):
         table.add_column(column)
     for cluster in found:
@@ -1051,6 +1072,34 @@ def clusters(
             cluster.description,
         )
     out.print(table)
+
+
+@train_app.command("segments")
+def train_segments_command(
+    k: Annotated[int | None, typer.Option(help="Number of clusters (default: chosen).")] = None,
+) -> None:
+    """Learn customer segments from behaviour and store who is in which.
+
+    Writes customer_clusters and segment_clusters and publishes the model to
+    <data_dir>/models/segments; a retrain keeps the numbers of segments that
+    are still there, so links and exported lists keep their meaning.
+    Example: retain train segments
+    """
+    from retain.retention.cluster_training import train_segments
+
+    settings = get_settings()
+    with _open_store(settings) as store:
+        result = train_segments(store, settings.models_dir, k=k)
+    _print_segments_training(result)
+
+
+def _print_segments_training(result: StoredClusters) -> None:
+    kept = f"; kept the numbers {', '.join(map(str, result.carried))}" if result.carried else ""
+    out.print(
+        f"segments model {result.version} as of {result.as_of}: {len(result.clusters)} "
+        f"learned segments of {sum(c.customers for c in result.clusters):,} customers in "
+        f"customer_clusters{kept}; try `retain clusters`"
+    )
 
 
 @app.command("sample-size")

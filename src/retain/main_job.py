@@ -21,6 +21,7 @@ from retain.predict.scoring import TrainResult, train_and_score
 from retain.recommend.recommender import RecommendSettings
 from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
+from retain.retention.cluster_training import StoredClusters, train_segments
 from retain.sentiment.service import SentimentTrainResult, build_alerts, train_sentiment
 from retain.sentiment.service import load_current as load_sentiment
 
@@ -40,6 +41,7 @@ class MainJobResult:
     campaign: CampaignResult | None = None
     assistant: AssistantTrainResult | None = None
     sentiment: SentimentTrainResult | None = None
+    segments: StoredClusters | None = None
 
 
 def run_main_job(
@@ -76,6 +78,8 @@ def run_main_job(
     sentiment = train_sentiment(store, data_dir / "models", raise_alerts=False)
     _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
     result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
+    _say(on_step, "learning customer segments; writing customer_clusters")
+    result.segments = train_segments(store, data_dir / "models")
     _say(on_step, "raising review_alerts, valuable and at-risk writers first")
     alerts = build_alerts(store, load_sentiment(data_dir / "models", sentiment.version))
     result.sentiment = replace(sentiment, alerts=alerts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from retain.errors import InvalidInputError
 from retain.features.customer import FEATURE_DESCRIPTIONS
-from retain.retention.clusters import cluster_customers
+from retain.retention.clusters import ClusterModel, cluster_customers, fit_clusters
 
 
 def _planted(n_per_group: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -38,3 +40,58 @@ def test_too_few_customers_is_refused() -> None:
     frame, _ = _planted(n_per_group=2)
     with pytest.raises(InvalidInputError, match="at least 10 customers"):
         cluster_customers(frame)
+
+
+def _group_of(labels: pd.DataFrame, frame: pd.DataFrame, groups: np.ndarray) -> dict[int, int]:
+    """Planted group -> the cluster number most of its customers got."""
+    joined = labels.assign(group=groups[frame.index.to_numpy()])
+    return {int(g): int(rows.cluster.mode()[0]) for g, rows in joined.groupby("group")}
+
+
+def test_a_fresh_fit_numbers_clusters_largest_first() -> None:
+    frame, groups = _planted()
+    frame = frame.drop(index=range(0, 200))  # group 0 is now the smallest
+    model = fit_clusters(frame, k=3)
+    labels, clusters = model.summarize(frame)
+    assert [c.label for c in clusters] == [0, 1, 2]
+    assert abs(clusters[-1].customers - 100) <= 5 and _group_of(labels, frame, groups)[0] == 2
+
+
+def test_a_saved_model_assigns_as_the_fitted_one(tmp_path: Path) -> None:
+    frame, _ = _planted()
+    model = fit_clusters(frame)
+    model.save(tmp_path)
+    loaded = ClusterModel.load(tmp_path)
+    assert loaded == model
+    new_customers, _ = _planted(n_per_group=20, seed=5)
+    new_customers = new_customers.drop(columns=["views"])  # a missing column takes the median
+    assert loaded.assign(new_customers).equals(model.assign(new_customers))
+    (tmp_path / "clusters.json").write_text('{"format": 99}')
+    with pytest.raises(InvalidInputError, match="retrain"):
+        ClusterModel.load(tmp_path)
+
+
+def test_a_refit_keeps_the_numbers_of_clusters_that_are_still_there() -> None:
+    before, groups_before = _planted(seed=0)
+    first = fit_clusters(before, k=3)
+    named = _group_of(first.assign(before), before, groups_before)
+    # New data, drawn afresh, where the complainers have grown: a plain refit
+    # would number by size and move them to 0.
+    after, groups_after = _planted(seed=1)
+    extra, extra_groups = _planted(seed=2)
+    grown = pd.concat([after, extra[extra_groups == 1]], ignore_index=True)
+    grown_groups = np.concatenate([groups_after, extra_groups[extra_groups == 1]])
+    plain = fit_clusters(grown, k=3)
+    assert _group_of(plain.assign(grown), grown, grown_groups)[1] == 0 != named[1]
+    refit = fit_clusters(grown, k=3, previous=first)
+    assert _group_of(refit.assign(grown), grown, grown_groups) == named
+
+
+def test_a_new_kind_of_customer_gets_a_number_never_used_before() -> None:
+    frame, groups = _planted()
+    two = frame[groups != 2].reset_index(drop=True)
+    first = fit_clusters(two, k=2)
+    refit = fit_clusters(frame, k=3, previous=first)
+    labels = _group_of(refit.assign(frame), frame, groups)
+    assert labels[0] in first.labels and labels[1] in first.labels
+    assert labels[2] == max(first.labels) + 1

@@ -162,10 +162,33 @@ def test_experiments_page_shows_the_campaign_holdout(demo_dir: Path) -> None:
 def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
     demo_dir: Path, one_day_dir: Path
 ) -> None:
-    assert 'id="clusters"' in client(demo_dir).get("/segments").text
+    listing = client(demo_dir).get("/segments").text
+    assert 'id="clusters"' in listing and "Learned on" in listing  # stored by `make run`
     assert "No learned segments: clustering needs at least 10 customers" in (
         client(one_day_dir).get("/segments").text
     )
+
+
+def test_segments_are_fitted_for_the_page_until_training_stores_them(tmp_path: Path) -> None:
+    from retain.data import Store
+    from retain.data.ingest import ingest_file
+    from retain.demo import DEMO_FILES, generate_demo_shop
+    from retain.retention.cluster_training import train_segments
+
+    generate_demo_shop(tmp_path / "demo", seed=2, n_users=300)
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        for name, table in DEMO_FILES.items():
+            ingest_file(store, table, tmp_path / "demo" / name)
+    app = client(tmp_path)
+    fitted = app.get("/segments").text
+    assert 'id="clusters"' in fitted and "Fitted for this page and not stored" in fitted
+    assert app.get("/segments/cluster/0").status_code == 200
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        trained = train_segments(store, tmp_path / "models", k=3)
+    stored = app.get("/segments").text
+    assert f"(model {trained.version})" in stored
+    assert app.get("/segments/cluster/2").status_code == 200
+    assert app.get("/segments/cluster/3").status_code == 404
 
 
 def test_a_segment_lists_its_customers_most_at_stake_first_and_exports_them(

@@ -227,24 +227,42 @@ class Store:
         Returns:
             The number of rows written.
         """
-        if name in SCHEMAS or name in SYSTEM_TABLES:
-            raise InvalidInputError(
-                f"{name!r} is an input table; write it through ingestion, not write_table"
-            )
-        frame = (
-            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-        )
-        self._con.register("_write_in", frame)
-        try:
-            with self.transaction() as con:
-                ident = quote_ident(name)
-                if mode == "replace" or not self.has_table(name):
-                    con.execute(f"CREATE OR REPLACE TABLE {ident} AS SELECT * FROM _write_in")
-                else:
-                    con.execute(f"INSERT INTO {ident} BY NAME SELECT * FROM _write_in")
-        finally:
-            self._con.unregister("_write_in")
-        return int(frame.num_rows)
+        return self.write_tables({name: data}, mode=mode)[name]
+
+    def write_tables(
+        self,
+        tables: Mapping[str, pa.Table | pd.DataFrame],
+        *,
+        mode: Literal["replace", "append"] = "replace",
+    ) -> dict[str, int]:
+        """:meth:`write_table` for several tables that only make sense together: one transaction.
+
+        Returns:
+            The number of rows written, per table.
+        """
+        for name in tables:
+            if name in SCHEMAS or name in SYSTEM_TABLES:
+                raise InvalidInputError(
+                    f"{name!r} is an input table; write it through ingestion, not write_table"
+                )
+        frames = {
+            name: data
+            if isinstance(data, pa.Table)
+            else pa.Table.from_pandas(data, preserve_index=False)
+            for name, data in tables.items()
+        }
+        with self.transaction() as con:
+            for name, frame in frames.items():
+                self._con.register("_write_in", frame)
+                try:
+                    ident = quote_ident(name)
+                    if mode == "replace" or not self.has_table(name):
+                        con.execute(f"CREATE OR REPLACE TABLE {ident} AS SELECT * FROM _write_in")
+                    else:
+                        con.execute(f"INSERT INTO {ident} BY NAME SELECT * FROM _write_in")
+                finally:
+                    self._con.unregister("_write_in")
+        return {name: int(frame.num_rows) for name, frame in frames.items()}
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""

@@ -8,21 +8,32 @@ counts or money, then standardised; the number of clusters is chosen by the
 silhouette score on a sample. A cluster is described by the (at most three)
 features whose mean differs most from the shop's, by at least half a
 standard deviation, in a marketer's words.
+
+A fit is a :class:`ClusterModel`: the scaling and the centres, so customers
+are assigned later, elsewhere (a scoring job, another day's data) exactly as
+at fit time. Refitting on newer data keeps the numbers marketers know: each
+new centre close to one of the previous model's takes that centre's number
+(see :func:`fit_clusters`), so "learned segment 2" still names the same
+kind of customer after a retrain.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
-from retain.errors import InvalidInputError
+from retain.errors import InvalidInputError, NotFoundError
 
-__all__ = ["CLUSTER_FEATURES", "Cluster", "cluster_customers"]
+__all__ = ["CLUSTER_FEATURES", "Cluster", "ClusterModel", "cluster_customers", "fit_clusters"]
 
 #: Behaviour the clusters are learned from; tenure-like columns are left out
 #: so clusters describe how customers behave, not when they arrived.
@@ -57,6 +68,11 @@ _PHRASES: dict[str, tuple[str, str]] = {
 }
 _LOG_SCALED = {"x", "monetary_mean", "recent_13w", "returns", "views", "negative_reviews",
                "support_contacts", "category_breadth"}  # fmt: skip
+#: A refitted centre keeps a previous centre's number when they are this close:
+#: root-mean-square distance over the features, in the new fit's standard deviations.
+SAME_CLUSTER_DISTANCE = 0.5
+FORMAT_VERSION = 1
+_MODEL_FILE = "clusters.json"
 
 
 @dataclass(frozen=True)
@@ -70,18 +86,97 @@ class Cluster:
     profile: dict[str, float]
 
 
-def _matrix(features: pd.DataFrame) -> tuple[npt.NDArray[np.float64], list[str]]:
-    columns = [c for c in CLUSTER_FEATURES if c in features and features[c].notna().any()]
-    frame = features[columns].astype(float)
-    frame = frame.fillna(frame.median())
-    for column in columns:
+@dataclass(frozen=True)
+class ClusterModel:
+    """A fitted segmentation: how features are scaled, the centres and their numbers.
+
+    Everything is plain lists, so the model is saved as JSON (no pickle) and
+    assigns customers without scikit-learn's fitted object.
+    """
+
+    columns: list[str]
+    #: Each column's median at fit time, for customers without a value.
+    fill: list[float]
+    #: Mean and standard deviation of each column after the log scale, at fit time.
+    mean: list[float]
+    spread: list[float]
+    #: One row per cluster, in standard units.
+    centres: list[list[float]]
+    #: The number each centre carries (stable across refits, see :func:`fit_clusters`).
+    labels: list[int]
+
+    def standardise(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """The model's columns of ``features``, filled, log-scaled and standardised."""
+        frame = pd.DataFrame(index=features.index)
+        for column, fill in zip(self.columns, self.fill, strict=True):
+            values = features[column].astype(float) if column in features else np.nan
+            frame[column] = pd.Series(values, index=features.index, dtype=float).fillna(fill)
+        logged = _log_scale(frame).to_numpy(np.float64)
+        return np.asarray((logged - self.mean) / np.asarray(self.spread), dtype=np.float64)
+
+    def assign(self, features: pd.DataFrame) -> pd.DataFrame:
+        """``user_id`` and ``cluster`` (the nearest centre's number) per customer."""
+        return pd.DataFrame(
+            {"user_id": features.user_id.to_numpy(), "cluster": self._nearest(features)}
+        )
+
+    def summarize(self, features: pd.DataFrame) -> tuple[pd.DataFrame, list[Cluster]]:
+        """Assign everyone and describe each cluster by how its members differ, largest first."""
+        standard = self.standardise(features)
+        assigned = self._nearest(features, standard)
+        labels = pd.DataFrame({"user_id": features.user_id.to_numpy(), "cluster": assigned})
+        z = pd.DataFrame(standard, columns=self.columns).groupby(assigned).mean()
+        raw = features.reindex(columns=self.columns).astype(float).groupby(assigned).median()
+        counts = pd.Series(assigned).value_counts()
+        order = sorted(counts.index, key=lambda label: (-counts[label], label))
+        clusters = [
+            Cluster(
+                label=int(label),
+                customers=int(counts[label]),
+                share=float(counts[label] / max(len(features), 1)),
+                description=_describe(z.loc[label]),
+                profile={c: float(v) for c, v in raw.loc[label].items()},
+            )
+            for label in order
+        ]
+        return labels, clusters
+
+    def _nearest(
+        self, features: pd.DataFrame, standard: npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[np.int64]:
+        points = self.standardise(features) if standard is None else standard
+        centres = np.asarray(self.centres)
+        # |p - c|^2 without the customers x centres x features array a big shop cannot hold.
+        distance = (centres**2).sum(axis=1)[None, :] - 2.0 * points @ centres.T
+        nearest = np.asarray(self.labels, dtype=np.int64)[distance.argmin(axis=1)]
+        return np.asarray(nearest, dtype=np.int64)
+
+    def save(self, folder: Path) -> None:
+        """Write the model as one JSON file (no pickle)."""
+        meta = {"format": FORMAT_VERSION, "kind": "segments", **asdict(self)}
+        (folder / _MODEL_FILE).write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> ClusterModel:
+        """Read a model written by :meth:`save`; refuses another format version."""
+        path = folder / _MODEL_FILE
+        if not path.is_file():
+            raise NotFoundError(f"no segments model in {folder} ({_MODEL_FILE} is missing)")
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if data.pop("format", None) != FORMAT_VERSION or data.pop("kind", None) != "segments":
+            raise InvalidInputError(
+                f"{folder} holds no segments model of format {FORMAT_VERSION}; "
+                "retrain with `retain train segments`"
+            )
+        return cls(**data)
+
+
+def _log_scale(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
         if column in _LOG_SCALED:
-            frame[column] = np.log1p(frame[column].clip(lower=0))
-    values = frame.to_numpy(np.float64)
-    spread = values.std(axis=0)
-    keep = spread > 0
-    standard = (values[:, keep] - values[:, keep].mean(axis=0)) / spread[keep]
-    return standard, [c for c, k in zip(columns, keep, strict=True) if k]
+            out[column] = np.log1p(out[column].clip(lower=0))
+    return out
 
 
 def _describe(z: pd.Series) -> str:
@@ -95,6 +190,120 @@ def _describe(z: pd.Series) -> str:
     return "; ".join(parts) if parts else "close to the typical customer"
 
 
+def fit_clusters(
+    features: pd.DataFrame,
+    *,
+    k: int | None = None,
+    k_range: tuple[int, int] = (3, 8),
+    sample: int = 5000,
+    fit_sample: int = 50_000,
+    previous: ClusterModel | None = None,
+    seed: int = 0,
+) -> ClusterModel:
+    """Fit k-means on behaviour and number the clusters.
+
+    Args:
+        features: A frame from :func:`retain.features.customer_features`.
+        k: Number of clusters; chosen by silhouette within ``k_range`` when None.
+        sample: Customers used to choose ``k`` (silhouette is quadratic).
+        fit_sample: Customers the centres are fitted on; everyone is then
+            assigned to the nearest centre, which bounds the cost on big shops.
+        previous: The model this one replaces. A new centre within
+            :data:`SAME_CLUSTER_DISTANCE` of one of its centres (matched one
+            to one, closest pairs first) keeps that centre's number; the
+            others get numbers the previous model never used. Without it,
+            clusters are numbered from 0, largest first.
+        seed: Seed for k-means and the samples.
+
+    Raises:
+        InvalidInputError: fewer than 10 customers, or no feature varies.
+    """
+    if len(features) < 10:
+        raise InvalidInputError(
+            f"clustering needs at least 10 customers with purchases; got {len(features)}"
+        )
+    columns = [c for c in CLUSTER_FEATURES if c in features and features[c].notna().any()]
+    raw = features[columns].astype(float)
+    fill = raw.median()
+    values = _log_scale(raw.fillna(fill)).to_numpy(np.float64)
+    spread = values.std(axis=0)
+    keep = spread > 0
+    if not keep.any():
+        raise InvalidInputError("every behaviour feature is constant; nothing to cluster on")
+    mean = values[:, keep].mean(axis=0)
+    standard = (values[:, keep] - mean) / spread[keep]
+    rng = np.random.default_rng(seed)
+    if k is None:
+        rows = rng.choice(len(standard), min(sample, len(standard)), replace=False)
+        k = _choose_k(standard, rows, k_range, seed)
+    fit_rows = rng.choice(len(standard), min(fit_sample, len(standard)), replace=False)
+    fitted = KMeans(k, n_init=8, random_state=seed).fit(standard[fit_rows])
+    sizes = np.bincount(fitted.predict(standard), minlength=k)
+    model = ClusterModel(
+        columns=[c for c, kept in zip(columns, keep, strict=True) if kept],
+        fill=[float(fill[c]) for c, kept in zip(columns, keep, strict=True) if kept],
+        mean=[float(v) for v in mean],
+        spread=[float(v) for v in spread[keep]],
+        centres=fitted.cluster_centers_.tolist(),
+        labels=list(range(k)),
+    )
+    by_size = sorted(range(k), key=lambda i: -sizes[i])
+    numbers = _carried_numbers(model, previous, by_size)
+    return replace(model, labels=numbers)
+
+
+def _choose_k(
+    standard: npt.NDArray[np.float64],
+    rows: npt.NDArray[np.int64],
+    k_range: tuple[int, int],
+    seed: int,
+) -> int:
+    scores = {}
+    for n in range(k_range[0], min(k_range[1], len(rows) - 1) + 1):
+        fitted = KMeans(n, n_init=4, random_state=seed).fit(standard[rows])
+        if len(set(fitted.labels_)) > 1:
+            scores[n] = silhouette_score(standard[rows], fitted.labels_)
+    return max(scores, key=lambda n: scores[n]) if scores else k_range[0]
+
+
+def _carried_numbers(
+    model: ClusterModel, previous: ClusterModel | None, by_size: list[int]
+) -> list[int]:
+    """The number of each of ``model``'s centres: a matched previous one's, else a fresh one."""
+    numbers: dict[int, int] = {}
+    if previous is not None:
+        shared = [c for c in model.columns if c in previous.columns]
+        if shared:
+            numbers = _match(model, previous, shared)
+    fresh = max([*previous.labels, -1]) + 1 if previous is not None else 0
+    for centre in by_size:
+        if centre not in numbers:
+            numbers[centre] = fresh
+            fresh += 1
+    return [numbers[i] for i in range(len(model.centres))]
+
+
+def _match(model: ClusterModel, previous: ClusterModel, shared: list[str]) -> dict[int, int]:
+    """Centre index of ``model`` -> number of the close previous centre, one to one."""
+
+    def in_new_units(m: ClusterModel) -> npt.NDArray[np.float64]:
+        index = [m.columns.index(c) for c in shared]
+        scaled = np.asarray(m.centres)[:, index] * np.asarray(m.spread)[index]
+        logged = scaled + np.asarray(m.mean)[index]
+        target = [model.columns.index(c) for c in shared]
+        moved = (logged - np.asarray(model.mean)[target]) / np.asarray(model.spread)[target]
+        return np.asarray(moved, dtype=np.float64)
+
+    new, old = in_new_units(model), in_new_units(previous)
+    distance = np.sqrt(((new[:, None, :] - old[None, :, :]) ** 2).mean(axis=2))
+    rows, cols = linear_sum_assignment(distance)
+    return {
+        int(r): int(previous.labels[c])
+        for r, c in zip(rows, cols, strict=True)
+        if distance[r, c] <= SAME_CLUSTER_DISTANCE
+    }
+
+
 def cluster_customers(
     features: pd.DataFrame,
     *,
@@ -104,53 +313,13 @@ def cluster_customers(
     fit_sample: int = 50_000,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, list[Cluster]]:
-    """Label every customer with a cluster and describe the clusters.
-
-    Args:
-        features: A frame from :func:`retain.features.customer_features`.
-        k: Number of clusters; chosen by silhouette within ``k_range`` when None.
-        sample: Customers used to choose ``k`` (silhouette is quadratic).
-        fit_sample: Customers the centres are fitted on; everyone is then
-            assigned to the nearest centre, which bounds the cost on big shops.
-        seed: Seed for k-means and the sample.
+    """Fit (:func:`fit_clusters`), label every customer and describe the clusters.
 
     Returns:
         ``(labels, clusters)``: ``user_id`` and ``cluster`` per customer, and
         one :class:`Cluster` per label, largest first.
     """
-    if len(features) < 10:
-        raise InvalidInputError(
-            f"clustering needs at least 10 customers with purchases; got {len(features)}"
-        )
-    standard, columns = _matrix(features)
-    if not columns:
-        raise InvalidInputError("every behaviour feature is constant; nothing to cluster on")
-    rng = np.random.default_rng(seed)
-    if k is None:
-        rows = rng.choice(len(standard), min(sample, len(standard)), replace=False)
-        candidates = range(k_range[0], min(k_range[1], len(rows) - 1) + 1)
-        scores = {}
-        for n in candidates:
-            fitted = KMeans(n, n_init=4, random_state=seed).fit(standard[rows])
-            if len(set(fitted.labels_)) > 1:
-                scores[n] = silhouette_score(standard[rows], fitted.labels_)
-        k = max(scores, key=lambda n: scores[n]) if scores else k_range[0]
-    fit_rows = rng.choice(len(standard), min(fit_sample, len(standard)), replace=False)
-    model = KMeans(k, n_init=8, random_state=seed).fit(standard[fit_rows])
-    assigned = model.predict(standard)
-    labels = pd.DataFrame({"user_id": features.user_id.to_numpy(), "cluster": assigned})
-    z = pd.DataFrame(standard, columns=columns).groupby(assigned).mean()
-    raw = features[columns].astype(float).groupby(assigned).median()
-    counts = np.bincount(assigned, minlength=k)
-    clusters = [
-        Cluster(
-            label=int(label),
-            customers=int(counts[label]),
-            share=float(counts[label] / len(features)),
-            description=_describe(z.loc[label]),
-            profile={c: float(v) for c, v in raw.loc[label].items()},
-        )
-        for label in np.argsort(-counts)
-        if counts[label] > 0
-    ]
-    return labels, clusters
+    model = fit_clusters(
+        features, k=k, k_range=k_range, sample=sample, fit_sample=fit_sample, seed=seed
+    )
+    return model.summarize(features)

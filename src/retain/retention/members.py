@@ -16,7 +16,8 @@ from retain.data.store import Store
 from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, customer_features
-from retain.retention.clusters import cluster_customers
+from retain.retention.cluster_training import stored_clusters, stored_members
+from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import SEGMENTS, rfm_segments
 
@@ -45,6 +46,26 @@ class SegmentMembers:
         return "churn_risk" in self.customers
 
 
+def _cluster(
+    store: Store, tables: FeatureTables, day: dt.date, name: str
+) -> tuple[Cluster, pd.Series] | None:
+    """The learned segment numbered ``name`` and its customers' ids: stored, else fitted now.
+
+    The stored segments are the ones the Segments page lists, so its links
+    lead to the same customers.
+    """
+    stored = stored_clusters(store)
+    if stored is not None:
+        found = next((c for c in stored.clusters if str(c.label) == name), None)
+        return None if found is None else (found, pd.Series(stored_members(store, found.label)))
+    try:
+        labels, clusters = cluster_customers(tables.fetch(customer_features(tables, day)))
+    except InvalidInputError:
+        return None
+    found = next((c for c in clusters if str(c.label) == name), None)
+    return None if found is None else (found, labels[labels.cluster == found.label].user_id)
+
+
 def segment_members(store: Store, kind: str, name: str) -> SegmentMembers | None:
     """Every customer of one segment; ``None`` when there is no such segment.
 
@@ -67,14 +88,11 @@ def segment_members(store: Store, kind: str, name: str) -> SegmentMembers | None
         title = name
         about = f"{described.description}. What to do: {described.action}."
     else:
-        try:
-            labels, clusters = cluster_customers(tables.fetch(customer_features(tables, day)))
-        except InvalidInputError:
+        learned = _cluster(store, tables, day, name)
+        if learned is None:
             return None
-        found = next((c for c in clusters if str(c.label) == name), None)
-        if found is None:
-            return None
-        members = scored[scored.user_id.isin(labels[labels.cluster == found.label].user_id)]
+        found, ids = learned
+        members = scored[scored.user_id.isin(ids)]
         title = f"learned segment {name}"
         about = found.description[:1].upper() + found.description[1:] + "."
     frame = members[["user_id", "recency_days", "frequency", "monetary"]]

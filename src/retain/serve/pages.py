@@ -8,6 +8,7 @@ sentence saying what is missing instead of raising.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Hashable
 from typing import Any
@@ -32,6 +33,7 @@ from retain.retention.analytics import (
     segment_matrix,
     split_caveat,
 )
+from retain.retention.cluster_training import stored_clusters
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
@@ -388,12 +390,7 @@ def segments_page(store: Store) -> dict[str, Any]:
     chart = go.Figure(
         go.Bar(x=[r["name"] for r in rows], y=[r["customers"] for r in rows])
     ).update_layout(title="Customers per RFM segment")
-    learned: list[Cluster] = []
-    clusters_note = ""
-    try:
-        _, learned = cluster_customers(tables.fetch(customer_features(tables, day)))
-    except InvalidInputError as exc:
-        clusters_note = f"No learned segments: {exc}."
+    learned, clusters_note = _learned_segments(store, tables, day)
     return {
         "empty": False,
         "rows": rows,
@@ -402,6 +399,26 @@ def segments_page(store: Store) -> dict[str, Any]:
         "clusters": learned,
         "clusters_note": clusters_note,
     }
+
+
+def _learned_segments(
+    store: Store, tables: FeatureTables, day: dt.date
+) -> tuple[list[Cluster], str]:
+    """The stored learned segments and where they come from; fitted now when none are stored."""
+    stored = stored_clusters(store)
+    if stored is not None:
+        return stored.clusters, (
+            f"Learned on {stored.as_of} (model {stored.version}); "
+            "`retain train segments` refreshes them and keeps the numbers of those still there."
+        )
+    try:
+        _, learned = cluster_customers(tables.fetch(customer_features(tables, day)))
+    except InvalidInputError as exc:
+        return [], f"No learned segments: {exc}."
+    return learned, (
+        "Fitted for this page and not stored, so the numbers may change with the data: "
+        "`retain train segments` stores them."
+    )
 
 
 #: Members listed on a segment's page; the CSV holds them all.
