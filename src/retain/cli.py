@@ -1249,6 +1249,23 @@ def bench_serve(
     _write_json(result, json_out)
 
 
+@bench_app.command("pages")
+def bench_pages(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed fetches of each page.")] = 5,
+) -> None:
+    """Seconds each dashboard page takes on the shop in the data directory, as it is.
+
+    Starts `retain serve` over the data directory and fetches every page in
+    turn (see src/retain/serve/page_bench.py for the protocol).
+    Example: retain bench pages --json pages.json
+    """
+    from retain.serve.page_bench import run_pages_benchmark
+
+    result = run_pages_benchmark(get_settings().data_dir, repeats=repeats)
+    _write_json(result, json_out)
+
+
 @bench_app.command("recommend")
 def bench_recommend(
     data: Annotated[Path, typer.Option(help="Sequence file: 'user item item ...' per line.")],

@@ -26,3 +26,24 @@ def test_the_serve_benchmark_reports_every_phase_and_restores_the_model(
     assert result["service"]["refused"] is None
     assert result["phases"]["uncached"]["requests"] > 0
     assert current_version(shop / "models", "recommend") == serving
+
+
+def test_the_pages_benchmark_times_every_page_and_the_linked_ones(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    from retain.errors import NotFoundError
+    from retain.serve.page_bench import FIXED_PAGES, run_pages_benchmark
+
+    shop = tmp_path / "shop"
+    shutil.copytree(demo_dir, shop)
+    result = run_pages_benchmark(shop, repeats=2)
+    pages = result["pages"]
+    assert set(FIXED_PAGES) < set(pages) and result["customers"] > 100
+    linked = [pages[name]["url"] for name in ("an RFM segment", "the largest learned segment")]
+    assert linked[0].startswith("/segments/rfm/") and linked[1].startswith("/segments/cluster/")
+    assert pages["the first at-risk customer"]["url"].startswith("/customers/")
+    for name, timed in pages.items():
+        assert timed["status"] == 200, name
+        assert len(timed["seconds"]) == 2 and 0 < timed["median_s"] <= timed["max_s"]
+    with pytest.raises(NotFoundError, match="no store"):
+        run_pages_benchmark(tmp_path / "nowhere")

@@ -51,7 +51,7 @@ from retain.errors import ConfigError, NotFoundError
 from retain.recommend.scoring import MODEL_KIND, load_current
 from retain.serve.keys import create_key, revoke_key
 
-__all__ = ["run_serve_benchmark"]
+__all__ = ["run_serve_benchmark", "running_service"]
 
 #: Promotions during the swap phase (odd: the phase ends on the other version).
 PROMOTIONS = 3
@@ -75,7 +75,7 @@ def run_serve_benchmark(
         with Store.open(shop / "retain.duckdb") as store:
             key, secret = create_key(store, "bench-serve", "admin", 1e9)
         try:
-            with _service(shop) as base:
+            with running_service(shop) as base:
                 rng = random.Random(seed)
                 script = Path(scratch) / "load.lua"
                 _write_script(script, secret, users, [], rng)
@@ -160,7 +160,7 @@ def _two_versions(root: Path) -> tuple[str, str]:
 
 
 @contextmanager
-def _service(shop: Path) -> Iterator[str]:
+def running_service(shop: Path) -> Iterator[str]:
     """``retain serve`` in its own process; yields its base URL, stops it on the way out."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
