@@ -118,6 +118,9 @@ class FeatureTables:
     users: ir.Table | None = None
     #: The sentiment model's verdicts (``review_scores``), when it has run.
     review_scores: ir.Table | None = None
+    #: The Ibis backend expressions run on (``duckdb`` for the store), for the
+    #: rare expression that must be written differently for one engine.
+    engine: str = "duckdb"
 
     def fetch(self, expr: ir.Table) -> pd.DataFrame:
         """Run ``expr`` and return the result as a pandas frame."""
@@ -148,7 +151,7 @@ class FeatureTables:
             )
         names = (*_SOURCES, REVIEW_VERDICTS)
         tables = {name: backend.table(name) for name in names if name in present}
-        return cls(runner=backend.to_pyarrow, **tables)
+        return cls(runner=backend.to_pyarrow, engine=backend.name, **tables)
 
 
 _SOURCES = ("orders", "events", "items", "reviews", "conversations", "users")

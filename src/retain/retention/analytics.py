@@ -152,8 +152,27 @@ def customer_segments(tables: FeatureTables, as_of: dt.date, by: str) -> ir.Tabl
         raise InvalidInputError(
             f"cannot split by {by!r}: there is no users table with customer attributes"
         )
-    value = tables.users.attributes.cast("json")[by]
-    return tables.users.select("user_id", segment=value.str.fill_null(value.cast("string")))
+    users = tables.users
+    return users.select("user_id", segment=_attribute(users, by, spark=tables.engine == "pyspark"))
+
+
+@ibis.udf.scalar.builtin(name="get_json_object")  # type: ignore[untyped-decorator]
+def _spark_json_text(doc: str, path: str) -> str:  # type: ignore[empty-body]
+    """Spark SQL's own JSON lookup: a string value as is, any other value as JSON text."""
+
+
+def _attribute(users: ir.Table, name: str, *, spark: bool) -> ir.StringValue:
+    """The ``name`` attribute of each profile's JSON ``attributes`` as text (NULL when absent).
+
+    On Spark, Ibis reads JSON with a Python UDF, which needs Python on every
+    worker (and failed to load on a local one); Spark's native
+    ``get_json_object`` does the same lookup inside the engine. ``name`` has
+    passed :data:`_ATTRIBUTE_NAME`, so it cannot break out of the path.
+    """
+    if spark:
+        return _spark_json_text(users.attributes, f"$.{name}")
+    value = users.attributes.cast("json")[name]
+    return value.str.fill_null(value.cast("string"))
 
 
 def segment_matrix(
