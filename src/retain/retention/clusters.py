@@ -305,21 +305,12 @@ def _match(model: ClusterModel, previous: ClusterModel, shared: list[str]) -> di
 
 
 def cluster_customers(
-    features: pd.DataFrame,
-    *,
-    k: int | None = None,
-    k_range: tuple[int, int] = (3, 8),
-    sample: int = 5000,
-    fit_sample: int = 50_000,
-    seed: int = 0,
+    features: pd.DataFrame, *, k: int | None = None, seed: int = 0
 ) -> tuple[pd.DataFrame, list[Cluster]]:
-    """Fit (:func:`fit_clusters`), label every customer and describe the clusters.
+    """Fit (:func:`fit_clusters`, its defaults), label every customer and describe the clusters.
 
     Returns:
         ``(labels, clusters)``: ``user_id`` and ``cluster`` per customer, and
         one :class:`Cluster` per label, largest first.
     """
-    model = fit_clusters(
-        features, k=k, k_range=k_range, sample=sample, fit_sample=fit_sample, seed=seed
-    )
-    return model.summarize(features)
+    return fit_clusters(features, k=k, seed=seed).summarize(features)
