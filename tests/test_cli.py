@@ -128,8 +128,12 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     both = retain("bench", "predict", "--store", "--data", str(checked), data_dir=data_dir,
                   cwd=tmp_path)  # fmt: skip
     assert both.returncode == 1 and "not both" in both.stderr
-    segments = retain("segments", data_dir=data_dir, cwd=tmp_path)
+    segments = retain("segments", "--moves", "30", data_dir=data_dir, cwd=tmp_path)
     assert segments.returncode == 0 and "champions" in segments.stdout
+    assert "largest moves between segments" in segments.stdout
+    assert "customers changed segment" in segments.stdout
+    no_days = retain("segments", "--moves", "0", data_dir=data_dir, cwd=tmp_path)
+    assert no_days.returncode == 1 and "at least 1" in no_days.stderr
     members_csv = tmp_path / "at_risk.csv"
     members = retain("segments", "--members", "at risk", "--csv", str(members_csv),
                      data_dir=data_dir, cwd=tmp_path)  # fmt: skip

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -624,10 +624,15 @@ def segments(
     kind: Annotated[str, typer.Option(help="rfm or cluster (with --members).")] = "rfm",
     csv: Annotated[Path | None, typer.Option(help="Write every member to this CSV.")] = None,
     show: Annotated[int, typer.Option(help="Members to print.")] = 20,
+    moves: Annotated[
+        int | None,
+        typer.Option(help="Also show where customers moved between segments over these days."),
+    ] = None,
 ) -> None:
     """RFM segments: how many customers are champions, at risk, hibernating, ...
 
     Example: retain segments
+    Example: retain segments --moves 30
     Example: retain segments --members "at risk" --csv at_risk.csv
     """
     from retain.retention.segments import SEGMENTS, rfm_segments
@@ -667,6 +672,35 @@ def segments(
             f"{segment.description}; {segment.action}",
         )
     out.print(table)
+    if moves is not None:
+        _print_moves(as_of, moves)
+
+
+def _print_moves(as_of: str | None, days: int) -> None:
+    """The largest moves between segments over the last ``days`` days, and the totals."""
+    from retain.retention.segments import MOVES_CAVEAT, count_moves, segment_moves
+
+    if days < 1:
+        raise _CommandError(f"--moves takes a number of days of at least 1; got {days}")
+    day, (found,) = _read_as_of(
+        as_of, lambda tables, end: segment_moves(tables, end - timedelta(days=days), end)
+    )
+    start = day - timedelta(days=days)
+    counts = count_moves(found)
+    if not counts.earlier:
+        out.print(f"no moves: nobody had bought by {start}")
+        return
+    changed = found[found.from_segment != found.to_segment]
+    table = Table(title=f"largest moves between segments, {start} -> {day}")
+    for column in ("from", "to", "customers"):
+        table.add_column(column, justify="right" if column == "customers" else "left")
+    for row in changed.head(15).itertuples():
+        table.add_row(str(row.from_segment), str(row.to_segment), f"{int(row.customers):,}")
+    out.print(table)
+    out.print(
+        f"{counts.changed:,} of {counts.earlier:,} customers changed segment; "
+        f"{counts.first_time:,} bought for the first time. {MOVES_CAVEAT}"
+    )
 
 
 def _segment_members(kind: str, name: str, csv: Path | None, show: int) -> None:

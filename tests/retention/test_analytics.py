@@ -25,7 +25,7 @@ from retain.retention.analytics import (
     revenue_curve,
     segment_matrix,
 )
-from retain.retention.segments import SEGMENTS, rfm_segments
+from retain.retention.segments import NOT_YET, SEGMENTS, count_moves, rfm_segments, segment_moves
 
 AS_OF = dt.date(2025, 4, 15)
 
@@ -189,3 +189,30 @@ def test_rfm_segments_name_the_obvious_customers(store: Store) -> None:
     assert segments.loc["u9", "segment"] == "champions"
     assert segments.loc["u0", "segment"] == "hibernating"
     assert (segments.loc["u9", ["r_score", "f_score"]] == 5).all()
+
+
+def test_segment_moves_count_every_customer_from_their_earlier_segment(store: Store) -> None:
+    rows = []
+    for i in range(10):  # as above; then u9 stops while u0 starts buying every few days
+        for k in range(i + 1):
+            day = dt.date(2025, 1, 1) + dt.timedelta(days=10 * i + k)
+            rows.append((f"u{i}", day.isoformat(), 10.0, "completed"))
+    rows += [("u0", f"2025-04-{d:02d}", 10.0, "completed") for d in (1, 4, 7, 10, 14)]
+    rows.append(("late", "2025-04-12", 10.0, "completed"))
+    tables = _orders(store, rows)
+    start = dt.date(2025, 3, 15)
+    moves = tables.fetch(segment_moves(tables, start, AS_OF))
+    before = tables.fetch(rfm_segments(tables, start)).set_index("user_id").segment
+    after = tables.fetch(rfm_segments(tables, AS_OF)).set_index("user_id").segment
+    expected = (
+        pd.DataFrame({"from_segment": before.reindex(after.index).fillna(NOT_YET), "to": after})
+        .value_counts()
+        .to_dict()
+    )
+    got = {(r.from_segment, r.to_segment): r.customers for r in moves.itertuples()}
+    assert got == expected and moves.customers.is_monotonic_decreasing
+    assert got[(before["u0"], after["u0"])] >= 1 and after["u0"] != before["u0"]
+    assert (NOT_YET, after["late"]) in got
+    counts = count_moves(moves)
+    assert (counts.earlier, counts.first_time) == (8, 3)  # u8, u9 and "late" start later
+    assert counts.changed == sum(before[u] != after[u] for u in before.index)

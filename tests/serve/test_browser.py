@@ -95,7 +95,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
         ("/cohorts", 4),
         ("/cohorts?period=week", 4),
         ("/cohorts?by=channel", 4),
-        ("/segments", 1),
+        ("/segments", 2),
         ("/at-risk", 0),
         ("/experiments", 0),
         ("/recommendations", 1),

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from retain.features.customer import FeatureTables, purchase_occasions
 
-__all__ = ["SEGMENTS", "Segment", "rfm_segments"]
+__all__ = [
+    "MOVES_CAVEAT",
+    "NOT_YET",
+    "SEGMENTS",
+    "MoveCounts",
+    "Segment",
+    "count_moves",
+    "rfm_segments",
+    "segment_moves",
+]
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,15 @@ SEGMENTS: tuple[Segment, ...] = (
 )  # fmt: skip
 
 
+#: The "from" of customers whose first purchase came after the earlier day.
+NOT_YET = "not a customer yet"
+#: What a reader of segment moves should keep in mind.
+MOVES_CAVEAT = (
+    "Scores are percentiles among each day's customers, so a move is relative to the rest "
+    "of the shop."
+)
+
+
 def _score(column: ir.NumericValue, *, higher_is_better: bool) -> ir.IntegerValue:
     """1-5 by percentile rank; ties share a score."""
     order = column if higher_is_better else column.desc()
@@ -86,3 +105,42 @@ def rfm_segments(tables: FeatureTables, as_of: dt.date) -> ir.Table:
         else_="need attention",
     )
     return scored.mutate(segment=name).order_by("user_id")
+
+
+def segment_moves(tables: FeatureTables, start: dt.date, end: dt.date) -> ir.Table:
+    """How many customers went from each segment on ``start`` to each segment on ``end``.
+
+    Columns ``from_segment``, ``to_segment``, ``customers``; customers who
+    first bought after ``start`` come from :data:`NOT_YET`. Both days' scores
+    are percentiles among the customers of that day, so a move is relative
+    to the shop: slipping while others did not. Largest moves first.
+    """
+    before = rfm_segments(tables, start).select("user_id", from_segment="segment")
+    after = rfm_segments(tables, end).select("user_id", to_segment="segment")
+    joined = after.left_join(before, "user_id")
+    moves = joined.mutate(from_segment=joined.from_segment.fill_null(NOT_YET))
+    counted = moves.group_by(["from_segment", "to_segment"]).aggregate(customers=moves.count())
+    return counted.order_by([counted.customers.desc(), "from_segment", "to_segment"])
+
+
+@dataclass(frozen=True)
+class MoveCounts:
+    """The totals behind a :func:`segment_moves` frame."""
+
+    #: Customers who had bought by the earlier day.
+    earlier: int
+    #: Of those, customers in another segment on the later day.
+    changed: int
+    #: Customers whose first purchase came between the two days.
+    first_time: int
+
+
+def count_moves(moves: pd.DataFrame) -> MoveCounts:
+    """Totals of a fetched :func:`segment_moves` frame."""
+    known = moves[moves.from_segment != NOT_YET]
+    changed = known[known.from_segment != known.to_segment]
+    return MoveCounts(
+        earlier=int(known.customers.sum()),
+        changed=int(changed.customers.sum()),
+        first_time=int(moves.customers.sum() - known.customers.sum()),
+    )

@@ -37,7 +37,14 @@ from retain.retention.cluster_training import stored_clusters
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
-from retain.retention.segments import SEGMENTS, rfm_segments
+from retain.retention.segments import (
+    MOVES_CAVEAT,
+    NOT_YET,
+    SEGMENTS,
+    count_moves,
+    rfm_segments,
+    segment_moves,
+)
 from retain.retention.tracking import ASSIGNMENTS_TABLE, experiment_report
 
 __all__ = [
@@ -396,8 +403,56 @@ def segments_page(store: Store) -> dict[str, Any]:
         "rows": rows,
         "as_of": day,
         "chart": _figure(chart),
+        **_segment_moves(tables, day),
         "clusters": learned,
         "clusters_note": clusters_note,
+    }
+
+
+#: Days the Segments page looks back for moves between RFM segments.
+MOVES_DAYS = 30
+
+
+def _segment_moves(tables: FeatureTables, day: dt.date) -> dict[str, Any]:
+    """Where customers moved between RFM segments over the last :data:`MOVES_DAYS` days."""
+    start = day - dt.timedelta(days=MOVES_DAYS)
+    moves = tables.fetch(segment_moves(tables, start, day))
+    counts = count_moves(moves)
+    if not counts.earlier:
+        return {
+            "moves_chart": None,
+            "moves_rows": [],
+            "moves_note": f"No moves yet: nobody had bought by {start}, {MOVES_DAYS} days "
+            "before the last order.",
+        }
+    order = [s.name for s in SEGMENTS]
+    grid = moves.pivot_table(
+        index="from_segment", columns="to_segment", values="customers", aggfunc="sum"
+    )
+    rows_order = [NOT_YET, *order]
+    grid = grid.reindex(
+        index=[n for n in rows_order if n in grid.index],
+        columns=[n for n in order if n in grid.columns],
+    ).fillna(0)
+    heatmap = go.Figure(
+        go.Heatmap(
+            z=grid.to_numpy().astype(int).tolist(),
+            x=list(grid.columns),
+            y=list(grid.index),
+            colorscale="Blues",
+            hovertemplate="%{z} customers: %{y} → %{x}<extra></extra>",
+        )
+    ).update_layout(
+        title=f"Segment {MOVES_DAYS} days ago (rows) and today (columns)",
+        yaxis={"autorange": "reversed"},
+        xaxis={"tickangle": -30},
+    )
+    changed = moves[moves.from_segment != moves.to_segment]
+    return {
+        "moves_chart": _figure(heatmap),
+        "moves_rows": changed.head(8).to_dict("records"),
+        "moves_note": f"Since {start}: {counts.changed:,} of {counts.earlier:,} customers "
+        f"changed segment; {counts.first_time:,} bought for the first time. {MOVES_CAVEAT}",
     }
 
 
