@@ -168,6 +168,23 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert session.returncode == 0 and "ignored unknown items: nope" in session.stderr
     bad = retain("recommend", user, "--k", "0", data_dir=data_dir, cwd=tmp_path)
     assert bad.returncode == 1 and "k must be a whole number from 1 to 500" in bad.stderr
+    # A campaign for one cell of the moves: who slipped into "about to sleep" from "promising".
+    cell = ("--members", "about to sleep", "--moved-from", "promising")
+    moved_csv = tmp_path / "moved.csv"
+    moved = retain("segments", *cell, "--csv", str(moved_csv), data_dir=data_dir, cwd=tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    assert "were promising on" in moved.stdout
+    narrowed_csv = tmp_path / "narrowed.csv"
+    narrowed = retain("campaign", "--budget", "50", "--segment", "about to sleep", "--moved-from",
+                      "promising", "--csv", str(narrowed_csv), data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert narrowed.returncode == 0, narrowed.stderr
+    assert "audience: about to sleep (from promising since" in narrowed.stdout
+    audience = {line.split(",")[0] for line in moved_csv.read_text().splitlines()[1:]}
+    planned = {line.split(",")[0] for line in narrowed_csv.read_text().splitlines()[1:]}
+    assert audience >= planned and planned
+    wrong = retain("campaign", "--segment", "0", "--kind", "cluster", "--moved-from", "promising",
+                   data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert wrong.returncode == 1 and "needs --kind rfm" in wrong.stderr
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:

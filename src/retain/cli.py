@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for com
     from retain.recommend.scoring import RecommendTrainResult
     from retain.retention.cluster_training import StoredClusters
     from retain.retention.clusters import Cluster
+    from retain.retention.members import SegmentMembers
 
 __all__ = ["app", "main"]
 
@@ -628,20 +629,24 @@ def segments(
         int | None,
         typer.Option(help="Also show where customers moved between segments over these days."),
     ] = None,
+    moved_from: MovedFromOption = None,
 ) -> None:
     """RFM segments: how many customers are champions, at risk, hibernating, ...
 
     Example: retain segments
     Example: retain segments --moves 30
     Example: retain segments --members "at risk" --csv at_risk.csv
+    Example: retain segments --members "at risk" --moved-from "loyal customers"
     """
     from retain.retention.segments import SEGMENTS, rfm_segments
 
     if members is not None:
         if as_of is not None:
             raise _CommandError("--members lists customers as of the last order; drop --as-of")
-        _segment_members(kind, members, csv, show)
+        _segment_members(kind, members, csv, show, moved_from, moves or MOVES_DAYS)
         return
+    if moved_from is not None:
+        raise _CommandError("--moved-from filters a segment's customers: add --members NAME")
     if csv is not None:
         raise _CommandError("--csv writes a segment's customers: add --members NAME")
     day, (scored,) = _read_as_of(as_of, rfm_segments)
@@ -703,21 +708,11 @@ def _print_moves(as_of: str | None, days: int) -> None:
     )
 
 
-def _segment_members(kind: str, name: str, csv: Path | None, show: int) -> None:
-    from retain.retention.members import KINDS, segment_members
-    from retain.retention.segments import SEGMENTS
-
-    if kind not in KINDS:
-        raise _CommandError(f"--kind must be rfm or cluster; got {kind!r}")
+def _segment_members(
+    kind: str, name: str, csv: Path | None, show: int, moved_from: str | None, days: int
+) -> None:
     with _open_store(get_settings(), read_only=True) as store:
-        found = segment_members(store, kind, name)
-    if found is None:
-        known = (
-            ", ".join(s.name for s in SEGMENTS)
-            if kind == "rfm"
-            else "the numbers `retain clusters` shows"
-        )
-        raise _CommandError(f"no {kind} segment {name!r}; segments: {known}")
+        found = _find_segment(store, kind, name, moved_from, days)
     frame = found.customers
     out.print(f"{found.title}: {len(frame):,} customers as of {found.as_of}. {found.about}")
     table = Table()
@@ -732,6 +727,42 @@ def _segment_members(kind: str, name: str, csv: Path | None, show: int) -> None:
         out.print(f"wrote {len(frame):,} customers to {csv}")
 
 
+def _find_segment(
+    store: Store, kind: str, name: str, moved_from: str | None, days: int
+) -> SegmentMembers:
+    """A segment's members (see ``segment_members``), or an error naming what exists."""
+    from retain.retention.members import KINDS, segment_members
+    from retain.retention.segments import NOT_YET, SEGMENTS
+
+    if kind not in KINDS:
+        raise _CommandError(f"--kind must be rfm or cluster; got {kind!r}")
+    if moved_from is not None and kind != "rfm":
+        raise _CommandError("--moved-from takes an RFM segment and needs --kind rfm")
+    if days < 1:
+        raise _CommandError(f"--moves takes a number of days of at least 1; got {days}")
+    names = [s.name for s in SEGMENTS]
+    if moved_from is not None and moved_from not in (NOT_YET, *names):
+        raise _CommandError(
+            f"--moved-from {moved_from!r} is no RFM segment; use {NOT_YET!r}, {', '.join(names)}"
+        )
+    found = segment_members(store, kind, name, moved_from=moved_from, days=days)
+    if found is None:
+        known = ", ".join(names) if kind == "rfm" else "the numbers `retain clusters` shows"
+        raise _CommandError(f"no {kind} segment {name!r}; segments: {known}")
+    return found
+
+
+MovedFromOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only customers who were in this RFM segment --moves days (default 30) before "
+        "the last order ('not a customer yet': first-time buyers since)."
+    ),
+]
+#: Days --moved-from looks back when --moves is not given (the dashboard's window too).
+MOVES_DAYS = 30
+
+
 @app.command()
 def campaign(
     budget: Annotated[float, typer.Option(help="Most the campaign may cost (expected).")] = 1000.0,
@@ -741,17 +772,35 @@ def campaign(
         float | None,
         typer.Option(help="Share held out as a control group, e.g. 0.2: makes it an experiment."),
     ] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this segment's customers: an RFM segment name or, with --kind cluster, "
+            "a learned segment's number."
+        ),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="rfm or cluster (with --segment).")] = "rfm",
+    moved_from: MovedFromOption = None,
+    moves: Annotated[int, typer.Option(help="Days --moved-from looks back.")] = MOVES_DAYS,
 ) -> None:
     """Who gets a coupon, a message or a care call, within a budget, and why.
 
     Appends the campaign to the interventions table. Needs user_scores.
     Example: retain campaign --budget 500 --csv campaign.csv
+    Example: retain campaign --budget 200 --segment "at risk" --moved-from "loyal customers"
     """
     from retain.retention.campaign import build_campaign
 
+    if segment is None and moved_from is not None:
+        raise _CommandError("--moved-from narrows a segment: add --segment NAME")
     settings = get_settings()
     with _open_store(settings) as store:
-        result = build_campaign(store, budget, export=csv, holdout=holdout)
+        audience = None
+        if segment is not None:
+            found = _find_segment(store, kind, segment, moved_from, moves)
+            audience = set(found.customers.user_id.astype(str))
+            out.print(f"audience: {found.title}, {len(audience):,} customers")
+        result = build_campaign(store, budget, export=csv, holdout=holdout, audience=audience)
     plan = result.plan
     table = Table(title=f"campaign {result.campaign_id}")
     for column in ("customer", "action", "cost", "uplift", "net value", "reason"):

@@ -216,3 +216,20 @@ def test_segment_moves_count_every_customer_from_their_earlier_segment(store: St
     counts = count_moves(moves)
     assert (counts.earlier, counts.first_time) == (8, 3)  # u8, u9 and "late" start later
     assert counts.changed == sum(before[u] != after[u] for u in before.index)
+
+
+def test_a_moves_cell_lists_the_customers_behind_its_count(store: Store) -> None:
+    from retain.retention.members import segment_members
+
+    rows = [(f"u{i}", f"2025-0{1 + i % 3}-{1 + i:02d}", 10.0, "completed") for i in range(20)]
+    rows += [(f"u{i}", "2025-04-10", 10.0, "completed") for i in range(0, 20, 3)]
+    tables = _orders(store, rows)
+    last = dt.date(2025, 4, 10)  # the last order: segment_members counts back from it
+    moves = tables.fetch(segment_moves(tables, last - dt.timedelta(days=40), last))
+    for cell in moves.itertuples():
+        found = segment_members(
+            store, "rfm", str(cell.to_segment), moved_from=str(cell.from_segment), days=40
+        )
+        assert found is not None and len(found.customers) == cell.customers, cell
+    assert segment_members(store, "rfm", "champions", moved_from="vips") is None
+    assert segment_members(store, "cluster", "0", moved_from="champions") is None

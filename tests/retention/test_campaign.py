@@ -51,12 +51,20 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         assert set(arms.user_id) == set(second.plan.user_id)
         acted_on = set(pd.read_csv(tmp_path / "held.csv").user_id)
         assert acted_on == set(arms[arms.variant == "treatment"].user_id)
+        # An audience of customers no campaign has reached yet, and one unknown id.
+        scored = store.query_df("SELECT user_id FROM user_scores ORDER BY user_id").user_id
+        reached = set(first.plan.user_id) | set(second.plan.user_id)
+        few = set(scored[~scored.isin(reached)].iloc[::2]) | {"nobody-at-all"}
+        narrowed = build_campaign(store, 1000.0, audience=few)
+        assert narrowed.customers_considered == len(few) - 1  # only scored customers count
+        assert len(narrowed.plan) and set(narrowed.plan.user_id) <= few
         stored = store.query_df(
             f"SELECT campaign_id, count(*) AS n FROM {INTERVENTIONS_TABLE} GROUP BY campaign_id"
         )
         assert dict(zip(stored.campaign_id, stored.n, strict=True)) == {
             first.campaign_id: len(first.plan),
             second.campaign_id: len(second.plan),
+            narrowed.campaign_id: len(narrowed.plan),
         }
         assert "recommended_items" not in exported.columns  # no recommender trained yet
         quick = RecommendSettings(sequential=False, text_model=None, holdout_users=200)

@@ -497,3 +497,16 @@ def test_a_segments_customers_are_listed_for_a_mailing_tool(
         assert api.get(missing, headers=_h(keys["read"])).status_code == 404
     assert api.get("/v1/segments/x/y/customers", headers=_h(keys["read"])).status_code == 422
     assert api.get("/v1/segments/rfm/at risk/customers").status_code == 401
+    # One cell of the moves: who became "promising" from "new customers" in 30 days.
+    moved = api.get(
+        "/v1/segments/rfm/promising/customers?from=new customers", headers=_h(keys["read"])
+    ).json()
+    everyone = api.get("/v1/segments/rfm/promising/customers", headers=_h(keys["read"])).json()
+    ids = {c["user_id"] for c in moved["customers"]}
+    assert moved["from"] == "new customers" and ids
+    assert ids < {c["user_id"] for c in everyone["customers"]}
+    for odd in ("/v1/segments/rfm/promising/customers?from=vips",
+                "/v1/segments/cluster/0/customers?from=champions"):  # fmt: skip
+        assert api.get(odd, headers=_h(keys["read"])).status_code == 404, odd
+    zero = "/v1/segments/rfm/promising/customers?from=champions&days=0"
+    assert api.get(zero, headers=_h(keys["read"])).status_code == 422

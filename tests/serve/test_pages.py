@@ -166,6 +166,9 @@ def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
     assert 'id="clusters"' in listing and "Learned on" in listing  # stored by `make run`
     assert 'id="moves-chart"' in listing and "customers changed segment" in listing
     assert "not a customer yet" in listing  # the demo shop keeps gaining customers
+    cell = listing.split('class="move-link" href="')[1].split('"')[0].replace("&amp;", "&")
+    moved = client(demo_dir).get(cell).text
+    assert "since" in moved and 'id="members"' in moved and "&amp;from=" in moved
     tiny = client(one_day_dir).get("/segments").text
     assert "No moves yet: nobody had bought by" in tiny and 'id="moves-chart"' not in tiny
     assert "No learned segments: clustering needs at least 10 customers" in (

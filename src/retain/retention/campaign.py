@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,7 @@ def build_campaign(
     export: Path | None = None,
     holdout: float | None = None,
     learn_uplift: bool = True,
+    audience: Collection[str] | None = None,
 ) -> CampaignResult:
     """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
 
@@ -129,10 +131,15 @@ def build_campaign(
     export lists only the ``treatment`` customers — the ones to act on.
     When ``retain train recommend`` has run, the export also carries each
     customer's top three recommended items, for the message's content.
+
+    ``audience`` (user ids, e.g. a segment's members) limits the campaign to
+    those customers; the budget is then spent on them alone.
     """
     if not store.has_table("user_scores"):
         raise NotFoundError("no user_scores yet; run `retain train predict` first")
     scores = store.query_df("SELECT * FROM user_scores")
+    if audience is not None:
+        scores = scores[scores.user_id.isin(set(audience))].reset_index(drop=True)
     tables = FeatureTables.from_store(store)
     as_of = pd.Timestamp(scores.cutoff.iloc[0]).date() if len(scores) else dt.date.today()
     complained = recent_complaints(tables, as_of, complaint_days)

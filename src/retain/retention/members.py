@@ -19,7 +19,7 @@ from retain.features.customer import FeatureTables, customer_features
 from retain.retention.cluster_training import stored_clusters, stored_members
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
-from retain.retention.segments import SEGMENTS, rfm_segments
+from retain.retention.segments import NOT_YET, SEGMENTS, rfm_segments
 
 __all__ = ["KINDS", "SegmentMembers", "segment_members"]
 
@@ -46,6 +46,10 @@ class SegmentMembers:
         return "churn_risk" in self.customers
 
 
+def _is_rfm(name: str, *also: str) -> bool:
+    return name in also or any(seg.name == name for seg in SEGMENTS)
+
+
 def _cluster(
     store: Store, tables: FeatureTables, day: dt.date, name: str
 ) -> tuple[Cluster, pd.Series] | None:
@@ -66,7 +70,9 @@ def _cluster(
     return None if found is None else (found, labels[labels.cluster == found.label].user_id)
 
 
-def segment_members(store: Store, kind: str, name: str) -> SegmentMembers | None:
+def segment_members(
+    store: Store, kind: str, name: str, *, moved_from: str | None = None, days: int = 30
+) -> SegmentMembers | None:
     """Every customer of one segment; ``None`` when there is no such segment.
 
     ``kind`` is ``rfm`` (``name`` a segment name such as "at risk") or
@@ -74,9 +80,16 @@ def segment_members(store: Store, kind: str, name: str) -> SegmentMembers | None
     clusters`` and the Segments page show it). Once customers are scored,
     the order is churn risk times what they would spend if they stay, as
     on the At-risk page; before, total spend.
+
+    ``moved_from`` (RFM only) keeps the members who were in that segment
+    ``days`` days before the last order (or :data:`NOT_YET`, first-time
+    buyers since): the customers behind one cell of :func:`segment_moves`,
+    e.g. loyal customers who became at risk, the list a win-back starts from.
     """
     day = latest_order_day(store)
     if day is None or kind not in KINDS:
+        return None
+    if moved_from is not None and (kind != "rfm" or not _is_rfm(moved_from, NOT_YET) or days < 1):
         return None
     tables = FeatureTables.from_store(store)
     scored = tables.fetch(rfm_segments(tables, day))
@@ -87,6 +100,13 @@ def segment_members(store: Store, kind: str, name: str) -> SegmentMembers | None
         members = scored[scored.segment == name]
         title = name
         about = f"{described.description}. What to do: {described.action}."
+        if moved_from is not None:
+            start = day - dt.timedelta(days=days)
+            earlier = tables.fetch(rfm_segments(tables, start)).set_index("user_id").segment
+            was = members.user_id.map(earlier).fillna(NOT_YET)
+            members = members[was == moved_from]
+            title = f"{name} (from {moved_from} since {start})"
+            about = f"Customers who were {moved_from} on {start} and are {name} now. " + about
     else:
         learned = _cluster(store, tables, day, name)
         if learned is None:

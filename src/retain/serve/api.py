@@ -560,11 +560,26 @@ def api_router(state: ServiceState) -> APIRouter:
         name: Annotated[str, Path(max_length=100)],
         _key: ReadKey,
         format: Literal["json", "csv"] = "json",
+        moved_from: Annotated[
+            str | None,
+            Query(
+                alias="from",
+                max_length=100,
+                description="Only those in this RFM segment `days` days before the last order "
+                "('not a customer yet': first-time buyers since).",
+            ),
+        ] = None,
+        days: Annotated[int, Query(ge=1, le=3650)] = 30,
     ) -> Any:
         with _store_errors(), state.read_store() as store, _client_errors():
-            found = segment_members(store, kind, name)
+            found = segment_members(store, kind, name, moved_from=moved_from, days=days)
         if found is None:
-            raise _problem(404, f"no {kind} segment {name!r} (see GET /v1/retention/curves?by=rfm)")
+            moved = f" with members from {moved_from!r}" if moved_from is not None else ""
+            raise _problem(
+                404,
+                f"no {kind} segment {name!r}{moved} (see GET /v1/retention/curves?by=rfm; "
+                "'from' takes an RFM segment and needs kind rfm)",
+            )
         if format == "csv":
             return Response(
                 found.customers.to_csv(index=False),
@@ -577,6 +592,7 @@ def api_router(state: ServiceState) -> APIRouter:
         return {
             "kind": kind,
             "segment": name,
+            "from": moved_from,
             "about": found.about,
             "as_of": found.as_of.isoformat(),
             "customers": rows,

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -142,17 +142,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return page(request, "segments.html", pages.segments_page)
 
     @app.get("/segments/{kind}/{name}", response_class=HTMLResponse, include_in_schema=False)
-    def segment(request: Request, kind: str, name: str, format: str = "html") -> Response:
+    def segment(
+        request: Request,
+        kind: str,
+        name: str,
+        format: str = "html",
+        moved_from: Annotated[str | None, Query(alias="from", max_length=100)] = None,
+    ) -> Response:
         if format == "csv":
-            return store_guarded(request, lambda: segment_csv(request, kind, name))
+            return store_guarded(request, lambda: segment_csv(request, kind, name, moved_from))
         return page(
-            request, "segment.html", pages.segment_page, kind, name, missing="No such segment."
+            request,
+            "segment.html",
+            pages.segment_page,
+            kind,
+            name,
+            moved_from,
+            missing="No such segment.",
         )
 
-    def segment_csv(request: Request, kind: str, name: str) -> Response:
+    def segment_csv(request: Request, kind: str, name: str, moved_from: str | None) -> Response:
         try:
             with state.read_store() as opened:
-                found = segment_members(opened, kind, name)
+                found = segment_members(
+                    opened, kind, name, moved_from=moved_from, days=pages.MOVES_DAYS
+                )
         except NotFoundError:
             found = None  # no store yet: no segment either
         if found is None:

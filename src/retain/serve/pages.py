@@ -480,9 +480,15 @@ def _learned_segments(
 MEMBERS_SHOWN = 200
 
 
-def segment_page(store: Store, kind: str, name: str) -> dict[str, Any] | None:
-    """One segment's customers (the first :data:`MEMBERS_SHOWN`), each linked to their page."""
-    found = segment_members(store, kind, name)
+def segment_page(
+    store: Store, kind: str, name: str, moved_from: str | None = None
+) -> dict[str, Any] | None:
+    """One segment's customers (the first :data:`MEMBERS_SHOWN`), each linked to their page.
+
+    With ``moved_from``, only those who were in that RFM segment
+    :data:`MOVES_DAYS` days ago (a cell of the Segments page's moves).
+    """
+    found = segment_members(store, kind, name, moved_from=moved_from, days=MOVES_DAYS)
     if found is None:
         return None
     rows = [
@@ -492,6 +498,7 @@ def segment_page(store: Store, kind: str, name: str) -> dict[str, Any] | None:
     return {
         "kind": kind,
         "segment": name,
+        "moved_from": moved_from,
         "title": found.title,
         "about": found.about,
         "as_of": found.as_of,
