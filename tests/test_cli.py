@@ -228,6 +228,27 @@ def test_bench_ingest_writes_json(tmp_path: Path, data_dir: Path) -> None:
     assert "duckdb_insert_no_validation" in doc["baselines"]
 
 
+def test_train_all_trains_what_the_shops_data_allows(tmp_path: Path, data_dir: Path) -> None:
+    nothing = retain("train", "all", data_dir=data_dir, cwd=tmp_path)
+    assert nothing.returncode == 1 and "nothing trained" in nothing.stderr
+    assert "skipped predict: there are no orders in the store" in nothing.stdout
+    demo = tmp_path / "demo"
+    made = retain("demo-data", "--out", str(demo), "--users", "500", data_dir=data_dir, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    for table, name in (("orders", "orders.jsonl"), ("reviews", "reviews.csv")):
+        loaded = retain("ingest", table, str(demo / name), data_dir=data_dir, cwd=tmp_path)
+        assert loaded.returncode == 0, loaded.stderr
+    trained = retain("train", "all", data_dir=data_dir, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    for line in ("into user_scores", "reviews into review_scores", "in customer_clusters",
+                 "skipped recommend: no events in the store"):  # fmt: skip
+        assert line in trained.stdout, line
+    # The steps ran in order: the churn features read the review model's verdicts.
+    steps = trained.stderr
+    assert steps.index("training the review model") < steps.index("training churn")
+    assert steps.index("training churn") < steps.index("raising review_alerts")
+
+
 def test_train_predict_after_ingesting_orders(tmp_path: Path, data_dir: Path) -> None:
     no_scores = retain("scores", data_dir=data_dir, cwd=tmp_path)
     assert no_scores.returncode == 1 and "no store" in no_scores.stderr

@@ -30,6 +30,7 @@ from retain.errors import RetainError
 
 if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for commands that use it
     from retain.assistant.intents import IntentSettings
+    from retain.main_job import TrainingRun
     from retain.predict.scoring import TrainResult
     from retain.recommend.scoring import RecommendTrainResult
     from retain.retention.cluster_training import StoredClusters
@@ -217,28 +218,65 @@ def run(
     for report in result.reports:
         _print_report(report)
     _print_summary(result.summary, settings)
-    if result.predict is not None:
-        _print_training(result.predict)
-    if result.recommend is not None:
-        _print_recommend_training(result.recommend)
-    if result.sentiment is not None:
-        out.print(
-            f"sentiment model {result.sentiment.version}: scored {result.sentiment.scored:,} "
-            f"reviews into review_scores, {result.sentiment.alerts} alerts; try `retain alerts`"
-        )
-    if result.segments is not None:
-        _print_segments_training(result.segments)
-    if result.assistant is not None:
-        out.print(
-            f"assistant model {result.assistant.version}: "
-            f"{len(result.assistant.intents)} intents; try `retain chat --user U00001`"
-        )
+    _print_training_run(result)
     if result.campaign is not None:
         plan = result.campaign.plan
         out.print(
             f"campaign {result.campaign.campaign_id}: {len(plan):,} customers get an action "
             f"(expected cost {result.campaign.expected_cost:,.2f}); experiment "
             f"{result.campaign.experiment}. See `retain serve` or `retain campaign --help`."
+        )
+
+
+def _print_training_run(run: TrainingRun) -> None:
+    """One line per capability trained (see ``train_everything``), then what was skipped."""
+    if run.predict is not None:
+        _print_training(run.predict)
+    if run.recommend is not None:
+        _print_recommend_training(run.recommend)
+    if run.sentiment is not None:
+        out.print(
+            f"sentiment model {run.sentiment.version}: scored {run.sentiment.scored:,} "
+            f"reviews into review_scores, {run.sentiment.alerts} alerts; try `retain alerts`"
+        )
+    if run.segments is not None:
+        _print_segments_training(run.segments)
+    if run.assistant is not None:
+        out.print(
+            f"assistant model {run.assistant.version}: "
+            f"{len(run.assistant.intents)} intents; try `retain chat --user U00001`"
+        )
+    for name, why in run.skipped.items():
+        out.print(f"skipped {name}: {why}")
+
+
+@train_app.command("all")
+def train_all() -> None:
+    """Train every capability on the store as it is, in the order their inputs need.
+
+    Reviews, then churn scores, segments and review alerts, then the
+    recommender and the assistant: what `retain run` does after loading the
+    demo shop, for a shop's own data (run it after each load). A capability
+    whose input the shop lacks (no reviews, no events, ...) is skipped with
+    the reason; the command fails only when nothing could be trained.
+    Example: retain train all
+    """
+    from retain.main_job import train_everything
+
+    settings = get_settings()
+    with _open_store(settings) as store:
+        run = train_everything(
+            store,
+            settings.models_dir,
+            on_step=lambda m: err.print(f"[dim]- {m}[/dim]"),
+            recommend_settings=settings.recommend.to_settings(),
+            intent_settings=_intent_settings(settings),
+            skip_missing=True,
+        )
+    _print_training_run(run)
+    if not any((run.predict, run.recommend, run.sentiment, run.segments)):
+        raise _CommandError(
+            "nothing trained: the store has no orders, events or reviews to learn from"
         )
 
 

@@ -17,6 +17,7 @@ from retain.data.ingest import IngestReport, ingest_file
 from retain.data.store import Store
 from retain.data.summary import shop_summary
 from retain.demo import DEMO_FILES, generate_demo_shop
+from retain.errors import ConvergenceError, InvalidInputError, NotFoundError
 from retain.predict.scoring import TrainResult, train_and_score
 from retain.recommend.recommender import RecommendSettings
 from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
@@ -25,23 +26,99 @@ from retain.retention.cluster_training import StoredClusters, train_segments
 from retain.sentiment.service import SentimentTrainResult, build_alerts, train_sentiment
 from retain.sentiment.service import load_current as load_sentiment
 
-__all__ = ["MainJobResult", "run_main_job"]
+__all__ = ["MainJobResult", "TrainingRun", "run_main_job", "train_everything"]
 
 
 @dataclass
-class MainJobResult:
-    """What the main job did."""
+class TrainingRun:
+    """What :func:`train_everything` trained, and what it left out and why."""
 
-    demo_dir: Path
-    generated: bool
-    reports: list[IngestReport] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
     predict: TrainResult | None = None
     recommend: RecommendTrainResult | None = None
-    campaign: CampaignResult | None = None
     assistant: AssistantTrainResult | None = None
     sentiment: SentimentTrainResult | None = None
     segments: StoredClusters | None = None
+    #: Step -> why it did not run (only with ``skip_missing``).
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MainJobResult(TrainingRun):
+    """What the main job did."""
+
+    demo_dir: Path = Path()
+    generated: bool = False
+    reports: list[IngestReport] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    campaign: CampaignResult | None = None
+
+
+def train_everything(
+    store: Store,
+    models_root: Path,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    recommend_settings: RecommendSettings | None = None,
+    intent_settings: IntentSettings | None = None,
+    skip_missing: bool = False,
+    into: TrainingRun | None = None,
+) -> TrainingRun:
+    """Train every capability on the store as it is, in the order their inputs need.
+
+    The review model scores reviews first, because the churn features count
+    the reviews it reads as negative; the churn models then score every
+    customer; segments and review alerts (valuable and at-risk writers first)
+    read those scores; the recommender and the assistant come last. This is
+    what ``retain run`` does after loading the demo shop, and what ``retain
+    train all`` does on a shop's own data.
+
+    With ``skip_missing`` a step whose input the shop does not have (no
+    reviews, no events, ...) is recorded in ``skipped`` with the reason and
+    the others still run; without it, the first such error is raised.
+    """
+    run = into if into is not None else TrainingRun()
+
+    def step(name: str, message: str, train: Callable[[], Any]) -> Any:
+        _say(on_step, message)
+        try:
+            return train()
+        except (InvalidInputError, NotFoundError, ConvergenceError) as exc:
+            if not skip_missing:
+                raise
+            run.skipped[name] = str(exc)
+            _say(on_step, f"skipped {name}: {exc}")
+            return None
+
+    sentiment = step(
+        "sentiment",
+        "training the review model; scoring review_scores",
+        lambda: train_sentiment(store, models_root, raise_alerts=False),
+    )
+    run.predict = step(
+        "predict",
+        "training churn / repurchase / lifetime-value models; scoring user_scores",
+        lambda: train_and_score(store, models_root, horizon_days=90),
+    )
+    run.segments = step(
+        "segments",
+        "learning customer segments; writing customer_clusters",
+        lambda: train_segments(store, models_root),
+    )
+    if sentiment is not None:
+        _say(on_step, "raising review_alerts, valuable and at-risk writers first")
+        alerts = build_alerts(store, load_sentiment(models_root, sentiment.version))
+        run.sentiment = replace(sentiment, alerts=alerts)
+    run.recommend = step(
+        "recommend",
+        "training the recommender; writing every user's list to recommendations",
+        lambda: train_and_recommend(store, models_root, recommend_settings),
+    )
+    run.assistant = step(
+        "assistant",
+        "training the customer-service assistant's intent model",
+        lambda: train_assistant(models_root, settings=intent_settings),
+    )
+    return run
 
 
 def run_main_job(
@@ -72,21 +149,14 @@ def run_main_job(
         result.reports.append(ingest_file(store, table, demo_dir / name, batch_size=batch_size))
     store.checkpoint()
     result.summary = shop_summary(store)
-    # Reviews first: the churn features count the reviews the model reads as negative,
-    # and the alerts then rank writers by the fresh churn risk and value.
-    _say(on_step, "training the review model; scoring review_scores")
-    sentiment = train_sentiment(store, data_dir / "models", raise_alerts=False)
-    _say(on_step, "training churn / repurchase / lifetime-value models; scoring user_scores")
-    result.predict = train_and_score(store, data_dir / "models", horizon_days=90)
-    _say(on_step, "learning customer segments; writing customer_clusters")
-    result.segments = train_segments(store, data_dir / "models")
-    _say(on_step, "raising review_alerts, valuable and at-risk writers first")
-    alerts = build_alerts(store, load_sentiment(data_dir / "models", sentiment.version))
-    result.sentiment = replace(sentiment, alerts=alerts)
-    _say(on_step, "training the recommender; writing every user's list to recommendations")
-    result.recommend = train_and_recommend(store, data_dir / "models", recommend_settings)
-    _say(on_step, "training the customer-service assistant's intent model")
-    result.assistant = train_assistant(data_dir / "models", settings=intent_settings)
+    train_everything(
+        store,
+        data_dir / "models",
+        on_step=on_step,
+        recommend_settings=recommend_settings,
+        intent_settings=intent_settings,
+        into=result,
+    )
     if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
         _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
         result.campaign = build_campaign(store, 1000.0, holdout=0.2)
