@@ -99,7 +99,8 @@ def segment_members(
             return None
         members = scored[scored.segment == name]
         title = name
-        about = f"{described.description}. What to do: {described.action}."
+        what = described.description
+        about = f"{what[:1].upper()}{what[1:]}. What to do: {described.action}."
         if moved_from is not None:
             start = day - dt.timedelta(days=days)
             earlier = tables.fetch(rfm_segments(tables, start)).set_index("user_id").segment
