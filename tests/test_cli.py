@@ -175,8 +175,9 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert moved.returncode == 0, moved.stderr
     assert "were promising on" in moved.stdout
     narrowed_csv = tmp_path / "narrowed.csv"
-    narrowed = retain("campaign", "--budget", "50", "--segment", "about to sleep", "--moved-from",
-                      "promising", "--csv", str(narrowed_csv), data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    narrowed = retain("campaign", "--budget", "50", "--segment", "about to sleep",
+                      "--moved-from", "promising", "--csv", str(narrowed_csv),
+                      data_dir=data_dir, cwd=tmp_path)  # fmt: skip
     assert narrowed.returncode == 0, narrowed.stderr
     assert "audience: about to sleep (from promising since" in narrowed.stdout
     audience = {line.split(",")[0] for line in moved_csv.read_text().splitlines()[1:]}
@@ -233,7 +234,9 @@ def test_train_all_trains_what_the_shops_data_allows(tmp_path: Path, data_dir: P
     assert nothing.returncode == 1 and "nothing trained" in nothing.stderr
     assert "skipped predict: there are no orders in the store" in nothing.stdout
     demo = tmp_path / "demo"
-    made = retain("demo-data", "--out", str(demo), "--users", "500", data_dir=data_dir, cwd=tmp_path)
+    made = retain(
+        "demo-data", "--out", str(demo), "--users", "500", data_dir=data_dir, cwd=tmp_path
+    )
     assert made.returncode == 0, made.stderr
     for table, name in (("orders", "orders.jsonl"), ("reviews", "reviews.csv")):
         loaded = retain("ingest", table, str(demo / name), data_dir=data_dir, cwd=tmp_path)

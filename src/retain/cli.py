@@ -721,7 +721,7 @@ def segments(
 
 def _print_moves(as_of: str | None, days: int) -> None:
     """The largest moves between segments over the last ``days`` days, and the totals."""
-    from retain.retention.segments import MOVES_CAVEAT, count_moves, segment_moves
+    from retain.retention.segments import LAPSING, MOVES_CAVEAT, count_moves, segment_moves
 
     if days < 1:
         raise _CommandError(f"--moves takes a number of days of at least 1; got {days}")
@@ -741,7 +741,8 @@ def _print_moves(as_of: str | None, days: int) -> None:
         table.add_row(str(row.from_segment), str(row.to_segment), f"{int(row.customers):,}")
     out.print(table)
     out.print(
-        f"{counts.changed:,} of {counts.earlier:,} customers changed segment; "
+        f"{counts.changed:,} of {counts.earlier:,} customers changed segment, "
+        f"{counts.slipped:,} of them from an active segment into {', '.join(sorted(LAPSING))}; "
         f"{counts.first_time:,} bought for the first time. {MOVES_CAVEAT}"
     )
 

@@ -25,7 +25,14 @@ from retain.retention.analytics import (
     revenue_curve,
     segment_matrix,
 )
-from retain.retention.segments import NOT_YET, SEGMENTS, count_moves, rfm_segments, segment_moves
+from retain.retention.segments import (
+    LAPSING,
+    NOT_YET,
+    SEGMENTS,
+    count_moves,
+    rfm_segments,
+    segment_moves,
+)
 
 AS_OF = dt.date(2025, 4, 15)
 
@@ -216,6 +223,9 @@ def test_segment_moves_count_every_customer_from_their_earlier_segment(store: St
     counts = count_moves(moves)
     assert (counts.earlier, counts.first_time) == (8, 3)  # u8, u9 and "late" start later
     assert counts.changed == sum(before[u] != after[u] for u in before.index)
+    assert counts.slipped == sum(
+        before[u] not in LAPSING and after[u] in LAPSING for u in before.index
+    )
 
 
 def test_a_moves_cell_lists_the_customers_behind_its_count(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -134,6 +135,21 @@ def test_overview_shows_how_the_churn_model_did_on_the_shops_own_past(demo_dir: 
     check = page.split('id="model-check"')[1].split("</p>")[0]
     assert "ranked them with AUC 0." in check and "BG/NBD 0." in check
     assert 'id="check-chart"' in page and "perfectly calibrated" in page
+
+
+def test_overview_counts_who_slipped_towards_leaving(demo_dir: Path, one_day_dir: Path) -> None:
+    from retain.data import Store
+    from retain.features.customer import FeatureTables
+    from retain.retention.segments import count_moves, segment_moves
+
+    page = client(demo_dir).get("/").text
+    shown = page.split('id="kpi-slipped" href="/segments#moves">')[1].split("<")[0]
+    with Store.open(demo_dir / "retain.duckdb", read_only=True) as store:
+        tables = FeatureTables.from_store(store)
+        day = store.query_arrow("SELECT max(ts)::DATE AS d FROM orders").to_pylist()[0]["d"]
+        moves = tables.fetch(segment_moves(tables, day - dt.timedelta(days=30), day))
+    assert int(shown.replace(",", "")) == count_moves(moves).slipped > 0
+    assert 'id="kpi-slipped"' not in client(one_day_dir).get("/").text  # no earlier customers
 
 
 def test_cohorts_page_splits_the_curves_by_segment_or_attribute(demo_dir: Path) -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 from retain.features.customer import FeatureTables, purchase_occasions
 
 __all__ = [
+    "LAPSING",
     "MOVES_CAVEAT",
     "NOT_YET",
     "SEGMENTS",
@@ -69,6 +70,8 @@ SEGMENTS: tuple[Segment, ...] = (
 
 #: The "from" of customers whose first purchase came after the earlier day.
 NOT_YET = "not a customer yet"
+#: Segments of customers who are drifting away; a move into one from elsewhere is a slip.
+LAPSING = frozenset({"about to sleep", "at risk", "can't lose them", "hibernating"})
 #: What a reader of segment moves should keep in mind.
 MOVES_CAVEAT = (
     "Scores are percentiles among each day's customers, so a move is relative to the rest "
@@ -133,14 +136,18 @@ class MoveCounts:
     changed: int
     #: Customers whose first purchase came between the two days.
     first_time: int
+    #: Of ``changed``, those who moved from an active segment into a :data:`LAPSING` one.
+    slipped: int
 
 
 def count_moves(moves: pd.DataFrame) -> MoveCounts:
     """Totals of a fetched :func:`segment_moves` frame."""
     known = moves[moves.from_segment != NOT_YET]
     changed = known[known.from_segment != known.to_segment]
+    slipped = changed[~changed.from_segment.isin(LAPSING) & changed.to_segment.isin(LAPSING)]
     return MoveCounts(
         earlier=int(known.customers.sum()),
         changed=int(changed.customers.sum()),
         first_time=int(moves.customers.sum() - known.customers.sum()),
+        slipped=int(slipped.customers.sum()),
     )

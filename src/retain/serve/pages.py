@@ -38,6 +38,7 @@ from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import (
+    LAPSING,
     MOVES_CAVEAT,
     NOT_YET,
     SEGMENTS,
@@ -100,6 +101,11 @@ def overview_page(store: Store) -> dict[str, Any]:
         )
     )
     page.update(_model_check(store))
+    moves = count_moves(
+        tables.fetch(segment_moves(tables, day - dt.timedelta(days=MOVES_DAYS), day))
+    )
+    page["slipped"] = moves.slipped if moves.earlier else None
+    page["moves_days"] = MOVES_DAYS
     scores = _scores(store)
     page["scores"] = None
     if scores is not None and len(scores):
@@ -411,6 +417,7 @@ def segments_page(store: Store) -> dict[str, Any]:
 
 #: Days the Segments page looks back for moves between RFM segments.
 MOVES_DAYS = 30
+_LAPSING_NAMES = ", ".join(s.name for s in SEGMENTS if s.name in LAPSING)
 
 
 def _segment_moves(tables: FeatureTables, day: dt.date) -> dict[str, Any]:
@@ -452,7 +459,8 @@ def _segment_moves(tables: FeatureTables, day: dt.date) -> dict[str, Any]:
         "moves_chart": _figure(heatmap),
         "moves_rows": changed.head(8).to_dict("records"),
         "moves_note": f"Since {start}: {counts.changed:,} of {counts.earlier:,} customers "
-        f"changed segment; {counts.first_time:,} bought for the first time. {MOVES_CAVEAT}",
+        f"changed segment, {counts.slipped:,} of them from an active segment into "
+        f"{_LAPSING_NAMES}; {counts.first_time:,} bought for the first time. {MOVES_CAVEAT}",
     }
 
 
