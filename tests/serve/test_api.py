@@ -462,6 +462,29 @@ def test_campaigns_are_planned_listed_exported_and_measured(
     )
 
 
+def test_a_campaign_for_one_segment_reaches_its_members_only(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    admin, read = _h(keys["admin"]), _h(keys["read"])
+    body = {"budget": 100, "segment": "hibernating", "moved_from": "about to sleep"}
+    made = api.post("/v1/campaigns", json=body, headers=admin)
+    assert made.status_code == 200, made.text
+    planned = api.get(f"/v1/campaigns/{made.json()['campaign_id']}", headers=read).json()
+    members = api.get(
+        "/v1/segments/rfm/hibernating/customers?from=about to sleep", headers=read
+    ).json()
+    ids = {c["user_id"] for c in planned["customers"]}
+    assert ids and ids <= {c["user_id"] for c in members["customers"]}
+    assert made.json()["customers_considered"] <= len(members["customers"])
+    for wrong, status in (
+        ({"budget": 10, "segment": "vips"}, 404),
+        ({"budget": 10, "segment": "0", "kind": "cluster", "moved_from": "champions"}, 404),
+        ({"budget": 10, "moved_from": "champions"}, 422),
+        ({"budget": 10, "segment": "hibernating", "days": 0}, 422),
+    ):
+        assert api.post("/v1/campaigns", json=wrong, headers=admin).status_code == status, wrong
+
+
 def test_retention_curves_overall_and_per_attribute(api: TestClient, keys: dict[str, str]) -> None:
     overall = api.get("/v1/retention/curves", headers=_h(keys["read"])).json()
     [curve] = overall["curves"]

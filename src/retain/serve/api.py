@@ -174,6 +174,20 @@ class CampaignIn(BaseModel):
     holdout: float | None = Field(
         None, gt=0, lt=1, description="Share held out as control: the campaign is an experiment."
     )
+    segment: str | None = Field(
+        None,
+        max_length=100,
+        description="Only this segment's customers: an RFM segment name, or with kind "
+        "'cluster' a learned segment's number.",
+    )
+    kind: Literal["rfm", "cluster"] = "rfm"
+    moved_from: str | None = Field(
+        None,
+        max_length=100,
+        description="With an RFM segment: only those who were in this RFM segment `days` "
+        "days before the last order ('not a customer yet': first-time buyers since).",
+    )
+    days: int = Field(30, ge=1, le=3650)
 
 
 class PromoteIn(BaseModel):
@@ -477,8 +491,23 @@ def api_router(state: ServiceState) -> APIRouter:
 
     @router.post("/campaigns", summary="Plan a campaign within a budget (admin)")
     def create_campaign(body: CampaignIn, _key: AdminKey) -> dict[str, Any]:
+        if body.moved_from is not None and body.segment is None:
+            raise _problem(422, "moved_from narrows a segment: give segment too")
         with _store_errors(), state.write_store() as store:
-            result = build_campaign(store, body.budget, holdout=body.holdout)
+            audience = None
+            if body.segment is not None:
+                found = segment_members(
+                    store, body.kind, body.segment, moved_from=body.moved_from, days=body.days
+                )
+                if found is None:
+                    raise _problem(
+                        404,
+                        f"no {body.kind} segment {body.segment!r}"
+                        + (f" with members from {body.moved_from!r}" if body.moved_from else "")
+                        + " (moved_from takes an RFM segment and needs kind rfm)",
+                    )
+                audience = set(found.customers.user_id.astype(str))
+            result = build_campaign(store, body.budget, holdout=body.holdout, audience=audience)
         return {
             "campaign_id": result.campaign_id,
             "customers": len(result.plan),
