@@ -42,6 +42,7 @@ def test_the_pages_benchmark_times_every_page_and_the_linked_ones(
     linked = [pages[name]["url"] for name in ("an RFM segment", "the largest learned segment")]
     assert linked[0].startswith("/segments/rfm/") and linked[1].startswith("/segments/cluster/")
     assert pages["the first at-risk customer"]["url"].startswith("/customers/")
+    assert pages["the newest campaign"]["url"].startswith("/campaigns/C")
     for name, timed in pages.items():
         assert timed["status"] == 200, name
         assert len(timed["seconds"]) == 2 and 0 < timed["median_s"] <= timed["max_s"]

@@ -96,6 +96,7 @@ def _visit(browser: object, url: str, shot: str) -> tuple[object, list[str]]:
         ("/cohorts?period=week", 4),
         ("/cohorts?by=channel", 4),
         ("/segments", 2),
+        ("/campaigns", 0),
         ("/at-risk", 0),
         ("/experiments", 0),
         ("/recommendations", 1),

@@ -19,6 +19,7 @@ PAGES = (
     "/cohorts?by=channel",
     "/at-risk",
     "/segments",
+    "/campaigns",
     "/experiments",
     "/recommendations",
     "/reviews",
@@ -40,7 +41,36 @@ def writable_client(demo_dir: Path, tmp_path: Path) -> TestClient:
 def test_pages_render_the_demo_shop(demo_dir: Path, path: str) -> None:
     response = client(demo_dir).get(path)
     assert response.status_code == 200
-    assert any(mark in response.text for mark in ("data-figure", 'id="at-risk"', "experiment"))
+    marks = ("data-figure", 'id="at-risk"', "experiment", 'id="campaigns"')
+    assert any(mark in response.text for mark in marks)
+
+
+def test_campaigns_are_listed_and_each_shows_its_customers_and_exports_them(
+    demo_dir: Path, empty_dir: Path
+) -> None:
+    import csv
+    import io
+
+    from retain.data import Store
+
+    app = client(demo_dir)
+    listing = app.get("/campaigns").text
+    link = listing.split('class="campaign-link" href="/campaigns/')[1].split('"')[0]
+    with Store.open(demo_dir / "retain.duckdb", read_only=True) as store:
+        stored = store.query_df(
+            "SELECT user_id, action, variant FROM interventions WHERE campaign_id = ?", [link]
+        )
+    assert f"campaign-{link}" in listing and "held out" in listing  # `make run`'s holdout
+    page = app.get(f"/campaigns/{link}").text
+    assert 'id="campaign-rows"' in page and "held out as the control group" in page
+    listed = page.count('class="customer-link"')
+    assert listed == min(len(stored), 200)
+    exported = list(csv.DictReader(io.StringIO(app.get(f"/campaigns/{link}?format=csv").text)))
+    assert {r["user_id"] for r in exported} == set(stored.user_id)
+    assert {r["action"] for r in exported} == set(stored.action)
+    assert app.get("/campaigns/nope").status_code == 404
+    assert app.get("/campaigns/nope?format=csv").status_code == 404
+    assert "No campaign yet" in client(empty_dir).get("/campaigns").text
 
 
 def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) -> None:
@@ -69,6 +99,7 @@ def test_an_empty_shop_explains_instead_of_failing(empty_dir: Path, path: str) -
             "No experiments yet",
             "No recommendations",
             "No review scores yet",
+            "No campaign yet",
         )
     )
 

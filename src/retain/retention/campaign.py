@@ -46,6 +46,8 @@ __all__ = [
     "CampaignResult",
     "actions_given",
     "build_campaign",
+    "campaign_rows",
+    "campaign_summaries",
     "learned_uplift",
     "recent_complaints",
     "with_uplift_features",
@@ -194,6 +196,53 @@ def build_campaign(
         experiment=experiment,
         uplift_learned=learned,
     )
+
+
+def campaign_summaries(store: Store) -> pd.DataFrame:
+    """One row per planned campaign, newest first: size, budget, cost, value, actions.
+
+    ``actions`` counts each action (e.g. ``{"coupon_5": 12, ...}``);
+    ``experiment`` is the campaign's experiment when it held customers out.
+    """
+    columns = ["campaign_id", "created_at", "customers", "budget", "expected_cost",
+               "expected_net_value", "held_out", "experiment", "actions"]  # fmt: skip
+    if not store.has_table(INTERVENTIONS_TABLE):
+        return pd.DataFrame(columns=columns)
+    frame = store.query_df(
+        f"SELECT campaign_id, min(created_at) AS created_at, count(*) AS customers, "
+        f"any_value(budget) AS budget, sum(expected_cost) AS expected_cost, "
+        f"sum(expected_net_value) AS expected_net_value, "
+        f"count(*) FILTER (WHERE variant = 'control') AS held_out, "
+        f"count(variant) > 0 AS has_experiment FROM {INTERVENTIONS_TABLE} "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    actions = store.query_df(
+        f"SELECT campaign_id, action, count(*) AS n FROM {INTERVENTIONS_TABLE} GROUP BY 1, 2"
+    )
+    counts = {
+        str(cid): dict(zip(part.action.astype(str), part.n.astype(int), strict=True))
+        for cid, part in actions.groupby("campaign_id")
+    }
+    frame["experiment"] = [
+        f"campaign-{cid}" if has else None
+        for cid, has in zip(frame.campaign_id, frame.has_experiment, strict=True)
+    ]
+    frame["actions"] = pd.Series(
+        [counts.get(str(cid), {}) for cid in frame.campaign_id], index=frame.index, dtype=object
+    )
+    return frame[columns]
+
+
+def campaign_rows(store: Store, campaign_id: str) -> pd.DataFrame | None:
+    """One campaign's customers with their action and reason; ``None`` for no such campaign."""
+    if not store.has_table(INTERVENTIONS_TABLE):
+        return None
+    frame = store.query_df(
+        f"SELECT user_id, action, reason, expected_cost, uplift, expected_net_value, "
+        f"variant FROM {INTERVENTIONS_TABLE} WHERE campaign_id = ? ORDER BY user_id",
+        [campaign_id],
+    )
+    return None if frame.empty else frame
 
 
 def with_uplift_features(

@@ -34,7 +34,7 @@ from retain.features.customer import FeatureTables
 from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.retention.analytics import cohort_retention, retention_curve, segment_matrix
-from retain.retention.campaign import INTERVENTIONS_TABLE, build_campaign
+from retain.retention.campaign import build_campaign, campaign_rows, campaign_summaries
 from retain.retention.members import segment_members
 from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendation_question, recommendations_json
@@ -521,14 +521,7 @@ def api_router(state: ServiceState) -> APIRouter:
     @router.get("/campaigns", summary="Planned campaigns, newest first")
     def campaigns(_key: ReadKey) -> list[dict[str, Any]]:
         with _store_errors(), state.read_store() as store:
-            if not store.has_table(INTERVENTIONS_TABLE):
-                return []
-            frame = store.query_df(
-                f"SELECT campaign_id, min(created_at) AS created_at, count(*) AS customers, "
-                f"any_value(budget) AS budget, sum(expected_cost) AS expected_cost, "
-                f"sum(expected_net_value) AS expected_net_value FROM {INTERVENTIONS_TABLE} "
-                "GROUP BY 1 ORDER BY 2 DESC"
-            )
+            frame = campaign_summaries(store)
         return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
     @router.get(
@@ -541,16 +534,8 @@ def api_router(state: ServiceState) -> APIRouter:
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> Any:
         with _store_errors(), state.read_store() as store:
-            frame = (
-                store.query_df(
-                    f"SELECT user_id, action, reason, expected_cost, uplift, expected_net_value, "
-                    f"variant FROM {INTERVENTIONS_TABLE} WHERE campaign_id = ? ORDER BY user_id",
-                    [campaign_id],
-                )
-                if store.has_table(INTERVENTIONS_TABLE)
-                else None
-            )
-        if frame is None or frame.empty:
+            frame = campaign_rows(store, campaign_id)
+        if frame is None:
             raise _problem(404, f"no campaign {campaign_id!r} (see GET /v1/campaigns)")
         if format == "csv":
             return Response(

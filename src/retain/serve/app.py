@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from retain.assistant.tools import AssistantTables
 from retain.config import Settings, get_settings
 from retain.errors import NotFoundError, StoreError, StoreLockedError
+from retain.retention.campaign import campaign_rows
 from retain.retention.members import segment_members
 from retain.serve import pages
 from retain.serve.api import ChatIn, ChatOut, api_router, customer_reply, metrics_text
@@ -37,6 +38,7 @@ _NAV = (
     ("/cohorts", "Cohorts"),
     ("/at-risk", "At-risk customers"),
     ("/segments", "Segments"),
+    ("/campaigns", "Campaigns"),
     ("/experiments", "Experiments"),
     ("/recommendations", "Recommendations"),
     ("/reviews", "Reviews"),
@@ -178,6 +180,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             found.customers.to_csv(index=False),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="segment-{filename}.csv"'},
+        )
+
+    @app.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
+    def campaigns(request: Request) -> Response:
+        return page(request, "campaigns.html", pages.campaigns_page)
+
+    @app.get("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
+    def campaign(request: Request, campaign_id: str, format: str = "html") -> Response:
+        if format == "csv":
+            return store_guarded(request, lambda: campaign_csv(request, campaign_id))
+        return page(
+            request, "campaign.html", pages.campaign_page, campaign_id, missing="No such campaign."
+        )
+
+    def campaign_csv(request: Request, campaign_id: str) -> Response:
+        try:
+            with state.read_store() as opened:
+                rows = campaign_rows(opened, campaign_id)
+        except NotFoundError:
+            rows = None  # no store yet: no campaign either
+        if rows is None:
+            return render(
+                request, "message.html", status=404, title="Not found", message="No such campaign."
+            )
+        filename = "".join(c if c.isalnum() else "-" for c in campaign_id)
+        return Response(
+            rows.to_csv(index=False),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="campaign-{filename}.csv"'},
         )
 
     @app.get("/experiments", response_class=HTMLResponse, include_in_schema=False)

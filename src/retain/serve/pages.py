@@ -33,6 +33,7 @@ from retain.retention.analytics import (
     segment_matrix,
     split_caveat,
 )
+from retain.retention.campaign import campaign_rows, campaign_summaries
 from retain.retention.cluster_training import stored_clusters
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
@@ -80,7 +81,13 @@ def overview_page(store: Store) -> dict[str, Any]:
     """KPIs, active customers per week and the retention curve."""
     summary = shop_summary(store)
     day = latest_order_day(store)
-    page: dict[str, Any] = {"summary": summary, "as_of": day, "empty": day is None}
+    page: dict[str, Any] = {
+        "summary": summary,
+        "as_of": day,
+        "empty": day is None,
+        "slipped": None,
+        "moves_days": MOVES_DAYS,
+    }
     if day is None:
         page["message"] = NO_ORDERS
         return page
@@ -105,7 +112,6 @@ def overview_page(store: Store) -> dict[str, Any]:
         tables.fetch(segment_moves(tables, day - dt.timedelta(days=MOVES_DAYS), day))
     )
     page["slipped"] = moves.slipped if moves.earlier else None
-    page["moves_days"] = MOVES_DAYS
     scores = _scores(store)
     page["scores"] = None
     if scores is not None and len(scores):
@@ -539,6 +545,40 @@ def experiments_page(store: Store) -> dict[str, Any]:
         results = experiment_report(store, row["experiment"]) if has_orders else []
         experiments.append({**row, "results": results})
     return {"empty": False, "experiments": experiments}
+
+
+NO_CAMPAIGNS = (
+    "No campaign yet: `retain campaign --budget 500 --holdout 0.2` plans one (add --segment "
+    "to reach one segment), or POST /v1/campaigns."
+)
+
+
+def campaigns_page(store: Store) -> dict[str, Any]:
+    """Every planned campaign, newest first: who gets what, at what expected cost."""
+    summaries = campaign_summaries(store)
+    if summaries.empty:
+        return {"empty": True, "message": NO_CAMPAIGNS, "campaigns": []}
+    return {"empty": False, "campaigns": summaries.to_dict("records")}
+
+
+#: Customers listed on a campaign's page; the CSV holds them all.
+CAMPAIGN_ROWS_SHOWN = 200
+
+
+def campaign_page(store: Store, campaign_id: str) -> dict[str, Any] | None:
+    """One campaign's customers (the first :data:`CAMPAIGN_ROWS_SHOWN`) with action and reason."""
+    rows = campaign_rows(store, campaign_id)
+    if rows is None:
+        return None
+    summary = campaign_summaries(store).set_index("campaign_id").loc[campaign_id]
+    ordered = rows.sort_values(["expected_net_value", "user_id"], ascending=[False, True])
+    return {
+        "campaign_id": campaign_id,
+        "summary": summary.to_dict(),
+        "rows": ordered.head(CAMPAIGN_ROWS_SHOWN).to_dict("records"),
+        "shown": min(len(rows), CAMPAIGN_ROWS_SHOWN),
+        "customers": len(rows),
+    }
 
 
 NO_RECOMMENDATIONS = (
