@@ -834,12 +834,20 @@ def campaign(
         raise _CommandError("--moved-from narrows a segment: add --segment NAME")
     settings = get_settings()
     with _open_store(settings) as store:
-        audience = None
+        audience, audience_name = None, None
         if segment is not None:
             found = _find_segment(store, kind, segment, moved_from, moves)
             audience = set(found.customers.user_id.astype(str))
+            audience_name = found.title
             out.print(f"audience: {found.title}, {len(audience):,} customers")
-        result = build_campaign(store, budget, export=csv, holdout=holdout, audience=audience)
+        result = build_campaign(
+            store,
+            budget,
+            export=csv,
+            holdout=holdout,
+            audience=audience,
+            audience_name=audience_name,
+        )
     plan = result.plan
     table = Table(title=f"campaign {result.campaign_id}")
     for column in ("customer", "action", "cost", "uplift", "net value", "reason"):

@@ -51,6 +51,23 @@ def test_write_table_replaces_atomically_and_refuses_inputs(store: Store) -> Non
         store.table("nope")
 
 
+def test_appending_a_new_column_adds_it_and_a_failed_pair_writes_nothing(store: Store) -> None:
+    store.write_table("interventions", pd.DataFrame({"user_id": ["a"], "cost": [1.0]}))
+    store.write_table(
+        "interventions",
+        pd.DataFrame({"user_id": ["b"], "cost": [2.0], "audience": ["at risk"]}),
+        mode="append",
+    )
+    rows = store.query_df("SELECT * FROM interventions ORDER BY user_id")
+    assert rows.audience.isna().tolist() == [True, False] and rows.audience[1] == "at risk"
+    assert rows.cost.tolist() == [1.0, 2.0]
+    with pytest.raises(InvalidInputError, match="input table"):
+        store.write_tables(
+            {"customer_clusters": pd.DataFrame({"user_id": ["a"]}), "orders": pd.DataFrame()}
+        )
+    assert not store.has_table("customer_clusters")  # refused before anything was written
+
+
 def test_reopen_keeps_data_and_checks_the_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     with Store.open(path) as s:

@@ -21,6 +21,7 @@ from retain.recommend.scoring import train_and_recommend
 from retain.retention.campaign import (
     INTERVENTIONS_TABLE,
     build_campaign,
+    campaign_summaries,
     learned_uplift,
     recent_complaints,
 )
@@ -55,9 +56,16 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         scored = store.query_df("SELECT user_id FROM user_scores ORDER BY user_id").user_id
         reached = set(first.plan.user_id) | set(second.plan.user_id)
         few = set(scored[~scored.isin(reached)].iloc[::2]) | {"nobody-at-all"}
-        narrowed = build_campaign(store, 1000.0, audience=few)
+        narrowed = build_campaign(store, 1000.0, audience=few, audience_name="every other one")
         assert narrowed.customers_considered == len(few) - 1  # only scored customers count
         assert len(narrowed.plan) and set(narrowed.plan.user_id) <= few
+        summaries = campaign_summaries(store).set_index("campaign_id")
+        assert summaries.audience[narrowed.campaign_id] == "every other one"
+        assert pd.isna(summaries.audience[first.campaign_id])
+        assert summaries.customers[narrowed.campaign_id] == len(narrowed.plan)
+        assert summaries.held_out[second.campaign_id] > 0
+        assert summaries.experiment[second.campaign_id] == second.experiment
+        assert pd.isna(summaries.experiment[first.campaign_id])
         stored = store.query_df(
             f"SELECT campaign_id, count(*) AS n FROM {INTERVENTIONS_TABLE} GROUP BY campaign_id"
         )

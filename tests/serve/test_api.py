@@ -476,6 +476,10 @@ def test_a_campaign_for_one_segment_reaches_its_members_only(
     ids = {c["user_id"] for c in planned["customers"]}
     assert ids and ids <= {c["user_id"] for c in members["customers"]}
     assert made.json()["customers_considered"] <= len(members["customers"])
+    listed = {c["campaign_id"]: c for c in api.get("/v1/campaigns", headers=read).json()}
+    assert listed[made.json()["campaign_id"]]["audience"].startswith(
+        "hibernating (from about to sleep since "
+    )
     for wrong, status in (
         ({"budget": 10, "segment": "vips"}, 404),
         ({"budget": 10, "segment": "0", "kind": "cluster", "moved_from": "champions"}, 404),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def test_campaigns_are_listed_and_each_shows_its_customers_and_exports_them(
             "SELECT user_id, action, variant FROM interventions WHERE campaign_id = ?", [link]
         )
     assert f"campaign-{link}" in listing and "held out" in listing  # `make run`'s holdout
+    assert "every scored customer" in listing
     page = app.get(f"/campaigns/{link}").text
     assert 'id="campaign-rows"' in page and "held out as the control group" in page
     listed = page.count('class="customer-link"')
@@ -71,6 +73,25 @@ def test_campaigns_are_listed_and_each_shows_its_customers_and_exports_them(
     assert app.get("/campaigns/nope").status_code == 404
     assert app.get("/campaigns/nope?format=csv").status_code == 404
     assert "No campaign yet" in client(empty_dir).get("/campaigns").text
+
+
+def test_a_campaign_without_control_group_or_with_an_audience_reads_plainly(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    from retain.data import Store
+    from retain.retention.campaign import build_campaign
+
+    app = writable_client(demo_dir, tmp_path)
+    with Store.open(tmp_path / "shop" / "retain.duckdb") as store:
+        scored = store.query_df("SELECT user_id FROM user_scores ORDER BY user_id LIMIT 300")
+        made = build_campaign(store, 30.0, audience=set(scored.user_id), audience_name="first 300")
+    listing = app.get("/campaigns").text
+    row = listing.split(f'href="/campaigns/{made.campaign_id}"')[1].split("</tr>")[0]
+    assert "first 300" in row and "<td>none</td>" in row and not re.search(r"\bnan\b", row)
+    page = app.get(f"/campaigns/{made.campaign_id}").text
+    note = page.split('<p class="note">')[1].split("</p>")[0]
+    assert "for first 300" in note and "held out" not in note
+    assert not re.search(r"\bnan\b", page)
 
 
 def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) -> None:

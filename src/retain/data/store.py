@@ -185,6 +185,15 @@ class Store:
         self._require(name)
         return self.query_arrow(f"SELECT * FROM {quote_ident(name)}")
 
+    def columns(self, name: str) -> list[str]:
+        """The column names of table ``name`` in order; empty when there is no such table."""
+        rows = self._con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [name],
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def count(self, name: str) -> int:
         self._require(name)
         row = self._con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchall()[0]
@@ -237,6 +246,10 @@ class Store:
     ) -> dict[str, int]:
         """:meth:`write_table` for several tables that only make sense together: one transaction.
 
+        ``append`` to a table written by an older version adds the columns it
+        lacks (earlier rows hold NULL there), so an output table can grow a
+        column without a migration step.
+
         Returns:
             The number of rows written, per table.
         """
@@ -259,10 +272,22 @@ class Store:
                     if mode == "replace" or not self.has_table(name):
                         con.execute(f"CREATE OR REPLACE TABLE {ident} AS SELECT * FROM _write_in")
                     else:
+                        self._add_missing_columns(name)
                         con.execute(f"INSERT INTO {ident} BY NAME SELECT * FROM _write_in")
                 finally:
                     self._con.unregister("_write_in")
         return {name: int(frame.num_rows) for name, frame in frames.items()}
+
+    def _add_missing_columns(self, name: str) -> None:
+        """Add to ``name`` the columns of ``_write_in`` it lacks, typed as they arrive."""
+        have = set(self.columns(name))
+        for column, sql_type, *_ in self._con.execute(
+            "DESCRIBE SELECT * FROM _write_in"
+        ).fetchall():
+            if column not in have:
+                self._con.execute(
+                    f"ALTER TABLE {quote_ident(name)} ADD COLUMN {quote_ident(column)} {sql_type}"
+                )
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""

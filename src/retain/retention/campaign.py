@@ -120,6 +120,7 @@ def build_campaign(
     holdout: float | None = None,
     learn_uplift: bool = True,
     audience: Collection[str] | None = None,
+    audience_name: str | None = None,
 ) -> CampaignResult:
     """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
 
@@ -135,7 +136,9 @@ def build_campaign(
     customer's top three recommended items, for the message's content.
 
     ``audience`` (user ids, e.g. a segment's members) limits the campaign to
-    those customers; the budget is then spent on them alone.
+    those customers; the budget is then spent on them alone. ``audience_name``
+    (e.g. "at risk (from loyal customers since 2026-11-05)") is stored with
+    every row, so the Campaigns page says whom the campaign was for.
     """
     if not store.has_table("user_scores"):
         raise NotFoundError("no user_scores yet; run `retain train predict` first")
@@ -175,6 +178,7 @@ def build_campaign(
         campaign_id=campaign_id,
         created_at=created,
         budget=float(budget),
+        audience=pd.Series([audience_name] * len(plan), index=plan.index, dtype="string"),
         model_version=scores.model_version.iloc[0] if len(scores) else None,
         variant=pd.Series(variant.to_list(), index=plan.index, dtype="string"),
     )
@@ -205,15 +209,19 @@ def campaign_summaries(store: Store) -> pd.DataFrame:
     ``experiment`` is the campaign's experiment when it held customers out.
     """
     columns = ["campaign_id", "created_at", "customers", "budget", "expected_cost",
-               "expected_net_value", "held_out", "experiment", "actions"]  # fmt: skip
+               "expected_net_value", "held_out", "experiment", "audience", "actions"]  # fmt: skip
     if not store.has_table(INTERVENTIONS_TABLE):
         return pd.DataFrame(columns=columns)
+    # Campaigns planned before audiences were stored have no such column.
+    has_audience = "audience" in store.columns(INTERVENTIONS_TABLE)
+    audience = "any_value(audience)" if has_audience else "NULL::VARCHAR"
     frame = store.query_df(
         f"SELECT campaign_id, min(created_at) AS created_at, count(*) AS customers, "
         f"any_value(budget) AS budget, sum(expected_cost) AS expected_cost, "
         f"sum(expected_net_value) AS expected_net_value, "
         f"count(*) FILTER (WHERE variant = 'control') AS held_out, "
-        f"count(variant) > 0 AS has_experiment FROM {INTERVENTIONS_TABLE} "
+        f"count(variant) > 0 AS has_experiment, {audience} AS audience "
+        f"FROM {INTERVENTIONS_TABLE} "
         "GROUP BY 1 ORDER BY 2 DESC, 1"
     )
     actions = store.query_df(

@@ -494,7 +494,7 @@ def api_router(state: ServiceState) -> APIRouter:
         if body.moved_from is not None and body.segment is None:
             raise _problem(422, "moved_from narrows a segment: give segment too")
         with _store_errors(), state.write_store() as store:
-            audience = None
+            audience, audience_name = None, None
             if body.segment is not None:
                 found = segment_members(
                     store, body.kind, body.segment, moved_from=body.moved_from, days=body.days
@@ -507,7 +507,14 @@ def api_router(state: ServiceState) -> APIRouter:
                         + " (moved_from takes an RFM segment and needs kind rfm)",
                     )
                 audience = set(found.customers.user_id.astype(str))
-            result = build_campaign(store, body.budget, holdout=body.holdout, audience=audience)
+                audience_name = found.title
+            result = build_campaign(
+                store,
+                body.budget,
+                holdout=body.holdout,
+                audience=audience,
+                audience_name=audience_name,
+            )
         return {
             "campaign_id": result.campaign_id,
             "customers": len(result.plan),

@@ -65,6 +65,14 @@ NO_ORDERS = "No orders yet: ingest orders (retain ingest orders FILE) or run `re
 NO_SCORES = "No scores yet: run `retain train predict` (or `retain run`) to score customers."
 
 
+def _records(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
+    """Rows for a template, with None where pandas has NaN (which Jinja treats as true)."""
+    return [
+        {key: (None if isinstance(v, float) and v != v else v) for key, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
 def _figure(figure: go.Figure) -> str:
     """Figure JSON for ``Plotly.newPlot`` in the page."""
     figure.update_layout(margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=360)
@@ -505,10 +513,7 @@ def segment_page(
     found = segment_members(store, kind, name, moved_from=moved_from, days=MOVES_DAYS)
     if found is None:
         return None
-    rows = [
-        {key: (None if isinstance(v, float) and v != v else v) for key, v in row.items()}
-        for row in found.customers.head(MEMBERS_SHOWN).to_dict("records")
-    ]
+    rows = _records(found.customers.head(MEMBERS_SHOWN))
     return {
         "kind": kind,
         "segment": name,
@@ -558,7 +563,7 @@ def campaigns_page(store: Store) -> dict[str, Any]:
     summaries = campaign_summaries(store)
     if summaries.empty:
         return {"empty": True, "message": NO_CAMPAIGNS, "campaigns": []}
-    return {"empty": False, "campaigns": summaries.to_dict("records")}
+    return {"empty": False, "campaigns": _records(summaries)}
 
 
 #: Customers listed on a campaign's page; the CSV holds them all.
@@ -570,12 +575,13 @@ def campaign_page(store: Store, campaign_id: str) -> dict[str, Any] | None:
     rows = campaign_rows(store, campaign_id)
     if rows is None:
         return None
-    summary = campaign_summaries(store).set_index("campaign_id").loc[campaign_id]
+    summaries = campaign_summaries(store)
+    (summary,) = _records(summaries[summaries.campaign_id == campaign_id])
     ordered = rows.sort_values(["expected_net_value", "user_id"], ascending=[False, True])
     return {
         "campaign_id": campaign_id,
-        "summary": summary.to_dict(),
-        "rows": ordered.head(CAMPAIGN_ROWS_SHOWN).to_dict("records"),
+        "summary": summary,
+        "rows": _records(ordered.head(CAMPAIGN_ROWS_SHOWN)),
         "shown": min(len(rows), CAMPAIGN_ROWS_SHOWN),
         "customers": len(rows),
     }
