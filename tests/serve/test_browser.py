@@ -181,6 +181,23 @@ def test_a_user_opens_a_segment_and_one_of_its_customers(browser: object, demo_s
     assert problems == []
 
 
+def test_a_user_follows_a_move_and_opens_a_campaign(browser: object, demo_site: str) -> None:
+    page, problems = _visit(browser, demo_site + "/segments", "demo-segments-moves")
+    move = page.locator("#moves a.move-link").first  # type: ignore[attr-defined]
+    count = int(move.inner_text().replace(",", ""))
+    move.click()
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert " (from " in page.locator("h1").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("#members a.customer-link").count() == min(count, 200)  # type: ignore[attr-defined]
+    page.goto(demo_site + "/campaigns")  # type: ignore[attr-defined]
+    page.locator("#campaigns a.campaign-link").first.click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text().startswith("Campaign C")  # type: ignore[attr-defined]
+    assert page.locator("#campaign-rows a.customer-link").count() > 0  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / "demo-campaign.png"), full_page=True)  # type: ignore[attr-defined]
+    assert problems == []
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -188,6 +205,7 @@ def test_a_user_opens_a_segment_and_one_of_its_customers(browser: object, demo_s
         "/cohorts",
         "/at-risk",
         "/segments",
+        "/campaigns",
         "/experiments",
         "/reviews",
         "/handoffs",
