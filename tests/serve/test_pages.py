@@ -65,6 +65,9 @@ def test_campaigns_are_listed_and_each_shows_its_customers_and_exports_them(
     assert "every scored customer" in listing
     page = app.get(f"/campaigns/{link}").text
     assert 'id="campaign-rows"' in page and "held out as the control group" in page
+    someone = stored.user_id.iloc[0]
+    profile = app.get(f"/customers/{someone}").text.split('id="customer-campaigns"')[1]
+    assert f'href="/campaigns/{link}"' in profile.split("</table>")[0]
     listed = page.count('class="customer-link"')
     assert listed == min(len(stored), 200)
     exported = list(csv.DictReader(io.StringIO(app.get(f"/campaigns/{link}?format=csv").text)))
@@ -102,6 +105,8 @@ def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) ->
     profile = app.get(f"/customers/{user}")
     assert profile.status_code == 200 and 'id="reasons"' in profile.text
     # The recommender's list for this customer, each item with its reason.
+    segments = profile.text.split('id="customer-segments"')[1].split("</p>")[0]
+    assert "RFM segment on" in segments and "Learned segment" in segments
     recommended = profile.text.split('id="recommended"')[1].split("</table>")[0]
     assert recommended.count("<tr><td>") == 10
     reasons = ("bought", "similar", "popular", "shopping", "tastes", "coming back")

@@ -48,6 +48,7 @@ __all__ = [
     "build_campaign",
     "campaign_rows",
     "campaign_summaries",
+    "customer_campaigns",
     "learned_uplift",
     "recent_complaints",
     "with_uplift_features",
@@ -251,6 +252,18 @@ def campaign_rows(store: Store, campaign_id: str) -> pd.DataFrame | None:
         [campaign_id],
     )
     return None if frame.empty else frame
+
+
+def customer_campaigns(store: Store, user_id: str) -> pd.DataFrame:
+    """Every campaign action planned for one customer, newest first, with the group they were in."""
+    columns = ["campaign_id", "created_at", "action", "variant", "reason"]
+    if not store.has_table(INTERVENTIONS_TABLE):
+        return pd.DataFrame(columns=columns)
+    return store.query_df(
+        f"SELECT {', '.join(columns)} FROM {INTERVENTIONS_TABLE} WHERE user_id = ? "
+        "ORDER BY created_at DESC, campaign_id",
+        [user_id],
+    )
 
 
 def with_uplift_features(

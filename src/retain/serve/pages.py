@@ -33,8 +33,8 @@ from retain.retention.analytics import (
     segment_matrix,
     split_caveat,
 )
-from retain.retention.campaign import campaign_rows, campaign_summaries
-from retain.retention.cluster_training import stored_clusters
+from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
+from retain.retention.cluster_training import CUSTOMERS_TABLE, stored_clusters
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
@@ -378,11 +378,44 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
     return {
         "user_id": user_id,
         "score": score,
+        "segments": _customer_segments(store, user_id) if len(orders) else None,
+        "campaigns": _records(customer_campaigns(store, user_id)),
         "recommended": recommended,
         "orders": orders.to_dict("records"),
         "contacts": contacts.to_dict("records"),
         "reviews": reviews.to_dict("records"),
         "events": events.to_dict("records"),
+    }
+
+
+def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
+    """The customer's RFM segment today and :data:`MOVES_DAYS` days ago, and learned segment."""
+    day = latest_order_day(store)
+    if day is None:
+        return None
+    tables = FeatureTables.from_store(store)
+    start = day - dt.timedelta(days=MOVES_DAYS)
+    now, before = (
+        tables.fetch(rfm_segments(tables, d).select("user_id", "segment")).set_index("user_id")
+        for d in (day, start)
+    )
+    if user_id not in now.index:
+        return None  # bought only after the last order day counted (or only cancelled)
+    learned = None
+    stored = stored_clusters(store)
+    if stored is not None:
+        found = store.query_df(
+            f"SELECT cluster FROM {CUSTOMERS_TABLE} WHERE user_id = ?", [user_id]
+        )
+        by_label = {c.label: c for c in stored.clusters}
+        if len(found) and int(found.cluster.iloc[0]) in by_label:
+            learned = by_label[int(found.cluster.iloc[0])]
+    return {
+        "as_of": day,
+        "rfm": str(now.segment[user_id]),
+        "since": start,
+        "rfm_before": str(before.segment[user_id]) if user_id in before.index else NOT_YET,
+        "learned": learned,
     }
 
 
