@@ -183,6 +183,16 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     audience = {line.split(",")[0] for line in moved_csv.read_text().splitlines()[1:]}
     planned = {line.split(",")[0] for line in narrowed_csv.read_text().splitlines()[1:]}
     assert audience >= planned and planned
+    listed = retain("campaigns", data_dir=data_dir, cwd=tmp_path)
+    assert listed.returncode == 0 and "about to sleep (from promising since" in listed.stdout
+    newest = listed.stdout.split("│ C")[1].split(" ")[0]
+    rows_csv = tmp_path / "rows.csv"
+    rows = retain("campaigns", f"C{newest}", "--csv", str(rows_csv), data_dir=data_dir,
+                  cwd=tmp_path)  # fmt: skip
+    assert rows.returncode == 0, rows.stderr
+    written = {line.split(",")[0] for line in rows_csv.read_text().splitlines()[1:]}
+    assert written == planned  # no control group here, so the same customers
+    assert retain("campaigns", "nope", data_dir=data_dir, cwd=tmp_path).returncode == 1
     wrong = retain("campaign", "--segment", "0", "--kind", "cluster", "--moved-from", "promising",
                    data_dir=data_dir, cwd=tmp_path)  # fmt: skip
     assert wrong.returncode == 1 and "needs --kind rfm" in wrong.stderr

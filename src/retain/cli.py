@@ -886,6 +886,67 @@ def campaign(
 
 
 @app.command()
+def campaigns(
+    campaign_id: Annotated[
+        str | None, typer.Argument(help="One campaign's customers (default: list them all).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Write that campaign's rows here.")] = None,
+    show: Annotated[int, typer.Option(help="Rows to print.")] = 20,
+) -> None:
+    """Campaigns planned so far, newest first; or one campaign's customers and why.
+
+    Example: retain campaigns
+    Example: retain campaigns C1ff15e3b6477 --csv campaign.csv
+    """
+    from retain.retention.campaign import campaign_rows, campaign_summaries
+
+    with _open_store(get_settings(), read_only=True) as store:
+        if campaign_id is None:
+            if csv is not None:
+                raise _CommandError("--csv writes one campaign's rows: name the campaign")
+            summaries = campaign_summaries(store)
+        else:
+            rows = campaign_rows(store, campaign_id)
+    if campaign_id is None:
+        if summaries.empty:
+            out.print("no campaign yet; plan one with `retain campaign --budget 500`")
+            return
+        table = Table(title="campaigns, newest first")
+        for column in ("campaign", "planned", "for", "customers", "actions", "cost", "experiment"):
+            table.add_column(column, justify="right" if column in ("customers", "cost") else "left")
+        for row in summaries.head(show).to_dict("records"):
+            table.add_row(
+                str(row["campaign_id"]),
+                f"{row['created_at']:%Y-%m-%d %H:%M}",
+                _text_or(row["audience"], "every scored customer"),
+                f"{int(row['customers']):,}",
+                ", ".join(f"{a} {n:,}" for a, n in sorted(row["actions"].items())),
+                f"{row['expected_cost']:,.2f} of {row['budget']:,.2f}",
+                _text_or(row["experiment"], "none"),
+            )
+        out.print(table)
+        return
+    if rows is None:
+        raise _CommandError(f"no campaign {campaign_id!r}; `retain campaigns` lists them")
+    table = Table(title=f"campaign {campaign_id}: {len(rows):,} customers")
+    for column in ("customer", "action", "group", "reason"):
+        table.add_column(column)
+    for row in rows.head(show).to_dict("records"):
+        group = _text_or(row["variant"], "")
+        table.add_row(str(row["user_id"]), str(row["action"]), group, str(row["reason"]))
+    out.print(table)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        rows.to_csv(csv, index=False)
+        out.print(f"wrote {len(rows):,} rows to {csv}")
+
+
+def _text_or(value: object, default: str) -> str:
+    """``value`` when it is text; ``default`` for None and pandas' NaN."""
+    return value if isinstance(value, str) else default
+
+
+@app.command()
 def experiment(name: Annotated[str, typer.Argument(help="Experiment name.")]) -> None:
     """Treatment against control: repurchase and revenue at D7, D30 and D90 after exposure.
 

@@ -39,6 +39,7 @@ __all__ = [
     "SEGMENTS_TABLE",
     "StoredClusters",
     "load_clusters",
+    "stored_cluster_of",
     "stored_clusters",
     "stored_members",
     "train_segments",
@@ -145,3 +146,11 @@ def stored_members(store: Store, label: int) -> list[str]:
         f"SELECT user_id FROM {CUSTOMERS_TABLE} WHERE cluster = ? ORDER BY user_id", [label]
     )
     return [str(u) for u in rows.user_id]
+
+
+def stored_cluster_of(store: Store, user_id: str) -> int | None:
+    """The stored learned segment of one customer; ``None`` before training or for a newcomer."""
+    if not store.has_table(CUSTOMERS_TABLE):
+        return None
+    found = store.query_df(f"SELECT cluster FROM {CUSTOMERS_TABLE} WHERE user_id = ?", [user_id])
+    return int(found.cluster.iloc[0]) if len(found) else None

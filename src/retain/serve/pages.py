@@ -34,7 +34,7 @@ from retain.retention.analytics import (
     split_caveat,
 )
 from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
-from retain.retention.cluster_training import CUSTOMERS_TABLE, stored_clusters
+from retain.retention.cluster_training import stored_cluster_of, stored_clusters
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
@@ -401,15 +401,8 @@ def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
     )
     if user_id not in now.index:
         return None  # bought only after the last order day counted (or only cancelled)
-    learned = None
-    stored = stored_clusters(store)
-    if stored is not None:
-        found = store.query_df(
-            f"SELECT cluster FROM {CUSTOMERS_TABLE} WHERE user_id = ?", [user_id]
-        )
-        by_label = {c.label: c for c in stored.clusters}
-        if len(found) and int(found.cluster.iloc[0]) in by_label:
-            learned = by_label[int(found.cluster.iloc[0])]
+    label, stored = stored_cluster_of(store, user_id), stored_clusters(store)
+    learned = next((c for c in stored.clusters if c.label == label), None) if stored else None
     return {
         "as_of": day,
         "rfm": str(now.segment[user_id]),
