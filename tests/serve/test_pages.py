@@ -78,6 +78,29 @@ def test_campaigns_are_listed_and_each_shows_its_customers_and_exports_them(
     assert "No campaign yet" in client(empty_dir).get("/campaigns").text
 
 
+def test_pages_kept_per_orders_see_a_new_order_at_once(demo_dir: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+
+    def first_timers(page: str) -> int:
+        note = page.split('id="moves-note">')[1].split("</p>")[0]
+        return int(note.split("; ")[1].split(" bought")[0].replace(",", ""))
+
+    app = writable_client(demo_dir, tmp_path)
+    before = first_timers(app.get("/segments").text)
+    assert first_timers(app.get("/segments").text) == before  # the kept frame, same answer
+    with Store.open(tmp_path / "shop" / "retain.duckdb") as store:
+        last = store.query_arrow("SELECT max(ts) AS t FROM orders").to_pylist()[0]["t"]
+        order = pa.table(
+            {"order_id": ["new-1"], "user_id": ["U99999"], "ts": [str(last)], "amount": [20.0]}
+        )
+        ingest_arrow(store, "orders", order, source="t", now=dt.datetime(2030, 1, 1))
+    assert first_timers(app.get("/segments").text) == before + 1
+    assert "RFM segment on" in app.get("/customers/U99999").text
+
+
 def test_a_campaign_without_control_group_or_with_an_audience_reads_plainly(
     demo_dir: Path, tmp_path: Path
 ) -> None:

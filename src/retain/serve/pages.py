@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Hashable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pandas as pd
@@ -73,6 +75,51 @@ def _records(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
     ]
 
 
+#: Frames that depend on the orders alone (RFM segments, moves between them), kept
+#: per store and orders' content, so the overview, the Segments page and every
+#: customer's page rank the customers once per load of new orders, not per view.
+_BY_ORDERS: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+_BY_ORDERS_LOCK = threading.Lock()
+_BY_ORDERS_KEPT = 16
+
+
+def _orders_version(store: Store) -> tuple[Any, ...]:
+    """The store and a fingerprint of every order row (ingestion never edits one in place)."""
+    row = store.query_df(
+        "SELECT count(*) AS n, max(ts) AS last, "
+        "bit_xor(hash(order_id, user_id, ts, amount, status)) AS h FROM orders"
+    ).iloc[0]
+    return (store.path, int(row.n), str(row["last"]), str(row.h))
+
+
+def _from_orders(
+    store: Store, what: tuple[Any, ...], compute: Callable[[], pd.DataFrame]
+) -> pd.DataFrame:
+    """``compute()``, or the copy kept from the last call with the same orders and ``what``."""
+    key = (*_orders_version(store), *what)
+    with _BY_ORDERS_LOCK:
+        kept = _BY_ORDERS.get(key)
+        if kept is not None:
+            _BY_ORDERS.move_to_end(key)
+            return kept.copy()
+    frame = compute()
+    with _BY_ORDERS_LOCK:
+        _BY_ORDERS[key] = frame
+        while len(_BY_ORDERS) > _BY_ORDERS_KEPT:
+            _BY_ORDERS.popitem(last=False)
+    return frame.copy()
+
+
+def _rfm(store: Store, tables: FeatureTables, day: dt.date) -> pd.DataFrame:
+    return _from_orders(store, ("rfm", day), lambda: tables.fetch(rfm_segments(tables, day)))
+
+
+def _moves(store: Store, tables: FeatureTables, start: dt.date, end: dt.date) -> pd.DataFrame:
+    return _from_orders(
+        store, ("moves", start, end), lambda: tables.fetch(segment_moves(tables, start, end))
+    )
+
+
 def _figure(figure: go.Figure) -> str:
     """Figure JSON for ``Plotly.newPlot`` in the page."""
     figure.update_layout(margin={"l": 40, "r": 10, "t": 40, "b": 40}, height=360)
@@ -116,9 +163,7 @@ def overview_page(store: Store) -> dict[str, Any]:
         )
     )
     page.update(_model_check(store))
-    moves = count_moves(
-        tables.fetch(segment_moves(tables, day - dt.timedelta(days=MOVES_DAYS), day))
-    )
+    moves = count_moves(_moves(store, tables, day - dt.timedelta(days=MOVES_DAYS), day))
     page["slipped"] = moves.slipped if moves.earlier else None
     scores = _scores(store)
     page["scores"] = None
@@ -395,10 +440,7 @@ def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
         return None
     tables = FeatureTables.from_store(store)
     start = day - dt.timedelta(days=MOVES_DAYS)
-    now, before = (
-        tables.fetch(rfm_segments(tables, d).select("user_id", "segment")).set_index("user_id")
-        for d in (day, start)
-    )
+    now, before = (_rfm(store, tables, d).set_index("user_id") for d in (day, start))
     if user_id not in now.index:
         return None  # bought only after the last order day counted (or only cancelled)
     label, stored = stored_cluster_of(store, user_id), stored_clusters(store)
@@ -418,7 +460,7 @@ def segments_page(store: Store) -> dict[str, Any]:
     if day is None:
         return {"empty": True, "message": NO_ORDERS, "rows": []}
     tables = FeatureTables.from_store(store)
-    scored = tables.fetch(rfm_segments(tables, day))
+    scored = _rfm(store, tables, day)
     summary = scored.groupby("segment").agg(
         customers=("user_id", "size"),
         recency=("recency_days", "median"),
@@ -449,7 +491,7 @@ def segments_page(store: Store) -> dict[str, Any]:
         "rows": rows,
         "as_of": day,
         "chart": _figure(chart),
-        **_segment_moves(tables, day),
+        **_segment_moves(store, tables, day),
         "clusters": learned,
         "clusters_note": clusters_note,
     }
@@ -460,10 +502,10 @@ MOVES_DAYS = 30
 _LAPSING_NAMES = ", ".join(s.name for s in SEGMENTS if s.name in LAPSING)
 
 
-def _segment_moves(tables: FeatureTables, day: dt.date) -> dict[str, Any]:
+def _segment_moves(store: Store, tables: FeatureTables, day: dt.date) -> dict[str, Any]:
     """Where customers moved between RFM segments over the last :data:`MOVES_DAYS` days."""
     start = day - dt.timedelta(days=MOVES_DAYS)
-    moves = tables.fetch(segment_moves(tables, start, day))
+    moves = _moves(store, tables, start, day)
     counts = count_moves(moves)
     if not counts.earlier:
         return {
