@@ -681,7 +681,7 @@ def segments(
     if members is not None:
         if as_of is not None:
             raise _CommandError("--members lists customers as of the last order; drop --as-of")
-        _segment_members(kind, members, csv, show, moved_from, moves or MOVES_DAYS)
+        _segment_members(kind, members, csv, show, moved_from, moves)
         return
     if moved_from is not None:
         raise _CommandError("--moved-from filters a segment's customers: add --members NAME")
@@ -721,7 +721,7 @@ def segments(
 
 def _print_moves(as_of: str | None, days: int) -> None:
     """The largest moves between segments over the last ``days`` days, and the totals."""
-    from retain.retention.segments import LAPSING, MOVES_CAVEAT, count_moves, segment_moves
+    from retain.retention.segments import count_moves, describe_moves, segment_moves
 
     if days < 1:
         raise _CommandError(f"--moves takes a number of days of at least 1; got {days}")
@@ -740,15 +740,11 @@ def _print_moves(as_of: str | None, days: int) -> None:
     for row in changed.head(15).itertuples():
         table.add_row(str(row.from_segment), str(row.to_segment), f"{int(row.customers):,}")
     out.print(table)
-    out.print(
-        f"{counts.changed:,} of {counts.earlier:,} customers changed segment, "
-        f"{counts.slipped:,} of them from an active segment into {', '.join(sorted(LAPSING))}; "
-        f"{counts.first_time:,} bought for the first time. {MOVES_CAVEAT}"
-    )
+    out.print(describe_moves(counts))
 
 
 def _segment_members(
-    kind: str, name: str, csv: Path | None, show: int, moved_from: str | None, days: int
+    kind: str, name: str, csv: Path | None, show: int, moved_from: str | None, days: int | None
 ) -> None:
     with _open_store(get_settings(), read_only=True) as store:
         found = _find_segment(store, kind, name, moved_from, days)
@@ -767,12 +763,16 @@ def _segment_members(
 
 
 def _find_segment(
-    store: Store, kind: str, name: str, moved_from: str | None, days: int
+    store: Store, kind: str, name: str, moved_from: str | None, days: int | None
 ) -> SegmentMembers:
-    """A segment's members (see ``segment_members``), or an error naming what exists."""
-    from retain.retention.members import KINDS, segment_members
-    from retain.retention.segments import NOT_YET, SEGMENTS
+    """A segment's members (see ``segment_members``), or an error naming what exists.
 
+    ``days`` defaults to the dashboard's window (``MOVES_DAYS``).
+    """
+    from retain.retention.members import KINDS, segment_members
+    from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS
+
+    days = MOVES_DAYS if days is None else days
     if kind not in KINDS:
         raise _CommandError(f"--kind must be rfm or cluster; got {kind!r}")
     if moved_from is not None and kind != "rfm":
@@ -794,12 +794,11 @@ def _find_segment(
 MovedFromOption = Annotated[
     str | None,
     typer.Option(
-        help="Only customers who were in this RFM segment --moves days (default 30) before "
-        "the last order ('not a customer yet': first-time buyers since)."
+        help="Only customers who were in this RFM segment --moves days (default: the "
+        "dashboard's window, 30) before the last order ('not a customer yet': first-time "
+        "buyers since)."
     ),
 ]
-#: Days --moved-from looks back when --moves is not given (the dashboard's window too).
-MOVES_DAYS = 30
 
 
 @app.command()
@@ -820,7 +819,10 @@ def campaign(
     ] = None,
     kind: Annotated[str, typer.Option(help="rfm or cluster (with --segment).")] = "rfm",
     moved_from: MovedFromOption = None,
-    moves: Annotated[int, typer.Option(help="Days --moved-from looks back.")] = MOVES_DAYS,
+    moves: Annotated[
+        int | None,
+        typer.Option(help="Days --moved-from looks back (default: the dashboard's window)."),
+    ] = None,
 ) -> None:
     """Who gets a coupon, a message or a care call, within a budget, and why.
 

@@ -19,7 +19,7 @@ from retain.features.customer import FeatureTables, customer_features
 from retain.retention.cluster_training import stored_clusters, stored_members
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
-from retain.retention.segments import NOT_YET, SEGMENTS, rfm_segments
+from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS, rfm_segments
 
 __all__ = ["KINDS", "SegmentMembers", "segment_members"]
 
@@ -71,7 +71,12 @@ def _cluster(
 
 
 def segment_members(
-    store: Store, kind: str, name: str, *, moved_from: str | None = None, days: int = 30
+    store: Store,
+    kind: str,
+    name: str,
+    *,
+    moved_from: str | None = None,
+    days: int = MOVES_DAYS,
 ) -> SegmentMembers | None:
     """Every customer of one segment; ``None`` when there is no such segment.
 

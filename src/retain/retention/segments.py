@@ -23,11 +23,13 @@ from retain.features.customer import FeatureTables, purchase_occasions
 __all__ = [
     "LAPSING",
     "MOVES_CAVEAT",
+    "MOVES_DAYS",
     "NOT_YET",
     "SEGMENTS",
     "MoveCounts",
     "Segment",
     "count_moves",
+    "describe_moves",
     "rfm_segments",
     "segment_moves",
 ]
@@ -72,6 +74,8 @@ SEGMENTS: tuple[Segment, ...] = (
 NOT_YET = "not a customer yet"
 #: Segments of customers who are drifting away; a move into one from elsewhere is a slip.
 LAPSING = frozenset({"about to sleep", "at risk", "can't lose them", "hibernating"})
+#: Days the moves between segments look back unless told otherwise (dashboard, CLI, API).
+MOVES_DAYS = 30
 #: What a reader of segment moves should keep in mind.
 MOVES_CAVEAT = (
     "Scores are percentiles among each day's customers, so a move is relative to the rest "
@@ -150,4 +154,14 @@ def count_moves(moves: pd.DataFrame) -> MoveCounts:
         changed=int(changed.customers.sum()),
         first_time=int(moves.customers.sum() - known.customers.sum()),
         slipped=int(slipped.customers.sum()),
+    )
+
+
+def describe_moves(counts: MoveCounts) -> str:
+    """The totals of the moves in one sentence, with what a reader should keep in mind."""
+    lapsing = ", ".join(s.name for s in SEGMENTS if s.name in LAPSING)
+    return (
+        f"{counts.changed:,} of {counts.earlier:,} customers changed segment, "
+        f"{counts.slipped:,} of them from an active segment into {lapsing}; "
+        f"{counts.first_time:,} bought for the first time. {MOVES_CAVEAT}"
     )

@@ -36,6 +36,7 @@ from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.retention.analytics import cohort_retention, retention_curve, segment_matrix
 from retain.retention.campaign import build_campaign, campaign_rows, campaign_summaries
 from retain.retention.members import segment_members
+from retain.retention.segments import MOVES_DAYS
 from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendation_question, recommendations_json
 from retain.serve.intake import intake_events
@@ -187,7 +188,7 @@ class CampaignIn(BaseModel):
         description="With an RFM segment: only those who were in this RFM segment `days` "
         "days before the last order ('not a customer yet': first-time buyers since).",
     )
-    days: int = Field(30, ge=1, le=3650)
+    days: int = Field(MOVES_DAYS, ge=1, le=3650)
 
 
 class PromoteIn(BaseModel):
@@ -590,7 +591,7 @@ def api_router(state: ServiceState) -> APIRouter:
                 "('not a customer yet': first-time buyers since).",
             ),
         ] = None,
-        days: Annotated[int, Query(ge=1, le=3650)] = 30,
+        days: Annotated[int, Query(ge=1, le=3650)] = MOVES_DAYS,
     ) -> Any:
         with _store_errors(), state.read_store() as store, _client_errors():
             found = segment_members(store, kind, name, moved_from=moved_from, days=days)

@@ -26,6 +26,7 @@ from retain.config import Settings, get_settings
 from retain.errors import NotFoundError, StoreError, StoreLockedError
 from retain.retention.campaign import campaign_rows
 from retain.retention.members import segment_members
+from retain.retention.segments import MOVES_DAYS
 from retain.serve import pages
 from retain.serve.api import ChatIn, ChatOut, api_router, customer_reply, metrics_text
 from retain.serve.metrics import BodyLimit, RequestMetrics
@@ -166,9 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def segment_csv(request: Request, kind: str, name: str, moved_from: str | None) -> Response:
         try:
             with state.read_store() as opened:
-                found = segment_members(
-                    opened, kind, name, moved_from=moved_from, days=pages.MOVES_DAYS
-                )
+                found = segment_members(opened, kind, name, moved_from=moved_from, days=MOVES_DAYS)
         except NotFoundError:
             found = None  # no store yet: no segment either
         if found is None:

@@ -41,11 +41,11 @@ from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import (
-    LAPSING,
-    MOVES_CAVEAT,
+    MOVES_DAYS,
     NOT_YET,
     SEGMENTS,
     count_moves,
+    describe_moves,
     rfm_segments,
     segment_moves,
 )
@@ -497,11 +497,6 @@ def segments_page(store: Store) -> dict[str, Any]:
     }
 
 
-#: Days the Segments page looks back for moves between RFM segments.
-MOVES_DAYS = 30
-_LAPSING_NAMES = ", ".join(s.name for s in SEGMENTS if s.name in LAPSING)
-
-
 def _segment_moves(store: Store, tables: FeatureTables, day: dt.date) -> dict[str, Any]:
     """Where customers moved between RFM segments over the last :data:`MOVES_DAYS` days."""
     start = day - dt.timedelta(days=MOVES_DAYS)
@@ -540,9 +535,7 @@ def _segment_moves(store: Store, tables: FeatureTables, day: dt.date) -> dict[st
     return {
         "moves_chart": _figure(heatmap),
         "moves_rows": changed.head(8).to_dict("records"),
-        "moves_note": f"Since {start}: {counts.changed:,} of {counts.earlier:,} customers "
-        f"changed segment, {counts.slipped:,} of them from an active segment into "
-        f"{_LAPSING_NAMES}; {counts.first_time:,} bought for the first time. {MOVES_CAVEAT}",
+        "moves_note": f"Since {start}: {describe_moves(counts)}",
     }
 
 
