@@ -17,12 +17,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from retain.assistant.tools import AssistantTables
 from retain.config import Settings, get_settings
+from retain.data.store import Store
 from retain.errors import NotFoundError, StoreError, StoreLockedError
 from retain.retention.campaign import campaign_rows
 from retain.retention.members import segment_members
@@ -164,22 +166,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             missing="No such segment.",
         )
 
-    def segment_csv(request: Request, kind: str, name: str, moved_from: str | None) -> Response:
+    def csv_download(
+        request: Request, read: Callable[[Store], pd.DataFrame | None], name: str, missing: str
+    ) -> Response:
+        """``read(store)`` as a CSV attachment named after ``name``; 404 with ``missing``."""
         try:
             with state.read_store() as opened:
-                found = segment_members(opened, kind, name, moved_from=moved_from, days=MOVES_DAYS)
+                frame = read(opened)
         except NotFoundError:
-            found = None  # no store yet: no segment either
-        if found is None:
-            return render(
-                request, "message.html", status=404, title="Not found", message="No such segment."
-            )
-        filename = "".join(c if c.isalnum() else "-" for c in f"{kind}-{name}")
+            frame = None  # no store yet: nothing to download either
+        if frame is None:
+            return render(request, "message.html", status=404, title="Not found", message=missing)
+        filename = "".join(c if c.isalnum() else "-" for c in name)
         return Response(
-            found.customers.to_csv(index=False),
+            frame.to_csv(index=False),
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="segment-{filename}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
+
+    def segment_csv(request: Request, kind: str, name: str, moved_from: str | None) -> Response:
+        def members(opened: Store) -> pd.DataFrame | None:
+            found = segment_members(opened, kind, name, moved_from=moved_from, days=MOVES_DAYS)
+            return None if found is None else found.customers
+
+        return csv_download(request, members, f"segment-{kind}-{name}", "No such segment.")
 
     @app.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
     def campaigns(request: Request) -> Response:
@@ -194,20 +204,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     def campaign_csv(request: Request, campaign_id: str) -> Response:
-        try:
-            with state.read_store() as opened:
-                rows = campaign_rows(opened, campaign_id)
-        except NotFoundError:
-            rows = None  # no store yet: no campaign either
-        if rows is None:
-            return render(
-                request, "message.html", status=404, title="Not found", message="No such campaign."
-            )
-        filename = "".join(c if c.isalnum() else "-" for c in campaign_id)
-        return Response(
-            rows.to_csv(index=False),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="campaign-{filename}.csv"'},
+        return csv_download(
+            request,
+            lambda opened: campaign_rows(opened, campaign_id),
+            f"campaign-{campaign_id}",
+            "No such campaign.",
         )
 
     @app.get("/experiments", response_class=HTMLResponse, include_in_schema=False)
