@@ -93,10 +93,13 @@ def _orders_version(store: Store) -> tuple[Any, ...]:
 
 
 def _from_orders(
-    store: Store, what: tuple[Any, ...], compute: Callable[[], pd.DataFrame]
+    version: tuple[Any, ...], what: tuple[Any, ...], compute: Callable[[], pd.DataFrame]
 ) -> pd.DataFrame:
-    """``compute()``, or the copy kept from the last call with the same orders and ``what``."""
-    key = (*_orders_version(store), *what)
+    """``compute()``, or the copy kept from the last call with the same orders and ``what``.
+
+    ``version`` is :func:`_orders_version`, read once per page view.
+    """
+    key = (*version, *what)
     with _BY_ORDERS_LOCK:
         kept = _BY_ORDERS.get(key)
         if kept is not None:
@@ -110,13 +113,15 @@ def _from_orders(
     return frame.copy()
 
 
-def _rfm(store: Store, tables: FeatureTables, day: dt.date) -> pd.DataFrame:
-    return _from_orders(store, ("rfm", day), lambda: tables.fetch(rfm_segments(tables, day)))
+def _rfm(version: tuple[Any, ...], tables: FeatureTables, day: dt.date) -> pd.DataFrame:
+    return _from_orders(version, ("rfm", day), lambda: tables.fetch(rfm_segments(tables, day)))
 
 
-def _moves(store: Store, tables: FeatureTables, start: dt.date, end: dt.date) -> pd.DataFrame:
+def _moves(
+    version: tuple[Any, ...], tables: FeatureTables, start: dt.date, end: dt.date
+) -> pd.DataFrame:
     return _from_orders(
-        store, ("moves", start, end), lambda: tables.fetch(segment_moves(tables, start, end))
+        version, ("moves", start, end), lambda: tables.fetch(segment_moves(tables, start, end))
     )
 
 
@@ -163,7 +168,8 @@ def overview_page(store: Store) -> dict[str, Any]:
         )
     )
     page.update(_model_check(store))
-    moves = count_moves(_moves(store, tables, day - dt.timedelta(days=MOVES_DAYS), day))
+    start = day - dt.timedelta(days=MOVES_DAYS)
+    moves = count_moves(_moves(_orders_version(store), tables, start, day))
     page["slipped"] = moves.slipped if moves.earlier else None
     scores = _scores(store)
     page["scores"] = None
@@ -433,6 +439,12 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
     }
 
 
+def _segment_of(scored: pd.DataFrame, user_id: str) -> str | None:
+    """The segment of ``user_id`` in an :func:`rfm_segments` frame; ``None`` when absent."""
+    found = scored.segment[scored.user_id == user_id]
+    return str(found.iloc[0]) if len(found) else None
+
+
 def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
     """The customer's RFM segment today and :data:`MOVES_DAYS` days ago, and learned segment."""
     day = latest_order_day(store)
@@ -440,16 +452,17 @@ def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
         return None
     tables = FeatureTables.from_store(store)
     start = day - dt.timedelta(days=MOVES_DAYS)
-    now, before = (_rfm(store, tables, d).set_index("user_id") for d in (day, start))
-    if user_id not in now.index:
+    version = _orders_version(store)
+    now, before = (_segment_of(_rfm(version, tables, d), user_id) for d in (day, start))
+    if now is None:
         return None  # bought only after the last order day counted (or only cancelled)
     label, stored = stored_cluster_of(store, user_id), stored_clusters(store)
     learned = next((c for c in stored.clusters if c.label == label), None) if stored else None
     return {
         "as_of": day,
-        "rfm": str(now.segment[user_id]),
+        "rfm": now,
         "since": start,
-        "rfm_before": str(before.segment[user_id]) if user_id in before.index else NOT_YET,
+        "rfm_before": before or NOT_YET,
         "learned": learned,
     }
 
@@ -460,7 +473,8 @@ def segments_page(store: Store) -> dict[str, Any]:
     if day is None:
         return {"empty": True, "message": NO_ORDERS, "rows": []}
     tables = FeatureTables.from_store(store)
-    scored = _rfm(store, tables, day)
+    version = _orders_version(store)
+    scored = _rfm(version, tables, day)
     summary = scored.groupby("segment").agg(
         customers=("user_id", "size"),
         recency=("recency_days", "median"),
@@ -491,16 +505,16 @@ def segments_page(store: Store) -> dict[str, Any]:
         "rows": rows,
         "as_of": day,
         "chart": _figure(chart),
-        **_segment_moves(store, tables, day),
+        **_segment_moves(version, tables, day),
         "clusters": learned,
         "clusters_note": clusters_note,
     }
 
 
-def _segment_moves(store: Store, tables: FeatureTables, day: dt.date) -> dict[str, Any]:
+def _segment_moves(version: tuple[Any, ...], tables: FeatureTables, day: dt.date) -> dict[str, Any]:
     """Where customers moved between RFM segments over the last :data:`MOVES_DAYS` days."""
     start = day - dt.timedelta(days=MOVES_DAYS)
-    moves = _moves(store, tables, start, day)
+    moves = _moves(version, tables, start, day)
     counts = count_moves(moves)
     if not counts.earlier:
         return {
