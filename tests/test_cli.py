@@ -195,7 +195,11 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert retain("campaigns", "nope", data_dir=data_dir, cwd=tmp_path).returncode == 1
     wrong = retain("campaign", "--segment", "0", "--kind", "cluster", "--moved-from", "promising",
                    data_dir=data_dir, cwd=tmp_path)  # fmt: skip
-    assert wrong.returncode == 1 and "needs --kind rfm" in wrong.stderr
+    assert wrong.returncode == 1 and "needs kind rfm" in wrong.stderr
+    no_cluster = retain("campaign", "--segment", "99", "--kind", "cluster", data_dir=data_dir,
+                        cwd=tmp_path)  # fmt: skip
+    assert no_cluster.returncode == 1
+    assert "no cluster segment '99'; segments: 0, 1" in no_cluster.stderr
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:

@@ -765,30 +765,14 @@ def _segment_members(
 def _find_segment(
     store: Store, kind: str, name: str, moved_from: str | None, days: int | None
 ) -> SegmentMembers:
-    """A segment's members (see ``segment_members``), or an error naming what exists.
+    """A segment's members (``retain.retention.members.find_segment``); ``days``
+    defaults to the dashboard's window (``MOVES_DAYS``)."""
+    from retain.retention.members import find_segment
+    from retain.retention.segments import MOVES_DAYS
 
-    ``days`` defaults to the dashboard's window (``MOVES_DAYS``).
-    """
-    from retain.retention.members import KINDS, segment_members
-    from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS
-
-    days = MOVES_DAYS if days is None else days
-    if kind not in KINDS:
-        raise _CommandError(f"--kind must be rfm or cluster; got {kind!r}")
-    if moved_from is not None and kind != "rfm":
-        raise _CommandError("--moved-from takes an RFM segment and needs --kind rfm")
-    if days < 1:
-        raise _CommandError(f"--moves takes a number of days of at least 1; got {days}")
-    names = [s.name for s in SEGMENTS]
-    if moved_from is not None and moved_from not in (NOT_YET, *names):
-        raise _CommandError(
-            f"--moved-from {moved_from!r} is no RFM segment; use {NOT_YET!r}, {', '.join(names)}"
-        )
-    found = segment_members(store, kind, name, moved_from=moved_from, days=days)
-    if found is None:
-        known = ", ".join(names) if kind == "rfm" else "the numbers `retain clusters` shows"
-        raise _CommandError(f"no {kind} segment {name!r}; segments: {known}")
-    return found
+    return find_segment(
+        store, kind, name, moved_from=moved_from, days=MOVES_DAYS if days is None else days
+    )
 
 
 MovedFromOption = Annotated[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -243,3 +244,51 @@ def test_a_moves_cell_lists_the_customers_behind_its_count(store: Store) -> None
         assert found is not None and len(found.customers) == cell.customers, cell
     assert segment_members(store, "rfm", "champions", moved_from="vips") is None
     assert segment_members(store, "cluster", "0", moved_from="champions") is None
+
+
+def test_a_named_segment_that_cannot_be_used_says_why(store: Store) -> None:
+    from retain.errors import NotFoundError
+    from retain.retention.members import UnknownSegmentError, find_segment
+
+    with pytest.raises(UnknownSegmentError, match="no orders yet"):
+        find_segment(store, "rfm", "champions")
+    _orders(
+        store, [(f"u{i}", f"2025-0{1 + i % 3}-{1 + i:02d}", 10.0, "completed") for i in range(9)]
+    )
+    assert len(find_segment(store, "rfm", "hibernating").customers) > 0
+    with pytest.raises(UnknownSegmentError, match="'vips'; segments: champions, loyal"):
+        find_segment(store, "rfm", "vips")
+    assert issubclass(UnknownSegmentError, NotFoundError)
+    wrongs: tuple[tuple[dict[str, Any], str], ...] = (
+        ({"kind": "taste"}, "rfm or cluster; got 'taste'"),
+        ({"days": 0}, "at least 1 day; got 0"),
+        ({"moved_from": "vips"}, "'vips' is no RFM segment; use 'not a customer yet'"),
+        ({"kind": "cluster", "moved_from": "champions"}, "needs kind rfm"),
+    )
+    for wrong, message in wrongs:
+        with pytest.raises(InvalidInputError, match=message):
+            find_segment(store, wrong.pop("kind", "rfm"), "hibernating", **wrong)
+
+
+def test_rankings_are_kept_until_the_orders_change(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retain.retention import by_orders
+    from retain.retention.by_orders import ByOrders
+
+    ranked: list[dt.date] = []
+
+    def counted(tables: FeatureTables, day: dt.date) -> object:
+        ranked.append(day)
+        return rfm_segments(tables, day)
+
+    monkeypatch.setattr(by_orders, "rfm_segments", counted)
+    _orders(store, [("ann", "2025-01-05", 10.0, "completed")])
+    first = ByOrders.of(store).rfm(AS_OF)
+    first.loc[0, "segment"] = "edited by a caller"  # callers get copies
+    again = ByOrders.of(store).rfm(AS_OF)
+    assert ranked == [AS_OF] and again.segment.tolist() != ["edited by a caller"]
+    bob = {"order_id": "bob-1", "user_id": "bob", "ts": "2025-03-01", "amount": 5.0}
+    ingest_arrow(store, "orders", pa.Table.from_pylist([bob]), source="t")
+    assert sorted(ByOrders.of(store).rfm(AS_OF).user_id) == ["ann", "bob"]
+    assert ranked == [AS_OF, AS_OF]

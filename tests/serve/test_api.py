@@ -482,7 +482,9 @@ def test_a_campaign_for_one_segment_reaches_its_members_only(
     )
     for wrong, status in (
         ({"budget": 10, "segment": "vips"}, 404),
-        ({"budget": 10, "segment": "0", "kind": "cluster", "moved_from": "champions"}, 404),
+        ({"budget": 10, "segment": "99", "kind": "cluster"}, 404),
+        ({"budget": 10, "segment": "0", "kind": "cluster", "moved_from": "champions"}, 422),
+        ({"budget": 10, "segment": "hibernating", "moved_from": "vips"}, 422),
         ({"budget": 10, "moved_from": "champions"}, 422),
         ({"budget": 10, "segment": "hibernating", "days": 0}, 422),
     ):

@@ -14,14 +14,15 @@ import pandas as pd
 
 from retain.data.store import Store
 from retain.data.summary import latest_order_day
-from retain.errors import InvalidInputError
+from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import FeatureTables, customer_features
+from retain.retention.by_orders import ByOrders
 from retain.retention.cluster_training import stored_clusters, stored_members
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
-from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS, rfm_segments
+from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS
 
-__all__ = ["KINDS", "SegmentMembers", "segment_members"]
+__all__ = ["KINDS", "SegmentMembers", "UnknownSegmentError", "find_segment", "segment_members"]
 
 #: Segment kinds: RFM segments by name, learned segments by number.
 KINDS = ("rfm", "cluster")
@@ -44,6 +45,10 @@ class SegmentMembers:
     @property
     def has_scores(self) -> bool:
         return "churn_risk" in self.customers
+
+
+class UnknownSegmentError(NotFoundError):
+    """No segment of that kind and name; the message lists the ones there are."""
 
 
 def _is_rfm(name: str, *also: str) -> bool:
@@ -97,7 +102,8 @@ def segment_members(
     if moved_from is not None and (kind != "rfm" or not _is_rfm(moved_from, NOT_YET) or days < 1):
         return None
     tables = FeatureTables.from_store(store)
-    scored = tables.fetch(rfm_segments(tables, day))
+    by_orders = ByOrders.of(store, tables)
+    scored = by_orders.rfm(day)
     if kind == "rfm":
         described = next((seg for seg in SEGMENTS if seg.name == name), None)
         if described is None:
@@ -108,7 +114,7 @@ def segment_members(
         about = f"{what[:1].upper()}{what[1:]}. What to do: {described.action}."
         if moved_from is not None:
             start = day - dt.timedelta(days=days)
-            earlier = tables.fetch(rfm_segments(tables, start)).set_index("user_id").segment
+            earlier = by_orders.rfm(start).set_index("user_id").segment
             was = members.user_id.map(earlier).fillna(NOT_YET)
             members = members[was == moved_from]
             title = f"{name} (from {moved_from} since {start})"
@@ -134,3 +140,56 @@ def segment_members(
         {"monetary": 2, "expected_lifetime_value": 2, "at_stake": 2, "churn_risk": 4}
     )
     return SegmentMembers(kind, name, title, about, day, rounded.reset_index(drop=True))
+
+
+def find_segment(
+    store: Store,
+    kind: str,
+    name: str,
+    *,
+    moved_from: str | None = None,
+    days: int = MOVES_DAYS,
+) -> SegmentMembers:
+    """:func:`segment_members`, or an error that says what was wrong and what exists.
+
+    The CLI (``retain segments --members``, ``retain campaign --segment``)
+    and ``POST /v1/campaigns`` turn a segment someone named into an audience
+    with this, so both refuse the same things with the same words.
+
+    Raises:
+        InvalidInputError: ``kind`` is not one of :data:`KINDS`, ``days`` is
+            below 1, or ``moved_from`` is not an RFM segment (or
+            :data:`NOT_YET`) or comes with kind ``cluster``.
+        UnknownSegmentError: there is no such segment (or no orders yet).
+    """
+    if kind not in KINDS:
+        raise InvalidInputError(f"segment kind must be rfm or cluster; got {kind!r}")
+    if days < 1:
+        raise InvalidInputError(f"a move's window must be at least 1 day; got {days}")
+    names = [s.name for s in SEGMENTS]
+    if moved_from is not None:
+        if kind != "rfm":
+            raise InvalidInputError(
+                f"moves are between RFM segments: 'moved from' {moved_from!r} needs kind rfm, "
+                f"not {kind!r}"
+            )
+        if not _is_rfm(moved_from, NOT_YET):
+            raise InvalidInputError(
+                f"'moved from' {moved_from!r} is no RFM segment; use {NOT_YET!r}, "
+                + ", ".join(names)
+            )
+    found = segment_members(store, kind, name, moved_from=moved_from, days=days)
+    if found is None:
+        if latest_order_day(store) is None:
+            raise UnknownSegmentError(f"no {kind} segment {name!r}: the shop has no orders yet")
+        known = ", ".join(names) if kind == "rfm" else _cluster_numbers(store)
+        raise UnknownSegmentError(f"no {kind} segment {name!r}; segments: {known}")
+    return found
+
+
+def _cluster_numbers(store: Store) -> str:
+    """The stored learned segments' numbers, for an error message."""
+    stored = stored_clusters(store)
+    if stored is None:
+        return "the numbers `retain clusters` shows"
+    return ", ".join(str(label) for label in sorted(c.label for c in stored.clusters))

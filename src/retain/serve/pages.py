@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 import pandas as pd
@@ -35,6 +33,7 @@ from retain.retention.analytics import (
     segment_matrix,
     split_caveat,
 )
+from retain.retention.by_orders import ByOrders
 from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
 from retain.retention.cluster_training import stored_cluster_of, stored_clusters
 from retain.retention.clusters import Cluster, cluster_customers
@@ -46,8 +45,6 @@ from retain.retention.segments import (
     SEGMENTS,
     count_moves,
     describe_moves,
-    rfm_segments,
-    segment_moves,
 )
 from retain.retention.tracking import ASSIGNMENTS_TABLE, experiment_report
 
@@ -73,56 +70,6 @@ def _records(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
         {key: (None if isinstance(v, float) and v != v else v) for key, v in row.items()}
         for row in frame.to_dict("records")
     ]
-
-
-#: Frames that depend on the orders alone (RFM segments, moves between them), kept
-#: per store and orders' content, so the overview, the Segments page and every
-#: customer's page rank the customers once per load of new orders, not per view.
-_BY_ORDERS: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
-_BY_ORDERS_LOCK = threading.Lock()
-_BY_ORDERS_KEPT = 16
-
-
-def _orders_version(store: Store) -> tuple[Any, ...]:
-    """The store and a fingerprint of every order row (ingestion never edits one in place)."""
-    row = store.query_df(
-        "SELECT count(*) AS n, max(ts) AS last, "
-        "bit_xor(hash(order_id, user_id, ts, amount, status)) AS h FROM orders"
-    ).iloc[0]
-    return (store.path, int(row.n), str(row["last"]), str(row.h))
-
-
-def _from_orders(
-    version: tuple[Any, ...], what: tuple[Any, ...], compute: Callable[[], pd.DataFrame]
-) -> pd.DataFrame:
-    """``compute()``, or the copy kept from the last call with the same orders and ``what``.
-
-    ``version`` is :func:`_orders_version`, read once per page view.
-    """
-    key = (*version, *what)
-    with _BY_ORDERS_LOCK:
-        kept = _BY_ORDERS.get(key)
-        if kept is not None:
-            _BY_ORDERS.move_to_end(key)
-            return kept.copy()
-    frame = compute()
-    with _BY_ORDERS_LOCK:
-        _BY_ORDERS[key] = frame
-        while len(_BY_ORDERS) > _BY_ORDERS_KEPT:
-            _BY_ORDERS.popitem(last=False)
-    return frame.copy()
-
-
-def _rfm(version: tuple[Any, ...], tables: FeatureTables, day: dt.date) -> pd.DataFrame:
-    return _from_orders(version, ("rfm", day), lambda: tables.fetch(rfm_segments(tables, day)))
-
-
-def _moves(
-    version: tuple[Any, ...], tables: FeatureTables, start: dt.date, end: dt.date
-) -> pd.DataFrame:
-    return _from_orders(
-        version, ("moves", start, end), lambda: tables.fetch(segment_moves(tables, start, end))
-    )
 
 
 def _figure(figure: go.Figure) -> str:
@@ -169,7 +116,7 @@ def overview_page(store: Store) -> dict[str, Any]:
     )
     page.update(_model_check(store))
     start = day - dt.timedelta(days=MOVES_DAYS)
-    moves = count_moves(_moves(_orders_version(store), tables, start, day))
+    moves = count_moves(ByOrders.of(store, tables).moves(start, day))
     page["slipped"] = moves.slipped if moves.earlier else None
     scores = _scores(store)
     page["scores"] = None
@@ -452,8 +399,8 @@ def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
         return None
     tables = FeatureTables.from_store(store)
     start = day - dt.timedelta(days=MOVES_DAYS)
-    version = _orders_version(store)
-    now, before = (_segment_of(_rfm(version, tables, d), user_id) for d in (day, start))
+    by_orders = ByOrders.of(store, tables)
+    now, before = (_segment_of(by_orders.rfm(d), user_id) for d in (day, start))
     if now is None:
         return None  # bought only after the last order day counted (or only cancelled)
     label, stored = stored_cluster_of(store, user_id), stored_clusters(store)
@@ -473,8 +420,8 @@ def segments_page(store: Store) -> dict[str, Any]:
     if day is None:
         return {"empty": True, "message": NO_ORDERS, "rows": []}
     tables = FeatureTables.from_store(store)
-    version = _orders_version(store)
-    scored = _rfm(version, tables, day)
+    by_orders = ByOrders.of(store, tables)
+    scored = by_orders.rfm(day)
     summary = scored.groupby("segment").agg(
         customers=("user_id", "size"),
         recency=("recency_days", "median"),
@@ -505,16 +452,16 @@ def segments_page(store: Store) -> dict[str, Any]:
         "rows": rows,
         "as_of": day,
         "chart": _figure(chart),
-        **_segment_moves(version, tables, day),
+        **_segment_moves(by_orders, day),
         "clusters": learned,
         "clusters_note": clusters_note,
     }
 
 
-def _segment_moves(version: tuple[Any, ...], tables: FeatureTables, day: dt.date) -> dict[str, Any]:
+def _segment_moves(by_orders: ByOrders, day: dt.date) -> dict[str, Any]:
     """Where customers moved between RFM segments over the last :data:`MOVES_DAYS` days."""
     start = day - dt.timedelta(days=MOVES_DAYS)
-    moves = _moves(version, tables, start, day)
+    moves = by_orders.moves(start, day)
     counts = count_moves(moves)
     if not counts.earlier:
         return {
