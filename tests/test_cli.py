@@ -149,6 +149,9 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     retrained = retain("train", "segments", data_dir=data_dir, cwd=tmp_path)
     assert retrained.returncode == 0, retrained.stderr
     assert "kept the numbers 0, 1" in retrained.stdout  # same data, same segments
+    assert "taste segments of" in retrained.stdout and "customer_tastes" in retrained.stdout
+    tastes = retain("clusters", "--kind", "taste", data_dir=data_dir, cwd=tmp_path)
+    assert tastes.returncode == 0 and "more than most" in tastes.stdout
     csv = tmp_path / "campaign.csv"
     campaign = retain("campaign", "--budget", "200", "--csv", str(csv), "--holdout", "0.2",
                       data_dir=data_dir, cwd=tmp_path)  # fmt: skip

@@ -239,8 +239,9 @@ def _print_training_run(run: TrainingRun) -> None:
             f"sentiment model {run.sentiment.version}: scored {run.sentiment.scored:,} "
             f"reviews into review_scores, {run.sentiment.alerts} alerts; try `retain alerts`"
         )
-    if run.segments is not None:
-        _print_segments_training(run.segments)
+    for segments in (run.segments, run.tastes):
+        if segments is not None:
+            _print_segments_training(segments)
     if run.assistant is not None:
         out.print(
             f"assistant model {run.assistant.version}: "
@@ -657,10 +658,12 @@ def segments(
         str | None,
         typer.Option(
             help="List one segment's customers, most value at stake first: an RFM segment "
-            "name ('at risk') or, with --kind cluster, a learned segment's number."
+            "name ('at risk') or, with --kind cluster or taste, a learned segment's number."
         ),
     ] = None,
-    kind: Annotated[str, typer.Option(help="rfm or cluster (with --members).")] = "rfm",
+    kind: Annotated[
+        str, typer.Option(help="rfm, cluster (behaviour) or taste (with --members).")
+    ] = "rfm",
     csv: Annotated[Path | None, typer.Option(help="Write every member to this CSV.")] = None,
     show: Annotated[int, typer.Option(help="Members to print.")] = 20,
     moves: Annotated[
@@ -801,7 +804,9 @@ def campaign(
             "a learned segment's number."
         ),
     ] = None,
-    kind: Annotated[str, typer.Option(help="rfm or cluster (with --segment).")] = "rfm",
+    kind: Annotated[
+        str, typer.Option(help="rfm, cluster (behaviour) or taste (with --segment).")
+    ] = "rfm",
     moved_from: MovedFromOption = None,
     moves: Annotated[
         int | None,
@@ -1212,29 +1217,38 @@ def models_rollback(
 def clusters(
     as_of: AsOfOption = None,
     k: Annotated[int | None, typer.Option(help="Number of clusters (default: chosen).")] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="cluster: how customers shop (behaviour); taste: what they buy (category mix)."
+        ),
+    ] = "cluster",
 ) -> None:
-    """Learned customer segments (k-means on behaviour), each described in words.
+    """Learned customer segments (k-means on behaviour or taste), each described in words.
 
     Shows the segments `retain train segments` stored (the ones the dashboard
     and the API use); with --as-of or --k it fits afresh to explore, and
     stores nothing.
     Example: retain clusters
+    Example: retain clusters --kind taste
     """
-    from retain.features.customer import customer_features
-    from retain.retention.cluster_training import stored_clusters
+    from retain.retention.cluster_training import LEARNED_KINDS, stored_clusters
     from retain.retention.clusters import cluster_customers
 
+    learned = LEARNED_KINDS.get(kind)
+    if learned is None:
+        raise _CommandError(f"--kind must be {' or '.join(LEARNED_KINDS)}; got {kind!r}")
     stored = None
     if as_of is None and k is None:
         with _open_store(get_settings(), read_only=True) as store:
-            stored = stored_clusters(store)
+            stored = stored_clusters(store, learned)
     if stored is not None:
         day, found = stored.as_of, stored.clusters
-        title = f"learned segments as of {day} (model {stored.version})"
+        title = f"{learned.title}s as of {day} (model {stored.version})"
     else:
-        day, (features,) = _read_as_of(as_of, customer_features)
-        _, found = cluster_customers(features, k=k)
-        title = f"learned segments as of {day}, fitted now and not stored"
+        day, (features,) = _read_as_of(as_of, learned.features, fetch=False)
+        _, found = cluster_customers(features, k=k, columns=learned.columns(features))
+        title = f"{learned.title}s as of {day}, fitted now and not stored"
     _print_clusters(title, found)
 
 
@@ -1255,27 +1269,38 @@ def _print_clusters(title: str, found: Sequence[Cluster]) -> None:
 def train_segments_command(
     k: Annotated[int | None, typer.Option(help="Number of clusters (default: chosen).")] = None,
 ) -> None:
-    """Learn customer segments from behaviour and store who is in which.
+    """Learn customer segments from behaviour and from taste, and store who is in which.
 
-    Writes customer_clusters and segment_clusters and publishes the model to
-    <data_dir>/models/segments; a retrain keeps the numbers of segments that
-    are still there, so links and exported lists keep their meaning.
+    Behaviour (how customers shop) goes to customer_clusters and
+    segment_clusters, model <data_dir>/models/segments; taste (the share of
+    their purchases per category) to customer_tastes and taste_clusters,
+    model <data_dir>/models/tastes, when the shop has purchase events of
+    catalogued items. A retrain keeps the numbers of segments that are
+    still there, so links and exported lists keep their meaning.
     Example: retain train segments
     """
-    from retain.retention.cluster_training import train_segments
+    from retain.retention.cluster_training import BEHAVIOUR, TASTE, train_segments
 
     settings = get_settings()
     with _open_store(settings) as store:
-        result = train_segments(store, settings.models_dir, k=k)
-    _print_segments_training(result)
+        result = train_segments(store, settings.models_dir, k=k, kind=BEHAVIOUR)
+        _print_segments_training(result)
+        try:
+            tastes = train_segments(store, settings.models_dir, k=k, kind=TASTE)
+        except RetainError as exc:  # a shop without item purchases has no taste to learn
+            out.print(f"no taste segments: {exc}")
+        else:
+            _print_segments_training(tastes)
 
 
 def _print_segments_training(result: StoredClusters) -> None:
     kept = f"; kept the numbers {', '.join(map(str, result.carried))}" if result.carried else ""
+    kind = result.kind
     out.print(
-        f"segments model {result.version} as of {result.as_of}: {len(result.clusters)} "
-        f"learned segments of {sum(c.customers for c in result.clusters):,} customers in "
-        f"customer_clusters{kept}; try `retain clusters`"
+        f"{kind.model_kind} model {result.version} as of {result.as_of}: "
+        f"{len(result.clusters)} {kind.title}s of "
+        f"{sum(c.customers for c in result.clusters):,} customers in "
+        f"{kind.customers_table}{kept}; try `retain clusters --kind {kind.name}`"
     )
 
 

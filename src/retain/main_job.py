@@ -22,7 +22,7 @@ from retain.predict.scoring import TrainResult, train_and_score
 from retain.recommend.recommender import RecommendSettings
 from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
-from retain.retention.cluster_training import StoredClusters, train_segments
+from retain.retention.cluster_training import TASTE, StoredClusters, train_segments
 from retain.sentiment.service import SentimentTrainResult, build_alerts, train_sentiment
 from retain.sentiment.service import load_current as load_sentiment
 
@@ -38,6 +38,7 @@ class TrainingRun:
     assistant: AssistantTrainResult | None = None
     sentiment: SentimentTrainResult | None = None
     segments: StoredClusters | None = None
+    tastes: StoredClusters | None = None
     #: Step -> why it did not run (only with ``skip_missing``).
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -103,6 +104,11 @@ def train_everything(
         "segments",
         "learning customer segments; writing customer_clusters",
         lambda: train_segments(store, models_root),
+    )
+    run.tastes = step(
+        "tastes",
+        "learning taste segments (what customers buy); writing customer_tastes",
+        lambda: train_segments(store, models_root, kind=TASTE),
     )
     if sentiment is not None:
         _say(on_step, "raising review_alerts, valuable and at-risk writers first")

@@ -480,8 +480,15 @@ def test_a_campaign_for_one_segment_reaches_its_members_only(
     assert listed[made.json()["campaign_id"]]["audience"].startswith(
         "hibernating (from about to sleep since "
     )
+    tastes = api.post(
+        "/v1/campaigns", json={"budget": 50, "segment": "0", "kind": "taste"}, headers=admin
+    )
+    assert tastes.status_code == 200, tastes.text
+    taste_members = api.get("/v1/segments/taste/0/customers", headers=read).json()["customers"]
+    assert tastes.json()["customers_considered"] <= len(taste_members)
     for wrong, status in (
         ({"budget": 10, "segment": "vips"}, 404),
+        ({"budget": 10, "segment": "99", "kind": "taste"}, 404),
         ({"budget": 10, "segment": "99", "kind": "cluster"}, 404),
         ({"budget": 10, "segment": "0", "kind": "cluster", "moved_from": "champions"}, 422),
         ({"budget": 10, "segment": "hibernating", "moved_from": "vips"}, 422),

@@ -130,6 +130,7 @@ def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) ->
     # The recommender's list for this customer, each item with its reason.
     segments = profile.text.split('id="customer-segments"')[1].split("</p>")[0]
     assert "RFM segment on" in segments and "Learned segment" in segments
+    assert "Taste segment" in segments and "/segments/taste/" in segments
     recommended = profile.text.split('id="recommended"')[1].split("</table>")[0]
     assert recommended.count("<tr><td>") == 10
     reasons = ("bought", "similar", "popular", "shopping", "tastes", "coming back")
@@ -260,6 +261,11 @@ def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
 ) -> None:
     listing = client(demo_dir).get("/segments").text
     assert 'id="clusters"' in listing and "Learned on" in listing  # stored by `make run`
+    assert 'id="tastes"' in listing and "more than most" in listing  # so are the tastes
+    taste = listing.split('href="/segments/taste/')[1].split('"')[0]
+    members = client(demo_dir).get(f"/segments/taste/{taste}").text
+    assert f"taste segment {taste}" in members and 'id="members"' in members
+    assert client(demo_dir).get("/segments/taste/99").status_code == 404
     assert 'id="moves-chart"' in listing and "customers changed segment" in listing
     assert "not a customer yet" in listing  # the demo shop keeps gaining customers
     cell = listing.split('class="move-link" href="')[1].split('"')[0].replace("&amp;", "&")
@@ -267,9 +273,8 @@ def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
     assert "since" in moved and 'id="members"' in moved and "&amp;from=" in moved
     tiny = client(one_day_dir).get("/segments").text
     assert "No moves yet: nobody had bought by" in tiny and 'id="moves-chart"' not in tiny
-    assert "No learned segments: clustering needs at least 10 customers" in (
-        client(one_day_dir).get("/segments").text
-    )
+    assert "No learned segments: clustering needs at least 10 customers" in tiny
+    assert "No taste segments: no purchase events of catalogued items" in tiny
 
 
 def test_segments_are_fitted_for_the_page_until_training_stores_them(tmp_path: Path) -> None:

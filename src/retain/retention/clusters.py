@@ -20,6 +20,7 @@ kind of customer after a retrain.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
 from retain.errors import InvalidInputError, NotFoundError
+from retain.features.taste import TASTE_PREFIX
 
 __all__ = ["CLUSTER_FEATURES", "Cluster", "ClusterModel", "cluster_customers", "fit_clusters"]
 
@@ -179,13 +181,21 @@ def _log_scale(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _phrases(name: str) -> tuple[str, str]:
+    """How a marketer says that a cluster is high / low on feature ``name``."""
+    if name.startswith(TASTE_PREFIX):
+        category = name.removeprefix(TASTE_PREFIX)
+        return f"buy {category} more than most", f"seldom buy {category}"
+    return _PHRASES.get(name, (f"high {name}", f"low {name}"))
+
+
 def _describe(z: pd.Series) -> str:
     strongest = z.abs().sort_values(ascending=False)
     parts = []
     for name in strongest.index[:3]:
         if abs(z[name]) < 0.5:
             break
-        high, low = _PHRASES.get(name, (f"high {name}", f"low {name}"))
+        high, low = _phrases(name)
         parts.append(high if z[name] > 0 else low)
     return "; ".join(parts) if parts else "close to the typical customer"
 
@@ -199,11 +209,14 @@ def fit_clusters(
     fit_sample: int = 50_000,
     previous: ClusterModel | None = None,
     seed: int = 0,
+    columns: Sequence[str] = CLUSTER_FEATURES,
 ) -> ClusterModel:
-    """Fit k-means on behaviour and number the clusters.
+    """Fit k-means on behaviour (or taste) and number the clusters.
 
     Args:
-        features: A frame from :func:`retain.features.customer_features`.
+        features: A frame from :func:`retain.features.customer_features`, or
+            with ``columns`` any frame with ``user_id`` (e.g. the category
+            shares of :func:`retain.features.taste.taste_features`).
         k: Number of clusters; chosen by silhouette within ``k_range`` when None.
         sample: Customers used to choose ``k`` (silhouette is quadratic).
         fit_sample: Customers the centres are fitted on; everyone is then
@@ -214,6 +227,7 @@ def fit_clusters(
             others get numbers the previous model never used. Without it,
             clusters are numbered from 0, largest first.
         seed: Seed for k-means and the samples.
+        columns: The features clustered on, where ``features`` has them.
 
     Raises:
         InvalidInputError: fewer than 10 customers, or no feature varies.
@@ -222,14 +236,14 @@ def fit_clusters(
         raise InvalidInputError(
             f"clustering needs at least 10 customers with purchases; got {len(features)}"
         )
-    columns = [c for c in CLUSTER_FEATURES if c in features and features[c].notna().any()]
+    columns = [c for c in columns if c in features and features[c].notna().any()]
     raw = features[columns].astype(float)
     fill = raw.median()
     values = _log_scale(raw.fillna(fill)).to_numpy(np.float64)
     spread = values.std(axis=0)
     keep = spread > 0
     if not keep.any():
-        raise InvalidInputError("every behaviour feature is constant; nothing to cluster on")
+        raise InvalidInputError("every feature is constant; nothing to cluster on")
     mean = values[:, keep].mean(axis=0)
     standard = (values[:, keep] - mean) / spread[keep]
     rng = np.random.default_rng(seed)
@@ -237,6 +251,7 @@ def fit_clusters(
         rows = rng.choice(len(standard), min(sample, len(standard)), replace=False)
         k = _choose_k(standard, rows, k_range, seed)
     fit_rows = rng.choice(len(standard), min(fit_sample, len(standard)), replace=False)
+    k = max(1, min(k, len(np.unique(standard[fit_rows], axis=0))))
     fitted = KMeans(k, n_init=8, random_state=seed).fit(standard[fit_rows])
     sizes = np.bincount(fitted.predict(standard), minlength=k)
     model = ClusterModel(
@@ -259,7 +274,10 @@ def _choose_k(
     seed: int,
 ) -> int:
     scores = {}
-    for n in range(k_range[0], min(k_range[1], len(rows) - 1) + 1):
+    # Taste vectors repeat (every one-category buyer is the same point), and
+    # k-means cannot make more clusters than there are distinct points.
+    distinct = len(np.unique(standard[rows], axis=0))
+    for n in range(k_range[0], min(k_range[1], len(rows) - 1, distinct) + 1):
         fitted = KMeans(n, n_init=4, random_state=seed).fit(standard[rows])
         if len(set(fitted.labels_)) > 1:
             scores[n] = silhouette_score(standard[rows], fitted.labels_)
@@ -305,7 +323,11 @@ def _match(model: ClusterModel, previous: ClusterModel, shared: list[str]) -> di
 
 
 def cluster_customers(
-    features: pd.DataFrame, *, k: int | None = None, seed: int = 0
+    features: pd.DataFrame,
+    *,
+    k: int | None = None,
+    seed: int = 0,
+    columns: Sequence[str] = CLUSTER_FEATURES,
 ) -> tuple[pd.DataFrame, list[Cluster]]:
     """Fit (:func:`fit_clusters`, its defaults), label every customer and describe the clusters.
 
@@ -313,4 +335,4 @@ def cluster_customers(
         ``(labels, clusters)``: ``user_id`` and ``cluster`` per customer, and
         one :class:`Cluster` per label, largest first.
     """
-    return fit_clusters(features, k=k, seed=seed).summarize(features)
+    return fit_clusters(features, k=k, seed=seed, columns=columns).summarize(features)

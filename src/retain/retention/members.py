@@ -15,17 +15,22 @@ import pandas as pd
 from retain.data.store import Store
 from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError, NotFoundError
-from retain.features.customer import FeatureTables, customer_features
+from retain.features.customer import FeatureTables
 from retain.retention.by_orders import ByOrders
-from retain.retention.cluster_training import stored_clusters, stored_members
+from retain.retention.cluster_training import (
+    LEARNED_KINDS,
+    LearnedKind,
+    stored_clusters,
+    stored_members,
+)
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS
 
 __all__ = ["KINDS", "SegmentMembers", "UnknownSegmentError", "find_segment", "segment_members"]
 
-#: Segment kinds: RFM segments by name, learned segments by number.
-KINDS = ("rfm", "cluster")
+#: Segment kinds: RFM segments by name, learned segments (behaviour, taste) by number.
+KINDS = ("rfm", *LEARNED_KINDS)
 _SCORE_COLUMNS = ["user_id", "churn_risk", "expected_lifetime_value", "repurchase_probability"]
 
 
@@ -56,19 +61,22 @@ def _is_rfm(name: str, *also: str) -> bool:
 
 
 def _cluster(
-    store: Store, tables: FeatureTables, day: dt.date, name: str
+    store: Store, tables: FeatureTables, day: dt.date, name: str, kind: LearnedKind
 ) -> tuple[Cluster, pd.Series] | None:
     """The learned segment numbered ``name`` and its customers' ids: stored, else fitted now.
 
     The stored segments are the ones the Segments page lists, so its links
     lead to the same customers.
     """
-    stored = stored_clusters(store)
+    stored = stored_clusters(store, kind)
     if stored is not None:
         found = next((c for c in stored.clusters if str(c.label) == name), None)
-        return None if found is None else (found, pd.Series(stored_members(store, found.label)))
+        if found is None:
+            return None
+        return found, pd.Series(stored_members(store, found.label, kind))
     try:
-        labels, clusters = cluster_customers(tables.fetch(customer_features(tables, day)))
+        features = kind.features(tables, day)
+        labels, clusters = cluster_customers(features, columns=kind.columns(features))
     except InvalidInputError:
         return None
     found = next((c for c in clusters if str(c.label) == name), None)
@@ -85,11 +93,11 @@ def segment_members(
 ) -> SegmentMembers | None:
     """Every customer of one segment; ``None`` when there is no such segment.
 
-    ``kind`` is ``rfm`` (``name`` a segment name such as "at risk") or
-    ``cluster`` (``name`` the learned segment's number, as ``retain
-    clusters`` and the Segments page show it). Once customers are scored,
-    the order is churn risk times what they would spend if they stay, as
-    on the At-risk page; before, total spend.
+    ``kind`` is ``rfm`` (``name`` a segment name such as "at risk"),
+    ``cluster`` or ``taste`` (``name`` the learned behaviour or taste
+    segment's number, as ``retain clusters`` and the Segments page show it).
+    Once customers are scored, the order is churn risk times what they
+    would spend if they stay, as on the At-risk page; before, total spend.
 
     ``moved_from`` (RFM only) keeps the members who were in that segment
     ``days`` days before the last order (or :data:`NOT_YET`, first-time
@@ -120,12 +128,13 @@ def segment_members(
             title = f"{name} (from {moved_from} since {start})"
             about = f"Customers who were {moved_from} on {start} and are {name} now. " + about
     else:
-        learned = _cluster(store, tables, day, name)
+        learned_kind = LEARNED_KINDS[kind]
+        learned = _cluster(store, tables, day, name, learned_kind)
         if learned is None:
             return None
         found, ids = learned
         members = scored[scored.user_id.isin(ids)]
-        title = f"learned segment {name}"
+        title = f"{learned_kind.title} {name}"
         about = found.description[:1].upper() + found.description[1:] + "."
     frame = members[["user_id", "recency_days", "frequency", "monetary"]]
     if store.has_table("user_scores"):
@@ -163,7 +172,7 @@ def find_segment(
         UnknownSegmentError: there is no such segment (or no orders yet).
     """
     if kind not in KINDS:
-        raise InvalidInputError(f"segment kind must be rfm or cluster; got {kind!r}")
+        raise InvalidInputError(f"segment kind must be one of {', '.join(KINDS)}; got {kind!r}")
     if days < 1:
         raise InvalidInputError(f"a move's window must be at least 1 day; got {days}")
     names = [s.name for s in SEGMENTS]
@@ -182,14 +191,14 @@ def find_segment(
     if found is None:
         if latest_order_day(store) is None:
             raise UnknownSegmentError(f"no {kind} segment {name!r}: the shop has no orders yet")
-        known = ", ".join(names) if kind == "rfm" else _cluster_numbers(store)
+        known = ", ".join(names) if kind == "rfm" else _cluster_numbers(store, LEARNED_KINDS[kind])
         raise UnknownSegmentError(f"no {kind} segment {name!r}; segments: {known}")
     return found
 
 
-def _cluster_numbers(store: Store) -> str:
+def _cluster_numbers(store: Store, kind: LearnedKind) -> str:
     """The stored learned segments' numbers, for an error message."""
-    stored = stored_clusters(store)
+    stored = stored_clusters(store, kind)
     if stored is None:
         return "the numbers `retain clusters` shows"
     return ", ".join(str(label) for label in sorted(c.label for c in stored.clusters))

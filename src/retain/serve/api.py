@@ -179,9 +179,9 @@ class CampaignIn(BaseModel):
         None,
         max_length=100,
         description="Only this segment's customers: an RFM segment name, or with kind "
-        "'cluster' a learned segment's number.",
+        "'cluster' (behaviour) or 'taste' a learned segment's number.",
     )
-    kind: Literal["rfm", "cluster"] = "rfm"
+    kind: Literal["rfm", "cluster", "taste"] = "rfm"
     moved_from: str | None = Field(
         None,
         max_length=100,
@@ -573,10 +573,10 @@ def api_router(state: ServiceState) -> APIRouter:
 
     @router.get(
         "/segments/{kind}/{name}/customers",
-        summary="Every customer of an RFM or learned segment, most value at stake first",
+        summary="Every customer of an RFM, behaviour or taste segment, most value at stake first",
     )
     def segment_customers(
-        kind: Literal["rfm", "cluster"],
+        kind: Literal["rfm", "cluster", "taste"],
         name: Annotated[str, Path(max_length=100)],
         _key: ReadKey,
         format: Literal["json", "csv"] = "json",

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from retain.data.store import Store
 from retain.data.summary import latest_order_day, shop_summary
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables, customer_features
+from retain.features.customer import FeatureTables
 from retain.predict.scoring import latest_check
 from retain.retention.analytics import (
     BY_FIRST_CATEGORY,
@@ -35,7 +35,14 @@ from retain.retention.analytics import (
 )
 from retain.retention.by_orders import ByOrders
 from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
-from retain.retention.cluster_training import stored_cluster_of, stored_clusters
+from retain.retention.cluster_training import (
+    BEHAVIOUR,
+    LEARNED_KINDS,
+    TASTE,
+    LearnedKind,
+    stored_cluster_of,
+    stored_clusters,
+)
 from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
@@ -403,15 +410,20 @@ def _customer_segments(store: Store, user_id: str) -> dict[str, Any] | None:
     now, before = (_segment_of(by_orders.rfm(d), user_id) for d in (day, start))
     if now is None:
         return None  # bought only after the last order day counted (or only cancelled)
-    label, stored = stored_cluster_of(store, user_id), stored_clusters(store)
-    learned = next((c for c in stored.clusters if c.label == label), None) if stored else None
     return {
         "as_of": day,
         "rfm": now,
         "since": start,
         "rfm_before": before or NOT_YET,
-        "learned": learned,
+        "learned": _stored_segment_of(store, user_id, BEHAVIOUR),
+        "taste": _stored_segment_of(store, user_id, TASTE),
     }
+
+
+def _stored_segment_of(store: Store, user_id: str, kind: LearnedKind) -> Cluster | None:
+    """The stored learned segment of ``kind`` the customer is in; ``None`` before training."""
+    label, stored = stored_cluster_of(store, user_id, kind), stored_clusters(store, kind)
+    return next((c for c in stored.clusters if c.label == label), None) if stored else None
 
 
 def segments_page(store: Store) -> dict[str, Any]:
@@ -446,15 +458,14 @@ def segments_page(store: Store) -> dict[str, Any]:
     chart = go.Figure(
         go.Bar(x=[r["name"] for r in rows], y=[r["customers"] for r in rows])
     ).update_layout(title="Customers per RFM segment")
-    learned, clusters_note = _learned_segments(store, tables, day)
+    learned = [_learned_segments(store, tables, day, kind) for kind in LEARNED_KINDS.values()]
     return {
         "empty": False,
         "rows": rows,
         "as_of": day,
         "chart": _figure(chart),
         **_segment_moves(by_orders, day),
-        "clusters": learned,
-        "clusters_note": clusters_note,
+        "learned": learned,
     }
 
 
@@ -500,24 +511,46 @@ def _segment_moves(by_orders: ByOrders, day: dt.date) -> dict[str, Any]:
     }
 
 
+#: The Segments page's heading and lead for each learned kind, and its table's id.
+_LEARNED_SECTIONS = {
+    "cluster": (
+        "Learned segments",
+        "Groups found in the customers' behaviour (k-means), described by what sets each "
+        "apart from the typical customer.",
+        "clusters",
+    ),
+    "taste": (
+        "Taste segments",
+        "Groups found in what customers buy: the share of their purchases in each category "
+        "(k-means), described by the categories that set each apart.",
+        "tastes",
+    ),
+}
+
+
 def _learned_segments(
-    store: Store, tables: FeatureTables, day: dt.date
-) -> tuple[list[Cluster], str]:
-    """The stored learned segments and where they come from; fitted now when none are stored."""
-    stored = stored_clusters(store)
+    store: Store, tables: FeatureTables, day: dt.date, kind: LearnedKind
+) -> dict[str, Any]:
+    """One learned kind's stored segments and where they come from; fitted now when none are."""
+    heading, lead, table_id = _LEARNED_SECTIONS[kind.name]
+    section = {"kind": kind.name, "heading": heading, "lead": lead, "id": table_id}
+    stored = stored_clusters(store, kind)
     if stored is not None:
-        return stored.clusters, (
-            f"Learned on {stored.as_of} (model {stored.version}); "
-            "`retain train segments` refreshes them and keeps the numbers of those still there."
-        )
+        return section | {
+            "clusters": stored.clusters,
+            "note": f"Learned on {stored.as_of} (model {stored.version}); "
+            "`retain train segments` refreshes them and keeps the numbers of those still there.",
+        }
     try:
-        _, learned = cluster_customers(tables.fetch(customer_features(tables, day)))
+        features = kind.features(tables, day)
+        _, learned = cluster_customers(features, columns=kind.columns(features))
     except InvalidInputError as exc:
-        return [], f"No learned segments: {exc}."
-    return learned, (
-        "Fitted for this page and not stored, so the numbers may change with the data: "
-        "`retain train segments` stores them."
-    )
+        return section | {"clusters": [], "note": f"No {heading.lower()}: {exc}."}
+    return section | {
+        "clusters": learned,
+        "note": "Fitted for this page and not stored, so the numbers may change with the data: "
+        "`retain train segments` stores them.",
+    }
 
 
 #: Members listed on a segment's page; the CSV holds them all.

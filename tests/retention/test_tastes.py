@@ -1,0 +1,88 @@
+"""Taste segments: customers grouped by what they buy, stored beside the behaviour segments."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from retain.data import Store
+from retain.data.ingest import ingest_arrow
+from retain.errors import InvalidInputError
+from retain.features.customer import FeatureTables
+from retain.features.taste import OTHER, taste_features
+from retain.retention.cluster_training import (
+    BEHAVIOUR,
+    TASTE,
+    stored_cluster_of,
+    stored_clusters,
+    train_segments,
+)
+from retain.retention.members import find_segment
+
+CUTOFF = dt.date(2025, 6, 30)
+CATEGORIES = ("garden", "books", "toys")
+
+
+def _shop(store: Store, late: bool = False) -> None:
+    """30 customers per category, each buying mostly (4 of 5) from it; one later purchase."""
+    items = [
+        {"item_id": f"{c}-{i}", "title": f"{c} {i}", "category": c}
+        for c in (*CATEGORIES, "pets")
+        for i in range(3)
+    ]
+    events, orders = [], []
+    for n, category in enumerate(CATEGORIES):
+        for u in range(30):
+            user = f"{category}-fan-{u}"
+            bought = [f"{category}-{u % 3}"] * 4 + [f"{CATEGORIES[(n + 1) % 3]}-0"]
+            for k, item in enumerate(bought):
+                ts = f"2025-0{1 + k}-{1 + u % 28:02d}"
+                events.append({"event_id": f"{user}-{k}", "user_id": user, "item_id": item,
+                               "event_type": "purchase", "ts": ts})  # fmt: skip
+                orders.append({"order_id": f"{user}-{k}", "user_id": user, "ts": ts,
+                               "amount": 20.0})  # fmt: skip
+    if late:  # after the cutoff: must change nothing
+        events.append({"event_id": "late", "user_id": "garden-fan-0", "item_id": "pets-0",
+                       "event_type": "purchase", "ts": "2025-07-15"})  # fmt: skip
+    now = dt.datetime(2030, 1, 1)
+    ingest_arrow(store, "items", pa.Table.from_pylist(items), source="t", now=now)
+    ingest_arrow(store, "events", pa.Table.from_pylist(events), source="t", now=now)
+    ingest_arrow(store, "orders", pa.Table.from_pylist(orders), source="t", now=now)
+
+
+def test_taste_is_the_share_of_purchases_per_category_up_to_the_cutoff(store: Store) -> None:
+    _shop(store, late=True)
+    shares = taste_features(FeatureTables.from_store(store), CUTOFF, top=2).set_index("user_id")
+    assert list(shares.columns) == ["taste:books", "taste:garden", OTHER]  # ties: stable order
+    assert shares.sum(axis=1).round(9).eq(1.0).all()
+    fan = shares.loc["garden-fan-0"]
+    assert fan["taste:garden"] == pytest.approx(0.8)  # the July pets purchase is not counted
+    assert shares.loc["toys-fan-0", OTHER] == pytest.approx(0.8)  # toys is not in the top 2
+    with pytest.raises(InvalidInputError, match="no purchase events of catalogued items"):
+        taste_features(FeatureTables.from_store(store), dt.date(2024, 12, 31))
+
+
+def test_taste_segments_find_who_buys_what_and_are_stored_apart(
+    store: Store, tmp_path: Path
+) -> None:
+    _shop(store)
+    models = tmp_path / "models"
+    tastes = train_segments(store, models, kind=TASTE, as_of=CUTOFF)
+    assert sorted(c.customers for c in tastes.clusters) == [30, 30, 30]
+    for category in CATEGORIES:
+        found = [c for c in tastes.clusters if f"buy {category} more than most" in c.description]
+        assert len(found) == 1, (category, tastes.clusters)
+        label = found[0].label
+        assert stored_cluster_of(store, f"{category}-fan-7", TASTE) == label
+        members = find_segment(store, "taste", str(label))
+        assert members.title == f"taste segment {label}"
+        assert {u.split("-")[0] for u in members.customers.user_id} == {category}
+    assert stored_clusters(store, BEHAVIOUR) is None  # each kind has its own model and tables
+    assert store.has_table("customer_tastes") and not store.has_table("customer_clusters")
+    again = train_segments(store, models, kind=TASTE, as_of=CUTOFF)
+    assert again.carried == sorted(c.label for c in tastes.clusters)
+    with pytest.raises(InvalidInputError, match="kind must be one of rfm, cluster, taste"):
+        find_segment(store, "tastes", "0")
