@@ -114,3 +114,18 @@ def test_cohort_curves_on_spark_match_duckdb(
     if by == "channel":
         assert {"ads", "organic"} <= set(curves[0].segment)  # read from the JSON, not "not set"
     pd.testing.assert_frame_equal(curves[0], curves[1], check_dtype=False, atol=1e-9)
+
+
+def test_taste_segments_assign_alike_on_spark(spark_and_store: tuple[object, Store]) -> None:
+    """Taste shares, and a taste model's segments, are the same on Spark as on DuckDB."""
+    from retain.features.taste import taste_features
+    from retain.retention.cluster_training import TASTE
+    from retain.retention.clusters import fit_clusters
+
+    backend, store = spark_and_store
+    local = taste_features(FeatureTables.from_store(store), CUTOFF)
+    remote = taste_features(FeatureTables.from_backend(backend), CUTOFF)  # type: ignore[arg-type]
+    assert len(local) > 50
+    _same(local, remote)
+    model = fit_clusters(local, k=4, columns=TASTE.columns(local))
+    _same(model.assign(local), model.assign(remote))

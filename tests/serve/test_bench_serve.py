@@ -39,8 +39,10 @@ def test_the_pages_benchmark_times_every_page_and_the_linked_ones(
     result = run_pages_benchmark(shop, repeats=2)
     pages = result["pages"]
     assert set(FIXED_PAGES) < set(pages) and result["customers"] > 100
-    linked = [pages[name]["url"] for name in ("an RFM segment", "the largest learned segment")]
+    named = ("an RFM segment", "the largest learned segment", "the largest taste segment")
+    linked = [pages[name]["url"] for name in named]
     assert linked[0].startswith("/segments/rfm/") and linked[1].startswith("/segments/cluster/")
+    assert linked[2].startswith("/segments/taste/")
     assert pages["the first at-risk customer"]["url"].startswith("/customers/")
     assert pages["the newest campaign"]["url"].startswith("/campaigns/C")
     for name, timed in pages.items():

@@ -8,7 +8,7 @@ Protocol (stated again in the JSON):
    the figures are those of the shop as it is.
 2. Pages: every page of the navigation, the weekly cohorts, the cohorts split
    by RFM segment, and, read from those pages' own links, the first RFM
-   segment's page, the largest learned segment's page, the first at-risk
+   segment's page, the largest learned and taste segments' pages, the first at-risk
    customer's page and the newest campaign's page.
 3. Each page is fetched once unmeasured (templates, Plotly and lazy imports
    load then), then ``repeats`` times in a row; a fetch is timed from the
@@ -50,6 +50,7 @@ FIXED_PAGES = (
 LINKED_PAGES = (
     ("an RFM segment", "/segments", "/segments/rfm/"),
     ("the largest learned segment", "/segments", "/segments/cluster/"),
+    ("the largest taste segment", "/segments", "/segments/taste/"),
     ("the first at-risk customer", "/at-risk", "/customers/"),
     ("the newest campaign", "/campaigns", "/campaigns/"),
 )
