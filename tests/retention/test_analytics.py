@@ -260,7 +260,7 @@ def test_a_named_segment_that_cannot_be_used_says_why(store: Store) -> None:
         find_segment(store, "rfm", "vips")
     assert issubclass(UnknownSegmentError, NotFoundError)
     wrongs: tuple[tuple[dict[str, Any], str], ...] = (
-        ({"kind": "taste"}, "rfm or cluster; got 'taste'"),
+        ({"kind": "tastes"}, "one of rfm, cluster, taste; got 'tastes'"),
         ({"days": 0}, "at least 1 day; got 0"),
         ({"moved_from": "vips"}, "'vips' is no RFM segment; use 'not a customer yet'"),
         ({"kind": "cluster", "moved_from": "champions"}, "needs kind rfm"),

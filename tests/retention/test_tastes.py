@@ -75,6 +75,7 @@ def test_taste_segments_find_who_buys_what_and_are_stored_apart(
     for category in CATEGORIES:
         found = [c for c in tastes.clusters if f"buy {category} more than most" in c.description]
         assert len(found) == 1, (category, tastes.clusters)
+        assert "(80% of their purchases, 33% shop-wide)" in found[0].description
         label = found[0].label
         assert stored_cluster_of(store, f"{category}-fan-7", TASTE) == label
         members = find_segment(store, "taste", str(label))

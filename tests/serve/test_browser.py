@@ -178,6 +178,13 @@ def test_a_user_opens_a_segment_and_one_of_its_customers(browser: object, demo_s
     link.click()
     page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
     assert page.locator("h1").inner_text() == f"Customer {customer}"  # type: ignore[attr-defined]
+    # From the customer to everyone who buys what they buy.
+    page.locator("#customer-segments a[href^='/segments/taste/']").click()  # type: ignore[attr-defined]
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    assert page.locator("h1").inner_text().startswith("Segment: taste segment ")  # type: ignore[attr-defined]
+    assert "more than most" in page.locator("body").inner_text()  # type: ignore[attr-defined]
+    assert page.locator("#members a.customer-link", has_text=customer).count() == 1  # type: ignore[attr-defined]
+    page.screenshot(path=str(SHOTS / "demo-taste-segment.png"), full_page=True)  # type: ignore[attr-defined]
     assert problems == []
 
 

@@ -200,5 +200,5 @@ def _cluster_numbers(store: Store, kind: LearnedKind) -> str:
     """The stored learned segments' numbers, for an error message."""
     stored = stored_clusters(store, kind)
     if stored is None:
-        return "the numbers `retain clusters` shows"
+        return f"the numbers `retain clusters --kind {kind.name}` shows"
     return ", ".join(str(label) for label in sorted(c.label for c in stored.clusters))
