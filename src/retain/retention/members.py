@@ -168,7 +168,7 @@ def find_segment(
     Raises:
         InvalidInputError: ``kind`` is not one of :data:`KINDS`, ``days`` is
             below 1, or ``moved_from`` is not an RFM segment (or
-            :data:`NOT_YET`) or comes with kind ``cluster``.
+            :data:`NOT_YET`) or comes with a learned kind.
         UnknownSegmentError: there is no such segment (or no orders yet).
     """
     if kind not in KINDS:
