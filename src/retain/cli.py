@@ -566,8 +566,9 @@ def cohorts(
     by: Annotated[
         str | None,
         typer.Option(
-            help="Split the curves: 'rfm' (today's RFM segment), 'first_category' (of the "
-            "first item bought) or a customer attribute from the users table, e.g. 'channel'."
+            help="Split the curves: 'rfm' (today's RFM segment), 'cluster' or 'taste' (the "
+            "stored learned segment), 'first_category' (of the first item bought) or a "
+            "customer attribute from the users table, e.g. 'channel'."
         ),
     ] = None,
 ) -> None:
@@ -575,6 +576,7 @@ def cohorts(
 
     Example: retain cohorts --period week
     Example: retain cohorts --by channel
+    Example: retain cohorts --by taste
     """
     from retain.retention.analytics import (
         cohort_heatmap,

@@ -14,6 +14,7 @@ from retain.data import Store
 from retain.data.ingest import ingest_file
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+from retain.retention.cluster_training import TASTE, train_segments
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")
@@ -33,6 +34,7 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     store = Store.open("duckdb://:memory:")
     for name, table in DEMO_FILES.items():
         ingest_file(store, table, folder / "demo" / name)
+    train_segments(store, folder / "models", kind=TASTE, as_of=CUTOFF)
     session = (
         SparkSession.builder.master("local[2]")
         .config("spark.sql.session.timeZone", "UTC")
@@ -41,7 +43,7 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         .getOrCreate()
     )
     backend = ibis.pyspark.connect(session)
-    for name in NAMES:
+    for name in (*NAMES, TASTE.customers_table, TASTE.segments_table):
         backend.create_table(name, store.table(name).to_pandas())
     yield backend, store
     session.stop()
@@ -90,7 +92,7 @@ def test_batch_scoring_on_spark_matches_duckdb(spark_and_store: tuple[object, St
     )
 
 
-@pytest.mark.parametrize("by", [None, "rfm", "first_category", "channel"])
+@pytest.mark.parametrize("by", [None, "rfm", "first_category", "channel", "taste"])
 def test_cohort_curves_on_spark_match_duckdb(
     spark_and_store: tuple[object, Store], by: str | None
 ) -> None:
@@ -113,13 +115,14 @@ def test_cohort_curves_on_spark_match_duckdb(
     assert len(curves[0]) > 3
     if by == "channel":
         assert {"ads", "organic"} <= set(curves[0].segment)  # read from the JSON, not "not set"
+    if by == "taste":  # the stored segments, named by number and what sets them apart
+        assert any(s.endswith("more than most") for s in curves[0].segment), curves[0].segment
     pd.testing.assert_frame_equal(curves[0], curves[1], check_dtype=False, atol=1e-9)
 
 
 def test_taste_segments_assign_alike_on_spark(spark_and_store: tuple[object, Store]) -> None:
     """Taste shares, and a taste model's segments, are the same on Spark as on DuckDB."""
     from retain.features.taste import taste_features
-    from retain.retention.cluster_training import TASTE
     from retain.retention.clusters import fit_clusters
 
     backend, store = spark_and_store

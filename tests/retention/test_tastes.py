@@ -87,3 +87,17 @@ def test_taste_segments_find_who_buys_what_and_are_stored_apart(
     assert again.carried == sorted(c.label for c in tastes.clusters)
     with pytest.raises(InvalidInputError, match="kind must be one of rfm, cluster, taste"):
         find_segment(store, "tastes", "0")
+
+
+def test_cohort_curves_split_by_the_stored_taste_segments(store: Store, tmp_path: Path) -> None:
+    from retain.retention.analytics import retention_curve, segment_matrix, split_caveat
+
+    _shop(store)
+    with pytest.raises(InvalidInputError, match="no taste segments are stored yet"):
+        segment_matrix(FeatureTables.from_store(store), CUTOFF, "taste")
+    tastes = train_segments(store, tmp_path / "models", kind=TASTE, as_of=CUTOFF)
+    curves = retention_curve(segment_matrix(FeatureTables.from_store(store), CUTOFF, "taste"))
+    names = {f"{c.label}: {c.description.split(' (')[0]}" for c in tastes.clusters}
+    assert set(curves.segment) == names  # "2: buy toys more than most"
+    assert (curves[curves.period_index == 0].customers == 30).all()
+    assert "stored by the last `retain train segments`" in split_caveat("taste")

@@ -244,6 +244,10 @@ def test_cohorts_page_splits_the_curves_by_segment_or_attribute(demo_dir: Path) 
     assert all(name in by_channel for name in ("organic", "ads", "social", "referral"))
     by_first = app.get("/cohorts?by=first_category").text
     assert "category of the first purchase" in by_first and 'id="split-value"' in by_first
+    assert 'href="/cohorts?period=month&amp;by=taste"' in page  # stored by `make run`
+    by_taste = app.get("/cohorts?by=taste").text
+    assert "taste segment (today&#39;s)" in by_taste and 'id="split-value"' in by_taste
+    assert "0: buy " in by_taste and "more than most" in by_taste  # named in the legend
     unknown = app.get("/cohorts?by=country")
     assert unknown.status_code == 200 and 'id="split-note"' in unknown.text
     assert "no customer has an attribute" in unknown.text and "channel, language" in unknown.text

@@ -16,8 +16,8 @@ and never reduce a spend figure below zero.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
@@ -121,6 +121,9 @@ class FeatureTables:
     #: The Ibis backend expressions run on (``duckdb`` for the store), for the
     #: rare expression that must be written differently for one engine.
     engine: str = "duckdb"
+    #: Stored learned segments (:data:`LEARNED_OUTPUTS`) that exist, by table
+    #: name: the cohort views can be split by them.
+    learned: Mapping[str, ir.Table] = field(default_factory=dict)
 
     def fetch(self, expr: ir.Table) -> pd.DataFrame:
         """Run ``expr`` and return the result as a pandas frame."""
@@ -135,7 +138,12 @@ class FeatureTables:
         tables = {name: canonical_table(name) for name in _SOURCES}
         if store.has_table(REVIEW_VERDICTS):
             tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
-        return cls(runner=run, **tables)
+        learned = {
+            name: ibis.table(schema, name=name)
+            for name, schema in LEARNED_OUTPUTS.items()
+            if store.has_table(name)
+        }
+        return cls(runner=run, learned=learned, **tables)
 
     @classmethod
     def from_backend(cls, backend: BaseBackend) -> FeatureTables:
@@ -151,13 +159,24 @@ class FeatureTables:
             )
         names = (*_SOURCES, REVIEW_VERDICTS)
         tables = {name: backend.table(name) for name in names if name in present}
-        return cls(runner=backend.to_pyarrow, engine=backend.name, **tables)
+        learned = {name: backend.table(name) for name in LEARNED_OUTPUTS if name in present}
+        return cls(runner=backend.to_pyarrow, engine=backend.name, learned=learned, **tables)
 
 
 _SOURCES = ("orders", "events", "items", "reviews", "conversations", "users")
 #: The output table of ``retain train sentiment`` that features read, and the columns read.
 REVIEW_VERDICTS = "review_scores"
 _VERDICT_SCHEMA = {"review_id": "string", "label": "int64"}
+#: The tables ``retain train segments`` writes (see
+#: :mod:`retain.retention.cluster_training`), with the columns read from them.
+_MEMBERS_SCHEMA = {"user_id": "string", "cluster": "int64"}
+_DESCRIBED_SCHEMA = {"cluster": "int64", "description": "string"}
+LEARNED_OUTPUTS = {
+    "customer_clusters": _MEMBERS_SCHEMA,
+    "segment_clusters": _DESCRIBED_SCHEMA,
+    "customer_tastes": _MEMBERS_SCHEMA,
+    "taste_clusters": _DESCRIBED_SCHEMA,
+}
 
 
 def _day_after(cutoff: dt.date) -> ir.TimestampScalar:

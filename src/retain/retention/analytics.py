@@ -28,6 +28,7 @@ import pandas as pd
 
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, purchase_occasions
+from retain.retention.cluster_training import LEARNED_KINDS, LearnedKind
 from retain.retention.segments import rfm_segments
 
 __all__ = [
@@ -143,6 +144,8 @@ def customer_segments(tables: FeatureTables, as_of: dt.date, by: str) -> ir.Tabl
         return rfm_segments(tables, as_of).select("user_id", "segment")
     if by == BY_FIRST_CATEGORY:
         return _first_categories(tables, as_of)
+    if by in LEARNED_KINDS:
+        return _learned_segments(tables, LEARNED_KINDS[by])
     if not _ATTRIBUTE_NAME.fullmatch(by):
         raise InvalidInputError(
             f"cannot split by {by!r}: name 'rfm' or a customer attribute made of letters, "
@@ -188,6 +191,11 @@ def segment_matrix(
         cohort_retention(tables, as_of, period, customer_segments(tables, as_of, by))
     )
     if by != BY_RFM and len(matrix) and (matrix.segment == NOT_SET).all():
+        if by in LEARNED_KINDS:
+            raise InvalidInputError(
+                f"no customer with orders is in a stored {LEARNED_KINDS[by].title}; "
+                "run `retain train segments` again"
+            )
         if by == BY_FIRST_CATEGORY:
             raise InvalidInputError(
                 "no customer has a purchase event for an item with a category; "
@@ -210,7 +218,27 @@ def split_caveat(by: str) -> str:
         )
     if by == BY_FIRST_CATEGORY:
         return f"Customers with no purchase event for an item with a category are '{NOT_SET}'."
+    if by in LEARNED_KINDS:
+        return (
+            f"{LEARNED_KINDS[by].title.capitalize()}s are today's, as stored by the last "
+            f"`retain train segments`; customers who joined since are '{NOT_SET}'."
+        )
     return f"Customers without a {by!r} attribute are '{NOT_SET}'."
+
+
+def _learned_segments(tables: FeatureTables, kind: LearnedKind) -> ir.Table:
+    """Each customer's stored learned segment, named by number and what sets it apart.
+
+    "3: buy snacks more than most": the description stops before its
+    figures in brackets, so a chart's legend stays short.
+    """
+    members = tables.learned.get(kind.customers_table)
+    described = tables.learned.get(kind.segments_table)
+    if members is None or described is None:
+        raise InvalidInputError(f"no {kind.title}s are stored yet: run `retain train segments`")
+    joined = members.join(described, "cluster")
+    short = joined.description.re_extract(r"^([^(]*[^ (])", 1)
+    return joined.select("user_id", segment=joined.cluster.cast("string").concat(": ", short))
 
 
 def _first_categories(tables: FeatureTables, as_of: dt.date) -> ir.Table:

@@ -629,7 +629,8 @@ def api_router(state: ServiceState) -> APIRouter:
             str | None,
             Query(
                 max_length=64,
-                description="'rfm' (today's RFM segment) or a customer attribute, e.g. channel",
+                description="'rfm' (today's RFM segment), 'cluster' or 'taste' (the stored "
+                "learned segment), 'first_category' or a customer attribute, e.g. channel",
             ),
         ] = None,
     ) -> dict[str, Any]:

@@ -258,7 +258,8 @@ def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
 
 def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str, Any]:
     """Retention and LTV curves per segment, or a note saying why the split cannot be drawn."""
-    splits = [BY_RFM, BY_FIRST_CATEGORY, *attribute_names(tables)]
+    learned = [k.name for k in LEARNED_KINDS.values() if k.customers_table in tables.learned]
+    splits = [BY_RFM, *learned, BY_FIRST_CATEGORY, *attribute_names(tables)]
     found: dict[str, Any] = {"by": by, "splits": splits if by in splits else [*splits, by]}
     try:
         matrix = segment_matrix(tables, day, by, period)  # type: ignore[arg-type]
@@ -277,6 +278,7 @@ def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str
     name = {
         BY_RFM: "RFM segment (today's)",
         BY_FIRST_CATEGORY: "category of the first purchase",
+        **{k.name: f"{k.title} (today's)" for k in LEARNED_KINDS.values()},
     }.get(by, by)
     figures["retention"].update_layout(
         title=f"Customers buying again (%) by {name}",
