@@ -47,6 +47,9 @@ def _shop(store: Store, late: bool = False) -> None:
     if late:  # after the cutoff: must change nothing
         events.append({"event_id": "late", "user_id": "garden-fan-0", "item_id": "pets-0",
                        "event_type": "purchase", "ts": "2025-07-15"})  # fmt: skip
+        # A purchase event with no order behind it does not make a customer.
+        events.append({"event_id": "ghost", "user_id": "ghost", "item_id": "pets-0",
+                       "event_type": "purchase", "ts": "2025-03-01"})  # fmt: skip
     now = dt.datetime(2030, 1, 1)
     ingest_arrow(store, "items", pa.Table.from_pylist(items), source="t", now=now)
     ingest_arrow(store, "events", pa.Table.from_pylist(events), source="t", now=now)
@@ -61,6 +64,7 @@ def test_taste_is_the_share_of_purchases_per_category_up_to_the_cutoff(store: St
     fan = shares.loc["garden-fan-0"]
     assert fan["taste:garden"] == pytest.approx(0.8)  # the July pets purchase is not counted
     assert shares.loc["toys-fan-0", OTHER] == pytest.approx(0.8)  # toys is not in the top 2
+    assert len(shares) == 90 and "ghost" not in shares.index
     with pytest.raises(InvalidInputError, match="no purchase events of catalogued items"):
         taste_features(FeatureTables.from_store(store), dt.date(2024, 12, 31))
 

@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables
+from retain.features.customer import FeatureTables, purchase_occasions
 
 __all__ = ["OTHER", "TASTE_PREFIX", "category_purchases", "taste_features"]
 
@@ -31,6 +31,12 @@ OTHER = f"{TASTE_PREFIX}(other categories)"
 def category_purchases(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
     """``user_id``, ``category``, ``purchases``: purchase events per customer and category.
 
+    Only customers with a purchase by the cutoff in ``orders`` (cancelled and
+    returned orders left out, as everywhere) count, so a taste segment holds
+    the same customers its member list, the RFM segments and the behaviour
+    segments draw from; a purchase event with no order behind it (a
+    tracking-only sale) does not make a customer.
+
     Raises:
         InvalidInputError: the store has no events or no catalogue to read taste from.
     """
@@ -38,7 +44,9 @@ def category_purchases(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
         raise InvalidInputError("taste needs purchase events and a catalogue with categories")
     events, items = tables.events, tables.items
     end = ibis.timestamp(dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time()))
+    customers = purchase_occasions(tables.orders, cutoff).select("user_id").distinct()
     bought = events.filter((events.event_type == "purchase") & (events.ts < end))
+    bought = bought.semi_join(customers, "user_id")
     joined = bought.join(items, bought.item_id == items.item_id).filter(
         items.category.notnull() & (items.category != "")
     )
