@@ -26,6 +26,7 @@ __all__ = [
     "EVENT_TYPES",
     "EVENT_TYPE_SYNONYMS",
     "INPUT_TABLES",
+    "NOT_PURCHASES",
     "ORDER_STATUSES",
     "SCHEMAS",
     "Field",
@@ -92,6 +93,9 @@ EVENT_TYPE_SYNONYMS: Mapping[str, str] = MappingProxyType(
 )
 
 ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returned", "refunded")
+#: Statuses of an order that is no purchase: every capability leaves these out
+#: when it counts buyers, purchases or spend.
+NOT_PURCHASES: tuple[str, ...] = ("cancelled", "returned", "refunded")
 CONVERSATION_ROLES: tuple[str, ...] = ("customer", "agent", "bot", "system")
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
-from retain.data.schemas import SCHEMAS
+from retain.data.schemas import NOT_PURCHASES, SCHEMAS
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 #: Order statuses that are not a purchase.
-NOT_PURCHASES: tuple[str, ...] = ("cancelled", "returned", "refunded")
 
 #: Feature name → what it measures (time in weeks, money in the shop's currency).
 FEATURE_DESCRIPTIONS: dict[str, str] = {
