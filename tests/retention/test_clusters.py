@@ -42,6 +42,17 @@ def test_too_few_customers_is_refused() -> None:
         cluster_customers(frame)
 
 
+def test_a_number_of_segments_that_cannot_be_had_is_refused() -> None:
+    frame, _ = _planted()
+    for k in (0, 1):
+        with pytest.raises(InvalidInputError, match=f"at least 2; got {k}"):
+            fit_clusters(frame, k=k)
+    repeated = pd.DataFrame({"user_id": [f"u{i}" for i in range(40)], "x": [1.0, 5.0] * 20})
+    with pytest.raises(InvalidInputError, match="asked for 3 segments, but .* only 2 distinct"):
+        fit_clusters(repeated, k=3)
+    assert len(fit_clusters(repeated).centres) == 2  # chosen k stops at the distinct profiles
+
+
 def _group_of(labels: pd.DataFrame, frame: pd.DataFrame, groups: np.ndarray) -> dict[int, int]:
     """Planted group -> the cluster number most of its customers got."""
     joined = labels.assign(group=groups[frame.index.to_numpy()])

@@ -242,8 +242,11 @@ def fit_clusters(
         columns: The features clustered on, where ``features`` has them.
 
     Raises:
-        InvalidInputError: fewer than 10 customers, or no feature varies.
+        InvalidInputError: fewer than 10 customers, no feature varies, ``k``
+            below 2, or more than the customers' distinct profiles.
     """
+    if k is not None and k < 2:
+        raise InvalidInputError(f"k is the number of segments and must be at least 2; got {k}")
     if len(features) < 10:
         raise InvalidInputError(
             f"clustering needs at least 10 customers with purchases; got {len(features)}"
@@ -259,11 +262,17 @@ def fit_clusters(
     mean = values[:, keep].mean(axis=0)
     standard = (values[:, keep] - mean) / spread[keep]
     rng = np.random.default_rng(seed)
-    if k is None:
-        rows = rng.choice(len(standard), min(sample, len(standard)), replace=False)
-        k = _choose_k(standard, rows, k_range, seed)
+    if k is None:  # drawn before the fit sample, so a seed gives the same fit as ever
+        k_rows = rng.choice(len(standard), min(sample, len(standard)), replace=False)
     fit_rows = rng.choice(len(standard), min(fit_sample, len(standard)), replace=False)
-    k = max(1, min(k, len(np.unique(standard[fit_rows], axis=0))))
+    distinct = len(np.unique(standard[fit_rows], axis=0))
+    if k is None:
+        k = min(_choose_k(standard, k_rows, k_range, seed), distinct)
+    elif k > distinct:
+        raise InvalidInputError(
+            f"asked for {k} segments, but the customers have only {distinct} distinct "
+            "profiles; ask for fewer"
+        )
     fitted = KMeans(k, n_init=8, random_state=seed).fit(standard[fit_rows])
     sizes = np.bincount(fitted.predict(standard), minlength=k)
     model = ClusterModel(
