@@ -48,7 +48,7 @@ def test_a_number_of_segments_that_cannot_be_had_is_refused() -> None:
         with pytest.raises(InvalidInputError, match=f"at least 2; got {k}"):
             fit_clusters(frame, k=k)
     repeated = pd.DataFrame({"user_id": [f"u{i}" for i in range(40)], "x": [1.0, 5.0] * 20})
-    with pytest.raises(InvalidInputError, match="asked for 3 segments, but .* only 2 distinct"):
+    with pytest.raises(InvalidInputError, match=r"asked for 3 segments, but .* only 2 distinct"):
         fit_clusters(repeated, k=3)
     assert len(fit_clusters(repeated).centres) == 2  # chosen k stops at the distinct profiles
 
