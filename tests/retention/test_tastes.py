@@ -105,3 +105,19 @@ def test_cohort_curves_split_by_the_stored_taste_segments(store: Store, tmp_path
     assert set(curves.segment) == names  # "2: buy toys more than most"
     assert (curves[curves.period_index == 0].customers == 30).all()
     assert "stored by the last `retain train segments`" in split_caveat("taste")
+
+
+def test_segments_are_listed_once_stored(store: Store, tmp_path: Path) -> None:
+    from retain.retention.members import list_segments
+
+    assert list_segments(store, "rfm") is None  # no orders yet
+    _shop(store)
+    assert list_segments(store, "taste") is None  # not trained: no numbers that may change
+    rfm = list_segments(store, "rfm")
+    assert rfm is not None and rfm.segments.customers.sum() == 90 and rfm.model_version is None
+    tastes = train_segments(store, tmp_path / "models", kind=TASTE, as_of=CUTOFF)
+    listed = list_segments(store, "taste")
+    assert listed is not None and listed.model_version == tastes.version
+    assert listed.segments.name.tolist() == [str(c.label) for c in tastes.clusters]
+    with pytest.raises(InvalidInputError, match="one of rfm, cluster, taste"):
+        list_segments(store, "vips")

@@ -517,6 +517,27 @@ def test_retention_curves_overall_and_per_attribute(api: TestClient, keys: dict[
     assert api.get("/v1/retention/curves?period=day", headers=_h(keys["read"])).status_code == 422
 
 
+def test_every_segment_is_listed_so_a_client_can_name_one(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    read = _h(keys["read"])
+    rfm = api.get("/v1/segments/rfm", headers=read).json()
+    names = [s["name"] for s in rfm["segments"]]
+    assert names[0] == "champions" and "at risk" in names and rfm["model_version"] is None
+    assert abs(sum(s["share"] for s in rfm["segments"]) - 1) < 1e-9
+    at_risk = next(s for s in rfm["segments"] if s["name"] == "at risk")
+    members = api.get("/v1/segments/rfm/at risk/customers", headers=read).json()["customers"]
+    assert at_risk["customers"] == len(members) and at_risk["action"]
+    for kind in ("cluster", "taste"):
+        listed = api.get(f"/v1/segments/{kind}", headers=read).json()
+        assert listed["model_version"] and listed["segments"]
+        first = listed["segments"][0]
+        named = api.get(f"/v1/segments/{kind}/{first['name']}/customers", headers=read).json()
+        assert len(named["customers"]) == first["customers"]  # the same customers
+    assert api.get("/v1/segments/vips", headers=read).status_code == 422
+    assert api.get("/v1/segments/rfm").status_code == 401
+
+
 def test_a_segments_customers_are_listed_for_a_mailing_tool(
     api: TestClient, keys: dict[str, str]
 ) -> None:
@@ -543,6 +564,6 @@ def test_a_segments_customers_are_listed_for_a_mailing_tool(
     assert ids < {c["user_id"] for c in everyone["customers"]}
     for odd in ("/v1/segments/rfm/promising/customers?from=vips",
                 "/v1/segments/cluster/0/customers?from=champions"):  # fmt: skip
-        assert api.get(odd, headers=_h(keys["read"])).status_code == 404, odd
+        assert api.get(odd, headers=_h(keys["read"])).status_code == 422, odd  # as for campaigns
     zero = "/v1/segments/rfm/promising/customers?from=champions&days=0"
     assert api.get(zero, headers=_h(keys["read"])).status_code == 422

@@ -27,7 +27,15 @@ from retain.retention.clusters import Cluster, cluster_customers
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS
 
-__all__ = ["KINDS", "SegmentMembers", "UnknownSegmentError", "find_segment", "segment_members"]
+__all__ = [
+    "KINDS",
+    "SegmentList",
+    "SegmentMembers",
+    "UnknownSegmentError",
+    "find_segment",
+    "list_segments",
+    "segment_members",
+]
 
 #: Segment kinds: RFM segments by name, learned segments (behaviour, taste) by number.
 KINDS = ("rfm", *LEARNED_KINDS)
@@ -202,3 +210,63 @@ def _cluster_numbers(store: Store, kind: LearnedKind) -> str:
     if stored is None:
         return f"the numbers `retain clusters --kind {kind.name}` shows"
     return ", ".join(str(label) for label in sorted(c.label for c in stored.clusters))
+
+
+@dataclass(frozen=True)
+class SegmentList:
+    """Every segment of one kind, with its size and what sets it apart."""
+
+    kind: str
+    as_of: dt.date
+    #: The stored model the learned segments come from; ``None`` for RFM.
+    model_version: str | None
+    #: name, customers, share, description and (RFM) action, in the
+    #: order the dashboard shows them.
+    segments: pd.DataFrame
+
+
+def list_segments(store: Store, kind: str) -> SegmentList | None:
+    """The segments of ``kind`` a client can name in :func:`segment_members`.
+
+    RFM segments are ranked from the orders as of the last order day (every
+    segment listed, empty ones with 0); learned segments are the stored ones
+    (``None`` before ``retain train segments``, so an API client never gets
+    numbers that change on the next call). ``None`` too for a shop without
+    orders.
+
+    Raises:
+        InvalidInputError: ``kind`` is not one of :data:`KINDS`.
+    """
+    if kind not in KINDS:
+        raise InvalidInputError(f"segment kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    day = latest_order_day(store)
+    if day is None:
+        return None
+    if kind == "rfm":
+        counts = ByOrders.of(store).rfm(day).segment.value_counts()
+        total = max(int(counts.sum()), 1)
+        rows = [
+            {
+                "name": seg.name,
+                "customers": int(counts.get(seg.name, 0)),
+                "share": float(counts.get(seg.name, 0)) / total,
+                "description": seg.description,
+                "action": seg.action,
+            }
+            for seg in SEGMENTS
+        ]
+        return SegmentList(kind, day, None, pd.DataFrame(rows))
+    stored = stored_clusters(store, LEARNED_KINDS[kind])
+    if stored is None:
+        return None
+    rows = [
+        {
+            "name": str(c.label),
+            "customers": c.customers,
+            "share": c.share,
+            "description": c.description,
+            "action": None,
+        }
+        for c in stored.clusters
+    ]
+    return SegmentList(kind, stored.as_of, stored.version, pd.DataFrame(rows))

@@ -35,7 +35,7 @@ from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.retention.analytics import cohort_retention, retention_curve, segment_matrix
 from retain.retention.campaign import build_campaign, campaign_rows, campaign_summaries
-from retain.retention.members import UnknownSegmentError, find_segment, segment_members
+from retain.retention.members import UnknownSegmentError, find_segment, list_segments
 from retain.retention.segments import MOVES_DAYS
 from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendation_question, recommendations_json
@@ -572,6 +572,31 @@ def api_router(state: ServiceState) -> APIRouter:
         return {"experiment": name, "horizons": horizons}
 
     @router.get(
+        "/segments/{kind}",
+        summary="Every RFM, behaviour or taste segment with its size and what sets it apart",
+    )
+    def segments(kind: Literal["rfm", "cluster", "taste"], _key: ReadKey) -> dict[str, Any]:
+        with _store_errors(), state.read_store() as store, _client_errors():
+            listed = list_segments(store, kind)
+        if listed is None:
+            raise _problem(
+                503,
+                "no orders yet"
+                if kind == "rfm"
+                else f"no {kind} segments are stored yet: "
+                "run `retain train segments` (or `retain run`)",
+            )
+        rows = [
+            {str(k): _plain(v) for k, v in r.items()} for r in listed.segments.to_dict("records")
+        ]
+        return {
+            "kind": kind,
+            "as_of": listed.as_of.isoformat(),
+            "model_version": listed.model_version,
+            "segments": rows,
+        }
+
+    @router.get(
         "/segments/{kind}/{name}/customers",
         summary="Every customer of an RFM, behaviour or taste segment, most value at stake first",
     )
@@ -592,14 +617,7 @@ def api_router(state: ServiceState) -> APIRouter:
         days: Annotated[int, Query(ge=1, le=3650)] = MOVES_DAYS,
     ) -> Any:
         with _store_errors(), state.read_store() as store, _client_errors():
-            found = segment_members(store, kind, name, moved_from=moved_from, days=days)
-        if found is None:
-            moved = f" with members from {moved_from!r}" if moved_from is not None else ""
-            raise _problem(
-                404,
-                f"no {kind} segment {name!r}{moved} (see GET /v1/retention/curves?by=rfm; "
-                "'from' takes an RFM segment and needs kind rfm)",
-            )
+            found = find_segment(store, kind, name, moved_from=moved_from, days=days)
         if format == "csv":
             return Response(
                 found.customers.to_csv(index=False),
