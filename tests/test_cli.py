@@ -152,6 +152,10 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert "taste segments of" in retrained.stdout and "customer_tastes" in retrained.stdout
     tastes = retain("clusters", "--kind", "taste", data_dir=data_dir, cwd=tmp_path)
     assert tastes.returncode == 0 and "more than most" in tastes.stdout
+    listed = retain("segments", "--kind", "taste", data_dir=data_dir, cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout == tastes.stdout  # one listing, two ways
+    wrong_kind = retain("segments", "--kind", "vips", data_dir=data_dir, cwd=tmp_path)
+    assert wrong_kind.returncode == 1 and "rfm, cluster or taste" in wrong_kind.stderr
     csv = tmp_path / "campaign.csv"
     campaign = retain("campaign", "--budget", "200", "--csv", str(csv), "--holdout", "0.2",
                       data_dir=data_dir, cwd=tmp_path)  # fmt: skip

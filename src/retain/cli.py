@@ -664,7 +664,8 @@ def segments(
         ),
     ] = None,
     kind: Annotated[
-        str, typer.Option(help="rfm, cluster (behaviour) or taste (with --members).")
+        str,
+        typer.Option(help="rfm, cluster (behaviour) or taste: which segments, or --members of."),
     ] = "rfm",
     csv: Annotated[Path | None, typer.Option(help="Write every member to this CSV.")] = None,
     show: Annotated[int, typer.Option(help="Members to print.")] = 20,
@@ -680,6 +681,7 @@ def segments(
     Example: retain segments --moves 30
     Example: retain segments --members "at risk" --csv at_risk.csv
     Example: retain segments --members "at risk" --moved-from "loyal customers"
+    Example: retain segments --kind taste
     """
     from retain.retention.segments import SEGMENTS, rfm_segments
 
@@ -692,6 +694,13 @@ def segments(
         raise _CommandError("--moved-from filters a segment's customers: add --members NAME")
     if csv is not None:
         raise _CommandError("--csv writes a segment's customers: add --members NAME")
+    if kind not in ("rfm", "cluster", "taste"):
+        raise _CommandError(f"--kind must be rfm, cluster or taste; got {kind!r}")
+    if kind != "rfm":  # the learned segments, as `retain clusters --kind` shows them
+        if moves is not None:
+            raise _CommandError("--moves is about RFM segments: drop --kind")
+        clusters(as_of=as_of, k=None, kind=kind)
+        return
     day, (scored,) = _read_as_of(as_of, rfm_segments)
     if scored.empty:
         out.print(f"no purchases on or before {day}: no segments yet")
@@ -1256,7 +1265,7 @@ def clusters(
 
 def _print_clusters(title: str, found: Sequence[Cluster]) -> None:
     table = Table(title=title)
-    for column in ("cluster", "customers", "what sets it apart"):
+    for column in ("segment", "customers", "what sets it apart"):
         table.add_column(column)
     for cluster in found:
         table.add_row(
