@@ -33,6 +33,7 @@ __all__ = [
     "FieldKind",
     "TableSchema",
     "get_schema",
+    "purchase_sql",
 ]
 
 FieldKind = Literal["id", "text", "timestamp", "number", "integer", "boolean", "json", "language"]
@@ -96,6 +97,15 @@ ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returne
 #: Statuses of an order that is no purchase: every capability leaves these out
 #: when it counts buyers, purchases or spend.
 NOT_PURCHASES: tuple[str, ...] = ("cancelled", "returned", "refunded")
+
+
+def purchase_sql(status: str = "status") -> str:
+    """SQL that is true for an order that is a purchase: ``status`` is unset or not in
+    :data:`NOT_PURCHASES` (for queries that do not go through the Ibis features)."""
+    excluded = ", ".join(f"'{name}'" for name in NOT_PURCHASES)
+    return f"({status} IS NULL OR {status} NOT IN ({excluded}))"
+
+
 CONVERSATION_ROLES: tuple[str, ...] = ("customer", "agent", "bot", "system")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from retain.data.schemas import NOT_PURCHASES
+from retain.data.schemas import purchase_sql
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
@@ -18,11 +18,9 @@ def shop_summary(store: Store) -> dict[str, Any]:
     span = store.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
     # Buyers and repeat buyers count purchases as every capability does: one per
     # customer and day, cancelled, returned and refunded orders left out.
-    excluded = ", ".join(f"'{status}'" for status in NOT_PURCHASES)
     buyers = store.execute(
         "SELECT count(*), count(*) FILTER (WHERE n > 1) FROM (SELECT user_id, "
-        "count(DISTINCT CAST(ts AS DATE)) AS n FROM orders "
-        f"WHERE status IS NULL OR status NOT IN ({excluded}) GROUP BY 1)"
+        f"count(DISTINCT CAST(ts AS DATE)) AS n FROM orders WHERE {purchase_sql()} GROUP BY 1)"
     ).fetchall()[0]
     revenue = store.execute(
         "SELECT coalesce(sum(amount), 0) FROM orders WHERE status = 'completed'"

@@ -40,8 +40,6 @@ __all__ = [
     "purchase_outcomes",
 ]
 
-#: Order statuses that are not a purchase.
-
 #: Feature name → what it measures (time in weeks, money in the shop's currency).
 FEATURE_DESCRIPTIONS: dict[str, str] = {
     "x": "repeat purchase occasions (occasions minus the first)",

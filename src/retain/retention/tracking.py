@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from retain.data.schemas import purchase_sql
 from retain.data.store import Store
 from retain.data.summary import last_order_day
 from retain.errors import InvalidInputError, NotFoundError
-from retain.features.customer import NOT_PURCHASES
 from retain.retention.experiments import Comparison, assign, cuped, mean_test, proportion_test
 
 __all__ = [
@@ -103,11 +103,10 @@ def experiment_report(
     exposed = pd.Timestamp(arms.exposed_at.min())
     data_end = last_order_day(store)
     store.connection.register("_arms", arms)
-    excluded = ", ".join(f"'{status}'" for status in NOT_PURCHASES)
     try:
         spend = store.query_df(
             "SELECT a.user_id, o.ts, o.amount FROM _arms a JOIN orders o USING (user_id) "
-            f"WHERE o.status IS NULL OR o.status NOT IN ({excluded})"
+            f"WHERE {purchase_sql('o.status')}"
         )
     finally:
         store.connection.unregister("_arms")
