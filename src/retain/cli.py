@@ -1244,7 +1244,6 @@ def clusters(
     Example: retain clusters --kind taste
     """
     from retain.retention.cluster_training import LEARNED_KINDS, stored_clusters
-    from retain.retention.clusters import cluster_customers
 
     learned = LEARNED_KINDS.get(kind)
     if learned is None:
@@ -1257,8 +1256,9 @@ def clusters(
         day, found = stored.as_of, stored.clusters
         title = f"{learned.title}s as of {day} (model {stored.version})"
     else:
-        day, (features,) = _read_as_of(as_of, learned.features, fetch=False)
-        _, found = cluster_customers(features, k=k, columns=learned.columns(features))
+        day, ((_, found),) = _read_as_of(
+            as_of, lambda tables, day: learned.fit_now(tables, day, k=k), fetch=False
+        )
         title = f"{learned.title}s as of {day}, fitted now and not stored"
     _print_clusters(title, found)
 

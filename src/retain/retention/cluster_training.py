@@ -40,7 +40,13 @@ from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import FeatureTables, customer_features
 from retain.features.taste import TASTE_PREFIX, taste_features
-from retain.retention.clusters import CLUSTER_FEATURES, Cluster, ClusterModel, fit_clusters
+from retain.retention.clusters import (
+    CLUSTER_FEATURES,
+    Cluster,
+    ClusterModel,
+    cluster_customers,
+    fit_clusters,
+)
 
 __all__ = [
     "BEHAVIOUR",
@@ -87,6 +93,18 @@ class LearnedKind:
     features: Callable[[FeatureTables, dt.date], pd.DataFrame]
     #: The columns of those features it clusters on.
     columns: Callable[[pd.DataFrame], Sequence[str]]
+
+    def fit_now(
+        self, tables: FeatureTables, day: dt.date, *, k: int | None = None
+    ) -> tuple[pd.DataFrame, list[Cluster]]:
+        """Segments fitted on the spot and not stored (:func:`cluster_customers`): for a
+        page before the first training, or to explore another day or k.
+
+        Raises:
+            InvalidInputError: too few customers, or nothing of this kind to learn from.
+        """
+        features = self.features(tables, day)
+        return cluster_customers(features, k=k, columns=self.columns(features))
 
 
 BEHAVIOUR = LearnedKind(

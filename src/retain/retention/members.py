@@ -23,7 +23,7 @@ from retain.retention.cluster_training import (
     stored_clusters,
     stored_members,
 )
-from retain.retention.clusters import Cluster, cluster_customers
+from retain.retention.clusters import Cluster
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import MOVES_DAYS, NOT_YET, SEGMENTS
 
@@ -83,8 +83,7 @@ def _cluster(
             return None
         return found, pd.Series(stored_members(store, found.label, kind))
     try:
-        features = kind.features(tables, day)
-        labels, clusters = cluster_customers(features, columns=kind.columns(features))
+        labels, clusters = kind.fit_now(tables, day)
     except InvalidInputError:
         return None
     found = next((c for c in clusters if str(c.label) == name), None)

@@ -43,7 +43,7 @@ from retain.retention.cluster_training import (
     stored_cluster_of,
     stored_clusters,
 )
-from retain.retention.clusters import Cluster, cluster_customers
+from retain.retention.clusters import Cluster
 from retain.retention.members import segment_members
 from retain.retention.policy import value_if_retained
 from retain.retention.segments import (
@@ -544,8 +544,7 @@ def _learned_segments(
             "`retain train segments` refreshes them and keeps the numbers of those still there.",
         }
     try:
-        features = kind.features(tables, day)
-        _, learned = cluster_customers(features, columns=kind.columns(features))
+        _, learned = kind.fit_now(tables, day)
     except InvalidInputError as exc:
         return section | {"clusters": [], "note": f"No {heading.lower()}: {exc}."}
     return section | {
