@@ -694,8 +694,11 @@ def segments(
         raise _CommandError("--moved-from filters a segment's customers: add --members NAME")
     if csv is not None:
         raise _CommandError("--csv writes a segment's customers: add --members NAME")
-    if kind not in ("rfm", "cluster", "taste"):
-        raise _CommandError(f"--kind must be rfm, cluster or taste; got {kind!r}")
+    from retain.retention.members import KINDS
+
+    if kind not in KINDS:
+        known = f"{', '.join(KINDS[:-1])} or {KINDS[-1]}"
+        raise _CommandError(f"--kind must be {known}; got {kind!r}")
     if kind != "rfm":  # the learned segments, as `retain clusters --kind` shows them
         if moves is not None:
             raise _CommandError("--moves is about RFM segments: drop --kind")

@@ -32,6 +32,7 @@ __all__ = [
     "SegmentList",
     "SegmentMembers",
     "UnknownSegmentError",
+    "check_kind",
     "find_segment",
     "list_segments",
     "segment_members",
@@ -62,6 +63,12 @@ class SegmentMembers:
 
 class UnknownSegmentError(NotFoundError):
     """No segment of that kind and name; the message lists the ones there are."""
+
+
+def check_kind(kind: str) -> None:
+    """Raises :class:`InvalidInputError` unless ``kind`` is one of :data:`KINDS`."""
+    if kind not in KINDS:
+        raise InvalidInputError(f"segment kind must be one of {', '.join(KINDS)}; got {kind!r}")
 
 
 def _is_rfm(name: str, *also: str) -> bool:
@@ -178,8 +185,7 @@ def find_segment(
             :data:`NOT_YET`) or comes with a learned kind.
         UnknownSegmentError: there is no such segment (or no orders yet).
     """
-    if kind not in KINDS:
-        raise InvalidInputError(f"segment kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    check_kind(kind)
     if days < 1:
         raise InvalidInputError(f"a move's window must be at least 1 day; got {days}")
     names = [s.name for s in SEGMENTS]
@@ -236,8 +242,7 @@ def list_segments(store: Store, kind: str) -> SegmentList | None:
     Raises:
         InvalidInputError: ``kind`` is not one of :data:`KINDS`.
     """
-    if kind not in KINDS:
-        raise InvalidInputError(f"segment kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    check_kind(kind)
     day = latest_order_day(store)
     if day is None:
         return None

@@ -35,7 +35,7 @@ from retain.privacy import erase_user, export_user
 from retain.recommend.recommender import MAX_K, RecommendationList
 from retain.retention.analytics import cohort_retention, retention_curve, segment_matrix
 from retain.retention.campaign import build_campaign, campaign_rows, campaign_summaries
-from retain.retention.members import UnknownSegmentError, find_segment, list_segments
+from retain.retention.members import find_segment, list_segments
 from retain.retention.segments import MOVES_DAYS
 from retain.retention.tracking import experiment_report
 from retain.serve.cache import recommendation_question, recommendations_json
@@ -497,14 +497,10 @@ def api_router(state: ServiceState) -> APIRouter:
         with _store_errors(), state.write_store() as store:
             audience, audience_name = None, None
             if body.segment is not None:
-                try:
+                with _client_errors():
                     found = find_segment(
                         store, body.kind, body.segment, moved_from=body.moved_from, days=body.days
                     )
-                except UnknownSegmentError as exc:
-                    raise _problem(404, str(exc)) from None
-                except InvalidInputError as exc:
-                    raise _problem(422, str(exc)) from None
                 audience = set(found.customers.user_id.astype(str))
                 audience_name = found.title
             result = build_campaign(
