@@ -66,6 +66,9 @@ def test_appending_a_new_column_adds_it_and_a_failed_pair_writes_nothing(store: 
             {"customer_clusters": pd.DataFrame({"user_id": ["a"]}), "orders": pd.DataFrame()}
         )
     assert not store.has_table("customer_clusters")  # refused before anything was written
+    assert "interventions" in store.table_names() and "customer_clusters" not in (
+        store.table_names()
+    )
 
 
 def test_reopen_keeps_data_and_checks_the_schema_version(tmp_path: Path) -> None:

@@ -170,6 +170,14 @@ class Store:
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         return self.execute(sql, params).df()
 
+    def table_names(self) -> set[str]:
+        """Every (non-temporary) table in the store, in one query where several
+        ``has_table`` calls would each make one."""
+        rows = self._con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary"
+        ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def has_table(self, name: str) -> bool:
         row = self._con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]

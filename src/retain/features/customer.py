@@ -133,12 +133,13 @@ class FeatureTables:
             return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
 
         tables = {name: canonical_table(name) for name in _SOURCES}
-        if store.has_table(REVIEW_VERDICTS):
+        present = store.table_names()  # one query for the optional outputs below
+        if REVIEW_VERDICTS in present:
             tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
         learned = {
             name: ibis.table(schema, name=name)
             for name, schema in LEARNED_OUTPUTS.items()
-            if store.has_table(name)
+            if name in present
         }
         return cls(runner=run, learned=learned, **tables)
 
