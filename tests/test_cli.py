@@ -47,6 +47,35 @@ def test_ingest_prints_balanced_counts_and_reingest_adds_nothing(
     assert f"events {path}:21: missing required field 'user_id'" in shown.stdout
 
 
+def test_order_lines_and_status_updates_from_the_command_line(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """A line-level order export loads with --lines; a later export moves statuses on."""
+    head = "Order,Customer,Created at,Lineitem sku,Lineitem quantity,Lineitem price,Status\n"
+    placed = write(
+        tmp_path / "orders.csv",
+        head + "#1001,C1,2026-01-02,S1,2,5,completed\n#1001,C1,2026-01-02,S2,1,3,completed\n",
+    )
+    returned = write(tmp_path / "later.csv", head + "#1001,C1,2026-01-02,S1,2,5,returned\n"
+                     "#1001,C1,2026-01-02,S2,1,3,returned\n")  # fmt: skip
+    maps = ["-m", "Order=order_id", "-m", "Customer=user_id", "-m", "Created at=ts"]
+    maps += ["-m", "Lineitem sku=item_id", "-m", "Lineitem quantity=quantity"]
+    maps += ["-m", "Lineitem price=price"]
+    first = retain("ingest", "orders", str(placed), "--lines", *maps, data_dir=data_dir,
+                   cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert "2 order lines read" in first.stdout and "accepted 1, duplicate 0" in first.stdout
+    later = retain("ingest", "orders", str(returned), "--lines", *maps, data_dir=data_dir,
+                   cwd=tmp_path)  # fmt: skip
+    assert "accepted 1 (1 moved on to a later status), duplicate 0" in later.stdout
+    # Without --lines the second line of the order is a conflict, with the hint.
+    flat = retain("ingest", "orders", str(placed), *maps[:6], "-m", "Lineitem price=amount",
+                  data_dir=tmp_path / "flat", cwd=tmp_path)  # fmt: skip
+    assert "quarantined 1" in flat.stdout and "with --lines" in flat.stdout
+    wrong = retain("ingest", "events", str(placed), "--lines", data_dir=data_dir, cwd=tmp_path)
+    assert wrong.returncode == 1 and "does not apply to events" in wrong.stderr
+
+
 def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, data_dir: Path) -> None:
     missing = retain("ingest", "events", "nope.csv", data_dir=data_dir, cwd=tmp_path)
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no such file: nope.csv"

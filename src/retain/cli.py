@@ -87,9 +87,16 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_report(report: IngestReport) -> None:
+    read = (
+        f"{report.lines:,} order lines read from {report.source}, summed into orders"
+        if report.lines
+        else f"{report.rows:,} records read from {report.source}"
+    )
     out.print(
-        f"{report.table}: {report.rows:,} records read from {report.source} - "
-        f"accepted {report.accepted:,}, duplicate {report.duplicates:,}, "
+        f"{report.table}: {read} - "
+        f"accepted {report.accepted:,}"
+        + (f" ({report.updated:,} moved on to a later status)" if report.updated else "")
+        + f", duplicate {report.duplicates:,}, "
         f"quarantined {report.quarantined:,} ({report.seconds:.2f}s)"
     )
     if report.derived_key:
@@ -120,6 +127,14 @@ def ingest(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Records per transaction.")] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV field separator.")] = None,
+    lines: Annotated[
+        bool,
+        typer.Option(
+            "--lines",
+            help="orders only: one row per order line (order_id, user_id, ts, item_id, "
+            "quantity, price or amount, status); lines are summed into orders.",
+        ),
+    ] = False,
 ) -> None:
     """Validate FILE and load it into TABLE; bad records go to the quarantine.
 
@@ -142,6 +157,7 @@ def ingest(
             format=format,
             delimiter=delimiter,
             on_progress=on_progress,
+            lines=lines,
             **common,
         )
     _print_report(report)

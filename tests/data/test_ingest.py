@@ -312,3 +312,143 @@ def test_unknown_table_and_missing_file(store: Store, tmp_path: Path) -> None:
         ingest_file(store, "events", tmp_path / "x.csv")
     with pytest.raises(InvalidInputError, match="is empty"):
         ingest_file(store, "events", write(tmp_path / "empty.csv", ""))
+
+
+def test_a_record_that_reuses_a_stored_key_with_other_values_is_a_conflict(
+    store: Store, tmp_path: Path
+) -> None:
+    """Same key, other content: quarantined with both values, never counted a duplicate."""
+    first = write(tmp_path / "a.csv", HEADER + "e1,u1,i1,view,2026-01-02,2,s1\n")
+    ingest_file(store, "events", first, now=NOW)
+    second = write(
+        tmp_path / "b.csv",
+        HEADER + "e1,u1,i1,view,2026-01-02,2,s1\ne1,u9,i1,view,2026-01-02,3,s1\n",
+    )
+    report = ingest_file(store, "events", second, now=NOW)
+    assert (report.accepted, report.duplicates, report.quarantined) == (0, 1, 1)
+    (reason,) = store.query_df("SELECT reason FROM quarantine").reason
+    assert reason == (
+        "event_id 'e1' is already stored with other values: "
+        "user_id 'u1' stored, 'u9' here and value '2.0' stored, '3.0' here"
+    )
+    assert store.query_df("SELECT user_id FROM events").user_id.tolist() == ["u1"]
+
+
+def test_order_lines_under_one_order_id_are_refused_with_a_hint(
+    store: Store, tmp_path: Path
+) -> None:
+    """A line-level export mapped onto orders keeps no line silently: the first
+    line is the order, every other line that disagrees is quarantined."""
+    lines = write(
+        tmp_path / "lines.csv",
+        "basket,customer,time,line_value\n"
+        "B1,U1,2026-01-02,3.5\nB1,U1,2026-01-02,1.25\nB1,U1,2026-01-02,3.5\n",
+    )
+    mapping = {"basket": "order_id", "customer": "user_id", "time": "ts", "line_value": "amount"}
+    report = ingest_file(store, "orders", lines, mapping=mapping, now=NOW)
+    assert (report.accepted, report.duplicates, report.quarantined) == (1, 1, 1)
+    (reason,) = store.query_df("SELECT reason FROM quarantine").reason
+    assert "amount '3.5' stored, '1.25' here" in reason
+    assert "load a file with one row per order line with --lines" in reason
+
+
+def test_a_later_order_status_updates_the_stored_order(store: Store, tmp_path: Path) -> None:
+    """Shops re-export an order when it is returned: the status moves on, an older
+    export loaded again does not move it back, and an impossible move is refused."""
+    head = "order_id,user_id,ts,amount,status\n"
+    placed = write(tmp_path / "a.csv", head + "O1,U1,2026-01-01,10,pending\nO2,U2,2026-01-02,20,\n")
+    ingest_file(store, "orders", placed, now=NOW)
+    later = write(
+        tmp_path / "b.csv",
+        head + "O1,U1,2026-01-01,10,completed\nO1,U1,2026-01-01,10,returned\n"
+        "O2,U2,2026-01-02,20,cancelled\nO3,U3,2026-01-03,5,completed\n",
+    )
+    report = ingest_file(store, "orders", later, now=NOW)
+    assert (report.accepted, report.updated, report.duplicates, report.quarantined) == (
+        3,
+        2,
+        0,
+        1,
+    )
+    (reason,) = store.query_df("SELECT reason FROM quarantine").reason
+    assert reason == (
+        "order_id 'O2' is already stored with other values: status 'completed' stored, "
+        "'cancelled' here (no move leads from one to the other)"
+    )
+    again = ingest_file(store, "orders", placed, now=NOW)  # the older export
+    assert (again.accepted, again.duplicates, again.quarantined) == (0, 2, 0)
+    statuses = store.query_df("SELECT order_id, status FROM orders ORDER BY 1")
+    assert statuses.status.tolist() == ["returned", "completed", "completed"]
+    # A source without the status column says nothing about it.
+    bare = write(tmp_path / "c.csv", "order_id,user_id,ts,amount\nO1,U1,2026-01-01,10\n")
+    assert ingest_file(store, "orders", bare, now=NOW).duplicates == 1
+    assert store.query_df("SELECT status FROM orders WHERE order_id = 'O1'").status[0] == (
+        "returned"
+    )
+
+
+LINES_HEAD = "order,customer,time,sku,qty,unit_price,state\n"
+
+
+def test_order_lines_are_summed_into_orders(store: Store, tmp_path: Path) -> None:
+    """A line-level export loads as one order per order id, with its lines listed."""
+    path = write(
+        tmp_path / "lines.csv",
+        LINES_HEAD + "B1,U1,2026-01-02T10:00:00Z,I1,2,1.25,completed\n"
+        "B2,U2,2026-01-03T09:00:00Z,I3,1,4,\n"
+        "B1,U1,2026-01-02T10:00:05Z,I2,1,3.5,completed\n",
+    )
+    mapping = {
+        "order": "order_id",
+        "customer": "user_id",
+        "time": "ts",
+        "sku": "item_id",
+        "qty": "quantity",
+        "unit_price": "price",
+        "state": "status",
+    }
+    report = ingest_file(store, "orders", path, mapping=mapping, now=NOW, lines=True)
+    assert (report.lines, report.rows, report.accepted, report.quarantined) == (3, 2, 2, 0)
+    orders = store.query_df("SELECT * FROM orders ORDER BY order_id")
+    assert orders.amount.tolist() == [6.0, 4.0]  # 2 x 1.25 + 3.5, and 4
+    assert orders.num_items.tolist() == [3, 1]
+    assert orders.status.tolist() == ["completed", "completed"]
+    assert str(orders.ts[0]) == "2026-01-02 10:00:00"  # the earliest line
+    assert json.loads(orders["items"][0]) == [
+        {"item_id": "I1", "quantity": 2.0, "price": 1.25},
+        {"item_id": "I2", "quantity": 1.0, "price": 3.5},
+    ]
+    again = ingest_file(store, "orders", path, mapping=mapping, now=NOW, lines=True)
+    assert (again.accepted, again.duplicates) == (0, 2)
+
+
+def test_an_order_with_a_bad_line_is_quarantined_whole(store: Store, tmp_path: Path) -> None:
+    """No order is loaded with a line missing: every line of it is quarantined, saying why."""
+    path = write(
+        tmp_path / "lines.csv",
+        "order_id,user_id,ts,item_id,amount\n"
+        "B1,U1,2026-01-02,I1,5\nB1,U1,2026-01-02,I2,-2\n"  # a negative line
+        "B2,U2,2026-01-02,I1,5\nB2,U3,2026-01-02,I2,1\n"  # two customers
+        "B3,U4,2026-01-02,I1,7\n",
+    )
+    report = ingest_file(store, "orders", path, now=NOW, lines=True)
+    assert (report.lines, report.accepted, report.quarantined) == (5, 1, 4)
+    assert report.accepted + report.duplicates + report.quarantined == report.rows
+    assert store.query_df("SELECT order_id FROM orders").order_id.tolist() == ["B3"]
+    reasons = dict(store.execute("SELECT line, reason FROM quarantine ORDER BY line").fetchall())
+    assert reasons[2] == "order B1 is loaded only whole: line 3 of this order is invalid"
+    assert "amount: must not be negative" in reasons[3]
+    assert (
+        reasons[4]
+        == reasons[5]
+        == ("order B2 is loaded only whole: its lines name 2 customers (U2, U3)")
+    )
+
+
+def test_order_lines_need_an_amount_or_a_price(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path / "lines.csv", "order_id,user_id,ts,item_id\nB1,U1,2026-01-02,I1\n")
+    with pytest.raises(InvalidInputError, match="--map COLUMN=amount or --map COLUMN=price"):
+        ingest_file(store, "orders", path, now=NOW, lines=True)
+    with pytest.raises(InvalidInputError, match="does not apply to events"):
+        ingest_file(store, "events", path, now=NOW, lines=True)
+    assert store.count("orders") == 0 and store.count("quarantine") == 0

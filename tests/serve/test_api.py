@@ -131,6 +131,16 @@ def test_event_batches_are_idempotent_by_event_id(
     with Store.open(shop / "retain.duckdb", read_only=True) as store:
         stored = store.execute("SELECT count(*) FROM events WHERE event_id LIKE 'idem-%'")
         assert stored.fetchall()[0][0] == 5
+    # The same id with another item is no retry: it is refused, saying why.
+    reused = {"events": [{**batch["events"][0], "item_id": "I00009"}]}
+    clash = api.post("/v1/events", json=reused, headers=_h(keys["ingest"]))
+    assert clash.status_code == 422
+    (error,) = clash.json()["errors"]
+    assert error["index"] == 0
+    assert error["reasons"] == [
+        "event_id 'idem-0' is already stored with other values: "
+        "item_id 'I00001' stored, 'I00009' here"
+    ]
 
 
 def test_bad_records_are_reported_by_position_and_good_ones_kept(

@@ -106,6 +106,11 @@ def test_two_replicas_share_keys_events_and_erasure(
     with pg.connect() as con:
         stored = con.execute("SELECT count(*) FROM events WHERE event_id LIKE 'rep-%'")
         assert stored.fetchone()[0] == 5
+    # An id reused with other values is a conflict there too, not a duplicate.
+    reused = {**batch["events"][0], "user_id": "U00008"}
+    clash = b.post("/v1/events", json={"events": [reused]}, headers=headers)
+    assert clash.status_code == 422 and clash.json()["quarantined"] == 1
+    assert "user_id 'U00007' stored, 'U00008' here" in clash.json()["errors"][0]["reasons"][0]
 
     # Training data: the embedded store pulls the shared events, exactly once.
     with Store.open(tmp_path / "a" / "retain.duckdb") as store:

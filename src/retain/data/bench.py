@@ -4,10 +4,11 @@ Protocol: a seeded file of ``rows`` events (7 columns, as a storefront would
 export them; ``bad_fraction`` of the rows malformed in varied ways) is
 ingested into a fresh store with the default batch size — parse, validate,
 deduplicate by key, commit per batch, quarantine the bad rows. Then the same
-file is ingested again (every row a duplicate). The baseline, in the same
-run, is DuckDB's own ``INSERT ... SELECT FROM read_csv`` into the same keyed
-table with no validation, no quarantine and no batching: the price of the
-guarantees is the distance between the two.
+file is ingested again (every row compared with its stored record: a
+duplicate). The baseline, in the same run, is DuckDB's own ``INSERT ...
+SELECT FROM read_csv`` into the same keyed table with no validation, no
+quarantine and no batching: the price of the guarantees is the distance
+between the two.
 """
 
 from __future__ import annotations

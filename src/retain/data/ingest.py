@@ -12,6 +12,15 @@ Guarantees, each tested:
   its occurrence number among identical records of that source, so the same
   file always yields the same keys, while two genuinely repeated records in
   one file stay two records.
+* A record of an append table whose key is stored with *other* values is no
+  duplicate: it is quarantined as a conflict naming each differing field with
+  its stored and new value, so a file of order lines keyed by their order, or
+  two events sharing an id, cannot be half-loaded in silence. Only the fields
+  the source has are compared. The exception is a schema's ``lifecycle``
+  field (an order's ``status``): a later status along the allowed moves
+  updates the stored record (counted as accepted and as ``updated``), an
+  earlier one (an older export loaded again) is a duplicate. Records sharing
+  a key within one source apply in file order.
 * Quarantined records keep their source, line, every reason and the raw
   record; a later ingest that accepts a fixed line clears its quarantine entry.
 """
@@ -30,6 +39,7 @@ import duckdb
 import pyarrow as pa
 
 from retain.data.loaders import FORMATS as PUBLIC_FORMATS
+from retain.data.order_lines import ORDER_LINES, group_order_lines
 from retain.data.schemas import TableSchema, get_schema
 from retain.data.sources import (
     FORMATS as FILE_FORMATS,
@@ -59,6 +69,15 @@ ProgressCallback = Callable[[int, int], None]
 
 _BATCH_TABLE = "_batch"
 _PROJECTED = "_projected"
+_OCCURRENCE = "_occurrence"
+_CONFLICTS = "_conflicts"
+_SHOWN_CHARS = 40
+
+#: Said after a conflict, where one mistake explains most of them.
+_CONFLICT_HINTS = {
+    "orders": " (an order id names one order: load a file with one row per order line "
+    "with --lines, which sums its lines per order)",
+}
 
 
 @dataclass
@@ -71,12 +90,17 @@ class IngestReport:
     run_id: str
     rows: int = 0
     accepted: int = 0
+    #: Of ``accepted``: stored records moved on (an order's new status).
+    updated: int = 0
     duplicates: int = 0
     quarantined: int = 0
     batches: int = 0
     seconds: float = 0.0
     ignored_columns: tuple[str, ...] = ()
     derived_key: bool = False
+    #: Lines read when order lines were summed into orders (``rows`` then
+    #: counts the orders formed plus the lines quarantined).
+    lines: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -102,6 +126,7 @@ def ingest_file(
     delimiter: str | None = None,
     now: datetime | None = None,
     on_progress: ProgressCallback | None = None,
+    lines: bool = False,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -122,6 +147,8 @@ def ingest_file(
         delimiter: CSV field separator (default ``,``; ``\\t`` for ``.tsv``).
         now: Ingest time; defaults to the current UTC time.
         on_progress: Called after each committed batch.
+        lines: ``path`` has one row per line of an order; lines are summed
+            into orders first (:mod:`retain.data.order_lines`).
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -129,6 +156,12 @@ def ingest_file(
         NotFoundError: the file does not exist.
     """
     source = Path(path)
+    if lines and get_schema(table).name != "orders":
+        raise InvalidInputError(
+            f"--lines sums order lines into orders; it does not apply to {table}"
+        )
+    if lines and format is not None and format in PUBLIC_FORMATS:
+        raise InvalidInputError(f"--lines reads csv, parquet or jsonl files, not {format}")
     if format is not None and format in PUBLIC_FORMATS:
         public = PUBLIC_FORMATS[format]
         if get_schema(table).name != public.table:
@@ -162,6 +195,7 @@ def ingest_file(
         _rules(now, future_tolerance_seconds, max_text_chars),
         batch_size,
         on_progress,
+        lines=lines,
     )
 
 
@@ -213,6 +247,8 @@ def _run(
     rules: ValidationRules,
     batch_size: int,
     on_progress: ProgressCallback | None,
+    *,
+    lines: bool = False,
 ) -> IngestReport:
     """Stage on a private cursor, then validate and commit (the shared path)."""
     schema = _schema(table)
@@ -220,7 +256,7 @@ def _run(
     try:
         staged = stage(con)
         return _ingest_staged(
-            con, schema, staged, source, fmt, mapping, rules, batch_size, on_progress
+            con, schema, staged, source, fmt, mapping, rules, batch_size, on_progress, lines
         )
     finally:
         con.close()
@@ -248,12 +284,22 @@ def _ingest_staged(
     rules: ValidationRules,
     batch_size: int,
     on_progress: ProgressCallback | None,
+    lines: bool = False,
 ) -> IngestReport:
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
     started = time.perf_counter()
     try:
-        renames, ignored = _resolve_columns(schema, staged.columns, mapping or {}, source)
+        lines_read = 0
+        if lines:
+            line_fields, ignored = _resolve_columns(
+                ORDER_LINES, staged.columns, mapping or {}, source
+            )
+            lines_read = staged.rows
+            staged = group_order_lines(con, staged, line_fields, rules)
+            renames, _ = _resolve_columns(schema, staged.columns, {}, source)
+        else:
+            renames, ignored = _resolve_columns(schema, staged.columns, mapping or {}, source)
         present = set(renames.values())
         derived = _needs_derived_key(schema, present, source)
         _project_stage(con, schema, renames, derived)
@@ -266,6 +312,7 @@ def _ingest_staged(
             run_id=uuid.uuid4().hex,
             ignored_columns=tuple(ignored),
             derived_key=derived,
+            lines=lines_read,
         )
         # Only a source with earlier quarantine entries can have lines fixed
         # since; a line occurs once per run, so this is decided once.
@@ -283,7 +330,9 @@ def _ingest_staged(
         report.rows = len(staged.rejects)
         try:
             for lo in range(0, int(bound[0][0]), batch_size):
-                _commit_batch(con, schema, report, validation, lo, lo + batch_size, clear_fixed)
+                _commit_batch(
+                    con, schema, report, validation, lo, lo + batch_size, clear_fixed, present
+                )
                 if on_progress is not None:
                     on_progress(report.rows, staged.rows)
         except Exception as exc:
@@ -297,7 +346,7 @@ def _ingest_staged(
 
 
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
-    for name in ("_batch_src", _PROJECTED, STAGE_TABLE, _BATCH_TABLE):
+    for name in ("_batch_src", _PROJECTED, STAGE_TABLE, _BATCH_TABLE, _OCCURRENCE, _CONFLICTS):
         kinds = con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE view_name = ? AND temporary "
             "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE table_name = ? AND temporary",
@@ -436,6 +485,7 @@ def _commit_batch(
     lo: int,
     hi: int,
     clear_fixed: bool,
+    present: set[str],
 ) -> None:
     """Validate records ``lo..hi`` and commit them in one transaction."""
     con.execute(
@@ -445,8 +495,11 @@ def _commit_batch(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_BATCH_TABLE} AS {validation}")
-        valid, bad = _counts(con)
-        inserted = _write_valid(con, schema)
+        if schema.mode == "append":
+            inserted, updated = _write_append(con, schema, present)
+        else:
+            inserted, updated = _write_upsert(con, schema), 0
+        valid, bad = _counts(con)  # after conflicts joined the invalid records
         _write_quarantine(con, schema, report, clear_fixed)
         if bad:
             for reason, n in con.execute(
@@ -456,6 +509,7 @@ def _commit_batch(
         new = replace(report)
         new.rows += valid + bad
         new.accepted += inserted
+        new.updated += updated
         new.duplicates += valid - inserted
         new.quarantined += bad
         new.batches += 1
@@ -464,7 +518,7 @@ def _commit_batch(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    report.rows, report.accepted = new.rows, new.accepted
+    report.rows, report.accepted, report.updated = new.rows, new.accepted, new.updated
     report.duplicates, report.quarantined, report.batches = (
         new.duplicates,
         new.quarantined,
@@ -480,16 +534,130 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _write_valid(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
-    """Insert the valid rows of the batch; returns how many were new or changed."""
+def _write_append(
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, present: set[str]
+) -> tuple[int, int]:
+    """Insert the batch's new facts; returns (written, of them updated).
+
+    Valid records are taken in rounds by their occurrence of the key within
+    the batch (nearly always one round), so two records of one key apply in
+    file order. A record whose key is already stored is compared with the
+    stored record: identical, or an earlier lifecycle value, is a duplicate;
+    a later lifecycle value updates it; any other difference turns the
+    record into a quarantined conflict. When every record of the first round
+    was new, nothing needs comparing (the usual first load).
+    """
+    names = ", ".join(quote_ident(n) for n in schema.field_names)
+    keys = ", ".join(quote_ident(k) for k in schema.key)
+    target = quote_ident(schema.name)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_OCCURRENCE} AS SELECT _row, "
+        f"row_number() OVER (PARTITION BY {keys} ORDER BY _row) AS _occ "
+        f"FROM {_BATCH_TABLE} WHERE _reason = ''"
+    )
+    rounds, firsts = con.execute(
+        f"SELECT coalesce(max(_occ), 0), count(*) FILTER (WHERE _occ = 1) FROM {_OCCURRENCE}"
+    ).fetchall()[0]
+    written = updated = 0
+    for occurrence in range(1, int(rounds) + 1):
+        this_round = (
+            f"SELECT b.* FROM {_BATCH_TABLE} b JOIN {_OCCURRENCE} o USING (_row) "
+            f"WHERE o._occ = {occurrence} AND b._reason = ''"
+        )
+        if occurrence == 1:
+            inserted = int(
+                con.execute(
+                    f"INSERT OR IGNORE INTO {target} ({names}) SELECT {names} "
+                    f"FROM ({this_round}) ORDER BY _row"
+                ).fetchall()[0][0]
+            )
+            written += inserted
+            if inserted == firsts and rounds == 1:
+                break  # every record new: nothing stored to compare with
+        moved = _compare_with_stored(con, schema, present, this_round)
+        written += moved
+        updated += moved
+    return written, updated
+
+
+def _compare_with_stored(
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, present: set[str], records: str
+) -> int:
+    """Quarantine ``records`` that conflict with the stored record of their key, and
+    apply the lifecycle moves of the rest; returns how many stored records moved."""
+    target = quote_ident(schema.name)
+    join = " AND ".join(f"t.{quote_ident(k)} = b.{quote_ident(k)}" for k in schema.key)
+    life = schema.lifecycle[0] if schema.lifecycle is not None else None
+    fixed = [n for n in schema.field_names if n in present and n not in schema.key and n != life]
+    differences = [_difference(n, f"t.{quote_ident(n)}", f"b.{quote_ident(n)}") for n in fixed]
+    forward: str | None = None
+    if schema.lifecycle is not None and life in present:
+        pairs = [f"{a}>{b}" for a, later in schema.lifecycle[1].items() for b in later]
+        allowed = ", ".join(quote_literal(p) for p in pairs)
+        old, new = f"t.{quote_ident(life)}", f"b.{quote_ident(life)}"
+        forward = f"({old} || '>' || {new}) IN ({allowed})"
+        backward = f"({new} || '>' || {old}) IN ({allowed})"
+        differences.append(
+            _difference(
+                life,
+                old,
+                new,
+                unless=f"{forward} OR {backward}",
+                note=" (no move leads from one to the other)",
+            )
+        )
+    if not differences:
+        return 0
+    key_shown = " || ', ' || ".join(
+        f"{quote_literal(k + ' ')} || {_shown('b.' + quote_ident(k))}" for k in schema.key
+    )
+    # The hint explains differing fixed fields, not a status that cannot move.
+    hint = quote_literal(_CONFLICT_HINTS.get(schema.name, ""))
+    hinted = " OR ".join(f"({d}) IS NOT NULL" for d in differences[: len(fixed)]) or "FALSE"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_CONFLICTS} AS SELECT b._row, "
+        f"{key_shown} || ' is already stored with other values: ' || "
+        f"concat_ws(' and ', {', '.join(differences)}) || "
+        f"CASE WHEN {hinted} THEN {hint} ELSE '' END AS why "
+        f"FROM ({records}) b JOIN {target} t ON {join} "
+        f"WHERE {' OR '.join(f'({d}) IS NOT NULL' for d in differences)}"
+    )
+    con.execute(
+        f"UPDATE {_BATCH_TABLE} SET _reason = c.why FROM {_CONFLICTS} c "
+        f"WHERE {_BATCH_TABLE}._row = c._row"
+    )
+    if forward is None or life is None:
+        return 0
+    column = quote_ident(life)
+    rows = f"SELECT * FROM ({records}) WHERE _row NOT IN (SELECT _row FROM {_CONFLICTS})"
+    moved = con.execute(
+        f"UPDATE {target} t SET {column} = b.{column} FROM ({rows}) b WHERE {join} AND {forward}"
+    ).fetchall()[0][0]
+    return int(moved)
+
+
+def _difference(name: str, stored: str, new: str, *, unless: str = "FALSE", note: str = "") -> str:
+    """SQL naming ``name``'s stored and new values when they differ (else NULL)."""
+    return (
+        f"CASE WHEN {stored} IS DISTINCT FROM {new} AND NOT coalesce({unless}, FALSE) THEN "
+        f"{quote_literal(name + ' ')} || {_shown(stored)} || ' stored, ' || {_shown(new)} "
+        f"|| ' here' || {quote_literal(note)} END"
+    )
+
+
+def _shown(value_sql: str) -> str:
+    """SQL for a value as a person reads it in a conflict: quoted, cut short, or empty."""
+    text = f"CAST({value_sql} AS VARCHAR)"
+    return (
+        f"coalesce('''' || left({text}, {_SHOWN_CHARS}) || "
+        f"CASE WHEN length({text}) > {_SHOWN_CHARS} THEN '…''' ELSE '''' END, 'empty')"
+    )
+
+
+def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
+    """Write the batch's new or changed descriptions; returns how many."""
     names = ", ".join(quote_ident(n) for n in schema.field_names)
     target = quote_ident(schema.name)
-    if schema.mode == "append":
-        row = con.execute(
-            f"INSERT OR IGNORE INTO {target} ({names}) SELECT {names} FROM {_BATCH_TABLE} "
-            f"WHERE _reason = '' ORDER BY _row"
-        ).fetchall()[0]
-        return int(row[0])
     keys = ", ".join(quote_ident(k) for k in schema.key)
     join = " AND ".join(f"t.{quote_ident(k)} = c.{quote_ident(k)}" for k in schema.key)
     differs = " OR ".join(

@@ -28,6 +28,7 @@ __all__ = [
     "INPUT_TABLES",
     "NOT_PURCHASES",
     "ORDER_STATUSES",
+    "ORDER_STATUS_MOVES",
     "SCHEMAS",
     "Field",
     "FieldKind",
@@ -99,6 +100,20 @@ ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returne
 NOT_PURCHASES: tuple[str, ...] = ("cancelled", "returned", "refunded")
 
 
+#: How an order's status may move on. A shop re-exports an order when its
+#: status changes (delivered, then returned), so ingestion applies a move along
+#: these arrows, keeps the stored status when a re-ingested older export would
+#: move it back, and quarantines a pair no arrow chain links (cancelled, then
+#: completed): both cannot be true of one order.
+ORDER_STATUS_MOVES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "pending": ("completed", "cancelled", "returned", "refunded"),
+        "completed": ("returned", "refunded"),
+        "returned": ("refunded",),
+    }
+)
+
+
 def purchase_sql(status: str = "status") -> str:
     """SQL that is true for an order that is a purchase: ``status`` is unset or not in
     :data:`NOT_PURCHASES` (for queries that do not go through the Ibis features)."""
@@ -156,6 +171,11 @@ class TableSchema:
         text_field: The field whose text decides ``language`` when the
             source gives none.
         item_optional_for: Event types that need no ``item_id``.
+        lifecycle: For an append table, a field that may move on in a later
+            record of the same key, and its allowed moves (from -> later
+            values); every other field of a stored record is fixed, so a
+            record that differs there is a conflict (see
+            :mod:`retain.data.ingest`).
     """
 
     name: str
@@ -165,6 +185,7 @@ class TableSchema:
     derivable_key: bool = False
     text_field: str | None = None
     item_optional_for: tuple[str, ...] = ()
+    lifecycle: tuple[str, Mapping[str, tuple[str, ...]]] | None = None
     description: str = ""
 
     @property
@@ -240,6 +261,7 @@ ORDERS = TableSchema(
     key=("order_id",),
     mode="append",
     derivable_key=True,
+    lifecycle=("status", ORDER_STATUS_MOVES),
 )
 
 ITEMS = TableSchema(

@@ -181,22 +181,42 @@ class PostgresStore:
         before the commit, so the calling replica can tell its own events from
         other replicas' when it polls (it feeds its own at once).
         """
-        with Store.open(":memory:") as scratch:
-            report = ingest_batch(
-                scratch,
-                records,
-                source,
-                future_tolerance_seconds=future_tolerance_seconds,
-                max_text_chars=max_text_chars,
-            )
-            valid = scratch.query_arrow("SELECT * FROM events ORDER BY ts, event_id")
-            rejected = scratch.execute(
-                "SELECT line, reason, record FROM quarantine ORDER BY line"
-            ).fetchall()
         columns = list(_EVENTS.field_names)
         placeholders = ", ".join(["%s"] * len(columns))
-        rows = [tuple(row[c] for c in columns) for row in valid.to_pylist()]
+        ids = list({str(r["event_id"]) for r in records if r.get("event_id") is not None})
         with self.connect() as con:
+            # The stored events of these ids go into the scratch store first, so
+            # the shared ingestion tells a retry (a duplicate) from a reused id
+            # with other values (a conflict) exactly as the embedded store does.
+            known = con.execute(
+                f"SELECT {', '.join(columns)} FROM events WHERE event_id = ANY(%s)", [ids]
+            ).fetchall()
+            with Store.open(":memory:") as scratch:
+                if known:
+                    stored = pa.Table.from_pylist(
+                        [dict(zip(columns, r, strict=True)) for r in known]
+                    )
+                    scratch.connection.register("_known", stored)
+                    scratch.execute(
+                        f"INSERT INTO events ({', '.join(columns)}) "
+                        f"SELECT {', '.join(columns)} FROM _known"
+                    )
+                report = ingest_batch(
+                    scratch,
+                    records,
+                    source,
+                    future_tolerance_seconds=future_tolerance_seconds,
+                    max_text_chars=max_text_chars,
+                )
+                valid = scratch.query_arrow(
+                    "SELECT * FROM events WHERE NOT list_contains(?, event_id) "
+                    "ORDER BY ts, event_id",
+                    [[r[0] for r in known]],
+                )
+                rejected = scratch.execute(
+                    "SELECT line, reason, record FROM quarantine ORDER BY line"
+                ).fetchall()
+            rows = [tuple(row[c] for c in columns) for row in valid.to_pylist()]
             con.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
             inserted: list[FreshEvent] = []
             with con.cursor() as cur:
