@@ -101,6 +101,8 @@ def _print_report(report: IngestReport) -> None:
     )
     if report.derived_key:
         out.print("  (no key column: ids derived from each record's content and occurrence)")
+    if report.attribute_columns:
+        out.print(f"  kept in attributes: {', '.join(report.attribute_columns)}")
     if report.ignored_columns:
         out.print(f"  ignored columns: {', '.join(report.ignored_columns)}")
     for reason, n in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:

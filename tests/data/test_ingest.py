@@ -169,6 +169,32 @@ def test_column_mapping_and_header_folding(store: Store, tmp_path: Path) -> None
         ingest_file(store, "events", path, mapping={"uid": "userid"}, now=NOW)
 
 
+def test_profile_columns_without_a_field_are_kept_as_attributes(
+    store: Store, tmp_path: Path
+) -> None:
+    """A flat profile export keeps its extra columns, so retention splits by them."""
+    path = write(
+        tmp_path / "users.csv",
+        "customer,age,income,country\nU1,45-54,50-74K,DE\nU2,,25-34K,\n",
+    )
+    report = ingest_file(store, "users", path, mapping={"customer": "user_id"}, now=NOW)
+    assert report.attribute_columns == ("age", "income", "country")
+    assert report.ignored_columns == ()
+    stored = store.query_df("SELECT user_id, attributes FROM users ORDER BY user_id")
+    assert [json.loads(a) for a in stored.attributes] == [
+        {"age": "45-54", "income": "50-74K", "country": "DE"},
+        {"income": "25-34K"},  # empty values are left out
+    ]
+    assert ingest_file(store, "users", path, mapping={"customer": "user_id"}).duplicates == 2
+    # A source with its own attributes column keeps it, and the rest is ignored.
+    own = write(tmp_path / "own.csv", 'user_id,attributes,age\nU3,"{""channel"": ""ads""}",30\n')
+    report = ingest_file(store, "users", own, now=NOW)
+    assert report.ignored_columns == ("age",) and report.attribute_columns == ()
+    assert store.execute("SELECT attributes FROM users WHERE user_id = 'U3'").fetchone() == (
+        '{"channel": "ads"}',
+    )
+
+
 def test_parquet_and_jsonl_sources(store: Store, tmp_path: Path) -> None:
     table = pa.table(
         {

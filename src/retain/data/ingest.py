@@ -70,6 +70,7 @@ ProgressCallback = Callable[[int, int], None]
 _BATCH_TABLE = "_batch"
 _PROJECTED = "_projected"
 _OCCURRENCE = "_occurrence"
+_ATTRIBUTES = "attributes"
 _CONFLICTS = "_conflicts"
 _SHOWN_CHARS = 40
 
@@ -97,6 +98,8 @@ class IngestReport:
     batches: int = 0
     seconds: float = 0.0
     ignored_columns: tuple[str, ...] = ()
+    #: Source columns with no field of their own, kept in the JSON ``attributes``.
+    attribute_columns: tuple[str, ...] = ()
     derived_key: bool = False
     #: Lines read when order lines were summed into orders (``rows`` then
     #: counts the orders formed plus the lines quarantined).
@@ -302,15 +305,20 @@ def _ingest_staged(
             renames, ignored = _resolve_columns(schema, staged.columns, mapping or {}, source)
         present = set(renames.values())
         derived = _needs_derived_key(schema, present, source)
-        _project_stage(con, schema, renames, derived)
+        kept = _attribute_columns(schema, present, ignored)
+        ignored = [c for c in ignored if c not in kept]
+        _project_stage(con, schema, renames, derived, kept)
         if derived:
             present |= set(schema.key)
+        if kept:
+            present.add(_ATTRIBUTES)
         report = IngestReport(
             table=schema.name,
             source=source,
             format=fmt,
             run_id=uuid.uuid4().hex,
             ignored_columns=tuple(ignored),
+            attribute_columns=tuple(kept),
             derived_key=derived,
             lines=lines_read,
         )
@@ -420,14 +428,35 @@ def _needs_derived_key(schema: TableSchema, present: set[str], source: str) -> b
     return True
 
 
+def _attribute_columns(schema: TableSchema, present: set[str], unused: list[str]) -> list[str]:
+    """The unused source columns that go into ``attributes``: all of them, for a table
+    with that JSON field when the source has no column for it (a profile export's
+    ``age``, ``income``, ``country``; a catalogue's ``department``), so a team can
+    split retention by them without first packing them into JSON."""
+    if _ATTRIBUTES not in schema.field_names or _ATTRIBUTES in present:
+        return []
+    return list(unused)
+
+
 def _project_stage(
     con: duckdb.DuckDBPyConnection,
     schema: TableSchema,
     renames: Mapping[str, str],
     derived: bool,
+    attributes: list[str] | None = None,
 ) -> None:
-    """Rename the staged columns to field names and derive the key if asked."""
+    """Rename the staged columns to field names, derive the key if asked, and pack
+    the ``attributes`` columns into one JSON object (values as text, empty ones left out)."""
     cols = [f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in renames.items()]
+    if attributes:
+        pairs = ", ".join(
+            f"struct_pack(k := {quote_literal(c)}, v := {quote_ident(c)})" for c in attributes
+        )
+        kept = f"list_filter([{pairs}], lambda x: x.v IS NOT NULL AND x.v <> '')"
+        cols.append(
+            f"CASE WHEN len({kept}) > 0 THEN CAST(to_json(map_from_entries({kept})) AS VARCHAR) "
+            f"END AS {_ATTRIBUTES}"
+        )
     if derived:
         content = ", ".join(
             f"coalesce({quote_ident(src)}, '')" for src in sorted(renames, key=renames.__getitem__)
