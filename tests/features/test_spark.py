@@ -132,3 +132,19 @@ def test_taste_segments_assign_alike_on_spark(spark_and_store: tuple[object, Sto
     _same(local, remote)
     model = fit_clusters(local, k=4, columns=TASTE.columns(local))
     _same(model.assign(local), model.assign(remote))
+
+
+def test_order_item_lines_read_alike_on_spark(spark_and_store: tuple[object, Store]) -> None:
+    """The orders' JSON item lists unnest the same with each engine's own ``from_json``."""
+    from retain.features.purchases import order_item_purchases
+
+    backend, store = spark_and_store
+    frames = []
+    for tables in (FeatureTables.from_store(store), FeatureTables.from_backend(backend)):  # type: ignore[arg-type]
+        lines = order_item_purchases(tables)
+        assert lines is not None
+        frame = tables.fetch(lines)
+        frame["ts"] = pd.to_datetime(frame["ts"])
+        frames.append(frame.sort_values(["user_id", "ts", "item_id"]).reset_index(drop=True))
+    assert len(frames[0]) > 100
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_dtype=False)

@@ -140,6 +140,46 @@ def test_sasrec_learns_a_deterministic_order() -> None:
     assert int(np.argmax(scores[1][1:])) + 1 == 6
 
 
+def test_sasrec_on_a_large_catalogue_samples_its_softmax_and_still_learns() -> None:
+    """Past ``full_softmax_items`` the loss scores a sample, not every item: memory
+    stays bounded by the sample on a big catalogue, and the order is still learned
+    (here the vocabulary is 2,000 items, the sample 64)."""
+    import torch
+
+    from retain.recommend.sasrec import _softmax_loss
+
+    rng = np.random.default_rng(0)
+    histories = []
+    for _ in range(200):
+        start = int(rng.integers(1, 5))
+        histories.append(list(range(start, start + 4)))
+    seqs = _seqs(histories, 2000)
+    config = SASRecConfig(
+        hidden=16, blocks=1, max_epochs=40, dropout=0.1, lr=1e-2,
+        full_softmax_items=500, sampled_negatives=64,
+    )  # fmt: skip
+    model = SASRec(config)
+    model.fit(seqs)
+    scores = model.score([np.array([2, 3], np.int32), np.array([5], np.int32)])
+    assert int(np.argmax(scores[0][1:])) + 1 == 4
+    assert int(np.argmax(scores[1][1:])) + 1 == 6
+    # The sampled loss touches only the candidates' rows of the item table.
+    weights = torch.randn(2001, 8, requires_grad=True)
+    hidden = torch.randn(5, 8)
+    _softmax_loss(weights, hidden, torch.tensor([3, 3, 9, 1500, 7]), config).backward()
+    assert weights.grad is not None
+    touched = int((weights.grad.abs().sum(dim=1) > 0).sum())
+    assert 4 <= touched <= 4 + 64 and weights.grad[0].abs().sum() == 0
+    # A small vocabulary keeps the exact full softmax.
+    small = torch.randn(401, 8)
+    full = torch.nn.functional.cross_entropy(
+        torch.cat([torch.full((5, 1), -1e9), hidden @ small[1:].T], dim=1),
+        torch.tensor([3, 3, 9, 150, 7]),
+    )
+    exact = _softmax_loss(small, hidden, torch.tensor([3, 3, 9, 150, 7]), config)
+    assert float(exact) == pytest.approx(float(full), rel=1e-5)
+
+
 def test_one_request_scores_like_a_batch() -> None:
     rng = np.random.default_rng(3)
     seqs = _seqs([list(rng.integers(1, 30, 6)) for _ in range(80)], 30)

@@ -65,7 +65,7 @@ def test_taste_is_the_share_of_purchases_per_category_up_to_the_cutoff(store: St
     assert fan["taste:garden"] == pytest.approx(0.8)  # the July pets purchase is not counted
     assert shares.loc["toys-fan-0", OTHER] == pytest.approx(0.8)  # toys is not in the top 2
     assert len(shares) == 90 and "ghost" not in shares.index
-    with pytest.raises(InvalidInputError, match="no purchase events of catalogued items"):
+    with pytest.raises(InvalidInputError, match="no purchases of catalogued items"):
         taste_features(FeatureTables.from_store(store), dt.date(2024, 12, 31))
 
 

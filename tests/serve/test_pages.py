@@ -278,7 +278,7 @@ def test_segments_page_lists_learned_segments_and_explains_tiny_shops(
     tiny = client(one_day_dir).get("/segments").text
     assert "No moves yet: nobody had bought by" in tiny and 'id="moves-chart"' not in tiny
     assert "No learned segments: clustering needs at least 10 customers" in tiny
-    assert "No taste segments: no purchase events of catalogued items" in tiny
+    assert "No taste segments: no purchases of catalogued items" in tiny
 
 
 def test_segments_are_fitted_for_the_page_until_training_stores_them(tmp_path: Path) -> None:

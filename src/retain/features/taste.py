@@ -2,8 +2,10 @@
 
 Behaviour features say *how* a customer shops (often, recently, big
 baskets); a growth team also needs to know *what* they shop for, to send the
-gardening offer to gardeners. Taste is read from purchase events joined to
-the catalogue's categories, up to the cutoff (nothing after it counts). The
+gardening offer to gardeners. Taste is read from the items customers bought
+(purchase events, or the orders' item lists where a shop has no purchase
+events: :mod:`retain.features.purchases`) joined to the catalogue's
+categories, up to the cutoff (nothing after it counts). The
 shop's most bought categories each get a column ``taste:<category>``, the
 rest share ``taste:(other categories)``, so a shop with hundreds of leaf categories still
 gives a handful of columns a marketer can read.
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, purchase_occasions
+from retain.features.purchases import purchased_items
 
 __all__ = ["OTHER", "TASTE_PREFIX", "category_purchases", "taste_features"]
 
@@ -29,7 +31,7 @@ OTHER = f"{TASTE_PREFIX}(other categories)"
 
 
 def category_purchases(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
-    """``user_id``, ``category``, ``purchases``: purchase events per customer and category.
+    """``user_id``, ``category``, ``purchases``: items bought per customer and category.
 
     Only customers with a purchase by the cutoff in ``orders`` (cancelled and
     returned orders left out, as everywhere) count, so a taste segment holds
@@ -40,12 +42,14 @@ def category_purchases(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
     Raises:
         InvalidInputError: the store has no events or no catalogue to read taste from.
     """
-    if tables.events is None or tables.items is None:
-        raise InvalidInputError("taste needs purchase events and a catalogue with categories")
-    events, items = tables.events, tables.items
-    end = ibis.timestamp(dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time()))
+    bought = purchased_items(tables, cutoff)
+    if bought is None or tables.items is None:
+        raise InvalidInputError(
+            "taste needs purchases of items (purchase events, or orders that list their items) "
+            "and a catalogue with categories"
+        )
+    items = tables.items
     customers = purchase_occasions(tables.orders, cutoff).select("user_id").distinct()
-    bought = events.filter((events.event_type == "purchase") & (events.ts < end))
     bought = bought.semi_join(customers, "user_id")
     joined = bought.join(items, bought.item_id == items.item_id).filter(
         items.category.notnull() & (items.category != "")
@@ -66,8 +70,9 @@ def taste_features(tables: FeatureTables, cutoff: dt.date, *, top: int = 12) -> 
     long = tables.fetch(category_purchases(tables, cutoff))
     if long.empty:
         raise InvalidInputError(
-            f"no purchase events of catalogued items by {cutoff}: taste segments need them "
-            "(ingest events with event_type 'purchase' and items with a category)"
+            f"no purchases of catalogued items by {cutoff}: taste segments need them (ingest "
+            "events with event_type 'purchase', or orders that list their items, e.g. with "
+            "`retain ingest orders FILE --lines`, and items with a category)"
         )
     totals = long.groupby("category").purchases.sum().sort_values(ascending=False, kind="stable")
     kept = set(totals.index[:top])

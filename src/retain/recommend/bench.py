@@ -94,8 +94,9 @@ def _baselines(
             "train_seconds": time.perf_counter() - tick,
         }
     rng = np.random.default_rng(seed)
+    tuning = settings.tuning_users(split.train.n_items)
     sample = rng.choice(
-        len(split.valid_target), min(settings.holdout_users, len(split.valid_target)), replace=False
+        len(split.valid_target), min(tuning, len(split.valid_target)), replace=False
     )
     inputs = [split.train.histories[i] for i in sample]
     targets = split.valid_target[sample]

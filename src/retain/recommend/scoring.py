@@ -11,17 +11,21 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import ibis
 import pyarrow as pa
 
 from retain.artifacts import publish, version_path
 from retain.data.store import Store
 from retain.errors import NotFoundError
+from retain.features.customer import FeatureTables
+from retain.features.purchases import has_purchase_events, order_item_purchases
 from retain.recommend.recommender import Recommender, RecommendSettings
 
 __all__ = [
     "MODEL_KIND",
     "RECOMMENDATIONS_TABLE",
     "RecommendTrainResult",
+    "interactions",
     "load_current",
     "train_and_recommend",
 ]
@@ -50,12 +54,17 @@ def train_and_recommend(
     *,
     k: int = 20,
 ) -> RecommendTrainResult:
-    """Fit on ``events`` and ``items``, publish, and batch-score every user."""
-    if not store.has_table("events") or store.count("events") == 0:
-        raise NotFoundError("no events in the store; ingest some first (retain ingest events FILE)")
-    events = store.query_arrow(
-        "SELECT user_id, item_id, event_type, ts FROM events WHERE item_id IS NOT NULL"
-    )
+    """Fit on ``events`` and ``items``, publish, and batch-score every user.
+
+    A shop without purchase events learns from its orders' item lists as
+    purchases (:func:`interactions`), so order exports alone are enough.
+    """
+    events = interactions(store)
+    if events.num_rows == 0:
+        raise NotFoundError(
+            "no events and no orders that list their items in the store; ingest some first "
+            "(retain ingest events FILE, or retain ingest orders FILE --lines)"
+        )
     items = store.table("items") if store.has_table("items") else None
     rec = Recommender(settings).fit(events, items)
     version = publish(models_root, MODEL_KIND, rec.save)
@@ -70,6 +79,24 @@ def train_and_recommend(
         holdout_ndcg10=rec.report.holdout_ndcg10,
         seconds=rec.report.seconds.get("total", 0.0),
     )
+
+
+def interactions(store: Store) -> pa.Table:
+    """``user_id, item_id, event_type, ts`` the recommender learns from: the events, and
+    when none of them is a purchase, each item line of the orders as a ``purchase``
+    (the rule of :func:`retain.features.purchases.purchased_items`)."""
+    events = store.query_arrow(
+        "SELECT user_id, item_id, event_type, ts FROM events WHERE item_id IS NOT NULL"
+    )
+    tables = FeatureTables.from_store(store)
+    if has_purchase_events(tables):
+        return events
+    lines = order_item_purchases(tables)
+    if lines is None:
+        return events
+    bought = lines.mutate(event_type=ibis.literal("purchase"))
+    bought_arrow = tables.runner(bought.select("user_id", "item_id", "event_type", "ts"))
+    return pa.concat_tables([events, bought_arrow.cast(events.schema)])
 
 
 def write_recommendations(store: Store, rec: Recommender, version: str, *, k: int = 20) -> int:

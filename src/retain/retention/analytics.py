@@ -28,6 +28,7 @@ import pandas as pd
 
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, purchase_occasions
+from retain.features.purchases import purchased_items
 from retain.retention.cluster_training import LEARNED_KINDS, LearnedKind
 from retain.retention.segments import rfm_segments
 
@@ -198,8 +199,8 @@ def segment_matrix(
             )
         if by == BY_FIRST_CATEGORY:
             raise InvalidInputError(
-                "no customer has a purchase event for an item with a category; "
-                "splitting by first_category needs both"
+                "no customer has bought an item with a category (a purchase event, or an "
+                "order that lists its items); splitting by first_category needs both"
             )
         known = ", ".join(attribute_names(tables)) or "none (no customer profile has attributes)"
         raise InvalidInputError(
@@ -217,7 +218,7 @@ def split_caveat(by: str) -> str:
             "there, not a forecast."
         )
     if by == BY_FIRST_CATEGORY:
-        return f"Customers with no purchase event for an item with a category are '{NOT_SET}'."
+        return f"Customers who bought no item with a category are '{NOT_SET}'."
     if by in LEARNED_KINDS:
         return (
             f"{LEARNED_KINDS[by].title.capitalize()}s are today's, as stored by the last "
@@ -242,16 +243,15 @@ def _learned_segments(tables: FeatureTables, kind: LearnedKind) -> ir.Table:
 
 
 def _first_categories(tables: FeatureTables, as_of: dt.date) -> ir.Table:
-    """Per customer, the category of their first purchased item (earliest event, then item id)."""
-    if tables.events is None or tables.items is None:
+    """Per customer, the category of their first purchased item (earliest purchase, then
+    item id), from purchase events or the orders' item lists (:func:`purchased_items`)."""
+    bought = purchased_items(tables, as_of)
+    if bought is None or tables.items is None:
         raise InvalidInputError(
-            "splitting by first_category needs purchase events and items with categories"
+            "splitting by first_category needs purchases of items (purchase events, or orders "
+            "that list their items) and items with categories"
         )
-    events, items = tables.events, tables.items
-    end = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    bought = events.filter(
-        events.event_type == "purchase", events.ts < end, events.user_id.notnull()
-    )
+    items = tables.items
     joined = bought.join(items, bought.item_id == items.item_id).filter(items.category.notnull())
     first = ibis.row_number().over(group_by=joined.user_id, order_by=[joined.ts, joined.item_id])
     ranked = joined.mutate(first=first)

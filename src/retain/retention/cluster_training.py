@@ -157,7 +157,7 @@ def train_segments(
 
     Raises:
         InvalidInputError: no orders, too few customers to cluster, or (taste)
-            no purchase events of catalogued items.
+            no purchases of catalogued items.
     """
     day = as_of or latest_order_day(store)
     if day is None:
