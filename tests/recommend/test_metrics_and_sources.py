@@ -125,14 +125,14 @@ def test_blend_gives_weight_to_the_informative_source_only() -> None:
     assert np.allclose(dist.sum(axis=1), 1.0) and (dist[:, 0] == 0).all()
 
 
-def test_sasrec_learns_a_deterministic_order() -> None:
-    # Every user walks 1 -> 2 -> ... -> 8 from a random start.
+def _walks() -> list[list[int]]:
+    """200 users, each walking 1 -> 2 -> ... -> 8 from a random start, four steps."""
     rng = np.random.default_rng(0)
-    histories = []
-    for _ in range(200):
-        start = int(rng.integers(1, 5))
-        histories.append(list(range(start, start + 4)))
-    seqs = _seqs(histories, 8)
+    return [list(range(start, start + 4)) for start in rng.integers(1, 5, 200).tolist()]
+
+
+def test_sasrec_learns_a_deterministic_order() -> None:
+    seqs = _seqs(_walks(), 8)
     model = SASRec(SASRecConfig(hidden=16, blocks=1, max_epochs=40, dropout=0.1, lr=1e-2))
     model.fit(seqs)
     scores = model.score([np.array([2, 3], np.int32), np.array([5], np.int32)])
@@ -148,12 +148,7 @@ def test_sasrec_on_a_large_catalogue_samples_its_softmax_and_still_learns() -> N
 
     from retain.recommend.sasrec import _softmax_loss
 
-    rng = np.random.default_rng(0)
-    histories = []
-    for _ in range(200):
-        start = int(rng.integers(1, 5))
-        histories.append(list(range(start, start + 4)))
-    seqs = _seqs(histories, 2000)
+    seqs = _seqs(_walks(), 2000)
     config = SASRecConfig(
         hidden=16, blocks=1, max_epochs=40, dropout=0.1, lr=1e-2,
         full_softmax_items=500, sampled_negatives=64,

@@ -23,9 +23,15 @@ import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
 from retain.data.schemas import NOT_PURCHASES
+from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables
 
-__all__ = ["has_purchase_events", "order_item_purchases", "purchased_items"]
+__all__ = [
+    "categorised_purchases",
+    "has_purchase_events",
+    "order_item_purchases",
+    "purchased_items",
+]
 
 #: The item list's shape, as each engine's ``from_json`` spells it.
 _ITEMS_SPEC = {"duckdb": '[{"item_id": "VARCHAR"}]', "pyspark": "array<struct<item_id:string>>"}
@@ -67,6 +73,26 @@ def purchased_items(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
         return bought.select("user_id", "item_id", "ts")
     lines = order_item_purchases(tables)
     return None if lines is None else lines.filter(lines.ts < end)
+
+
+def categorised_purchases(tables: FeatureTables, cutoff: dt.date, purpose: str) -> ir.Table:
+    """:func:`purchased_items` of catalogued items with a category, with that ``category``.
+
+    Raises:
+        InvalidInputError: there is nothing to read purchases or categories
+            from; the message starts with ``purpose`` (what needs them).
+    """
+    bought = purchased_items(tables, cutoff)
+    if bought is None or tables.items is None:
+        raise InvalidInputError(
+            f"{purpose} needs purchases of items (purchase events, or orders that list their "
+            "items) and a catalogue with categories"
+        )
+    items = tables.items
+    joined = bought.join(items, bought.item_id == items.item_id).filter(
+        items.category.notnull() & (items.category != "")
+    )
+    return joined.select(bought.user_id, bought.item_id, bought.ts, items.category)
 
 
 def order_item_purchases(tables: FeatureTables) -> ir.Table | None:

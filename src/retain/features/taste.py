@@ -20,7 +20,7 @@ import pandas as pd
 
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, purchase_occasions
-from retain.features.purchases import purchased_items
+from retain.features.purchases import categorised_purchases
 
 __all__ = ["OTHER", "TASTE_PREFIX", "category_purchases", "taste_features"]
 
@@ -42,18 +42,9 @@ def category_purchases(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
     Raises:
         InvalidInputError: the store has no events or no catalogue to read taste from.
     """
-    bought = purchased_items(tables, cutoff)
-    if bought is None or tables.items is None:
-        raise InvalidInputError(
-            "taste needs purchases of items (purchase events, or orders that list their items) "
-            "and a catalogue with categories"
-        )
-    items = tables.items
+    bought = categorised_purchases(tables, cutoff, "taste")
     customers = purchase_occasions(tables.orders, cutoff).select("user_id").distinct()
-    bought = bought.semi_join(customers, "user_id")
-    joined = bought.join(items, bought.item_id == items.item_id).filter(
-        items.category.notnull() & (items.category != "")
-    )
+    joined = bought.semi_join(customers, "user_id")
     return joined.group_by([joined.user_id, joined.category]).aggregate(purchases=joined.count())
 
 

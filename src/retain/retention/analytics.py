@@ -28,7 +28,7 @@ import pandas as pd
 
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables, purchase_occasions
-from retain.features.purchases import purchased_items
+from retain.features.purchases import categorised_purchases
 from retain.retention.cluster_training import LEARNED_KINDS, LearnedKind
 from retain.retention.segments import rfm_segments
 
@@ -244,15 +244,8 @@ def _learned_segments(tables: FeatureTables, kind: LearnedKind) -> ir.Table:
 
 def _first_categories(tables: FeatureTables, as_of: dt.date) -> ir.Table:
     """Per customer, the category of their first purchased item (earliest purchase, then
-    item id), from purchase events or the orders' item lists (:func:`purchased_items`)."""
-    bought = purchased_items(tables, as_of)
-    if bought is None or tables.items is None:
-        raise InvalidInputError(
-            "splitting by first_category needs purchases of items (purchase events, or orders "
-            "that list their items) and items with categories"
-        )
-    items = tables.items
-    joined = bought.join(items, bought.item_id == items.item_id).filter(items.category.notnull())
+    item id), from purchase events or the orders' item lists (:func:`categorised_purchases`)."""
+    joined = categorised_purchases(tables, as_of, "splitting by first_category")
     first = ibis.row_number().over(group_by=joined.user_id, order_by=[joined.ts, joined.item_id])
     ranked = joined.mutate(first=first)
     return ranked.filter(ranked.first == 0).select("user_id", segment=ranked.category)
