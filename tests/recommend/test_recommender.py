@@ -200,6 +200,34 @@ def test_similar_items_and_cold_start_items_through_text(
     assert "NEW-1" in [r.item_id for r in rec.similar_items(row["item_id"], k=5)]
 
 
+def test_repeated_item_texts_are_embedded_once(
+    tables: tuple[pa.Table, pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catalogue where many products share a text (a grocery's product types) embeds
+    each distinct text once, and every product gets its text's vector."""
+    from retain.text.encoder import TextEncoder
+
+    events, items = tables
+    copies = items.set_column(
+        items.schema.get_field_index("title"),
+        "title",
+        pa.array([f"type {i % 5}" for i in range(items.num_rows)]),
+    ).drop_columns(["description"])
+    calls: list[int] = []
+    real = TextEncoder.encode
+
+    def counted(self: TextEncoder, texts: list[str], *args: object, **kwargs: object) -> object:
+        calls.append(len(texts))
+        return real(self, texts, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TextEncoder, "encode", counted)
+    rec = Recommender(replace(SMALL, sequential=False, als=False))
+    rec.fit(events, copies)
+    texts = [str(t or "") for t in rec.texts[1:]]
+    assert calls == [len(set(texts))] and len(set(texts)) < len(texts) / 2
+    assert rec.similar_items(items.column("item_id")[0].as_py(), k=3)
+
+
 def test_save_and_load_answer_the_same(fitted: Recommender, tmp_path: Path) -> None:
     fitted.save(tmp_path / "model")
     loaded = Recommender.load(tmp_path / "model")
