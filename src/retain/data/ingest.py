@@ -59,6 +59,8 @@ from retain.data.validation import (
     build_validation_sql,
     quote_ident,
     quote_literal,
+    raw_record_sql,
+    snippet_sql,
 )
 from retain.errors import InvalidInputError, NotFoundError
 
@@ -72,7 +74,6 @@ _PROJECTED = "_projected"
 _OCCURRENCE = "_occurrence"
 _ATTRIBUTES = "attributes"
 _CONFLICTS = "_conflicts"
-_SHOWN_CHARS = 40
 
 #: Said after a conflict, where one mistake explains most of them.
 _CONFLICT_HINTS = {
@@ -676,11 +677,7 @@ def _difference(name: str, stored: str, new: str, *, unless: str = "FALSE", note
 
 def _shown(value_sql: str) -> str:
     """SQL for a value as a person reads it in a conflict: quoted, cut short, or empty."""
-    text = f"CAST({value_sql} AS VARCHAR)"
-    return (
-        f"coalesce('''' || left({text}, {_SHOWN_CHARS}) || "
-        f"CASE WHEN length({text}) > {_SHOWN_CHARS} THEN '…''' ELSE '''' END, 'empty')"
-    )
+    return f"coalesce({snippet_sql(f'CAST({value_sql} AS VARCHAR)')}, 'empty')"
 
 
 def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
@@ -706,13 +703,7 @@ def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
 def _write_quarantine(
     con: duckdb.DuckDBPyConnection, schema: TableSchema, report: IngestReport, clear_fixed: bool
 ) -> None:
-    record = (
-        "json_object("
-        + ", ".join(
-            f"{quote_literal(n)}, left({quote_ident('r_' + n)}, 2000)" for n in schema.field_names
-        )
-        + ")"
-    )
+    record = raw_record_sql(schema)
     params = [report.table, report.source, report.run_id]
     con.execute(
         f"INSERT OR REPLACE INTO quarantine SELECT ?, ?, _line, _reason, {record}, ?, now() "

@@ -28,7 +28,12 @@ import duckdb
 
 from retain.data.schemas import ORDER_STATUSES, ORDERS, Field, TableSchema
 from retain.data.sources import STAGE_TABLE, Reject, Staged
-from retain.data.validation import ValidationRules, build_validation_sql, quote_ident
+from retain.data.validation import (
+    ValidationRules,
+    build_validation_sql,
+    quote_ident,
+    raw_record_sql,
+)
 from retain.errors import InvalidInputError
 
 __all__ = ["ORDER_LINES", "group_order_lines"]
@@ -123,11 +128,7 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> list
         + f") FROM {_LINES} WHERE _reason = '' GROUP BY order_id HAVING "
         + " OR ".join(f"count(DISTINCT {name}) > 1" for name in disagree)
     )
-    raw = (
-        "json_object("
-        + ", ".join(f"'{f.name}', {quote_ident('r_' + f.name)}" for f in schema.fields)
-        + ")"
-    )
+    raw = raw_record_sql(schema)
     found = con.execute(
         f"SELECT l._line, CASE WHEN l._reason <> '' THEN l._reason ELSE "
         f"'order ' || l.order_id || ' is loaded only whole: ' || string_agg(b.why, '; ') END, "

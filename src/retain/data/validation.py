@@ -18,11 +18,20 @@ from datetime import datetime
 
 from retain.data.schemas import Field, TableSchema
 
-__all__ = ["ValidationRules", "build_validation_sql", "quote_ident", "quote_literal"]
+__all__ = [
+    "ValidationRules",
+    "build_validation_sql",
+    "quote_ident",
+    "quote_literal",
+    "raw_record_sql",
+    "snippet_sql",
+]
 
 _TRIM_CHARS = " \t\r\n\ufeff"
 _MAX_ID_CHARS = 512
 _SNIPPET_CHARS = 40
+#: Longest raw value kept per field in a quarantined record.
+_RAW_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -50,12 +59,22 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _snippet(raw: str) -> str:
+def snippet_sql(raw: str) -> str:
     """SQL for a short quoted excerpt of a raw value, for error messages."""
     return (
         f"('''' || left({raw}, {_SNIPPET_CHARS}) || "
         f"CASE WHEN length({raw}) > {_SNIPPET_CHARS} THEN '…''' ELSE '''' END)"
     )
+
+
+def raw_record_sql(schema: TableSchema) -> str:
+    """SQL for a validated row's raw fields (``r_<field>``) as one JSON object, each
+    value cut at 2,000 characters: what the quarantine keeps of a rejected record."""
+    fields = ", ".join(
+        f"{quote_literal(f.name)}, left({quote_ident('r_' + f.name)}, {_RAW_CHARS})"
+        for f in schema.fields
+    )
+    return f"json_object({fields})"
 
 
 def _trimmed(raw: str) -> str:
@@ -145,7 +164,7 @@ def _rules_for(f: Field, t: str, clean: str, rules: ValidationRules) -> list[Rul
     """The rules of one field; ``t`` is its trimmed raw text, ``clean`` its value."""
     name = f.name
     present = f"{t} IS NOT NULL"
-    snippet = _snippet(t)
+    snippet = snippet_sql(t)
     out: list[Rule] = []
     if f.required:
         out.append((f"{t} IS NULL", quote_literal(f"missing required field '{name}'")))
