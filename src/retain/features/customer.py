@@ -35,6 +35,8 @@ __all__ = [
     "FeatureTables",
     "canonical_table",
     "customer_features",
+    "day_after",
+    "is_purchase",
     "marked_reviews",
     "purchase_occasions",
     "purchase_outcomes",
@@ -177,7 +179,8 @@ LEARNED_OUTPUTS = {
 }
 
 
-def _day_after(cutoff: dt.date) -> ir.TimestampScalar:
+def day_after(cutoff: dt.date) -> ir.TimestampScalar:
+    """The first moment after ``cutoff``: records with ``ts`` before it are on or before it."""
     moment = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
     return ibis.timestamp(moment)
 
@@ -186,12 +189,15 @@ def _weeks_between(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingVal
     return later.delta(earlier, unit="day").cast("float64") / _WEEK_DAYS
 
 
+def is_purchase(orders: ir.Table) -> ir.BooleanValue:
+    """True for an order that is a purchase: no status, or one not in
+    :data:`NOT_PURCHASES` (the Ibis twin of :func:`retain.data.schemas.purchase_sql`)."""
+    return orders.status.isnull() | ~orders.status.isin(NOT_PURCHASES)
+
+
 def purchase_occasions(orders: ir.Table, cutoff: dt.date) -> ir.Table:
     """One row per customer and purchase day up to ``cutoff``: spend and units."""
-    kept = orders.filter(
-        orders.ts < _day_after(cutoff),
-        orders.status.isnull() | ~orders.status.isin(NOT_PURCHASES),
-    )
+    kept = orders.filter(orders.ts < day_after(cutoff), is_purchase(orders))
     return kept.group_by(user_id=kept.user_id, day=kept.ts.date()).aggregate(
         spend=kept.amount.sum(),
         units=kept.num_items.fill_null(1).sum(),
@@ -278,7 +284,7 @@ def _filled(column: ir.Value, name: str) -> ir.FloatingValue:
 
 
 def _return_features(orders: ir.Table, cutoff: dt.date) -> ir.Table:
-    gone = orders.filter(orders.ts < _day_after(cutoff), orders.status.isin(NOT_PURCHASES))
+    gone = orders.filter(orders.ts < day_after(cutoff), orders.status.isin(NOT_PURCHASES))
     return gone.group_by("user_id").aggregate(returns=gone.count())
 
 
@@ -287,7 +293,7 @@ def _event_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
     if events is None:
         return None
     end = ibis.date(cutoff)
-    seen = events.filter(events.ts < _day_after(cutoff))
+    seen = events.filter(events.ts < day_after(cutoff))
     weeks_ago = _weeks_between(end, seen.ts.date())
     kind = seen.event_type
     funnel = seen.group_by("user_id").aggregate(
@@ -342,7 +348,7 @@ def _review_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
     reviews = marked_reviews(tables)
     if reviews is None:
         return None
-    mine = reviews.filter(reviews.user_id.notnull(), reviews.ts < _day_after(cutoff))
+    mine = reviews.filter(reviews.user_id.notnull(), reviews.ts < day_after(cutoff))
     return mine.group_by("user_id").aggregate(
         reviews=mine.count(),
         mean_rating=mine.rating.mean(),
@@ -354,6 +360,6 @@ def _support_features(conversations: ir.Table | None, cutoff: dt.date) -> ir.Tab
     if conversations is None:
         return None
     mine = conversations.filter(
-        conversations.user_id.notnull(), conversations.ts < _day_after(cutoff)
+        conversations.user_id.notnull(), conversations.ts < day_after(cutoff)
     )
     return mine.group_by("user_id").aggregate(support_contacts=mine.conversation_id.nunique())

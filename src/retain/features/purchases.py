@@ -22,9 +22,8 @@ import ibis
 import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
-from retain.data.schemas import NOT_PURCHASES
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables
+from retain.features.customer import FeatureTables, day_after, is_purchase
 
 __all__ = [
     "categorised_purchases",
@@ -61,7 +60,7 @@ def purchased_items(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
     Purchase events when the store has any, else the lines of orders that
     are purchases; None when there are neither events nor orders' items to read.
     """
-    end = ibis.timestamp(dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time()))
+    end = day_after(cutoff)
     events = tables.events
     if events is not None and has_purchase_events(tables):
         bought = events.filter(
@@ -107,7 +106,7 @@ def order_item_purchases(tables: FeatureTables) -> ir.Table | None:
     kept = orders.filter(
         orders["items"].notnull(),
         orders.user_id.notnull(),
-        orders.status.isnull() | ~orders.status.isin(NOT_PURCHASES),
+        is_purchase(orders),
     )
     lines = kept.select(kept.user_id, kept.ts, line=_item_list(kept["items"], spec).unnest())
     lines = lines.select(lines.user_id, item_id=lines.line["item_id"], ts=lines.ts)

@@ -27,7 +27,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables, purchase_occasions
+from retain.features.customer import FeatureTables, day_after, purchase_occasions
 from retain.features.purchases import categorised_purchases
 from retain.retention.cluster_training import LEARNED_KINDS, LearnedKind
 from retain.retention.segments import rfm_segments
@@ -357,7 +357,7 @@ def active_users(
     tables: FeatureTables, as_of: dt.date, period: Literal["day", "week", "month"] = "day"
 ) -> ir.Table:
     """Distinct users with any event or purchase per day, week or month, up to ``as_of``."""
-    end = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    end = day_after(as_of)
     parts = [tables.orders.filter(tables.orders.ts < end).select("user_id", "ts")]
     if tables.events is not None:
         parts.append(tables.events.filter(tables.events.ts < end).select("user_id", "ts"))

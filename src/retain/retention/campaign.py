@@ -34,6 +34,7 @@ from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import (
     FeatureTables,
     customer_features,
+    day_after,
     marked_reviews,
     purchase_outcomes,
 )
@@ -86,7 +87,7 @@ class CampaignResult:
 def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> set[str]:
     """Customers with a support conversation or a negative review in the last ``days``."""
     start = ibis.timestamp(dt.datetime.combine(as_of - dt.timedelta(days=days - 1), dt.time()))
-    end = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    end = day_after(as_of)
     found: set[str] = set()
     if tables.conversations is not None:
         chats = tables.conversations
