@@ -413,6 +413,36 @@ def test_a_later_order_status_updates_the_stored_order(store: Store, tmp_path: P
     )
 
 
+def test_a_status_move_is_dated_by_the_source_or_else_by_the_ingest(
+    store: Store, tmp_path: Path
+) -> None:
+    """A feature computed as of an earlier day must see the old status, so each
+    move records when it happened: the export's ``status_ts`` when it has one,
+    else the ingest time. A later "updated at" alone is no conflict."""
+    head = "order_id,user_id,ts,amount,status,status_ts\n"
+    placed = write(
+        tmp_path / "a.csv", head + "O1,U1,2026-01-01,10,completed,\nO2,U2,2026-01-02,20,,\n"
+    )
+    ingest_file(store, "orders", placed, now=NOW)
+    moved = write(
+        tmp_path / "b.csv",
+        head + "O1,U1,2026-01-01,10,returned,2026-01-09T12:00:00Z\nO2,U2,2026-01-02,20,refunded,\n",
+    )
+    assert ingest_file(store, "orders", moved, now=NOW).updated == 2
+    dated = store.query_df("SELECT order_id, status, status_ts FROM orders ORDER BY 1")
+    assert dated.status.tolist() == ["returned", "refunded"]
+    assert dated.status_ts.tolist() == [
+        pd.Timestamp("2026-01-09 12:00"),
+        pd.Timestamp(NOW.replace(tzinfo=None)),
+    ]
+    touched = write(tmp_path / "c.csv", head + "O1,U1,2026-01-01,10,returned,2026-02-01\n")
+    report = ingest_file(store, "orders", touched, now=NOW)
+    assert (report.duplicates, report.quarantined) == (1, 0)
+    assert store.query_df("SELECT status_ts FROM orders WHERE order_id = 'O1'").status_ts[0] == (
+        pd.Timestamp("2026-01-09 12:00")
+    )
+
+
 LINES_HEAD = "order,customer,time,sku,qty,unit_price,state\n"
 
 
@@ -469,6 +499,26 @@ def test_an_order_with_a_bad_line_is_quarantined_whole(store: Store, tmp_path: P
         == reasons[5]
         == ("order B2 is loaded only whole: its lines name 2 customers (U2, U3)")
     )
+
+
+def test_order_lines_of_a_return_carry_its_date(store: Store, tmp_path: Path) -> None:
+    """A line export re-sent after a return moves the order on, dated by its
+    latest line (the order was returned once all of it was back)."""
+    head = "order_id,user_id,ts,item_id,amount,status,returned_at\n"
+    sold = write(
+        tmp_path / "a.csv",
+        head + "B1,U1,2026-01-02,I1,5,completed,\nB1,U1,2026-01-02,I2,1,completed,\n",
+    )
+    back = write(
+        tmp_path / "b.csv",
+        head + "B1,U1,2026-01-02,I1,5,returned,2026-01-05\n"
+        "B1,U1,2026-01-02,I2,1,returned,2026-01-06\n",
+    )
+    mapping = {"returned_at": "status_ts"}
+    ingest_file(store, "orders", sold, mapping=mapping, now=NOW, lines=True)
+    assert ingest_file(store, "orders", back, mapping=mapping, now=NOW, lines=True).updated == 1
+    (order,) = store.query_df("SELECT status, status_ts FROM orders").itertuples()
+    assert (order.status, order.status_ts) == ("returned", pd.Timestamp("2026-01-06"))
 
 
 def test_order_lines_need_an_amount_or_a_price(store: Store, tmp_path: Path) -> None:

@@ -85,3 +85,22 @@ def test_reopen_keeps_data_and_checks_the_schema_version(tmp_path: Path) -> None
 def test_read_only_open_of_a_missing_store_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="ingest data first"):
         Store.open(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_a_store_an_older_version_wrote_gains_the_new_fields(tmp_path: Path) -> None:
+    """Orders gained ``status_ts``: an older store still reads (the field as empty)
+    and gets the column, its rows kept, the first time it is opened for writing."""
+    from retain.features.customer import FeatureTables, purchase_occasions
+
+    path = tmp_path / "old.duckdb"
+    with Store.open(path) as s:
+        s.execute("ALTER TABLE orders DROP COLUMN status_ts")
+        s.execute("INSERT INTO orders VALUES ('o1', 'u1', '2026-01-02', 5.0, 1, 'completed', NULL)")
+    with Store.open(path, read_only=True) as s:
+        assert "status_ts" not in s.columns("orders")
+        tables = FeatureTables.from_store(s)
+        day = pd.Timestamp("2026-01-03").date()
+        assert tables.fetch(purchase_occasions(tables.orders, day)).spend.tolist() == [5.0]
+    with Store.open(path) as s:
+        assert s.columns("orders")[-1] == "status_ts"
+        assert s.count("orders") == 1

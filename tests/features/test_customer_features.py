@@ -140,6 +140,23 @@ def test_nothing_after_the_cutoff_changes_a_feature(store: Store) -> None:
                 "status": "cancelled",
             },
             {"order_id": "n1", "user_id": "new", "ts": "2025-05-01", "amount": 7.0},
+            # Returns of orders placed before the cutoff, made after it: one dated
+            # by the export, one by the ingest (NOW) when the export has no date.
+            {
+                "order_id": "a3",
+                "user_id": "ann",
+                "ts": "2025-02-03 09:00",
+                "amount": 15.0,
+                "status": "refunded",
+                "status_ts": "2025-04-15 08:00",
+            },
+            {
+                "order_id": "a4",
+                "user_id": "ann",
+                "ts": "2025-03-03 09:00",
+                "amount": 45.0,
+                "status": "returned",
+            },
         ],
         "orders-2",
     )
@@ -183,3 +200,33 @@ def test_outcomes_count_occasions_inside_the_window_only(store: Store) -> None:
     tables = FeatureTables.from_store(store)
     got = tables.fetch(purchase_outcomes(tables.orders, dt.date(2025, 1, 6), dt.date(2025, 3, 3)))
     assert got.set_index("user_id").to_dict("index") == {"ann": {"purchases": 2.0, "spend": 60.0}}
+
+
+def test_a_return_counts_from_the_day_the_order_took_that_status(store: Store) -> None:
+    """Features as of a day after a return see it, and only that one; the
+    purchase outcomes of a window count the orders as they stood at its end."""
+    _shop(store)
+    _load(
+        store,
+        "orders",
+        [
+            {
+                "order_id": "a3",
+                "user_id": "ann",
+                "ts": "2025-02-03 09:00",
+                "amount": 15.0,
+                "status": "returned",
+                "status_ts": "2025-04-15 08:00",
+            },
+        ],
+        "orders-2",
+    )
+    (moved,) = store.query_df("SELECT status_ts FROM orders WHERE order_id = 'a3'").status_ts
+    assert moved == pd.Timestamp("2025-04-15 08:00")
+    tables = FeatureTables.from_store(store)
+    for day, returns, spend in ((CUTOFF, 1, 90.0), (dt.date(2025, 4, 15), 2, 75.0)):
+        ann = tables.fetch(customer_features(tables, day)).set_index("user_id").loc["ann"]
+        assert (ann.returns, ann.monetary_total) == (returns, pytest.approx(spend)), day
+    outcomes = tables.fetch(purchase_outcomes(tables.orders, dt.date(2025, 1, 31), CUTOFF))
+    # At the window's end a3 was still a purchase: 3 Feb and 3 Mar (a5 was returned).
+    assert outcomes.set_index("user_id").loc["ann"].purchases == 2

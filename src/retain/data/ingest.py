@@ -18,7 +18,9 @@ Guarantees, each tested:
   two events sharing an id, cannot be half-loaded in silence. Only the fields
   the source has are compared. The exception is a schema's ``lifecycle``
   field (an order's ``status``): a later status along the allowed moves
-  updates the stored record (counted as accepted and as ``updated``), an
+  updates the stored record (counted as accepted and as ``updated``) and
+  dates the move (``status_ts``: the source's, else the ingest time, so a
+  feature computed as of an earlier day still sees the old status); an
   earlier one (an older export loaded again) is a duplicate. Records sharing
   a key within one source apply in file order.
 * Quarantined records keep their source, line, every reason and the raw
@@ -340,7 +342,14 @@ def _ingest_staged(
         try:
             for lo in range(0, int(bound[0][0]), batch_size):
                 _commit_batch(
-                    con, schema, report, validation, lo, lo + batch_size, clear_fixed, present
+                    con,
+                    schema,
+                    report,
+                    validation,
+                    (lo, lo + batch_size),
+                    clear_fixed,
+                    present,
+                    rules.now,
                 )
                 if on_progress is not None:
                     on_progress(report.rows, staged.rows)
@@ -512,12 +521,14 @@ def _commit_batch(
     schema: TableSchema,
     report: IngestReport,
     validation: str,
-    lo: int,
-    hi: int,
+    rows: tuple[int, int],
     clear_fixed: bool,
     present: set[str],
+    now: datetime,
 ) -> None:
-    """Validate records ``lo..hi`` and commit them in one transaction."""
+    """Validate records ``rows`` (from, to) and commit them in one transaction;
+    ``now`` dates the status moves the source gives no date for."""
+    lo, hi = rows
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW _batch_src AS SELECT * FROM {_PROJECTED} "
         f"WHERE _row >= {lo} AND _row < {hi}"
@@ -526,7 +537,7 @@ def _commit_batch(
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_BATCH_TABLE} AS {validation}")
         if schema.mode == "append":
-            inserted, updated = _write_append(con, schema, present)
+            inserted, updated = _write_append(con, schema, present, now)
         else:
             inserted, updated = _write_upsert(con, schema), 0
         valid, bad = _counts(con)  # after conflicts joined the invalid records
@@ -565,7 +576,7 @@ def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 
 def _write_append(
-    con: duckdb.DuckDBPyConnection, schema: TableSchema, present: set[str]
+    con: duckdb.DuckDBPyConnection, schema: TableSchema, present: set[str], now: datetime
 ) -> tuple[int, int]:
     """Insert the batch's new facts; returns (written, of them updated).
 
@@ -604,25 +615,34 @@ def _write_append(
             written += inserted
             if inserted == firsts and rounds == 1:
                 break  # every record new: nothing stored to compare with
-        moved = _compare_with_stored(con, schema, present, this_round)
+        moved = _compare_with_stored(con, schema, present, this_round, now)
         written += moved
         updated += moved
     return written, updated
 
 
 def _compare_with_stored(
-    con: duckdb.DuckDBPyConnection, schema: TableSchema, present: set[str], records: str
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    present: set[str],
+    records: str,
+    now: datetime,
 ) -> int:
     """Quarantine ``records`` that conflict with the stored record of their key, and
-    apply the lifecycle moves of the rest; returns how many stored records moved."""
+    apply the lifecycle moves of the rest, dated ``now`` where the source gives no
+    date; returns how many stored records moved."""
     target = quote_ident(schema.name)
     join = " AND ".join(f"t.{quote_ident(k)} = b.{quote_ident(k)}" for k in schema.key)
-    life = schema.lifecycle[0] if schema.lifecycle is not None else None
-    fixed = [n for n in schema.field_names if n in present and n not in schema.key and n != life]
+    lifecycle = schema.lifecycle
+    moving = (lifecycle.field, lifecycle.since) if lifecycle is not None else ()
+    fixed = [
+        n for n in schema.field_names if n in present and n not in schema.key and n not in moving
+    ]
     differences = [_difference(n, f"t.{quote_ident(n)}", f"b.{quote_ident(n)}") for n in fixed]
     forward: str | None = None
-    if schema.lifecycle is not None and life in present:
-        pairs = [f"{a}>{b}" for a, later in schema.lifecycle[1].items() for b in later]
+    life = lifecycle.field if lifecycle is not None else None
+    if lifecycle is not None and life in present:
+        pairs = [f"{a}>{b}" for a, later in lifecycle.moves.items() for b in later]
         allowed = ", ".join(quote_literal(p) for p in pairs)
         old, new = f"t.{quote_ident(life)}", f"b.{quote_ident(life)}"
         forward = f"({old} || '>' || {new}) IN ({allowed})"
@@ -656,12 +676,15 @@ def _compare_with_stored(
         f"UPDATE {_BATCH_TABLE} SET _reason = c.why FROM {_CONFLICTS} c "
         f"WHERE {_BATCH_TABLE}._row = c._row"
     )
-    if forward is None or life is None:
+    if forward is None or lifecycle is None:
         return 0
-    column = quote_ident(life)
+    column, since = quote_ident(lifecycle.field), quote_ident(lifecycle.since)
     rows = f"SELECT * FROM ({records}) WHERE _row NOT IN (SELECT _row FROM {_CONFLICTS})"
+    # Without the source's own date, a move dates from the ingest: when the store learned of it.
     moved = con.execute(
-        f"UPDATE {target} t SET {column} = b.{column} FROM ({rows}) b WHERE {join} AND {forward}"
+        f"UPDATE {target} t SET {column} = b.{column}, {since} = coalesce(b.{since}, ?) "
+        f"FROM ({rows}) b WHERE {join} AND {forward}",
+        [now],
     ).fetchall()[0][0]
     return int(moved)
 

@@ -10,7 +10,8 @@ line after the first would be a conflict; ``retain ingest orders FILE
 * lines are grouped by ``order_id``. The order's ``amount`` is the sum of the
   line amounts (or of unit ``price`` × ``quantity`` where the file has no line
   amount), ``num_items`` the rounded sum of quantities, ``ts`` the earliest
-  line's time, and ``items`` lists each line's item, quantity and price;
+  line's time, ``status_ts`` the latest line's, and ``items`` lists each
+  line's item, quantity and price;
 * an order is loaded whole or not at all: when one of its lines is invalid, or
   its lines name different customers or statuses, every line of it goes to
   the quarantine, the valid ones saying which line or field stopped the order;
@@ -51,6 +52,7 @@ ORDER_LINES = TableSchema(
         Field("price", "number", non_negative=True, description="Unit price."),
         Field("amount", "number", non_negative=True, description="The line's total."),
         Field("status", "text", choices=ORDER_STATUSES),
+        Field("status_ts", "timestamp", description="When the order took its status."),
     ),
     key=("order_id",),
     mode="append",
@@ -167,6 +169,8 @@ def _stage_orders(con: duckdb.DuckDBPyConnection, present: set[str]) -> tuple[st
         columns["num_items"] = f"CAST(CAST(round(sum({quantity})) AS BIGINT) AS VARCHAR)"
     if "status" in present:
         columns["status"] = "any_value(status)"
+    if "status_ts" in present:
+        columns["status_ts"] = "strftime(max(status_ts), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
     if "item_id" in present:
         columns["items"] = (
             f"CAST(to_json(list(json_object('item_id', item_id, 'quantity', {quantity}, "

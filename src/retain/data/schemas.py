@@ -32,6 +32,7 @@ __all__ = [
     "SCHEMAS",
     "Field",
     "FieldKind",
+    "Lifecycle",
     "TableSchema",
     "get_schema",
     "purchase_sql",
@@ -158,6 +159,27 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """The one field of an append table's record that may move on later, such as
+    an order's status (delivered, then returned).
+
+    Attributes:
+        field: The field that moves.
+        moves: Its allowed moves, from a value to the values that may follow it.
+        since: The field holding when the current value took effect. A source
+            may give it; a move that ingestion applies without it is dated by
+            the ingest, the moment the store learned of it. Reading the table
+            as of an earlier day then sees the value held on that day (see
+            :func:`retain.features.customer.is_purchase`). It is never compared
+            for conflicts: an export's "updated at" changes for many reasons.
+    """
+
+    field: str
+    moves: Mapping[str, tuple[str, ...]]
+    since: str
+
+
+@dataclass(frozen=True)
 class TableSchema:
     """A canonical table: its fields, key and write mode.
 
@@ -185,7 +207,7 @@ class TableSchema:
     derivable_key: bool = False
     text_field: str | None = None
     item_optional_for: tuple[str, ...] = ()
-    lifecycle: tuple[str, Mapping[str, tuple[str, ...]]] | None = None
+    lifecycle: Lifecycle | None = None
     description: str = ""
 
     @property
@@ -257,11 +279,17 @@ ORDERS = TableSchema(
             json_shape="array",
             description='JSON list: [{"item_id": .., "quantity": .., ...}].',
         ),
+        Field(
+            "status_ts",
+            "timestamp",
+            description="When the order took its status: before it, a cancelled, returned "
+            "or refunded order still counts as a purchase. Empty: the status holds from ts.",
+        ),
     ),
     key=("order_id",),
     mode="append",
     derivable_key=True,
-    lifecycle=("status", ORDER_STATUS_MOVES),
+    lifecycle=Lifecycle("status", ORDER_STATUS_MOVES, since="status_ts"),
 )
 
 ITEMS = TableSchema(

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from retain.data.schemas import SCHEMAS
+from retain.data.schemas import SCHEMAS, TableSchema
 from retain.data.validation import quote_ident
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 
@@ -141,6 +141,18 @@ class Store:
                 )
             for schema in SCHEMAS.values():
                 self._con.execute(schema.ddl())
+                self._add_new_fields(schema)
+
+    def _add_new_fields(self, schema: TableSchema) -> None:
+        """Give a table an older Retain created the optional fields added since
+        (empty in its rows), so a store upgrades by being opened for writing."""
+        have = set(self.columns(schema.name))
+        for field in schema.fields:
+            if field.name not in have:
+                self._con.execute(
+                    f"ALTER TABLE {quote_ident(schema.name)} "
+                    f"ADD COLUMN {quote_ident(field.name)} {field.sql_type}"
+                )
 
     # -- queries ---------------------------------------------------------
 

@@ -16,7 +16,7 @@ and never reduce a spend figure below zero.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import ibis
@@ -89,10 +89,29 @@ _IBIS_TYPES = {
 Runner = Callable[[ir.Expr], pa.Table]
 
 
-def canonical_table(name: str) -> ir.Table:
-    """An unbound Ibis table with the canonical schema of ``name``."""
-    schema = SCHEMAS[name]
-    return ibis.table({f.name: _IBIS_TYPES[f.sql_type] for f in schema.fields}, name=name)
+def with_new_fields(table: ir.Table, name: str) -> ir.Table:
+    """``table`` with the canonical fields of ``name`` it lacks, empty: a table an
+    older Retain wrote reads as if written now."""
+    missing = {
+        f.name: ibis.null(_IBIS_TYPES[f.sql_type])
+        for f in SCHEMAS[name].fields
+        if f.name not in table.columns
+    }
+    return table.mutate(**missing) if missing else table
+
+
+def canonical_table(name: str, stored: Collection[str] | None = None) -> ir.Table:
+    """An unbound Ibis table with the canonical schema of ``name``.
+
+    ``stored`` names the columns the stored table has, when it may be one an
+    older Retain wrote, opened read-only and so not yet given the fields
+    added since: those read as empty.
+    """
+    types = {f.name: _IBIS_TYPES[f.sql_type] for f in SCHEMAS[name].fields}
+    if stored is None:
+        return ibis.table(types, name=name)
+    table = ibis.table({n: t for n, t in types.items() if n in stored}, name=name)
+    return with_new_fields(table, name).select(*types)
 
 
 @dataclass(frozen=True)
@@ -134,8 +153,8 @@ class FeatureTables:
         def run(expr: ir.Expr) -> pa.Table:
             return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
 
-        tables = {name: canonical_table(name) for name in _SOURCES}
         present = store.table_names()  # one query for the optional outputs below
+        tables = {name: canonical_table(name, store.columns(name) or None) for name in _SOURCES}
         if REVIEW_VERDICTS in present:
             tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
         learned = {
@@ -159,6 +178,8 @@ class FeatureTables:
             )
         names = (*_SOURCES, REVIEW_VERDICTS)
         tables = {name: backend.table(name) for name in names if name in present}
+        for name in set(tables) & set(_SOURCES):
+            tables[name] = with_new_fields(tables[name], name)
         learned = {name: backend.table(name) for name in LEARNED_OUTPUTS if name in present}
         return cls(runner=backend.to_pyarrow, engine=backend.name, learned=learned, **tables)
 
@@ -189,15 +210,24 @@ def _weeks_between(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingVal
     return later.delta(earlier, unit="day").cast("float64") / _WEEK_DAYS
 
 
-def is_purchase(orders: ir.Table) -> ir.BooleanValue:
+def is_purchase(orders: ir.Table, as_of: dt.date | None = None) -> ir.BooleanValue:
     """True for an order that is a purchase: no status, or one not in
-    :data:`NOT_PURCHASES` (the Ibis twin of :func:`retain.data.schemas.purchase_sql`)."""
-    return orders.status.isnull() | ~orders.status.isin(NOT_PURCHASES)
+    :data:`NOT_PURCHASES` (the Ibis twin of :func:`retain.data.schemas.purchase_sql`).
+
+    ``as_of`` reads the order as it stood at the end of that day: one that was
+    cancelled, returned or refunded later (``status_ts`` after the day) was
+    still a purchase then, so a return after a cutoff cannot change a feature
+    computed at it. A status with no ``status_ts`` holds from the order's time.
+    """
+    bought = orders.status.isnull() | ~orders.status.isin(NOT_PURCHASES)
+    if as_of is None:
+        return bought
+    return bought | (orders.status_ts >= day_after(as_of)).fill_null(False)
 
 
 def purchase_occasions(orders: ir.Table, cutoff: dt.date) -> ir.Table:
     """One row per customer and purchase day up to ``cutoff``: spend and units."""
-    kept = orders.filter(orders.ts < day_after(cutoff), is_purchase(orders))
+    kept = orders.filter(orders.ts < day_after(cutoff), is_purchase(orders, cutoff))
     return kept.group_by(user_id=kept.user_id, day=kept.ts.date()).aggregate(
         spend=kept.amount.sum(),
         units=kept.num_items.fill_null(1).sum(),
@@ -284,7 +314,7 @@ def _filled(column: ir.Value, name: str) -> ir.FloatingValue:
 
 
 def _return_features(orders: ir.Table, cutoff: dt.date) -> ir.Table:
-    gone = orders.filter(orders.ts < day_after(cutoff), orders.status.isin(NOT_PURCHASES))
+    gone = orders.filter(orders.ts < day_after(cutoff), ~is_purchase(orders, cutoff))
     return gone.group_by("user_id").aggregate(returns=gone.count())
 
 

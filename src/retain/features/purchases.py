@@ -70,7 +70,7 @@ def purchased_items(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
             events.item_id.notnull(),
         )
         return bought.select("user_id", "item_id", "ts")
-    lines = order_item_purchases(tables)
+    lines = order_item_purchases(tables, cutoff)
     return None if lines is None else lines.filter(lines.ts < end)
 
 
@@ -94,8 +94,10 @@ def categorised_purchases(tables: FeatureTables, cutoff: dt.date, purpose: str) 
     return joined.select(bought.user_id, bought.item_id, bought.ts, items.category)
 
 
-def order_item_purchases(tables: FeatureTables) -> ir.Table | None:
-    """``user_id``, ``item_id``, ``ts``: one row per item line of each order that is a purchase.
+def order_item_purchases(tables: FeatureTables, as_of: dt.date | None = None) -> ir.Table | None:
+    """``user_id``, ``item_id``, ``ts``: one row per item line of each order that is a
+    purchase (as it stood at the end of ``as_of``, when given; see
+    :func:`~retain.features.customer.is_purchase`).
 
     None when the engine has no ``from_json`` this module knows.
     """
@@ -106,7 +108,7 @@ def order_item_purchases(tables: FeatureTables) -> ir.Table | None:
     kept = orders.filter(
         orders["items"].notnull(),
         orders.user_id.notnull(),
-        is_purchase(orders),
+        is_purchase(orders, as_of),
     )
     lines = kept.select(kept.user_id, kept.ts, line=_item_list(kept["items"], spec).unnest())
     lines = lines.select(lines.user_id, item_id=lines.line["item_id"], ts=lines.ts)
