@@ -11,7 +11,7 @@ import pytest
 
 from retain.data import Store
 from retain.data.ingest import ingest_arrow
-from retain.features.customer import FeatureTables
+from retain.features.customer import FeatureTables, customer_features
 from retain.features.purchases import purchased_items
 from retain.features.taste import taste_features
 from retain.recommend.scoring import interactions, train_and_recommend
@@ -69,6 +69,23 @@ def test_order_lines_are_the_purchases_until_the_shop_sends_purchase_events(
     after = purchased_items(FeatureTables.from_store(store), CUTOFF)
     assert after is not None
     assert FeatureTables.from_store(store).fetch(after).item_id.tolist() == ["books-0"]
+
+
+def test_category_breadth_reads_the_order_lines_of_a_shop_without_events(store: Store) -> None:
+    """The churn feature counts the categories each customer bought from in their
+    orders, as of the cutoff: books-0's later garden order is not read yet."""
+    _orders_only_shop(store)
+    orders = [{"order_id": "mixed", "user_id": "garden-2", "ts": "2025-05-01", "amount": 4.0,
+               "items": json.dumps([{"item_id": "books-1"}, {"item_id": "garden-1"}])}]  # fmt: skip
+    ingest_arrow(store, "orders", pa.Table.from_pylist(orders), source="u", now=NOW)
+    tables = FeatureTables.from_store(store)
+    breadth = tables.fetch(customer_features(tables, CUTOFF)).set_index("user_id")
+    assert breadth.category_breadth.to_dict() == {
+        **{f"{c}-{u}": 1.0 for c in ("garden", "books") for u in range(20)},
+        "garden-2": 2.0,
+    }
+    later = tables.fetch(customer_features(tables, dt.date(2025, 8, 1))).set_index("user_id")
+    assert later.loc["books-0", "category_breadth"] == 2.0
 
 
 def test_taste_and_recommendations_from_order_exports_alone(store: Store, tmp_path: Path) -> None:

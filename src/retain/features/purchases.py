@@ -1,13 +1,14 @@
 """Which items each customer bought: purchase events, or the orders' item lists.
 
-Taste segments, the split of retention curves by first category and the
-recommender need purchases *of items*. A shop with a clickstream sends them
-as purchase events. Many shops start with order exports only (one row per
-order line, summed by ``retain ingest orders --lines``), whose ``items`` list
-the same purchases. One rule decides, so every capability reads the same
-purchases: when the store holds any purchase event, purchase events are the
-purchases (so a shop with both is not counted twice); otherwise each line of
-an order that is a purchase (not cancelled, returned or refunded) is one.
+Taste segments, the split of retention curves by first category, the
+category-breadth churn feature and the recommender need purchases *of
+items*. A shop with a clickstream sends them as purchase events. Many shops
+start with order exports only (one row per order line, summed by ``retain
+ingest orders --lines``), whose ``items`` list the same purchases. One rule
+decides, so every capability reads the same purchases: when the store holds
+any purchase event, purchase events are the purchases (so a shop with both
+is not counted twice); otherwise each line of an order that is a purchase
+(not cancelled, returned or refunded) is one.
 
 The item lists are JSON text; both engines read them with their own
 ``from_json``, which Ibis calls as a builtin, so the same expression runs on
@@ -23,12 +24,13 @@ import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 
 from retain.errors import InvalidInputError
-from retain.features.customer import FeatureTables, day_after, is_purchase
+from retain.features.tables import FeatureTables, day_after, is_purchase
 
 __all__ = [
     "categorised_purchases",
     "has_purchase_events",
     "order_item_purchases",
+    "purchase_categories",
     "purchased_items",
 ]
 
@@ -81,13 +83,21 @@ def categorised_purchases(tables: FeatureTables, cutoff: dt.date, purpose: str) 
         InvalidInputError: there is nothing to read purchases or categories
             from; the message starts with ``purpose`` (what needs them).
     """
-    bought = purchased_items(tables, cutoff)
-    if bought is None or tables.items is None:
+    found = purchase_categories(tables, cutoff)
+    if found is None:
         raise InvalidInputError(
             f"{purpose} needs purchases of items (purchase events, or orders that list their "
             "items) and a catalogue with categories"
         )
+    return found
+
+
+def purchase_categories(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
+    """:func:`categorised_purchases`, or None when there is nothing to read them from."""
+    bought = purchased_items(tables, cutoff)
     items = tables.items
+    if bought is None or items is None:
+        return None
     joined = bought.join(items, bought.item_id == items.item_id).filter(
         items.category.notnull() & (items.category != "")
     )

@@ -1,0 +1,176 @@
+"""The canonical tables features read, on the store or on another Ibis backend.
+
+Kept apart from the feature definitions so that every module that reads the
+tables (customer features, purchases of items, retention views) builds on
+one mechanism without importing the others: :class:`FeatureTables`, the
+cutoff boundary :func:`day_after` and what counts as a purchase,
+:func:`is_purchase`, as of any day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+from ibis.backends import BaseBackend
+
+from retain.data.schemas import NOT_PURCHASES, SCHEMAS
+from retain.data.store import Store
+from retain.errors import InvalidInputError
+
+__all__ = [
+    "LEARNED_OUTPUTS",
+    "REVIEW_VERDICTS",
+    "FeatureTables",
+    "canonical_table",
+    "day_after",
+    "is_purchase",
+    "with_new_fields",
+]
+
+_IBIS_TYPES = {
+    "VARCHAR": "string",
+    "TIMESTAMP": "timestamp",
+    "DOUBLE": "float64",
+    "BIGINT": "int64",
+    "BOOLEAN": "boolean",
+}
+
+Runner = Callable[[ir.Expr], pa.Table]
+
+
+def with_new_fields(table: ir.Table, name: str) -> ir.Table:
+    """``table`` with the canonical fields of ``name`` it lacks, empty: a table an
+    older Retain wrote reads as if written now."""
+    missing = {
+        f.name: ibis.null(_IBIS_TYPES[f.sql_type])
+        for f in SCHEMAS[name].fields
+        if f.name not in table.columns
+    }
+    return table.mutate(**missing) if missing else table
+
+
+def canonical_table(name: str, stored: Collection[str] | None = None) -> ir.Table:
+    """An unbound Ibis table with the canonical schema of ``name``.
+
+    ``stored`` names the columns the stored table has, when it may be one an
+    older Retain wrote, opened read-only and so not yet given the fields
+    added since: those read as empty.
+    """
+    types = {f.name: _IBIS_TYPES[f.sql_type] for f in SCHEMAS[name].fields}
+    if stored is None:
+        return ibis.table(types, name=name)
+    table = ibis.table({n: t for n, t in types.items() if n in stored}, name=name)
+    return with_new_fields(table, name).select(*types)
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """The canonical tables features read, and how to run an expression over them.
+
+    Only ``orders`` is required; a missing source yields zeros (or NULL for
+    averages) for its features.
+
+    :meth:`from_store` reads the embedded store: expressions are compiled to
+    DuckDB SQL and run on the store's own connection (no second engine).
+    :meth:`from_backend` runs the same expressions on another Ibis backend;
+    the test suite checks that PySpark gives the same features as DuckDB.
+    """
+
+    orders: ir.Table
+    runner: Runner
+    events: ir.Table | None = None
+    items: ir.Table | None = None
+    reviews: ir.Table | None = None
+    conversations: ir.Table | None = None
+    users: ir.Table | None = None
+    #: The sentiment model's verdicts (``review_scores``), when it has run.
+    review_scores: ir.Table | None = None
+    #: The Ibis backend expressions run on (``duckdb`` for the store), for the
+    #: rare expression that must be written differently for one engine.
+    engine: str = "duckdb"
+    #: Stored learned segments (:data:`LEARNED_OUTPUTS`) that exist, by table
+    #: name: the cohort views can be split by them.
+    learned: Mapping[str, ir.Table] = field(default_factory=dict)
+
+    def fetch(self, expr: ir.Table) -> pd.DataFrame:
+        """Run ``expr`` and return the result as a pandas frame."""
+        frame: pd.DataFrame = self.runner(expr).to_pandas()
+        return frame
+
+    @classmethod
+    def from_store(cls, store: Store) -> FeatureTables:
+        def run(expr: ir.Expr) -> pa.Table:
+            return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
+
+        present = store.table_names()  # one query for the optional outputs below
+        tables = {name: canonical_table(name, store.columns(name) or None) for name in _SOURCES}
+        if REVIEW_VERDICTS in present:
+            tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
+        learned = {
+            name: ibis.table(schema, name=name)
+            for name, schema in LEARNED_OUTPUTS.items()
+            if name in present
+        }
+        return cls(runner=run, learned=learned, **tables)
+
+    @classmethod
+    def from_backend(cls, backend: BaseBackend) -> FeatureTables:
+        """The canonical tables of any Ibis backend, e.g. PySpark when a shop outgrows DuckDB.
+
+        The backend must hold tables named like the store's (at least
+        ``orders``); expressions run there, where the data live.
+        """
+        present = set(backend.list_tables())
+        if "orders" not in present:
+            raise InvalidInputError(
+                f"the backend has no orders table; it has: {', '.join(sorted(present)) or 'none'}"
+            )
+        names = (*_SOURCES, REVIEW_VERDICTS)
+        tables = {name: backend.table(name) for name in names if name in present}
+        for name in set(tables) & set(_SOURCES):
+            tables[name] = with_new_fields(tables[name], name)
+        learned = {name: backend.table(name) for name in LEARNED_OUTPUTS if name in present}
+        return cls(runner=backend.to_pyarrow, engine=backend.name, learned=learned, **tables)
+
+
+_SOURCES = ("orders", "events", "items", "reviews", "conversations", "users")
+#: The output table of ``retain train sentiment`` that features read, and the columns read.
+REVIEW_VERDICTS = "review_scores"
+_VERDICT_SCHEMA = {"review_id": "string", "label": "int64"}
+#: The tables ``retain train segments`` writes (see
+#: :mod:`retain.retention.cluster_training`), with the columns read from them.
+_MEMBERS_SCHEMA = {"user_id": "string", "cluster": "int64"}
+_DESCRIBED_SCHEMA = {"cluster": "int64", "description": "string"}
+LEARNED_OUTPUTS = {
+    "customer_clusters": _MEMBERS_SCHEMA,
+    "segment_clusters": _DESCRIBED_SCHEMA,
+    "customer_tastes": _MEMBERS_SCHEMA,
+    "taste_clusters": _DESCRIBED_SCHEMA,
+}
+
+
+def day_after(cutoff: dt.date) -> ir.TimestampScalar:
+    """The first moment after ``cutoff``: records with ``ts`` before it are on or before it."""
+    moment = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time())
+    return ibis.timestamp(moment)
+
+
+def is_purchase(orders: ir.Table, as_of: dt.date | None = None) -> ir.BooleanValue:
+    """True for an order that is a purchase: no status, or one not in
+    :data:`NOT_PURCHASES` (the Ibis twin of :func:`retain.data.schemas.purchase_sql`).
+
+    ``as_of`` reads the order as it stood at the end of that day: one that was
+    cancelled, returned or refunded later (``status_ts`` after the day) was
+    still a purchase then, so a return after a cutoff cannot change a feature
+    computed at it. A status with no ``status_ts`` holds from the order's time.
+    """
+    bought = orders.status.isnull() | ~orders.status.isin(NOT_PURCHASES)
+    if as_of is None:
+        return bought
+    return bought | (orders.status_ts >= day_after(as_of)).fill_null(False)
