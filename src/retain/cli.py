@@ -1920,6 +1920,27 @@ def bench_predict_scale(
     _write_json(run_scale_benchmark(customers, seed=seed), json_out)
 
 
+@bench_app.command("text-vectors")
+def bench_text_vectors(
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here.")] = None,
+    changed: Annotated[
+        float, typer.Option(help="Share of item texts changed before the retrain.")
+    ] = 0.01,
+    model: Annotated[str, typer.Option(help="Sentence encoder name.")] = "all-MiniLM-L6-v2",
+) -> None:
+    """Seconds a retrain spends embedding the catalogue, with stored vectors and without.
+
+    Reads the shop in the data directory (see src/retain/text/bench.py for
+    the protocol). Example: retain bench text-vectors --json vectors.json
+    """
+    from retain.text.bench import run_text_vectors_benchmark
+
+    if not 0.0 <= changed <= 1.0:
+        raise _CommandError(f"--changed must be between 0 and 1; got {changed}")
+    store_url = get_settings().resolved_store_url
+    _write_json(run_text_vectors_benchmark(store_url, changed=changed, model=model), json_out)
+
+
 def main() -> None:
     """Entry point: run the app, turning Retain's errors into one line and exit 1.
 

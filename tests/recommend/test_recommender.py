@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -228,6 +229,32 @@ def test_repeated_item_texts_are_embedded_once(
     assert rec.similar_items(items.column("item_id")[0].as_py(), k=3)
 
 
+def test_a_retrain_reads_the_item_texts_vectors_back_from_the_store(
+    tables: tuple[pa.Table, pa.Table], tmp_path: Path
+) -> None:
+    """Nightly retrains embed only new or changed product texts; the rest come
+    back from the store and the content source gets the very same vectors."""
+    from retain.recommend.sources import ContentSimilarity
+    from retain.text.stored_vectors import StoredVectors
+
+    events, items = tables
+    quick = replace(SMALL, sequential=False, als=False)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        first = Recommender(quick, text_vectors=StoredVectors(store)).fit(events, items)
+        cache = StoredVectors(store)
+        retitled = items.set_column(
+            items.schema.get_field_index("title"),
+            "title",
+            pa.array(["A new title", *items.column("title").to_pylist()[1:]]),
+        )
+        second = Recommender(quick, text_vectors=cache).fit(events, retitled)
+    assert (cache.reused, cache.embedded) == (items.num_rows - 1, 1)
+    before = cast(ContentSimilarity, first.sources["content"]).vectors
+    after = cast(ContentSimilarity, second.sources["content"]).vectors
+    np.testing.assert_allclose(after[2:], before[2:], atol=1e-6)  # row 0 is padding
+    assert not np.allclose(after[1], before[1])
+
+
 def test_save_and_load_answer_the_same(fitted: Recommender, tmp_path: Path) -> None:
     fitted.save(tmp_path / "model")
     loaded = Recommender.load(tmp_path / "model")
@@ -263,3 +290,4 @@ def test_train_recommend_writes_every_users_list(shop: Store, tmp_path: Path) ->
     assert table.num_rows == result.rows_written == 5 * result.users
     assert set(table["model_version"].to_pylist()) == {result.version}
     assert load_current(tmp_path).recommend(table["user_id"][0].as_py(), k=5).items
+    assert shop.count("text_vectors") == shop.count("items")  # kept for the next retrain

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,9 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from retain.errors import InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from retain.text.stored_vectors import StoredVectors
 from retain.recommend.blend import Blend, Transform, fit_blend, to_distribution
 from retain.recommend.metrics import ranking_metrics, target_ranks
 from retain.recommend.sasrec import SASRec, SASRecConfig
@@ -41,7 +44,14 @@ from retain.recommend.sources import (
     TransitionKNN,
 )
 
-__all__ = ["MAX_K", "RecommendSettings", "Recommendation", "RecommendationList", "Recommender"]
+__all__ = [
+    "MAX_K",
+    "RecommendSettings",
+    "Recommendation",
+    "RecommendationList",
+    "Recommender",
+    "item_texts",
+]
 
 MAX_K = 500
 
@@ -155,8 +165,16 @@ class FitReport:
 class Recommender:
     """See the module docstring. Build with ``Recommender(settings)``, then ``fit``."""
 
-    def __init__(self, settings: RecommendSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: RecommendSettings | None = None,
+        *,
+        text_vectors: StoredVectors | None = None,
+    ) -> None:
+        """``text_vectors`` keeps item-text embeddings between fits (in the store), so
+        a retrain embeds only new or changed texts; without it every fit embeds all."""
         self.settings = settings or RecommendSettings()
+        self.text_vectors = text_vectors
         self.items = ItemIndex.from_ids([])
         self.categories = np.array([None], dtype=object)
         self.names = np.array([""], dtype=object)
@@ -277,7 +295,9 @@ class Recommender:
         # Catalogues repeat texts (92,331 grocery products have 3,867 distinct
         # ones): each is embedded once. All distinct, the call is unchanged.
         distinct = list(dict.fromkeys(texts))
-        encoded = load_encoder(model).encode(distinct)
+        encoder = load_encoder(model)
+        cache = self.text_vectors
+        encoded = encoder.encode(distinct) if cache is None else cache.encode(encoder, distinct)
         position = {text: i for i, text in enumerate(distinct)}
         vectors = encoded[[position[text] for text in texts]]
         seconds["text"] = time.perf_counter() - t
@@ -768,6 +788,11 @@ def _fixed(scores: np.ndarray) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
 def _check_k(k: int) -> None:
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise InvalidInputError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}")
+
+
+def item_texts(items: pa.Table) -> list[str]:
+    """The text each catalogue item is embedded by, in the catalogue's order."""
+    return [_item_text(row) for row in _catalogue(items).values()]
 
 
 def _item_text(row: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ from retain.errors import NotFoundError
 from retain.features.customer import FeatureTables
 from retain.features.purchases import has_purchase_events, order_item_purchases
 from retain.recommend.recommender import Recommender, RecommendSettings
+from retain.text.stored_vectors import StoredVectors
 
 __all__ = [
     "MODEL_KIND",
@@ -66,7 +67,7 @@ def train_and_recommend(
             "(retain ingest events FILE, or retain ingest orders FILE --lines)"
         )
     items = store.table("items") if store.has_table("items") else None
-    rec = Recommender(settings).fit(events, items)
+    rec = Recommender(settings, text_vectors=StoredVectors(store)).fit(events, items)
     version = publish(models_root, MODEL_KIND, rec.save)
     rows = write_recommendations(store, rec, version, k=k)
     assert rec.report is not None

