@@ -88,6 +88,34 @@ def _events(prefix: str, user: str, n: int) -> list[dict[str, Any]]:
 
 
 @needs_server
+def test_an_id_another_replica_is_storing_meanwhile_is_still_a_conflict(
+    pg: PostgresStore,
+) -> None:
+    """Replica B's batch arrives while replica A's batch, holding the same id with
+    other values, is still committing: B waits for it and then quarantines the
+    clash, instead of reading before A's commit and calling it a duplicate."""
+    from retain.serve.operational import _EVENTS_LOCK
+
+    mine = _events("race", "U00001", 1)
+    theirs = {**mine[0], "user_id": "U00002"}
+    results: list[Any] = []
+    with pg.connect() as other:  # replica A, mid-batch
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
+        other.execute(
+            "INSERT INTO events (event_id, user_id, item_id, event_type, ts) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [theirs["event_id"], theirs["user_id"], theirs["item_id"], "view", theirs["ts"]],
+        )
+        worker = threading.Thread(target=lambda: results.append(pg.ingest_events(mine, "b")))
+        worker.start()
+        worker.join(timeout=1.0)
+        assert worker.is_alive()  # waits for A's commit
+    worker.join(timeout=30)
+    (intake,) = results
+    assert (intake.accepted, intake.duplicates, intake.quarantined) == (0, 0, 1)
+
+
+@needs_server
 def test_two_replicas_share_keys_events_and_erasure(
     pg: PostgresStore, replicas: Replicas, tmp_path: Path
 ) -> None:

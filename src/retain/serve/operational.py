@@ -185,6 +185,10 @@ class PostgresStore:
         placeholders = ", ".join(["%s"] * len(columns))
         ids = list({str(r["event_id"]) for r in records if r.get("event_id") is not None})
         with self.connect() as con:
+            # Batches commit one at a time, and the lock is taken before the
+            # stored events are read: an id another replica stores meanwhile is
+            # committed before this read, or waits until this batch commits.
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
             # The stored events of these ids go into the scratch store first, so
             # the shared ingestion tells a retry (a duplicate) from a reused id
             # with other values (a conflict) exactly as the embedded store does.
@@ -217,7 +221,6 @@ class PostgresStore:
                     "SELECT line, reason, record FROM quarantine ORDER BY line"
                 ).fetchall()
             rows = [tuple(row[c] for c in columns) for row in valid.to_pylist()]
-            con.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
             inserted: list[FreshEvent] = []
             with con.cursor() as cur:
                 for row in rows:
