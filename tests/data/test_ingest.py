@@ -435,6 +435,11 @@ def test_a_status_move_is_dated_by_the_source_or_else_by_the_ingest(
         pd.Timestamp("2026-01-09 12:00"),
         pd.Timestamp(NOW.replace(tzinfo=None)),
     ]
+    early = write(tmp_path / "e.csv", head + "O4,U4,2026-01-05,10,returned,2026-01-04\n")
+    assert ingest_file(store, "orders", early, now=NOW).quarantined == 1
+    assert store.query_df("SELECT reason FROM quarantine WHERE line = 2").reason.tolist() == [
+        "status_ts: 2026-01-04 00:00:00 UTC is before ts 2026-01-05 00:00:00"
+    ]
     touched = write(tmp_path / "c.csv", head + "O1,U1,2026-01-01,10,returned,2026-02-01\n")
     report = ingest_file(store, "orders", touched, now=NOW)
     assert (report.duplicates, report.quarantined) == (1, 0)

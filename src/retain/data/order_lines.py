@@ -52,7 +52,12 @@ ORDER_LINES = TableSchema(
         Field("price", "number", non_negative=True, description="Unit price."),
         Field("amount", "number", non_negative=True, description="The line's total."),
         Field("status", "text", choices=ORDER_STATUSES),
-        Field("status_ts", "timestamp", description="When the order took its status."),
+        Field(
+            "status_ts",
+            "timestamp",
+            not_before="ts",
+            description="When the order took its status.",
+        ),
     ),
     key=("order_id",),
     mode="append",

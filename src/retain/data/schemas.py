@@ -139,6 +139,8 @@ class Field:
         bounds: Inclusive numeric range, for ratings and similar.
         json_shape: For ``json`` fields, the JSON type the value must have.
         default_sql: SQL literal used when the source has no value.
+        not_before: For a timestamp, the field of the same record it cannot
+            precede (an order is returned after it was placed).
         description: What the field means, for docs and error messages.
     """
 
@@ -151,6 +153,7 @@ class Field:
     bounds: tuple[float, float] | None = None
     json_shape: Literal["array", "object"] | None = None
     default_sql: str | None = None
+    not_before: str | None = None
     description: str = ""
 
     @property
@@ -282,6 +285,7 @@ ORDERS = TableSchema(
         Field(
             "status_ts",
             "timestamp",
+            not_before="ts",
             description="When the order took its status: before it, a cancelled, returned "
             "or refunded order still counts as a purchase. Empty: the status holds from ts.",
         ),

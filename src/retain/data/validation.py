@@ -301,6 +301,17 @@ def build_validation_sql(
                 "'missing item_id (required for ' || coalesce(event_type, 'these') || ' events)'",
             )
         )
+    for f in schema.fields:
+        if f.not_before is not None:
+            later, earlier = quote_ident(f.name), quote_ident(f.not_before)
+            checks.append(
+                (
+                    f"{later} < {earlier}",
+                    f"'{f.name}: ' || strftime({later}, '%Y-%m-%d %H:%M:%S') || "
+                    f"' UTC is before {f.not_before} ' || "
+                    f"strftime({earlier}, '%Y-%m-%d %H:%M:%S')",
+                )
+            )
     broken = " OR ".join(f"coalesce({cond}, FALSE)" for cond, _ in checks)
     sentences = ", ".join(f"CASE WHEN coalesce({c}, FALSE) THEN {m} END" for c, m in checks)
     raw_names = ", ".join(quote_ident("r_" + f.name) for f in schema.fields)
