@@ -640,8 +640,8 @@ def _compare_with_stored(
     ]
     differences = [_difference(n, f"t.{quote_ident(n)}", f"b.{quote_ident(n)}") for n in fixed]
     forward: str | None = None
-    life = lifecycle.field if lifecycle is not None else None
-    if lifecycle is not None and life in present:
+    if lifecycle is not None and lifecycle.field in present:
+        life = lifecycle.field
         pairs = [f"{a}>{b}" for a, later in lifecycle.moves.items() for b in later]
         allowed = ", ".join(quote_literal(p) for p in pairs)
         old, new = f"t.{quote_ident(life)}", f"b.{quote_ident(life)}"

@@ -173,7 +173,7 @@ class Lifecycle:
             may give it; a move that ingestion applies without it is dated by
             the ingest, the moment the store learned of it. Reading the table
             as of an earlier day then sees the value held on that day (see
-            :func:`retain.features.customer.is_purchase`). It is never compared
+            :func:`retain.features.tables.is_purchase`). It is never compared
             for conflicts: an export's "updated at" changes for many reasons.
     """
 

@@ -146,12 +146,15 @@ class Store:
     def _add_new_fields(self, schema: TableSchema) -> None:
         """Give a table an older Retain created the optional fields added since
         (empty in its rows), so a store upgrades by being opened for writing."""
-        have = set(self.columns(schema.name))
-        for field in schema.fields:
-            if field.name not in have:
+        self._add_columns(schema.name, [(f.name, f.sql_type) for f in schema.fields])
+
+    def _add_columns(self, name: str, columns: Sequence[tuple[str, str]]) -> None:
+        """Add to table ``name`` each ``(column, sql_type)`` it lacks; its rows hold NULL there."""
+        have = set(self.columns(name))
+        for column, sql_type in columns:
+            if column not in have:
                 self._con.execute(
-                    f"ALTER TABLE {quote_ident(schema.name)} "
-                    f"ADD COLUMN {quote_ident(field.name)} {field.sql_type}"
+                    f"ALTER TABLE {quote_ident(name)} ADD COLUMN {quote_ident(column)} {sql_type}"
                 )
 
     # -- queries ---------------------------------------------------------
@@ -189,6 +192,19 @@ class Store:
             "SELECT table_name FROM duckdb_tables() WHERE NOT temporary"
         ).fetchall()
         return {str(row[0]) for row in rows}
+
+    def table_columns(self) -> dict[str, list[str]]:
+        """Every (non-temporary) table's column names in order, in one query, for
+        callers that would otherwise ask :meth:`columns` table by table."""
+        rows = self._con.execute(
+            "SELECT c.table_name, c.column_name FROM duckdb_columns() c "
+            "JOIN duckdb_tables() t ON c.table_oid = t.table_oid "
+            "WHERE NOT t.temporary ORDER BY c.table_name, c.column_index"
+        ).fetchall()
+        found: dict[str, list[str]] = {}
+        for table, column in rows:
+            found.setdefault(str(table), []).append(str(column))
+        return found
 
     def has_table(self, name: str) -> bool:
         row = self._con.execute(
@@ -300,14 +316,8 @@ class Store:
 
     def _add_missing_columns(self, name: str) -> None:
         """Add to ``name`` the columns of ``_write_in`` it lacks, typed as they arrive."""
-        have = set(self.columns(name))
-        for column, sql_type, *_ in self._con.execute(
-            "DESCRIBE SELECT * FROM _write_in"
-        ).fetchall():
-            if column not in have:
-                self._con.execute(
-                    f"ALTER TABLE {quote_ident(name)} ADD COLUMN {quote_ident(column)} {sql_type}"
-                )
+        arriving = self._con.execute("DESCRIBE SELECT * FROM _write_in").fetchall()
+        self._add_columns(name, [(str(row[0]), str(row[1])) for row in arriving])
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""

@@ -107,7 +107,7 @@ def purchase_categories(tables: FeatureTables, cutoff: dt.date) -> ir.Table | No
 def order_item_purchases(tables: FeatureTables, as_of: dt.date | None = None) -> ir.Table | None:
     """``user_id``, ``item_id``, ``ts``: one row per item line of each order that is a
     purchase (as it stood at the end of ``as_of``, when given; see
-    :func:`~retain.features.customer.is_purchase`).
+    :func:`~retain.features.tables.is_purchase`).
 
     None when the engine has no ``from_json`` this module knows.
     """

@@ -108,8 +108,9 @@ class FeatureTables:
         def run(expr: ir.Expr) -> pa.Table:
             return store.query_arrow(str(ibis.to_sql(expr, dialect="duckdb")))
 
-        present = store.table_names()  # one query for the optional outputs below
-        tables = {name: canonical_table(name, store.columns(name) or None) for name in _SOURCES}
+        stored = store.table_columns()  # one query: dashboard pages build these per request
+        present = set(stored)
+        tables = {name: canonical_table(name, stored.get(name)) for name in _SOURCES}
         if REVIEW_VERDICTS in present:
             tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
         learned = {
