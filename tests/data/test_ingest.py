@@ -448,6 +448,34 @@ def test_a_status_move_is_dated_by_the_source_or_else_by_the_ingest(
     )
 
 
+def test_a_refund_after_a_return_keeps_the_day_the_order_left(store: Store, tmp_path: Path) -> None:
+    """Returned, then refunded: the order stopped being a purchase on the return
+    day, so a feature as of a day between the two must not count it again."""
+    head = "order_id,user_id,ts,amount,status,status_ts\n"
+    placed = write(
+        tmp_path / "a.csv", head + "O1,U1,2026-01-01,10,completed,\nO2,U2,2026-01-02,20,pending,\n"
+    )
+    ingest_file(store, "orders", placed, now=NOW)
+    returned = write(
+        tmp_path / "b.csv",
+        head
+        + "O1,U1,2026-01-01,10,returned,2026-01-09\nO2,U2,2026-01-02,20,completed,2026-01-03\n",
+    )
+    assert ingest_file(store, "orders", returned, now=NOW).updated == 2
+    refunded = write(
+        tmp_path / "c.csv",
+        head + "O1,U1,2026-01-01,10,refunded,2026-01-20\nO2,U2,2026-01-02,20,refunded,\n",
+    )
+    assert ingest_file(store, "orders", refunded, now=NOW).updated == 2
+    dated = store.query_df("SELECT order_id, status, status_ts FROM orders ORDER BY 1")
+    assert dated.status.tolist() == ["refunded", "refunded"]
+    # O1 left on its return day; O2 left with this refund, dated by the ingest.
+    assert dated.status_ts.tolist() == [
+        pd.Timestamp("2026-01-09"),
+        pd.Timestamp(NOW.replace(tzinfo=None)),
+    ]
+
+
 LINES_HEAD = "order,customer,time,sku,qty,unit_price,state\n"
 
 

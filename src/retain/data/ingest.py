@@ -681,8 +681,13 @@ def _compare_with_stored(
     column, since = quote_ident(lifecycle.field), quote_ident(lifecycle.since)
     rows = f"SELECT * FROM ({records}) WHERE _row NOT IN (SELECT _row FROM {_CONFLICTS})"
     # Without the source's own date, a move dates from the ingest: when the store learned of it.
+    # A move between exits keeps the date the record left (a refund after the return).
+    dated = f"coalesce(b.{since}, ?)"
+    if lifecycle.exits:
+        exits = ", ".join(quote_literal(v) for v in lifecycle.exits)
+        dated = f"CASE WHEN t.{column} IN ({exits}) THEN t.{since} ELSE {dated} END"
     moved = con.execute(
-        f"UPDATE {target} t SET {column} = b.{column}, {since} = coalesce(b.{since}, ?) "
+        f"UPDATE {target} t SET {column} = b.{column}, {since} = {dated} "
         f"FROM ({rows}) b WHERE {join} AND {forward}",
         [now],
     ).fetchall()[0][0]

@@ -175,11 +175,16 @@ class Lifecycle:
             as of an earlier day then sees the value held on that day (see
             :func:`retain.features.tables.is_purchase`). It is never compared
             for conflicts: an export's "updated at" changes for many reasons.
+        exits: Values that end the record's standing (an order's cancelled,
+            returned, refunded). A move from one exit to another (returned,
+            then refunded) keeps ``since``: what an earlier day reads is when
+            the record left, not when it last changed.
     """
 
     field: str
     moves: Mapping[str, tuple[str, ...]]
     since: str
+    exits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,7 +298,7 @@ ORDERS = TableSchema(
     key=("order_id",),
     mode="append",
     derivable_key=True,
-    lifecycle=Lifecycle("status", ORDER_STATUS_MOVES, since="status_ts"),
+    lifecycle=Lifecycle("status", ORDER_STATUS_MOVES, since="status_ts", exits=NOT_PURCHASES),
 )
 
 ITEMS = TableSchema(
