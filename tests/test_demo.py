@@ -84,3 +84,40 @@ def test_manifest_counts_match_files(shop: tuple[Path, Store]) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
     for table, n in manifest["counts"].items():
         assert store.count(table) == n
+
+
+def test_sign_ups_and_first_orders_go_on_to_the_last_weeks(shop: tuple[Path, Store]) -> None:
+    """A shop that stopped winning customers three weeks before the end would show
+    every dashboard a collapse that is only the generator's."""
+    _, store = shop
+    per_week = [
+        n
+        for _, n in store.execute(
+            "SELECT date_trunc('week', first) AS week, count(*) FROM "
+            "(SELECT user_id, min(ts) AS first FROM orders GROUP BY 1) "
+            "WHERE first >= TIMESTAMP '2026-03-02' GROUP BY week ORDER BY week"
+        ).fetchall()
+    ]
+    assert len(per_week) == 13  # weeks from 2 March to the end on 1 June
+    assert min(per_week[-3:]) >= 0.5 * (sum(per_week[:-3]) / len(per_week[:-3]))
+
+
+def test_returns_and_cancellations_are_dated_inside_the_window(
+    shop: tuple[Path, Store],
+) -> None:
+    """Features read an order as it stood on their cutoff, so the demo dates each
+    return and cancellation after its order, and none after the export."""
+    _, store = shop
+    rows = store.execute(
+        "SELECT status, count(*), count(status_ts), "
+        "count(*) FILTER (WHERE status_ts <= ts OR status_ts >= TIMESTAMP '2026-06-01'), "
+        "min(date_diff('hour', ts, status_ts)), max(date_diff('day', ts, status_ts)) "
+        "FROM orders GROUP BY 1"
+    ).fetchall()
+    by_status = {r[0]: r[1:] for r in rows}
+    returned, cancelled = by_status["returned"], by_status["cancelled"]
+    assert returned[0] == returned[1] > 0 and cancelled[0] == cancelled[1] > 0
+    assert returned[2] == cancelled[2] == 0
+    assert returned[3] >= 4 * 24 and returned[4] <= 25
+    assert cancelled[4] <= 2
+    assert by_status["completed"][1] == 0

@@ -5,18 +5,22 @@ What is simulated, so a reader can judge it:
 * **Catalogue** — items in 8 categories, titled and described in Chinese or
   English, with a brand, a log-normal price, a hidden quality and a
   popularity that follows a Zipf law.
-* **Users** — each signs up on a day of the window (acquisition cohorts),
-  prefers a few categories (a Dirichlet taste), visits with a personal mean
-  gap between visits, and after each visit leaves for good with a personal
-  churn probability.
+* **Users** — each signs up on a day of the window, up to its last
+  (acquisition cohorts), prefers a few categories (a Dirichlet taste),
+  visits with a personal mean gap between visits, and after each visit
+  leaves for good with a personal churn probability.
 * **Funnel** — a visit views a few items picked by taste x popularity; an
   item goes to the cart more often when it matches the taste, and a cart
   item is bought about half the time. Consumables (skincare, snacks, ...)
   bring users back around their repurchase cycle.
 * **Experience** — some orders arrive late or faulty (more often for low-
-  quality items); that lowers the review rating, may open a support
-  conversation and doubles the user's churn probability. A good first
-  order lowers it: the retention effect Retain exists to exploit.
+  quality items); 40% of those are returned 4-25 days later (dated in
+  ``status_ts``, so features read the order as it stood on their cutoff;
+  a return due after the window's end has not happened yet), and 3% of
+  orders are cancelled within 36 hours. A bad order lowers the review
+  rating, may open a support conversation and doubles the user's churn
+  probability. A good first order lowers it: the retention effect Retain
+  exists to exploit.
 * **Reviews** (about a third of delivered orders) praise or blame aspects —
   quality, price, delivery, packaging, service, size — consistent with the
   rating, in the user's language. **KB articles** exist in both languages.
@@ -202,7 +206,7 @@ def _simulate(
     window = (end - start).total_seconds()
     for u in range(n_users):
         user_id = f"U{u + 1:05d}"
-        signup = start + timedelta(seconds=float(rng.random() * window * 0.9))
+        signup = start + timedelta(seconds=float(rng.random() * window))
         lang = "zh" if rng.random() < 0.6 else "en"
         channel = str(rng.choice(["organic", "ads", "social", "referral"], p=[0.4, 0.3, 0.2, 0.1]))
         users.append(
@@ -299,11 +303,14 @@ def _after_order(
     order_id = f"O{len(rows.orders) + 1:06d}"
     worst = min(item.quality for item in basket)
     bad = rng.random() < 0.08 + 0.25 * (1 - worst)
-    status = "completed"
+    status, status_ts = "completed", None
     if rng.random() < 0.03:
-        status = "cancelled"
+        status, status_ts = "cancelled", t + timedelta(hours=float(rng.uniform(1, 36)))
     elif bad and rng.random() < 0.4:
-        status = "returned"
+        status, status_ts = "returned", t + timedelta(days=float(rng.uniform(4, 25)))
+    if status_ts is not None and status_ts >= end:
+        # Not cancelled or returned yet when the export was made.
+        status, status_ts = ("pending" if status == "cancelled" else "completed"), None
     rows.orders.append(
         {
             "order_id": order_id,
@@ -312,6 +319,9 @@ def _after_order(
             "amount": round(sum(i.price * q for i, q in zip(basket, quantities, strict=True)), 2),
             "num_items": sum(quantities),
             "status": status,
+            "status_ts": None
+            if status_ts is None
+            else status_ts.isoformat(timespec="seconds") + "Z",
             "items": [
                 {"item_id": i.item_id, "quantity": q, "price": i.price}
                 for i, q in zip(basket, quantities, strict=True)
