@@ -359,6 +359,26 @@ def test_odd_customer_ids_are_found_and_escaped(tmp_path: Path) -> None:
     assert "<b>x</b>" not in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text
 
 
+def test_a_customer_page_says_when_an_order_was_returned(tmp_path: Path) -> None:
+    """A growth team reading a lost customer's history needs the day the order
+    came back, not only that it did; an order with no date shows its status alone."""
+    import pyarrow as pa
+
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        orders = pa.table({"order_id": ["o1", "o2"], "user_id": ["u1", "u1"],
+                           "ts": ["2025-01-02", "2025-02-01"], "amount": [3.0, 4.0],
+                           "status": ["returned", "completed"],
+                           "status_ts": ["2025-01-15", None]})  # fmt: skip
+        ingest_arrow(store, "orders", orders, source="t", now=dt.datetime(2030, 1, 1))
+    page = client(tmp_path).get("/customers/u1")
+    assert page.status_code == 200
+    cells = re.findall(r"<td>(returned[^<]*|completed[^<]*)</td>", page.text)
+    assert cells == ["completed", "returned on 2025-01-15"]
+
+
 def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:
     app = client(demo_dir)
     page = app.get("/recommendations", params={"user": "U00010"}).text

@@ -349,8 +349,11 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
     ).n.iloc[0]
     if not known:
         return None
+    # When the order took its status (a return's day); a store from before status_ts has none.
+    since = "strftime(status_ts, '%Y-%m-%d')" if "status_ts" in store.columns("orders") else "NULL"
     orders = store.query_df(
-        "SELECT order_id, ts, amount, status FROM orders WHERE user_id = ? ORDER BY ts DESC",
+        f"SELECT order_id, ts, amount, status, {since} AS status_since FROM orders "
+        "WHERE user_id = ? ORDER BY ts DESC",
         [user_id],
     )
     contacts = store.query_df(
@@ -388,7 +391,7 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
         "segments": _customer_segments(store, user_id) if len(orders) else None,
         "campaigns": _records(customer_campaigns(store, user_id)),
         "recommended": recommended,
-        "orders": orders.to_dict("records"),
+        "orders": _records(orders),
         "contacts": contacts.to_dict("records"),
         "reviews": reviews.to_dict("records"),
         "events": events.to_dict("records"),
