@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retain.data import Store, ingest_arrow, ingest_file
+from retain.data import IngestReport, Store, ingest_arrow, ingest_file
 from retain.data import ingest as ingest_module
 from retain.errors import InvalidInputError, NotFoundError
 from tests.conftest import write
@@ -413,35 +413,41 @@ def test_a_later_order_status_updates_the_stored_order(store: Store, tmp_path: P
     )
 
 
+DATED_HEAD = "order_id,user_id,ts,amount,status,status_ts\n"
+
+
+def _load_dated(store: Store, path: Path, rows: str) -> IngestReport:
+    """Ingest order ``rows`` (under :data:`DATED_HEAD`) as of :data:`NOW`."""
+    return ingest_file(store, "orders", write(path, DATED_HEAD + rows), now=NOW)
+
+
+def _statuses(store: Store) -> tuple[list[str], list[pd.Timestamp]]:
+    """Every order's status and ``status_ts``, by order id."""
+    dated = store.query_df("SELECT order_id, status, status_ts FROM orders ORDER BY 1")
+    return dated.status.tolist(), dated.status_ts.tolist()
+
+
 def test_a_status_move_is_dated_by_the_source_or_else_by_the_ingest(
     store: Store, tmp_path: Path
 ) -> None:
     """A feature computed as of an earlier day must see the old status, so each
     move records when it happened: the export's ``status_ts`` when it has one,
     else the ingest time. A later "updated at" alone is no conflict."""
-    head = "order_id,user_id,ts,amount,status,status_ts\n"
-    placed = write(
-        tmp_path / "a.csv", head + "O1,U1,2026-01-01,10,completed,\nO2,U2,2026-01-02,20,,\n"
+    _load_dated(
+        store, tmp_path / "a.csv", "O1,U1,2026-01-01,10,completed,\nO2,U2,2026-01-02,20,,\n"
     )
-    ingest_file(store, "orders", placed, now=NOW)
-    moved = write(
-        tmp_path / "b.csv",
-        head + "O1,U1,2026-01-01,10,returned,2026-01-09T12:00:00Z\nO2,U2,2026-01-02,20,refunded,\n",
+    moved = "O1,U1,2026-01-01,10,returned,2026-01-09T12:00:00Z\nO2,U2,2026-01-02,20,refunded,\n"
+    assert _load_dated(store, tmp_path / "b.csv", moved).updated == 2
+    assert _statuses(store) == (
+        ["returned", "refunded"],
+        [pd.Timestamp("2026-01-09 12:00"), pd.Timestamp(NOW.replace(tzinfo=None))],
     )
-    assert ingest_file(store, "orders", moved, now=NOW).updated == 2
-    dated = store.query_df("SELECT order_id, status, status_ts FROM orders ORDER BY 1")
-    assert dated.status.tolist() == ["returned", "refunded"]
-    assert dated.status_ts.tolist() == [
-        pd.Timestamp("2026-01-09 12:00"),
-        pd.Timestamp(NOW.replace(tzinfo=None)),
-    ]
-    early = write(tmp_path / "e.csv", head + "O4,U4,2026-01-05,10,returned,2026-01-04\n")
-    assert ingest_file(store, "orders", early, now=NOW).quarantined == 1
+    early = "O4,U4,2026-01-05,10,returned,2026-01-04\n"
+    assert _load_dated(store, tmp_path / "e.csv", early).quarantined == 1
     assert store.query_df("SELECT reason FROM quarantine WHERE line = 2").reason.tolist() == [
         "status_ts: 2026-01-04 00:00:00 UTC is before ts 2026-01-05 00:00:00"
     ]
-    touched = write(tmp_path / "c.csv", head + "O1,U1,2026-01-01,10,returned,2026-02-01\n")
-    report = ingest_file(store, "orders", touched, now=NOW)
+    report = _load_dated(store, tmp_path / "c.csv", "O1,U1,2026-01-01,10,returned,2026-02-01\n")
     assert (report.duplicates, report.quarantined) == (1, 0)
     assert store.query_df("SELECT status_ts FROM orders WHERE order_id = 'O1'").status_ts[0] == (
         pd.Timestamp("2026-01-09 12:00")
@@ -451,29 +457,17 @@ def test_a_status_move_is_dated_by_the_source_or_else_by_the_ingest(
 def test_a_refund_after_a_return_keeps_the_day_the_order_left(store: Store, tmp_path: Path) -> None:
     """Returned, then refunded: the order stopped being a purchase on the return
     day, so a feature as of a day between the two must not count it again."""
-    head = "order_id,user_id,ts,amount,status,status_ts\n"
-    placed = write(
-        tmp_path / "a.csv", head + "O1,U1,2026-01-01,10,completed,\nO2,U2,2026-01-02,20,pending,\n"
-    )
-    ingest_file(store, "orders", placed, now=NOW)
-    returned = write(
-        tmp_path / "b.csv",
-        head
-        + "O1,U1,2026-01-01,10,returned,2026-01-09\nO2,U2,2026-01-02,20,completed,2026-01-03\n",
-    )
-    assert ingest_file(store, "orders", returned, now=NOW).updated == 2
-    refunded = write(
-        tmp_path / "c.csv",
-        head + "O1,U1,2026-01-01,10,refunded,2026-01-20\nO2,U2,2026-01-02,20,refunded,\n",
-    )
-    assert ingest_file(store, "orders", refunded, now=NOW).updated == 2
-    dated = store.query_df("SELECT order_id, status, status_ts FROM orders ORDER BY 1")
-    assert dated.status.tolist() == ["refunded", "refunded"]
+    placed = "O1,U1,2026-01-01,10,completed,\nO2,U2,2026-01-02,20,pending,\n"
+    _load_dated(store, tmp_path / "a.csv", placed)
+    returned = "O1,U1,2026-01-01,10,returned,2026-01-09\nO2,U2,2026-01-02,20,completed,2026-01-03\n"
+    assert _load_dated(store, tmp_path / "b.csv", returned).updated == 2
+    refunded = "O1,U1,2026-01-01,10,refunded,2026-01-20\nO2,U2,2026-01-02,20,refunded,\n"
+    assert _load_dated(store, tmp_path / "c.csv", refunded).updated == 2
     # O1 left on its return day; O2 left with this refund, dated by the ingest.
-    assert dated.status_ts.tolist() == [
-        pd.Timestamp("2026-01-09"),
-        pd.Timestamp(NOW.replace(tzinfo=None)),
-    ]
+    assert _statuses(store) == (
+        ["refunded", "refunded"],
+        [pd.Timestamp("2026-01-09"), pd.Timestamp(NOW.replace(tzinfo=None))],
+    )
 
 
 LINES_HEAD = "order,customer,time,sku,qty,unit_price,state\n"
