@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -16,6 +17,7 @@ from retain.features.taste import OTHER, taste_features
 from retain.retention.cluster_training import (
     BEHAVIOUR,
     TASTE,
+    load_clusters,
     stored_cluster_of,
     stored_clusters,
     train_segments,
@@ -121,3 +123,40 @@ def test_segments_are_listed_once_stored(store: Store, tmp_path: Path) -> None:
     assert listed.segments.name.tolist() == [str(c.label) for c in tastes.clusters]
     with pytest.raises(InvalidInputError, match="one of rfm, cluster, taste"):
         list_segments(store, "vips")
+
+
+def _long_tail_shop(store: Store) -> None:
+    """:func:`_shop`'s fans, and half of them also buying from 300 small categories."""
+    _shop(store)
+    tail = [f"tail{i:03d}" for i in range(300)]
+    items = [{"item_id": c, "title": c, "category": c} for c in tail]
+    rng = np.random.default_rng(0)
+    events, orders = [], []
+    for category in CATEGORIES:
+        for u in range(0, 30, 2):  # every other fan of each category explores the tail
+            user = f"{category}-fan-{u}"
+            for k, item in enumerate(rng.choice(tail, 8, replace=False)):
+                ts = f"2025-06-{1 + k:02d}"
+                events.append({"event_id": f"{user}-t{k}", "user_id": user, "item_id": item,
+                               "event_type": "purchase", "ts": ts})  # fmt: skip
+                orders.append({"order_id": f"{user}-t{k}", "user_id": user, "ts": ts,
+                               "amount": 5.0})  # fmt: skip
+    now = dt.datetime(2030, 1, 1)
+    ingest_arrow(store, "items", pa.Table.from_pylist(items), source="t", now=now)
+    ingest_arrow(store, "events", pa.Table.from_pylist(events), source="t", now=now)
+    ingest_arrow(store, "orders", pa.Table.from_pylist(orders), source="t", now=now)
+
+
+def test_the_long_tail_of_categories_is_no_taste(store: Store, tmp_path: Path) -> None:
+    """A shop with hundreds of small categories puts most purchases in "(other
+    categories)". Splitting customers by how much of that residue they buy names
+    nothing a marketer can act on (on dunnhumby it made 87% of customers two
+    segments, "buy (other categories) more than most" and "seldom buy" them), so
+    segments are fitted on the named categories alone; the shares still count
+    every purchase."""
+    _long_tail_shop(store)
+    shares = taste_features(FeatureTables.from_store(store), CUTOFF)
+    assert OTHER in shares.columns and shares[OTHER].max() > 0.5
+    tastes = train_segments(store, tmp_path / "models", kind=TASTE, as_of=CUTOFF)
+    assert OTHER not in load_clusters(tmp_path / "models", kind=TASTE).columns
+    assert not any("other categories" in c.description for c in tastes.clusters), tastes

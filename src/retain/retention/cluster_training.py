@@ -39,7 +39,7 @@ from retain.data.store import Store
 from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import FeatureTables, customer_features
-from retain.features.taste import TASTE_PREFIX, taste_features
+from retain.features.taste import OTHER, TASTE_PREFIX, taste_features
 from retain.retention.clusters import (
     CLUSTER_FEATURES,
     Cluster,
@@ -74,7 +74,12 @@ def _behaviour(tables: FeatureTables, day: dt.date) -> pd.DataFrame:
 
 
 def _taste_columns(features: pd.DataFrame) -> list[str]:
-    return [c for c in features.columns if str(c).startswith(TASTE_PREFIX)]
+    """The named categories' shares. ``(other categories)`` is left out: on a shop
+    with hundreds of small categories it holds most purchases, and k-means then
+    splits customers by how much of that residue they buy (on dunnhumby, 49%
+    "buy (other categories) more than most" and 38% "seldom buy" them), which
+    names nothing a marketer can act on. The shares still count every purchase."""
+    return [c for c in features.columns if str(c).startswith(TASTE_PREFIX) and c != OTHER]
 
 
 @dataclass(frozen=True)
