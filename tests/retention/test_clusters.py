@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,27 @@ def test_a_saved_model_assigns_as_the_fitted_one(tmp_path: Path) -> None:
     (tmp_path / "clusters.json").write_text('{"format": 99}')
     with pytest.raises(InvalidInputError, match="retrain"):
         ClusterModel.load(tmp_path)
+
+
+def test_a_taste_model_saved_before_shares_were_rooted_assigns_as_it_did(
+    tmp_path: Path,
+) -> None:
+    """Such a model has no ``rooted`` list: it reads shares as they are, as when fitted."""
+    shares = pd.DataFrame({"user_id": ["a", "b", "c"], "taste:books": [0.9, 0.1, 0.5],
+                           "taste:toys": [0.1, 0.9, 0.5]})  # fmt: skip
+    old = ClusterModel(columns=["taste:books", "taste:toys"], fill=[0.5, 0.5],
+                       mean=[0.5, 0.5], spread=[0.4, 0.4],
+                       centres=[[1.0, -1.0], [-1.0, 1.0]], labels=[3, 7])  # fmt: skip
+    old.save(tmp_path)
+    saved = json.loads((tmp_path / "clusters.json").read_text())
+    del saved["rooted"]
+    (tmp_path / "clusters.json").write_text(json.dumps(saved))
+    loaded = ClusterModel.load(tmp_path)
+    assert loaded.rooted == []
+    assert loaded.standardise(shares)[:, 0].tolist() == pytest.approx([1.0, -1.0, 0.0])
+    assert loaded.assign(shares).cluster.tolist()[:2] == [3, 7]
+    rooted = fit_clusters(pd.concat([shares] * 5, ignore_index=True), k=2, columns=old.columns)
+    assert rooted.rooted == ["taste:books", "taste:toys"]
 
 
 def test_a_refit_keeps_the_numbers_of_clusters_that_are_still_there() -> None:

@@ -160,3 +160,29 @@ def test_the_long_tail_of_categories_is_no_taste(store: Store, tmp_path: Path) -
     tastes = train_segments(store, tmp_path / "models", kind=TASTE, as_of=CUTOFF)
     assert OTHER not in load_clusters(tmp_path / "models", kind=TASTE).columns
     assert not any("other categories" in c.description for c in tastes.clusters), tastes
+
+
+def test_customers_dabbling_in_rare_categories_stay_with_their_taste(
+    store: Store, tmp_path: Path
+) -> None:
+    """Shares are compared as parts of one whole (square roots, one common
+    spread), not each on its own scale: scaled by its own spread, a category
+    one customer bought once set that customer far from everyone, and k-means
+    gave such customers segments of their own."""
+    _shop(store)
+    now = dt.datetime(2030, 1, 1)
+    rare = ("fish", "birds", "reptiles", "insects")
+    items = [{"item_id": c, "title": c, "category": c} for c in rare]
+    ingest_arrow(store, "items", pa.Table.from_pylist(items), source="t", now=now)
+    dabblers = {f"garden-fan-{u}": category for u, category in enumerate(rare)}
+    bought = [{"event_id": f"{u}-r", "user_id": u, "item_id": c, "event_type": "purchase",
+               "ts": "2025-06-01"} for u, c in dabblers.items()]  # fmt: skip
+    ingest_arrow(store, "events", pa.Table.from_pylist(bought), source="t", now=now)
+    orders = [{"order_id": f"{u}-r", "user_id": u, "ts": "2025-06-01",
+               "amount": 20.0} for u in dabblers]  # fmt: skip
+    ingest_arrow(store, "orders", pa.Table.from_pylist(orders), source="t", now=now)
+    tastes = train_segments(store, tmp_path / "models", kind=TASTE, as_of=CUTOFF)
+    assert sorted(c.customers for c in tastes.clusters) == [30, 30, 30]
+    assert not any(c in d for c in rare for d in (t.description for t in tastes.clusters))
+    garden = stored_cluster_of(store, "garden-fan-10", TASTE)
+    assert {stored_cluster_of(store, u, TASTE) for u in dabblers} == {garden}

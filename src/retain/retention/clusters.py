@@ -5,9 +5,13 @@ data actually has — for example frequent browsers who rarely buy, or buyers
 who keep contacting support. Features (from
 :func:`retain.features.customer_features`) are log-scaled where they are
 counts or money, then standardised; the number of clusters is chosen by the
-silhouette score on a sample. A cluster is described by the (at most three)
-features whose mean differs most from the shop's, by at least half a
-standard deviation, in a marketer's words.
+silhouette score on a sample. Taste columns (a customer's share of purchases
+per category) are square-rooted and share one spread instead, so the
+distance between two customers is the Hellinger distance between what they
+buy: a column of its own scale per category would let a category a handful
+of customers buy pull those few into a segment of their own. A cluster is
+described by the (at most three) features whose mean differs most from the
+shop's, by at least half a standard deviation, in a marketer's words.
 
 A fit is a :class:`ClusterModel`: the scaling and the centres, so customers
 are assigned later, elsewhere (a scoring job, another day's data) exactly as
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +110,9 @@ class ClusterModel:
     centres: list[list[float]]
     #: The number each centre carries (stable across refits, see :func:`fit_clusters`).
     labels: list[int]
+    #: Columns clustered by their square root (shares of one whole); a model
+    #: saved before they were has none.
+    rooted: list[str] = field(default_factory=list)
 
     def standardise(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
         """The model's columns of ``features``, filled, log-scaled and standardised."""
@@ -113,8 +120,8 @@ class ClusterModel:
         for column, fill in zip(self.columns, self.fill, strict=True):
             values = features[column].astype(float) if column in features else np.nan
             frame[column] = pd.Series(values, index=features.index, dtype=float).fillna(fill)
-        logged = _log_scale(frame).to_numpy(np.float64)
-        return np.asarray((logged - self.mean) / np.asarray(self.spread), dtype=np.float64)
+        scaled = _rescale(frame, self.rooted).to_numpy(np.float64)
+        return np.asarray((scaled - self.mean) / np.asarray(self.spread), dtype=np.float64)
 
     def assign(self, features: pd.DataFrame) -> pd.DataFrame:
         """``user_id`` and ``cluster`` (the nearest centre's number) per customer."""
@@ -175,11 +182,14 @@ class ClusterModel:
         return cls(**data)
 
 
-def _log_scale(frame: pd.DataFrame) -> pd.DataFrame:
+def _rescale(frame: pd.DataFrame, rooted: Sequence[str]) -> pd.DataFrame:
+    """Counts and money on a log scale, the ``rooted`` shares by their square root."""
     out = frame.copy()
     for column in out.columns:
         if column in _LOG_SCALED:
             out[column] = np.log1p(out[column].clip(lower=0))
+        elif column in rooted:
+            out[column] = np.sqrt(out[column].clip(lower=0))
     return out
 
 
@@ -204,12 +214,25 @@ def _describe(z: pd.Series, mean: pd.Series, overall: pd.Series) -> str:
     the cluster's and the shop's means in the features' own units.
     """
     strongest = z.abs().sort_values(ascending=False)
-    parts = []
-    for name in strongest.index[:3]:
-        if abs(z[name]) < 0.5:
+    parts: list[str] = []
+    for name in strongest.index:
+        if abs(z[name]) < 0.5 or len(parts) == 3:
             break
-        parts.append(_phrase(str(name), bool(z[name] > 0), float(mean[name]), float(overall[name])))
+        high, own, shop = bool(z[name] > 0), float(mean[name]), float(overall[name])
+        if str(name).startswith(TASTE_PREFIX) and not _clear_lift(high, own, shop):
+            continue
+        parts.append(_phrase(str(name), high, own, shop))
     return "; ".join(parts) if parts else "close to the typical customer"
+
+
+def _clear_lift(high: bool, mean: float, overall: float) -> bool:
+    """Whether a taste share differs enough to say so: half as much again, or a third less.
+
+    On square-rooted shares a segment whose members mostly buy a category a
+    little stands out from the many who never buy it, which would read "buy
+    cheese more than most (4% of their purchases, 3% shop-wide)".
+    """
+    return mean >= 1.5 * overall if high else mean <= overall / 1.5
 
 
 def fit_clusters(
@@ -252,13 +275,17 @@ def fit_clusters(
             f"clustering needs at least 10 customers with purchases; got {len(features)}"
         )
     columns = [c for c in columns if c in features and features[c].notna().any()]
+    rooted = [c for c in columns if c.startswith(TASTE_PREFIX)]
     raw = features[columns].astype(float)
     fill = raw.median()
-    values = _log_scale(raw.fillna(fill)).to_numpy(np.float64)
+    values = _rescale(raw.fillna(fill), rooted).to_numpy(np.float64)
     spread = values.std(axis=0)
     keep = spread > 0
     if not keep.any():
         raise InvalidInputError("every feature is constant; nothing to cluster on")
+    shares = keep & np.isin(columns, rooted)
+    if shares.any():  # one spread for all shares: Hellinger distance, in typical units
+        spread[shares] = np.sqrt((spread[shares] ** 2).mean())
     mean = values[:, keep].mean(axis=0)
     standard = (values[:, keep] - mean) / spread[keep]
     rng = np.random.default_rng(seed)
@@ -282,6 +309,7 @@ def fit_clusters(
         spread=[float(v) for v in spread[keep]],
         centres=fitted.cluster_centers_.tolist(),
         labels=list(range(k)),
+        rooted=[c for c, kept in zip(columns, keep, strict=True) if kept and c in rooted],
     )
     by_size = sorted(range(k), key=lambda i: -sizes[i])
     numbers = _carried_numbers(model, previous, by_size)
@@ -329,6 +357,10 @@ def _match(model: ClusterModel, previous: ClusterModel, shared: list[str]) -> di
         index = [m.columns.index(c) for c in shared]
         scaled = np.asarray(m.centres)[:, index] * np.asarray(m.spread)[index]
         logged = scaled + np.asarray(m.mean)[index]
+        # A model saved before shares were rooted: root its centre's share (close enough to match).
+        for j, c in enumerate(shared):
+            if c in model.rooted and c not in m.rooted:
+                logged[:, j] = np.sqrt(np.clip(logged[:, j], 0, None))
         target = [model.columns.index(c) for c in shared]
         moved = (logged - np.asarray(model.mean)[target]) / np.asarray(model.spread)[target]
         return np.asarray(moved, dtype=np.float64)
