@@ -115,7 +115,7 @@ class ClusterModel:
     rooted: list[str] = field(default_factory=list)
 
     def standardise(self, features: pd.DataFrame) -> npt.NDArray[np.float64]:
-        """The model's columns of ``features``, filled, log-scaled and standardised."""
+        """The model's columns of ``features``, filled, log-scaled (or rooted) and standardised."""
         frame = pd.DataFrame(index=features.index)
         for column, fill in zip(self.columns, self.fill, strict=True):
             values = features[column].astype(float) if column in features else np.nan
