@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,21 @@ def test_a_new_kind_of_customer_gets_a_number_never_used_before() -> None:
     labels = _group_of(refit.assign(frame), frame, groups)
     assert labels[0] in first.labels and labels[1] in first.labels
     assert labels[2] == max(first.labels) + 1
+
+
+def test_a_taste_segment_says_what_it_buys_then_lists_what_it_seldom_buys() -> None:
+    """A marketer reads "buy garden more than most (...); seldom buy toys or pets",
+    not a run of "seldom buy" phrases ahead of what the segment is about."""
+    rng = np.random.default_rng(0)
+    names = ["taste:garden", "taste:books", "taste:toys", "taste:pets"]
+    gardeners = np.tile([0.9, 0.1, 0.0, 0.0], (20, 1))
+    others = rng.dirichlet([1.0, 4.0, 4.0, 4.0], 40)
+    frame = pd.DataFrame(np.vstack([gardeners, others]), columns=names)
+    frame.insert(0, "user_id", [f"u{i}" for i in range(60)])
+    _, clusters = fit_clusters(frame, k=2, columns=names).summarize(frame)
+    (garden,) = [c.description for c in clusters if c.customers == 20]
+    assert re.fullmatch(
+        r"buy garden more than most \(90% of their purchases, \d+% shop-wide\); "
+        r"seldom buy (books|toys|pets) or (books|toys|pets)",
+        garden,
+    ), garden

@@ -197,12 +197,12 @@ def _phrase(name: str, high: bool, mean: float, overall: float) -> str:
     """How a marketer says that a cluster is high (or low) on feature ``name``.
 
     A taste column also says how much: "buy books more than most (72% of
-    their purchases, 14% shop-wide)".
+    their purchases, 14% shop-wide)". (Categories a cluster seldom buys are
+    listed together by :func:`_describe`.)
     """
     if name.startswith(TASTE_PREFIX):
-        category = name.removeprefix(TASTE_PREFIX)
         how_much = f"({mean:.0%} of their purchases, {overall:.0%} shop-wide)"
-        return f"buy {category} more than most {how_much}" if high else f"seldom buy {category}"
+        return f"buy {name.removeprefix(TASTE_PREFIX)} more than most {how_much}"
     more, less = _PHRASES.get(name, (f"high {name}", f"low {name}"))
     return more if high else less
 
@@ -211,18 +211,29 @@ def _describe(z: pd.Series, mean: pd.Series, overall: pd.Series) -> str:
     """The (at most three) features where the cluster's mean is furthest from the shop's.
 
     ``z`` is the cluster's mean in standard units; ``mean`` and ``overall``
-    the cluster's and the shop's means in the features' own units.
+    the cluster's and the shop's means in the features' own units. Tastes
+    read as a marketer says them: what the cluster buys first, then what it
+    seldom buys in one phrase ("buy garden more than most (80% ...); seldom
+    buy toys or books").
     """
     strongest = z.abs().sort_values(ascending=False)
-    parts: list[str] = []
+    chosen: list[tuple[str, bool, float, float]] = []
     for name in strongest.index:
-        if abs(z[name]) < 0.5 or len(parts) == 3:
+        if abs(z[name]) < 0.5 or len(chosen) == 3:
             break
         high, own, shop = bool(z[name] > 0), float(mean[name]), float(overall[name])
         if str(name).startswith(TASTE_PREFIX) and not _clear_lift(high, own, shop):
             continue
-        parts.append(_phrase(str(name), high, own, shop))
-    return "; ".join(parts) if parts else "close to the typical customer"
+        chosen.append((str(name), high, own, shop))
+    if not chosen:
+        return "close to the typical customer"
+    seldom = [n.removeprefix(TASTE_PREFIX) for n, high, *_ in chosen
+              if n.startswith(TASTE_PREFIX) and not high]  # fmt: skip
+    parts = [_phrase(*c) for c in chosen if c[1] or not c[0].startswith(TASTE_PREFIX)]
+    if seldom:
+        listed = seldom[0] if len(seldom) == 1 else f"{', '.join(seldom[:-1])} or {seldom[-1]}"
+        parts.append(f"seldom buy {listed}")
+    return "; ".join(parts)
 
 
 def _clear_lift(high: bool, mean: float, overall: float) -> bool:
