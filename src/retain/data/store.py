@@ -246,6 +246,15 @@ class Store:
     # -- writes ----------------------------------------------------------
 
     @contextmanager
+    def registered(self, name: str, table: pa.Table | pd.DataFrame) -> Iterator[None]:
+        """``table`` readable in SQL as ``name`` inside the block, and gone after it."""
+        self._con.register(name, table)
+        try:
+            yield
+        finally:
+            self._con.unregister(name)
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Everything inside commits together or not at all."""
         self._con.execute("BEGIN TRANSACTION")
@@ -302,16 +311,13 @@ class Store:
         }
         with self.transaction() as con:
             for name, frame in frames.items():
-                self._con.register("_write_in", frame)
-                try:
+                with self.registered("_write_in", frame):
                     ident = quote_ident(name)
                     if mode == "replace" or not self.has_table(name):
                         con.execute(f"CREATE OR REPLACE TABLE {ident} AS SELECT * FROM _write_in")
                     else:
                         self._add_missing_columns(name)
                         con.execute(f"INSERT INTO {ident} BY NAME SELECT * FROM _write_in")
-                finally:
-                    self._con.unregister("_write_in")
         return {name: int(frame.num_rows) for name, frame in frames.items()}
 
     def _add_missing_columns(self, name: str) -> None:

@@ -102,6 +102,11 @@ def _timestamp_sql(t: str) -> str:
     )
 
 
+def _shown_time_sql(value: str) -> str:
+    """SQL showing a cleaned (UTC) timestamp to a person in a reason, to the second."""
+    return f"strftime({value}, '%Y-%m-%d %H:%M:%S')"
+
+
 def _detect_language_sql(text: str) -> str:
     """'zh' when Han characters carry the text, 'en' for Latin script.
 
@@ -204,7 +209,7 @@ def _rules_for(f: Field, t: str, clean: str, rules: ValidationRules) -> list[Rul
         out.append(
             (
                 f"{clean} > (to_timestamp({limit_ts!r}) AT TIME ZONE 'UTC')",
-                f"'{name}: ' || strftime({clean}, '%Y-%m-%d %H:%M:%S') || ' UTC is in the future'",
+                f"'{name}: ' || {_shown_time_sql(clean)} || ' UTC is in the future'",
             )
         )
     if f.kind in ("number", "integer"):
@@ -307,9 +312,8 @@ def build_validation_sql(
             checks.append(
                 (
                     f"{later} < {earlier}",
-                    f"'{f.name}: ' || strftime({later}, '%Y-%m-%d %H:%M:%S') || "
-                    f"' UTC is before {f.not_before} ' || "
-                    f"strftime({earlier}, '%Y-%m-%d %H:%M:%S')",
+                    f"'{f.name}: ' || {_shown_time_sql(later)} || "
+                    f"' UTC is before {f.not_before} ' || {_shown_time_sql(earlier)}",
                 )
             )
     broken = " OR ".join(f"coalesce({cond}, FALSE)" for cond, _ in checks)

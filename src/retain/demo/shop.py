@@ -274,6 +274,11 @@ def _visit(
     return bought
 
 
+def _utc(moment: datetime) -> str:
+    """A (naive UTC) moment as the files write it: ISO 8601 to the second, with Z."""
+    return moment.isoformat(timespec="seconds") + "Z"
+
+
 def _event(rows: _Rows, user_id: str, item: _Item, kind: str, ts: datetime, session: str) -> None:
     rows.events.append(
         {
@@ -281,7 +286,7 @@ def _event(rows: _Rows, user_id: str, item: _Item, kind: str, ts: datetime, sess
             "user_id": user_id,
             "item_id": item.item_id,
             "event_type": kind,
-            "ts": ts.isoformat(timespec="seconds") + "Z",
+            "ts": _utc(ts),
             "value": item.price,
             "session_id": session,
         }
@@ -315,13 +320,11 @@ def _after_order(
         {
             "order_id": order_id,
             "user_id": user_id,
-            "ts": t.isoformat(timespec="seconds") + "Z",
+            "ts": _utc(t),
             "amount": round(sum(i.price * q for i, q in zip(basket, quantities, strict=True)), 2),
             "num_items": sum(quantities),
             "status": status,
-            "status_ts": None
-            if status_ts is None
-            else status_ts.isoformat(timespec="seconds") + "Z",
+            "status_ts": None if status_ts is None else _utc(status_ts),
             "items": [
                 {"item_id": i.item_id, "quantity": q, "price": i.price}
                 for i, q in zip(basket, quantities, strict=True)
@@ -368,7 +371,7 @@ def _review(
         "review_id": f"R{n + 1:06d}",
         "user_id": user_id,
         "item_id": item.item_id,
-        "ts": ts.isoformat(timespec="seconds") + "Z",
+        "ts": _utc(ts),
         "rating": rating,
         "text": text,
         "language": lang,
@@ -417,7 +420,7 @@ def _conversation(
                 "user_id": user_id,
                 "role": role,
                 "text": text.format(order=order_id),
-                "ts": (ts + timedelta(minutes=turn)).isoformat(timespec="seconds") + "Z",
+                "ts": _utc(ts + timedelta(minutes=turn)),
                 "language": lang,
             }
         )

@@ -28,9 +28,6 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from retain.errors import InvalidInputError, NotFoundError
-
-if TYPE_CHECKING:
-    from retain.text.stored_vectors import StoredVectors
 from retain.recommend.blend import Blend, Transform, fit_blend, to_distribution
 from retain.recommend.metrics import ranking_metrics, target_ranks
 from retain.recommend.sasrec import SASRec, SASRecConfig
@@ -43,6 +40,9 @@ from retain.recommend.sources import (
     Source,
     TransitionKNN,
 )
+
+if TYPE_CHECKING:
+    from retain.text.stored_vectors import StoredVectors
 
 __all__ = [
     "MAX_K",

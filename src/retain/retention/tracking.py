@@ -102,14 +102,11 @@ def experiment_report(
         )
     exposed = pd.Timestamp(arms.exposed_at.min())
     data_end = last_order_day(store)
-    store.connection.register("_arms", arms)
-    try:
+    with store.registered("_arms", arms):
         spend = store.query_df(
             "SELECT a.user_id, o.ts, o.amount FROM _arms a JOIN orders o USING (user_id) "
             f"WHERE {purchase_sql('o.status')}"
         )
-    finally:
-        store.connection.unregister("_arms")
     before = spend[
         (spend.ts < exposed) & (spend.ts >= exposed - pd.Timedelta(days=_PRE_PERIOD_DAYS))
     ]

@@ -74,8 +74,8 @@ class StoredVectors:
         distinct = list(dict.fromkeys(keys))
         con = self.store.connection
         con.execute(_DDL)
-        con.register("_wanted", pa.table({"text_hash": pa.array(distinct, pa.string())}))
-        try:
+        wanted = pa.table({"text_hash": pa.array(distinct, pa.string())})
+        with self.store.registered("_wanted", wanted):
             found = self.store.query_arrow(
                 f"SELECT v.text_hash, v.vector FROM {VECTORS_TABLE} v JOIN _wanted "
                 "USING (text_hash) WHERE v.model = ? AND v.kind = ?",
@@ -98,8 +98,6 @@ class StoredVectors:
                     f"DELETE FROM {VECTORS_TABLE} WHERE used_at < ?",
                     [moment - timedelta(days=self.keep_days)],
                 )
-        finally:
-            con.unregister("_wanted")
         self.reused, self.embedded = len(distinct) - len(missing), len(missing)
         if not keys:
             return np.zeros((0, encoder.dimension), dtype=np.float32)
@@ -119,12 +117,10 @@ class StoredVectors:
                 "used_at": pa.array([moment] * len(keys), pa.timestamp("us")),
             }
         )
-        con = self.store.connection
-        con.register("_fresh", rows)
-        try:
-            con.execute(f"INSERT OR REPLACE INTO {VECTORS_TABLE} SELECT * FROM _fresh")
-        finally:
-            con.unregister("_fresh")
+        with self.store.registered("_fresh", rows):
+            self.store.connection.execute(
+                f"INSERT OR REPLACE INTO {VECTORS_TABLE} SELECT * FROM _fresh"
+            )
 
 
 def _vectors_by_hash(found: pa.Table, dimension: int) -> dict[str, np.ndarray]:
