@@ -109,3 +109,25 @@ def test_homogeneous_dropout_is_a_limit_not_a_failure() -> None:
     assert fitted.a / (fitted.a + fitted.b) == pytest.approx(0.25, rel=0.15)
     assert fitted.r == pytest.approx(0.5, rel=0.15)
     assert np.isfinite(model.expected_purchases(39, x, t_x, big_t)).all()
+
+
+def test_no_dropout_is_a_limit_not_a_failure() -> None:
+    """Where nobody drops out, a goes to 0 (the NBD model); a year of wholesale orders does this.
+
+    The fit used to call that edge a failure, and `retain train predict` then
+    refused the UCI Online Retail shop. The answer is NBD: each customer's
+    expected purchases are (r + x) / (alpha + T) per week.
+    """
+    loyal = BetaGeoParams(r=0.8, alpha=10.0, a=1e-9, b=1.0)
+    orders = simulate_orders(4000, params=loyal, seed=0).to_pandas()  # ends at the edge
+    weeks = (orders.ts - orders.ts.min().normalize()).dt.total_seconds() / (7 * 86400)
+    orders = orders.assign(week=weeks)[weeks <= 39]
+    per = orders.groupby("user_id").week.agg(["size", "min", "max"])
+    x, t_x, big_t = per["size"] - 1, per["max"] - per["min"], 39 - per["min"]
+    model = BetaGeo().fit(x, t_x, big_t)
+    fitted = model.params_
+    assert fitted.a / (fitted.a + fitted.b) < 1e-3
+    assert fitted.r == pytest.approx(0.8, rel=0.15)
+    assert fitted.alpha == pytest.approx(10.0, rel=0.15)
+    nbd = (fitted.r + x) / (fitted.alpha + big_t) * 26
+    np.testing.assert_allclose(model.expected_purchases(26, x, t_x, big_t), nbd, rtol=1e-2)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -15,8 +16,9 @@ from retain.artifacts import current_version
 from retain.data import Store
 from retain.data.ingest import ingest_arrow, ingest_file
 from retain.demo import DEMO_FILES, generate_demo_shop
-from retain.errors import InvalidInputError, NotFittedError, NotFoundError
+from retain.errors import ConvergenceError, InvalidInputError, NotFittedError, NotFoundError
 from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+from retain.predict.btyd import BetaGeo
 from retain.predict.model import SCORE_COLUMNS, BehaviourModel
 from retain.predict.scoring import (
     SCORES_TABLE,
@@ -168,3 +170,34 @@ def test_a_history_too_short_to_replay_is_trained_but_not_checked(
 def test_training_without_orders_says_what_is_missing(store: Store) -> None:
     with pytest.raises(InvalidInputError, match="no orders"):
         BehaviourModel().fit(FeatureTables.from_store(store), dt.date(2025, 1, 1))
+
+
+def test_a_backtest_whose_btyd_fit_fails_is_skipped_not_the_end_of_training(
+    shop: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One month whose BG/NBD is not identified must not stop the earlier months being used."""
+    import retain.predict.model as module
+
+    calls: list[int] = []
+    fail_on: set[int] = set()
+
+    class FailingSome(BetaGeo):
+        def fit(self, x: npt.ArrayLike, t_x: npt.ArrayLike, big_t: npt.ArrayLike) -> BetaGeo:
+            calls.append(1)
+            if len(calls) in fail_on:
+                raise ConvergenceError("BG/NBD: made up for this test")
+            return super().fit(x, t_x, big_t)
+
+    monkeypatch.setattr(module, "BetaGeo", FailingSome)
+    tables = FeatureTables.from_store(shop)
+    cutoff = last_order_day(shop) - dt.timedelta(days=60)
+    fail_on.update({2})  # the first call fits the cutoff itself, the second the first backtest
+    model = BehaviourModel(horizon_days=60, backtests=3).fit(tables, cutoff)
+    assert [b.cutoff for b in model.backtests_] == [
+        cutoff - dt.timedelta(days=56),
+        cutoff - dt.timedelta(days=84),
+    ]
+    calls.clear()
+    fail_on.update({3, 4})
+    with pytest.raises(InvalidInputError, match=r"at \d{4}-\d\d-\d\d: BG/NBD: made up"):
+        BehaviourModel(horizon_days=60, backtests=3).fit(tables, cutoff)

@@ -33,6 +33,8 @@ __all__ = ["BetaGeo", "BetaGeoParams", "GammaGamma", "GammaGammaParams"]
 FloatArray = npt.NDArray[np.float64]
 
 _QUADRATURE_NODES = 48
+#: Log-parameters are searched within ±this; an edge is a limit or a failure.
+_LOG_EDGE = 12.0
 
 
 @dataclass(frozen=True)
@@ -91,15 +93,19 @@ def _fit_log_params(
     starts: list[FloatArray],
     what: str,
     *,
-    may_diverge: tuple[int, ...] = (),
+    may_grow: tuple[int, ...] = (),
+    may_vanish: tuple[int, ...] = (),
 ) -> FloatArray:
     """Minimise over log-parameters from several starts; keep the best that converged.
 
-    ``may_diverge`` lists parameters allowed to reach the upper edge of the
-    search range because the model has a meaningful limit there (BG/NBD's
-    ``a`` and ``b`` growing together: every customer has the same dropout
-    probability). Any other parameter at an edge means the data do not
-    identify the model, and that is an error, not an answer.
+    A parameter may end at an edge of the search range only where the model
+    has a meaningful limit there. ``may_grow`` lists those allowed to reach
+    the upper edge (BG/NBD's ``a`` and ``b`` growing together: every customer
+    has the same dropout probability); ``may_vanish`` those allowed to reach
+    the lower edge (BG/NBD's ``a`` going to 0: nobody drops out, the NBD
+    model, which a year of a wholesaler's orders can show). Any other
+    parameter at an edge means the data do not identify the model, and that
+    is an error, not an answer.
     """
     best: optimize.OptimizeResult | None = None
     for start in starts:
@@ -108,15 +114,17 @@ def _fit_log_params(
                 negative_ll,
                 start,
                 method="L-BFGS-B",
-                bounds=[(-12.0, 12.0)] * len(start),
+                bounds=[(-_LOG_EDGE, _LOG_EDGE)] * len(start),
                 options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9},
             )
         if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
             best = result
     if best is None or not np.isfinite(best.fun):
         raise ConvergenceError(f"{what}: the likelihood could not be evaluated at any start")
-    at_edge = np.abs(best.x) >= 11.999
-    at_edge[list(may_diverge)] &= best.x[list(may_diverge)] < 0
+    near = _LOG_EDGE - 1e-3
+    at_edge = np.abs(best.x) >= near
+    at_edge[list(may_grow)] &= best.x[list(may_grow)] < 0
+    at_edge[list(may_vanish)] &= best.x[list(may_vanish)] > 0
     if at_edge.any():
         raise ConvergenceError(
             f"{what}: a parameter ran to the edge of its range "
@@ -174,7 +182,9 @@ class BetaGeo:
             np.log([0.25, 4.0, 0.8, 2.5]),
             np.log([2.0, 2.0 / mean_rate, 0.5, 5.0]),
         ]
-        log_params = _fit_log_params(negative_ll, starts, "BG/NBD", may_diverge=(2, 3))
+        log_params = _fit_log_params(
+            negative_ll, starts, "BG/NBD", may_grow=(2, 3), may_vanish=(2,)
+        )
         r, alpha, a, b = (float(v) for v in np.exp(log_params))
         self._params = BetaGeoParams(r=r, alpha=alpha, a=a, b=b)
         self.log_likelihood_ = -negative_ll(log_params) * weights.sum()

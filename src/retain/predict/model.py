@@ -170,12 +170,13 @@ class BehaviourModel:
         current = tables.fetch(customer_features(tables, cutoff))
         self.btyd_params_ = BetaGeo().fit(current.x, current.t_x, current["T"]).params_
         self.spend_params_ = _fit_spend(current)
-        frames, labels, backtests = self._replay(tables, cutoff, horizon_weeks)
+        frames, labels, backtests, unfitted = self._replay(tables, cutoff, horizon_weeks)
         if not frames:
+            why = "".join(f"; at {day}: {reason}" for day, reason in unfitted)
             raise InvalidInputError(
                 f"not enough history before {cutoff} to learn from: each backtest needs "
                 f"repeat buyers before a cutoff {self.backtest_step_days} days or more earlier; "
-                "use a later cutoff, a smaller backtest_step_days, or more data"
+                f"use a later cutoff, a smaller backtest_step_days, or more data{why}"
             )
         train = pd.concat(frames, ignore_index=True)
         target = np.concatenate(labels)
@@ -205,10 +206,20 @@ class BehaviourModel:
 
     def _replay(
         self, tables: FeatureTables, cutoff: dt.date, horizon_weeks: float
-    ) -> tuple[list[pd.DataFrame], list[npt.NDArray[np.float64]], list[Backtest]]:
+    ) -> tuple[
+        list[pd.DataFrame], list[npt.NDArray[np.float64]], list[Backtest], list[tuple[dt.date, str]]
+    ]:
+        """Replay the history at earlier cutoffs: features, outcomes, and what each showed.
+
+        A cutoff whose BG/NBD cannot be fitted is skipped, not the end of the
+        replay: an earlier, smaller history can still identify the model
+        (one month of a wholesaler's orders did not where the months around
+        it did). The skipped cutoffs come back with the reason.
+        """
         frames: list[pd.DataFrame] = []
         labels: list[npt.NDArray[np.float64]] = []
         backtests: list[Backtest] = []
+        unfitted: list[tuple[dt.date, str]] = []
         for k in range(1, self.backtests + 1):
             start = cutoff - dt.timedelta(days=self.backtest_step_days * k)
             end = min(start + dt.timedelta(days=self.horizon_days), cutoff)
@@ -217,8 +228,9 @@ class BehaviourModel:
                 break
             try:
                 model = BetaGeo().fit(frame.x, frame.t_x, frame["T"])
-            except ConvergenceError:
-                break
+            except ConvergenceError as error:
+                unfitted.append((start, str(error)))
+                continue
             window = (end - start).days / WEEK_DAYS
             frame = _with_btyd(frame, model, min(window, horizon_weeks))
             outcome = tables.fetch(purchase_outcomes(tables.orders, start, end))
@@ -239,7 +251,7 @@ class BehaviourModel:
                     bgnbd_expected=float(frame.bg_expected.sum()),
                 )
             )
-        return frames, labels, backtests
+        return frames, labels, backtests, unfitted
 
     def _subsample(
         self, train: pd.DataFrame, target: npt.NDArray[np.float64]
