@@ -901,6 +901,12 @@ def campaign(
             "uplift assumed for every action: no past holdout campaign has a finished "
             "outcome window with at least 100 treated and 100 control customers for an action"
         )
+    if result.without_picks:
+        out.print(
+            f"{result.without_picks:,} customers have no recommendation list, so they get no "
+            "message with picks: `retain train recommend` makes the lists (it needs events or "
+            "orders that name items)"
+        )
     if result.experiment:
         out.print(
             f"experiment {result.experiment}: {holdout:.0%} held out as control; "

@@ -25,7 +25,7 @@ from retain.retention.campaign import (
     learned_uplift,
     recent_complaints,
 )
-from retain.retention.policy import DEFAULT_ACTIONS
+from retain.retention.policy import DEFAULT_ACTIONS, PICKS_MESSAGE
 
 
 def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None:
@@ -39,6 +39,9 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         first = build_campaign(store, 100.0, export=tmp_path / "out" / "campaign.csv")
         assert 0 < first.expected_cost <= 100.0 + 1e-9
         assert first.customers_considered == trained.customers_scored
+        # No recommender has run: nobody has picks, so nobody gets a message with them.
+        assert first.without_picks == first.customers_considered
+        assert PICKS_MESSAGE not in set(first.plan.action)
         exported = pd.read_csv(tmp_path / "out" / "campaign.csv")
         assert len(exported) == len(first.plan) and set(exported.campaign_id) == {first.campaign_id}
         assert exported.reason.str.contains("churn risk").all()
@@ -77,9 +80,12 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         assert "recommended_items" not in exported.columns  # no recommender trained yet
         quick = RecommendSettings(sequential=False, text_model=None, holdout_users=200)
         train_and_recommend(store, tmp_path / "models", quick, k=5)
-        build_campaign(store, 50.0, export=tmp_path / "with-items.csv")
+        picked = build_campaign(store, 50.0, export=tmp_path / "with-items.csv")
         with_items = pd.read_csv(tmp_path / "with-items.csv")
         lists = store.query_df("SELECT user_id, item_id FROM recommendations WHERE rank = 1")
+        messaged = set(picked.plan[picked.plan.action == PICKS_MESSAGE].user_id)
+        assert messaged and messaged <= set(lists.user_id)
+        assert picked.without_picks == len(set(scored) - set(lists.user_id))
         first_item = dict(zip(lists.user_id, lists.item_id, strict=True))
         assert all(
             row.recommended_items.split(";")[0] == first_item[row.user_id]

@@ -38,7 +38,13 @@ from retain.features.customer import (
     marked_reviews,
     purchase_outcomes,
 )
-from retain.retention.policy import TLearnerUplift, UpliftModel, cooling_down, plan_campaign
+from retain.retention.policy import (
+    PICKS_MESSAGE,
+    TLearnerUplift,
+    UpliftModel,
+    cooling_down,
+    plan_campaign,
+)
 from retain.retention.tracking import log_assignments
 
 __all__ = [
@@ -74,6 +80,8 @@ class CampaignResult:
     experiment: str | None = None
     #: Actions whose uplift was learned from past experiments, with their customers.
     uplift_learned: dict[str, int] = field(default_factory=dict)
+    #: Customers considered who have no stored recommendation list, so no message with picks.
+    without_picks: int = 0
 
     @property
     def expected_cost(self) -> float:
@@ -161,6 +169,8 @@ def build_campaign(
             customers = with_uplift_features(tables, customers, as_of)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     unavailable = cooling_down(actions_given(store), created)
+    no_picks = _without_picks(store, customers.user_id)
+    unavailable[PICKS_MESSAGE] = set(unavailable.get(PICKS_MESSAGE, set())) | no_picks
     plan = plan_campaign(customers, budget, uplift=uplift, unavailable=unavailable)
     campaign_id = "C" + uuid.uuid4().hex[:12]
     experiment = None
@@ -201,6 +211,7 @@ def build_campaign(
         customers_considered=len(scores),
         experiment=experiment,
         uplift_learned=learned,
+        without_picks=len(no_picks),
     )
 
 
@@ -323,6 +334,21 @@ def learned_uplift(store: Store, *, horizon_days: int, as_of: dt.date) -> TLearn
         except InvalidInputError:
             continue  # too few customers on one side to learn from
     return model
+
+
+def _without_picks(store: Store, user_ids: pd.Series) -> set[str]:
+    """The customers among ``user_ids`` with no stored recommendation list.
+
+    A message "with personalised picks" needs picks: planning one for a
+    customer the recommender has no list for (a shop that never ran `retain
+    train recommend`, or whose orders name no items) would hand the shop a
+    message it cannot fill.
+    """
+    wanted = set(user_ids.astype(str))
+    if not store.has_table("recommendations") or not wanted:
+        return wanted
+    listed = store.query_df("SELECT DISTINCT user_id FROM recommendations")
+    return wanted - set(listed.user_id.astype(str))
 
 
 def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> pd.DataFrame:

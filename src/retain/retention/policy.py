@@ -45,6 +45,7 @@ from retain.errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "PICKS_MESSAGE",
     "Action",
     "AssumedUplift",
     "TLearnerUplift",
@@ -89,6 +90,9 @@ class Action:
         return self.kind or self.name
 
 
+#: The action that sends a customer their recommendation list; it needs one.
+PICKS_MESSAGE = "recommendation_message"
+
 DEFAULT_ACTIONS: tuple[Action, ...] = (
     Action(
         "coupon_5", 0.0, 5.0, 0.06, description="5 off the next order", cooldown_days=30,
@@ -99,7 +103,7 @@ DEFAULT_ACTIONS: tuple[Action, ...] = (
         kind="coupon",
     ),
     Action(
-        "recommendation_message",
+        PICKS_MESSAGE,
         0.02,
         0.0,
         0.03,

@@ -518,6 +518,7 @@ def api_router(state: ServiceState) -> APIRouter:
             "expected_net_value": result.expected_net_value,
             "experiment": result.experiment,
             "uplift_learned": result.uplift_learned,
+            "without_picks": result.without_picks,
         }
 
     @router.get("/campaigns", summary="Planned campaigns, newest first")
