@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retain.data import Store, ingest_arrow
+from retain.data import Store, ingest_arrow, ingest_file
 from retain.data.loaders import (
     FORMATS,
     read_cdnow,
@@ -16,6 +16,7 @@ from retain.data.loaders import (
     read_intents,
     read_item_attributes,
     read_online_retail,
+    read_online_retail_items,
     read_review_csv,
     read_sequences,
 )
@@ -211,23 +212,51 @@ def test_online_retail_invoices_become_orders_with_explicit_returns(
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
         "536365,85123A,HEART HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
         "536365,71053,LANTERN,2,2010-12-01 08:26:00,3.50,17850,United Kingdom\n"
+        "536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.00,17850,United Kingdom\n"
         "C536379,D,Discount,-1,2010-12-01 09:41:00,27.50,14527,United Kingdom\n"
         "536414,22139,RETROSPOT TEA SET,56,2010-12-01 11:52:00,0.00,,United Kingdom\n"
         "536500,22000,DAMAGED,-4,2010-12-02 10:00:00,1.25,12345,France\n",
     )
     orders = read_online_retail(path)
     rows = {r["order_id"]: r for r in orders.to_pylist()}
-    assert rows["retail-536365"]["amount"] == "22.3"  # 6 x 2.55 + 2 x 3.50
+    assert rows["retail-536365"]["amount"] == "40.3"  # 6 x 2.55 + 2 x 3.50 + 18 postage
     assert rows["retail-536365"]["num_items"] == "8" and rows["retail-536365"]["_line"] == 2
-    assert json.loads(rows["retail-536365"]["items"])[1] == {
-        "item_id": "71053", "quantity": 2, "price": 3.5,
-    }  # fmt: skip
+    # Postage is paid, but it is no item: a recommender must never learn to offer it.
+    assert json.loads(rows["retail-536365"]["items"]) == [
+        {"item_id": "85123A", "quantity": 6, "price": 2.55},
+        {"item_id": "71053", "quantity": 2, "price": 3.5},
+    ]  # fmt: skip
+    assert json.loads(rows["retail-C536379"]["items"]) == []
     assert rows["retail-C536379"]["status"] == "cancelled"
     assert rows["retail-C536379"]["amount"] == "27.5"  # never negative
     assert rows["retail-536500"]["status"] == "returned"
     report = ingest_arrow(store, "orders", orders, source=str(path), format="online-retail")
     assert (report.accepted, report.quarantined) == (3, 1)
     assert report.reasons == {"missing required field 'user_id'": 1}
+
+
+def test_online_retail_products_become_the_catalogue(tmp_path: Path, store: Store) -> None:
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    path = write(
+        tmp_path / "retail.csv",
+        header + "536365,85123A,HEART HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+        "536366,85123A,?,-3,2010-12-01 09:00:00,0.00,,United Kingdom\n"
+        "536367,85123A,HEART HOLDER,2,2010-12-02 10:00:00,2.95,13047,United Kingdom\n"
+        "536367,85123A,HEART HOLDER,1,2010-12-02 10:00:00,5.79,,United Kingdom\n"
+        "536368,71053,,4,2010-12-02 11:00:00,3.39,13047,United Kingdom\n"
+        "536368,POST,POSTAGE,1,2010-12-02 11:00:00,18.00,13047,United Kingdom\n",
+    )
+    items = {r["item_id"]: r for r in read_online_retail_items(path).to_pylist()}
+    assert set(items) == {"85123A", "71053"}  # postage is a charge, not an item
+    assert items["85123A"]["title"] == "HEART HOLDER"  # the note "?" is outvoted
+    assert items["85123A"]["price"] == 2.95  # the median of the sales above zero
+    assert items["71053"]["title"] is None and items["71053"]["_line"] == 6
+    report = ingest_file(store, "items", path, format="online-retail-items")
+    assert (report.accepted, report.quarantined) == (2, 0)
+    with pytest.raises(InvalidInputError, match="missing columns"):
+        read_online_retail_items(
+            write(tmp_path / "no-desc.csv", header.replace("Description,", ""))
+        )
 
 
 def test_online_retail_refuses_another_csv(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from retain.data.loaders.amazon import read_item_attributes, read_sequences
 from retain.data.loaders.cdnow import read_cdnow
 from retain.data.loaders.faq import read_faq
 from retain.data.loaders.intents import IntentDataset, read_intents
-from retain.data.loaders.online_retail import read_online_retail
+from retain.data.loaders.online_retail import read_online_retail, read_online_retail_items
 from retain.data.loaders.reviews import read_review_csv
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "read_intents",
     "read_item_attributes",
     "read_online_retail",
+    "read_online_retail_items",
     "read_review_csv",
     "read_sequences",
 ]
@@ -67,6 +68,12 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
                 "orders",
                 read_online_retail,
                 "UCI Online Retail invoice lines (one order per invoice; C = cancelled)",
+            ),
+            PublicFormat(
+                "online-retail-items",
+                "items",
+                read_online_retail_items,
+                "the UCI Online Retail file's products (stock code, title, latest price)",
             ),
             PublicFormat("review-csv", "reviews", read_review_csv, "cat,label,review CSV"),
             PublicFormat(

@@ -1,11 +1,12 @@
-"""The UCI Online Retail invoice-line log, as orders.
+"""The UCI Online Retail invoice-line log, as orders and as the catalogue.
 
 One input row is one invoice line (``InvoiceNo, StockCode, Description,
 Quantity, InvoiceDate, UnitPrice, CustomerID, Country``). Lines are grouped
-into one order per invoice:
+into one order per invoice (:func:`read_online_retail`):
 
 * ``amount`` is the absolute value of the invoice's net ``Quantity *
-  UnitPrice`` and ``num_items`` the absolute net quantity, because Retain
+  UnitPrice`` (every line, postage included: it is what the customer paid)
+  and ``num_items`` the absolute net quantity of its goods, because Retain
   never stores negative amounts;
 * an invoice whose number starts with ``C`` is a cancellation and gets status
   ``cancelled``; any other invoice whose net value is negative (stock
@@ -13,10 +14,19 @@ into one order per invoice:
   returns stay visible as statuses instead of being subtracted from spend;
 * lines without a ``CustomerID`` form orders without a ``user_id``, which
   ingestion quarantines with that reason (they cannot belong to a customer);
-* ``items`` lists each line's stock code, quantity and unit price.
+* ``items`` lists each line of goods with its stock code, quantity and unit
+  price. The dataset's documentation gives a product a five-digit stock
+  code; the other codes (``POST`` postage, ``DOT`` dotcom postage, ``C2``
+  carriage, ``M`` manual, ``D`` discount, bank charges, fees, samples,
+  vouchers) are charges, not goods, and are left out of ``items``: postage
+  is on a quarter of the invoices, so a recommender that counted it would
+  recommend postage.
 
-``_line`` is the file line of the invoice's first row, so a quarantined
-order points back to where it starts.
+:func:`read_online_retail_items` makes the catalogue from the same file: one
+item per product stock code, titled with its most frequent description.
+
+``_line`` is the file line of the invoice's (or the item's) first row, so a
+quarantined record points back to where it starts.
 """
 
 from __future__ import annotations
@@ -30,43 +40,62 @@ import pyarrow.csv as pacsv
 
 from retain.errors import InvalidInputError
 
-__all__ = ["read_online_retail"]
+__all__ = ["read_online_retail", "read_online_retail_items"]
 
 _COLUMNS = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
+#: A product's stock code: five digits, sometimes a letter for the variant (85123A).
+_PRODUCT_CODE = r"^\d{5}"
 
 
-def read_online_retail(path: str | Path) -> pa.Table:
-    """Orders (one per invoice) from an Online Retail CSV (``.gz`` allowed)."""
+def _read_lines(path: str | Path, *extra: str) -> pd.DataFrame:
+    """The file's lines with ``line`` (header = 1) and ``goods`` (a product, not a charge)."""
     source = Path(path)
     table = pacsv.read_csv(
         source,
         convert_options=pacsv.ConvertOptions(
             column_types={"InvoiceNo": pa.string(), "StockCode": pa.string(),
-                          "CustomerID": pa.string(), "InvoiceDate": pa.string()},
+                          "CustomerID": pa.string(), "InvoiceDate": pa.string(),
+                          "Description": pa.string()},
         ),
     )  # fmt: skip
-    missing = [c for c in _COLUMNS if c not in table.column_names]
+    missing = [c for c in (*_COLUMNS, *extra) if c not in table.column_names]
     if missing:
         raise InvalidInputError(
             f"{source}: not an Online Retail file; missing columns {missing} "
             f"(it has {table.column_names})"
         )
-    lines = table.select(list(_COLUMNS)).to_pandas()
+    lines: pd.DataFrame = table.select([*_COLUMNS, *extra]).to_pandas()
     lines["line"] = range(2, len(lines) + 2)  # line 1 is the header
+    lines["goods"] = lines.StockCode.str.match(_PRODUCT_CODE)
+    return lines
+
+
+def read_online_retail(path: str | Path) -> pa.Table:
+    """Orders (one per invoice) from an Online Retail CSV (``.gz`` allowed)."""
+    lines = _read_lines(path)
     lines["value"] = lines.Quantity * lines.UnitPrice
-    lines["item"] = [
-        {"item_id": code, "quantity": int(qty), "price": float(price)}
-        for code, qty, price in zip(lines.StockCode, lines.Quantity, lines.UnitPrice, strict=True)
-    ]
+    lines["units"] = lines.Quantity.where(lines.goods, 0)
+    lines["item"] = pd.Series(
+        [
+            {"item_id": code, "quantity": int(qty), "price": float(price)} if goods else None
+            for code, qty, price, goods in zip(
+                lines.StockCode, lines.Quantity, lines.UnitPrice, lines.goods, strict=True
+            )
+        ],
+        index=lines.index,
+        dtype=object,
+    )
     grouped = lines.groupby("InvoiceNo", sort=False)
     orders = pd.DataFrame(
         {
             "user_id": grouped.CustomerID.first(),
             "ts": grouped.InvoiceDate.min(),
             "net": grouped.value.sum(),
-            "units": grouped.Quantity.sum(),
+            "units": grouped.units.sum(),
             "_line": grouped.line.min(),
-            "items": grouped.item.agg(lambda items: json.dumps(list(items))),
+            "items": grouped.item.agg(
+                lambda items: json.dumps([i for i in items if i is not None])
+            ),
         }
     ).reset_index()
     cancelled = orders.InvoiceNo.str.startswith("C")
@@ -83,5 +112,39 @@ def read_online_retail(path: str | Path) -> pa.Table:
             "status": pa.array(orders.status, pa.string()),
             "items": pa.array(orders["items"], pa.string()),
             "_line": pa.array(orders._line, pa.int64()),
+        }
+    )
+
+
+def read_online_retail_items(path: str | Path) -> pa.Table:
+    """The catalogue: one item per product stock code in an Online Retail CSV.
+
+    ``title`` is the code's most frequent description (the file also holds
+    stock-keeping notes such as "damaged" or "?" on a few lines, which the
+    count outvotes), ``price`` its median unit price over the sales at a
+    price above zero (lines without a customer are often priced higher, so
+    the latest sale can mislead), ``_line`` its first line. Charges
+    (postage, fees, …) are no items.
+    """
+    lines = _read_lines(path, "Description")
+    goods = lines[lines.goods]
+    described = goods.dropna(subset=["Description"]).assign(
+        Description=lambda f: f.Description.str.strip()
+    )
+    described = described[described.Description != ""]
+    counts = described.groupby(["StockCode", "Description"], sort=False).line.agg(["size", "min"])
+    # Most frequent description; on a tie the one seen first.
+    counts = counts.reset_index().sort_values(["size", "min"], ascending=[False, True])
+    titles = counts.drop_duplicates("StockCode").set_index("StockCode").Description
+    sold = goods[(goods.Quantity > 0) & (goods.UnitPrice > 0)]
+    prices = sold.groupby("StockCode").UnitPrice.median()
+    first = goods.groupby("StockCode", sort=False).line.min().sort_values()
+    codes = first.index
+    return pa.table(
+        {
+            "item_id": pa.array(codes, pa.string()),
+            "title": pa.array(titles.reindex(codes), pa.string()),
+            "price": pa.array(prices.reindex(codes), pa.float64()),
+            "_line": pa.array(first.to_numpy(), pa.int64()),
         }
     )
