@@ -35,3 +35,5 @@ def test_rhythm_sentences_fit_the_history() -> None:
     row = {"recency": 1.0, "x": 2.0, "ipt_mean": 5.0, "T": 30.0}
     assert reason_for("bg_p_alive", row) == "only 3 purchases in 30 weeks"
     assert reason_for("unknown_feature", {"unknown_feature": 0.25}) == "unknown feature = 0.25"
+    daily = {"recency": 20.0, "x": 30.0, "ipt_mean": 1 / 7, "T": 30.0}
+    assert reason_for("recency", daily) == "no purchase for 20 weeks; usually buys every 1 day"

@@ -201,3 +201,29 @@ def test_a_backtest_whose_btyd_fit_fails_is_skipped_not_the_end_of_training(
     fail_on.update({3, 4})
     with pytest.raises(InvalidInputError, match=r"at \d{4}-\d\d-\d\d: BG/NBD: made up"):
         BehaviourModel(horizon_days=60, backtests=3).fit(tables, cutoff)
+
+
+def test_reasons_credit_the_btyd_part_of_the_risk(
+    shop: Store, fitted: tuple[BehaviourModel, dt.date]
+) -> None:
+    """BG/NBD's probability is the boosting offset, outside TreeSHAP: it must still be a reason.
+
+    Without it, a one-time buyer silent for months was told "spends 56.40
+    per purchase" (the booster's small correction) and not that they have
+    not bought for 36 weeks, which is most of their risk.
+    """
+    model, cutoff = fitted
+    tables = FeatureTables.from_store(shop)
+    features = tables.fetch(customer_features(tables, cutoff))
+    scores = features[["user_id"]].merge(model.predict_features(features), on="user_id")
+    btyd = BetaGeo.from_params(model.btyd_params_)
+    alone = btyd.probability_of_purchase(
+        model.horizon_days / 7, features.x, features.t_x, features["T"]
+    )
+    # Customers whom BG/NBD alone gives a third of the typical chance to buy, and who stay at risk.
+    gone = scores[(alone < model.typical_["bg_probability"] / 3) & (scores.churn_risk > 0.8)]
+    assert len(gone) >= 20
+    rhythm = ("no purchase for", "has bought only", "only ")
+    # It is the largest part of their risk, so it comes first.
+    told = gone.reasons.map(lambda reasons: reasons[0].startswith(rhythm))
+    assert told.mean() >= 0.9, gone.reasons[~told].head().tolist()

@@ -23,7 +23,8 @@ Row = Mapping[str, float]
 
 def _weeks(value: float) -> str:
     if value < 1.5:
-        return f"{max(value * 7, 0):.0f} days"
+        days = round(max(value * 7, 0))
+        return "1 day" if days == 1 else f"{days} days"
     return f"{value:.0f} weeks"
 
 

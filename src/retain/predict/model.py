@@ -357,11 +357,36 @@ class BehaviourModel:
             }
         )
         if explain:
-            contributions = np.asarray(self.repurchase_model_.predict(matrix, pred_contrib=True))
+            contributions = self._contributions(matrix, prob_offset)
             out["reasons"] = top_reasons(contributions, matrix, list(self.features_), self.typical_)
         else:
             out["reasons"] = [[] for _ in range(len(out))]
         return out
+
+    def _contributions(
+        self, matrix: npt.NDArray[np.float64], prob_offset: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """Per customer and feature, how much it moved the repurchase log-odds.
+
+        TreeSHAP splits only the booster's correction; BG/NBD's own
+        probability enters as the boosting offset and is in none of its
+        contributions. Yet for most customers it is the larger part: a
+        customer who bought once, long ago, is at risk because BG/NBD says
+        so, and the booster then had only the spend left to explain. So the
+        offset's distance from the typical customer's is credited to the
+        ``bg_probability`` feature, whose sentence is the buying rhythm ("has
+        bought only once", "no purchase for 27 weeks"). The two parts add up
+        to the whole log-odds, relative to the typical customer.
+        """
+        contributions = np.asarray(
+            self.repurchase_model_.predict(matrix, pred_contrib=True), dtype=np.float64
+        )
+        usual = self.typical_.get("bg_probability")
+        if usual is not None and "bg_probability" in self.features_:
+            column = self.features_.index("bg_probability")
+            typical_offset = special.logit(np.clip(usual, _EPS, 1 - _EPS))
+            contributions[:, column] += prob_offset - typical_offset
+        return contributions
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "count_model_"):
