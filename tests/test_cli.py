@@ -40,11 +40,19 @@ def test_ingest_prints_balanced_counts_and_reingest_adds_nothing(
     assert "20 records read" in first.stdout
     assert "accepted 18, duplicate 0, quarantined 2" in first.stdout
     assert "1 x event_type: 'clik' is not one of" in first.stdout
+    assert "map its values: --value FIELD:SOURCE_VALUE=VALUE" in first.stdout
     again = retain("ingest", "events", str(path), data_dir=data_dir, cwd=tmp_path)
     assert "accepted 0, duplicate 18, quarantined 2" in again.stdout
     shown = retain("quarantine", "--table", "events", data_dir=data_dir, cwd=tmp_path)
     assert f"events {path}:20: event_type: 'clik'" in shown.stdout
     assert f"events {path}:21: missing required field 'user_id'" in shown.stdout
+    # The shop's own spelling, mapped: the line is accepted and leaves the quarantine.
+    mapped = retain("ingest", "events", str(path), "--value", "event_type:clik=click",
+                    data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert "accepted 1, duplicate 18, quarantined 1" in mapped.stdout, mapped.stdout
+    odd = retain("ingest", "events", str(path), "--value", "event_type=clik",
+                 data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert odd.returncode == 1 and "--value expects FIELD:SOURCE_VALUE=VALUE" in odd.stderr
 
 
 def test_order_lines_and_status_updates_from_the_command_line(

@@ -86,6 +86,20 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _parse_values(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """``FIELD:SOURCE=VALUE`` options as ``{field: {source value: value}}``."""
+    values: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        field, colon, rest = pair.partition(":")
+        source_value, sep, value = rest.partition("=")
+        if not colon or not sep or not field or not source_value or not value:
+            raise _CommandError(
+                f"--value expects FIELD:SOURCE_VALUE=VALUE (e.g. event_type:1=view), got {pair!r}"
+            )
+        values.setdefault(field.strip(), {})[source_value.strip()] = value.strip()
+    return values
+
+
 def _print_report(report: IngestReport) -> None:
     read = (
         f"{report.lines:,} order lines read from {report.source}, summed into orders"
@@ -107,6 +121,11 @@ def _print_report(report: IngestReport) -> None:
         out.print(f"  ignored columns: {', '.join(report.ignored_columns)}")
     for reason, n in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
         out.print(f"  {n:,} x {reason}")
+    if any(" is not one of: " in reason for reason in report.reasons):
+        out.print(
+            "  a system of its own spelling? map its values: --value FIELD:SOURCE_VALUE=VALUE "
+            "(e.g. --value event_type:1=view)"
+        )
     if report.quarantined:
         out.print(f"  see them with: retain quarantine --table {report.table}")
 
@@ -127,6 +146,14 @@ def ingest(
         list[str] | None,
         typer.Option("--map", "-m", help="SOURCE_COLUMN=FIELD, repeatable."),
     ] = None,
+    value: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--value",
+            help="FIELD:SOURCE_VALUE=VALUE, repeatable: the source's own spelling of a "
+            "vocabulary, e.g. event_type:1=view or status:sent=completed.",
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Records per transaction.")] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV field separator.")] = None,
     lines: Annotated[
@@ -141,9 +168,11 @@ def ingest(
     """Validate FILE and load it into TABLE; bad records go to the quarantine.
 
     Example: retain ingest events clicks.csv --map uid=user_id --map time=ts
+    Example: retain ingest events log.csv --map kind=event_type --value event_type:4=purchase
     """
     settings = get_settings()
     mapping = _parse_map(map_ or [])
+    values = _parse_values(value or [])
     size = batch_size or settings.ingest.batch_size
     common: dict[str, Any] = {
         "mapping": mapping,
@@ -160,6 +189,7 @@ def ingest(
             delimiter=delimiter,
             on_progress=on_progress,
             lines=lines,
+            values=values,
             **common,
         )
     _print_report(report)

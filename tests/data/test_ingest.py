@@ -555,3 +555,82 @@ def test_order_lines_need_an_amount_or_a_price(store: Store, tmp_path: Path) -> 
     with pytest.raises(InvalidInputError, match="does not apply to events"):
         ingest_file(store, "events", path, now=NOW, lines=True)
     assert store.count("orders") == 0 and store.count("quarantine") == 0
+
+
+def test_a_systems_own_values_are_mapped_onto_the_vocabulary(store: Store, tmp_path: Path) -> None:
+    """Tianchi logs code behaviour 1-4 and time to the hour; a value map and the hour read them."""
+    path = write(
+        tmp_path / "behaviour.csv",
+        "user_id,item_id,behavior_type,time\n"
+        "98047837,232431562,1,2014-12-06 02\n"
+        "98047837,232431562,3,2014-12-06 03\n"
+        "98047837,232431562,4,2014-12-06 04\n"
+        "97726136,383583590,5,2014-12-09 20\n",
+    )
+    codes = {"1": "view", "2": "favorite", "3": "cart", "4": "purchase"}
+    report = ingest_file(
+        store,
+        "events",
+        path,
+        mapping={"behavior_type": "event_type", "time": "ts"},
+        values={"event_type": codes},
+        now=NOW,
+    )
+    assert (report.accepted, report.quarantined) == (3, 1)
+    assert report.reasons == {
+        "event_type: '5' is not one of: impression, view, click, search, favorite, cart, "
+        "remove_from_cart, purchase, return": 1
+    }
+    stored = store.query_df("SELECT event_type, strftime(ts, '%Y-%m-%d %H:%M') AS ts FROM events")
+    assert sorted(zip(stored.event_type, stored.ts, strict=True)) == [
+        ("cart", "2014-12-06 03:00"),
+        ("purchase", "2014-12-06 04:00"),
+        ("view", "2014-12-06 02:00"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"kind": {"1": "view"}}, "events has no field 'kind'"),
+        ({"user_id": {"1": "view"}}, "user_id takes any value, so there is nothing to map"),
+        ({"event_type": {"1": "look"}}, "'look' is not one of: impression, view"),
+    ],
+)
+def test_a_value_map_that_cannot_apply_is_refused_before_writing(
+    store: Store, tmp_path: Path, values: dict[str, dict[str, str]], message: str
+) -> None:
+    path = write(tmp_path / "e.csv", HEADER + "a,u,i,view,2026-01-05,,\n")
+    with pytest.raises(InvalidInputError, match=message):
+        ingest_file(store, "events", path, values=values, now=NOW)
+    assert store.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+
+
+def test_shop_systems_order_statuses_are_understood(store: Store, tmp_path: Path) -> None:
+    """Magento's 'canceled', Olist's 'delivered', WooCommerce's 'processing' mean ours."""
+    path = write(
+        tmp_path / "orders.csv",
+        "order_id,user_id,ts,amount,status\n"
+        "o1,u1,2026-01-02,10,delivered\no2,u1,2026-01-03,10,Canceled\n"
+        "o3,u2,2026-01-04,10,processing\no4,u2,2026-01-05,10,shipped\n"
+        "o5,u3,2026-01-06,10,partially_refunded\no6,u3,2026-01-07,10,sent\n",
+    )
+    report = ingest_file(store, "orders", path, values={"status": {"Sent": "completed"}}, now=NOW)
+    assert (report.accepted, report.quarantined) == (5, 1)  # partially_refunded: say what it is
+    stored = dict(store.execute("SELECT order_id, status FROM orders").fetchall())
+    assert stored == {
+        "o1": "completed",
+        "o2": "cancelled",
+        "o3": "pending",
+        "o4": "completed",
+        "o6": "completed",
+    }
+    lines = write(
+        tmp_path / "lines.csv",
+        "order_id,user_id,ts,item_id,quantity,price,status\n"
+        "B1,U1,2026-01-02T10:00:00Z,I1,2,1.25,canceled\nB1,U1,2026-01-02T10:00:00Z,I2,1,3,canceled\n",
+    )
+    assert ingest_file(store, "orders", lines, now=NOW, lines=True).accepted == 1
+    assert store.execute("SELECT status FROM orders WHERE order_id = 'B1'").fetchall() == [
+        ("cancelled",)
+    ]

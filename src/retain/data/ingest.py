@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import cast
 
 import duckdb
@@ -133,6 +134,7 @@ def ingest_file(
     now: datetime | None = None,
     on_progress: ProgressCallback | None = None,
     lines: bool = False,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -155,6 +157,10 @@ def ingest_file(
         on_progress: Called after each committed batch.
         lines: ``path`` has one row per line of an order; lines are summed
             into orders first (:mod:`retain.data.order_lines`).
+        values: ``{field: {source value: Retain's value}}`` for a field with
+            a vocabulary whose source spells it its own way, e.g.
+            ``{"event_type": {"1": "view", "4": "purchase"}}`` or
+            ``{"status": {"sent": "completed"}}``; matched lower-cased.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -186,6 +192,7 @@ def ingest_file(
             max_text_chars=max_text_chars,
             now=now,
             on_progress=on_progress,
+            values=values,
         )
     if format is not None and format not in FILE_FORMATS:
         known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
@@ -198,7 +205,7 @@ def ingest_file(
         str(source.resolve()),
         fmt,
         mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars),
+        _rules(now, future_tolerance_seconds, max_text_chars, values),
         batch_size,
         on_progress,
         lines=lines,
@@ -218,6 +225,7 @@ def ingest_arrow(
     max_text_chars: int = 1_000_000,
     now: datetime | None = None,
     on_progress: ProgressCallback | None = None,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> IngestReport:
     """Like :func:`ingest_file` for records already in memory (loaders use it).
 
@@ -237,7 +245,7 @@ def ingest_arrow(
         source,
         format,
         mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars),
+        _rules(now, future_tolerance_seconds, max_text_chars, values),
         batch_size,
         on_progress,
     )
@@ -258,6 +266,7 @@ def _run(
 ) -> IngestReport:
     """Stage on a private cursor, then validate and commit (the shared path)."""
     schema = _schema(table)
+    _check_values(schema, rules.values)
     con = store.session()
     try:
         staged = stage(con)
@@ -275,9 +284,41 @@ def _schema(table: str) -> TableSchema:
         raise InvalidInputError(str(exc.args[0])) from None
 
 
-def _rules(now: datetime | None, tolerance: int, max_chars: int) -> ValidationRules:
+def _rules(
+    now: datetime | None,
+    tolerance: int,
+    max_chars: int,
+    values: Mapping[str, Mapping[str, str]] | None = None,
+) -> ValidationRules:
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    return ValidationRules(moment, tolerance, max_chars)
+    return ValidationRules(moment, tolerance, max_chars, MappingProxyType(dict(values or {})))
+
+
+def _check_values(schema: TableSchema, values: Mapping[str, Mapping[str, str]]) -> None:
+    """Refuse a value map that names no vocabulary field or maps onto no allowed value.
+
+    Raises:
+        InvalidInputError: before anything is read or written.
+    """
+    for name, pairs in values.items():
+        if name not in schema.field_names:
+            raise InvalidInputError(
+                f"--value {name}:…: {schema.name} has no field {name!r}; its fields are "
+                f"{', '.join(schema.field_names)}"
+            )
+        choices = schema.field(name).choices
+        if choices is None:
+            with_vocabulary = [f.name for f in schema.fields if f.choices is not None]
+            raise InvalidInputError(
+                f"--value {name}:…: {name} takes any value, so there is nothing to map; "
+                f"fields of {schema.name} with a vocabulary: {', '.join(with_vocabulary) or 'none'}"
+            )
+        for source_value, value in pairs.items():
+            if value not in choices:
+                raise InvalidInputError(
+                    f"--value {name}:{source_value}={value}: {value!r} is not one of: "
+                    f"{', '.join(choices)}"
+                )
 
 
 def _ingest_staged(

@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import duckdb
 
-from retain.data.schemas import ORDER_STATUSES, ORDERS, Field, TableSchema
+from retain.data.schemas import ORDER_STATUS_SYNONYMS, ORDER_STATUSES, ORDERS, Field, TableSchema
 from retain.data.sources import STAGE_TABLE, Reject, Staged
 from retain.data.validation import (
     ValidationRules,
@@ -51,7 +51,7 @@ ORDER_LINES = TableSchema(
         Field("quantity", "number", non_negative=True, description="Units on the line."),
         Field("price", "number", non_negative=True, description="Unit price."),
         Field("amount", "number", non_negative=True, description="The line's total."),
-        Field("status", "text", choices=ORDER_STATUSES),
+        Field("status", "text", choices=ORDER_STATUSES, synonyms=ORDER_STATUS_SYNONYMS),
         Field(
             "status_ts",
             "timestamp",

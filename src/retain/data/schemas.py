@@ -29,6 +29,7 @@ __all__ = [
     "NOT_PURCHASES",
     "ORDER_STATUSES",
     "ORDER_STATUS_MOVES",
+    "ORDER_STATUS_SYNONYMS",
     "SCHEMAS",
     "Field",
     "FieldKind",
@@ -96,6 +97,36 @@ EVENT_TYPE_SYNONYMS: Mapping[str, str] = MappingProxyType(
 )
 
 ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returned", "refunded")
+
+#: What shop systems call the same statuses (compared lower-cased): Magento,
+#: WooCommerce, Shopify and marketplace exports such as Olist's. A status with
+#: no clear meaning here ("partially_refunded", "unavailable") is left out: it
+#: is quarantined, and ``--value status:SOURCE=STATUS`` says what it means.
+ORDER_STATUS_SYNONYMS: Mapping[str, str] = MappingProxyType(
+    {
+        "complete": "completed",
+        "delivered": "completed",
+        "shipped": "completed",
+        "fulfilled": "completed",
+        "paid": "completed",
+        "canceled": "cancelled",
+        "cancel": "cancelled",
+        "voided": "cancelled",
+        "void": "cancelled",
+        "failed": "cancelled",
+        "return": "returned",
+        "refund": "refunded",
+        "processing": "pending",
+        "created": "pending",
+        "approved": "pending",
+        "invoiced": "pending",
+        "on-hold": "pending",
+        "on_hold": "pending",
+        "holded": "pending",
+        "pending_payment": "pending",
+        "awaiting_payment": "pending",
+    }
+)
 #: Statuses of an order that is no purchase: every capability leaves these out
 #: when it counts buyers, purchases or spend.
 NOT_PURCHASES: tuple[str, ...] = ("cancelled", "returned", "refunded")
@@ -278,6 +309,7 @@ ORDERS = TableSchema(
             "status",
             "text",
             choices=ORDER_STATUSES,
+            synonyms=ORDER_STATUS_SYNONYMS,
             default_sql="'completed'",
             description="Defaults to completed.",
         ),

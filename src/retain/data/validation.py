@@ -13,8 +13,10 @@ cleaned typed value of every field plus ``_reason`` (empty when valid).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 
 from retain.data.schemas import Field, TableSchema
 
@@ -42,11 +44,15 @@ class ValidationRules:
         now: Ingest time (UTC, naive); later timestamps are in the future.
         future_tolerance_seconds: Clock skew accepted beyond ``now``.
         max_text_chars: Longest text accepted.
+        values: Per field, the source's own values mapped onto Retain's
+            (``{"event_type": {"1": "view", "4": "purchase"}}``), compared
+            lower-cased like the built-in synonyms and tried before them.
     """
 
     now: datetime
     future_tolerance_seconds: int = 300
     max_text_chars: int = 1_000_000
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def quote_ident(name: str) -> str:
@@ -87,7 +93,10 @@ def _trimmed(raw: str) -> str:
 
 
 def _timestamp_sql(t: str) -> str:
-    """Parse ISO 8601 (any offset, stored as UTC), YYYYMMDD, epoch s or ms.
+    """Parse ISO 8601 (any offset, stored as UTC), YYYYMMDD, YYYY-MM-DD HH, epoch s or ms.
+
+    ``YYYY-MM-DD HH`` (the hour, no minutes) is how Alibaba's Tianchi logs
+    and others that round to the hour write time.
 
     The ISO cast reads nearly every real value, so it goes first and the
     pattern checks run only on what it could not read.
@@ -95,6 +104,8 @@ def _timestamp_sql(t: str) -> str:
     return (
         f"coalesce(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
         f"CASE WHEN regexp_full_match({t}, '\\d{{8}}') THEN try_strptime({t}, '%Y%m%d') "
+        f"WHEN regexp_full_match({t}, '\\d{{4}}-\\d\\d-\\d\\d[ T]\\d\\d') "
+        f"THEN try_strptime(replace({t}, 'T', ' '), '%Y-%m-%d %H') "
         f"WHEN regexp_full_match({t}, '\\d{{9,11}}(\\.\\d+)?') "
         f"THEN to_timestamp(TRY_CAST({t} AS DOUBLE)) AT TIME ZONE 'UTC' "
         f"WHEN regexp_full_match({t}, '\\d{{12,14}}') "
@@ -288,6 +299,9 @@ def build_validation_sql(
     checks: list[Rule] = []
     for f in schema.fields:
         raw = quote_ident("r_" + f.name)
+        if f.name in rules.values:
+            own = {k.lower(): v for k, v in rules.values[f.name].items()}
+            f = replace(f, synonyms={**f.synonyms, **own})  # the shop's own spelling wins
         clean = _clean_sql(f, raw)
         if f.kind == "language" and f.name not in present and schema.text_field:
             text = _clean_sql(
