@@ -244,12 +244,14 @@ def test_online_retail_products_become_the_catalogue(tmp_path: Path, store: Stor
         "536367,85123A,HEART HOLDER,2,2010-12-02 10:00:00,2.95,13047,United Kingdom\n"
         "536367,85123A,HEART HOLDER,1,2010-12-02 10:00:00,5.79,,United Kingdom\n"
         "536368,71053,,4,2010-12-02 11:00:00,3.39,13047,United Kingdom\n"
-        "536368,POST,POSTAGE,1,2010-12-02 11:00:00,18.00,13047,United Kingdom\n",
+        "536368,POST,POSTAGE,1,2010-12-02 11:00:00,18.00,13047,United Kingdom\n"
+        "536369,85123a,HEART HOLDER,1,2010-12-03 11:00:00,6.63,,United Kingdom\n",
     )
     items = {r["item_id"]: r for r in read_online_retail_items(path).to_pylist()}
-    assert set(items) == {"85123A", "71053"}  # postage is a charge, not an item
+    # Postage is a charge, not an item; 85123a is 85123A written in lower case.
+    assert set(items) == {"85123A", "71053"}
     assert items["85123A"]["title"] == "HEART HOLDER"  # the note "?" is outvoted
-    assert items["85123A"]["price"] == 2.95  # the median of the sales above zero
+    assert items["85123A"]["price"] == pytest.approx(4.37)  # median of 2.55, 2.95, 5.79, 6.63
     assert items["71053"]["title"] is None and items["71053"]["_line"] == 6
     report = ingest_file(store, "items", path, format="online-retail-items")
     assert (report.accepted, report.quarantined) == (2, 0)

@@ -20,7 +20,8 @@ into one order per invoice (:func:`read_online_retail`):
   carriage, ``M`` manual, ``D`` discount, bank charges, fees, samples,
   vouchers) are charges, not goods, and are left out of ``items``: postage
   is on a quarter of the invoices, so a recommender that counted it would
-  recommend postage.
+  recommend postage. Stock codes are upper-cased: the file writes some
+  products both ways (85123A and 85123a, the same heart holder).
 
 :func:`read_online_retail_items` makes the catalogue from the same file: one
 item per product stock code, titled with its most frequent description.
@@ -66,6 +67,9 @@ def _read_lines(path: str | Path, *extra: str) -> pd.DataFrame:
         )
     lines: pd.DataFrame = table.select([*_COLUMNS, *extra]).to_pandas()
     lines["line"] = range(2, len(lines) + 2)  # line 1 is the header
+    # 85123a and 85123A are one product (the lower-case codes are the web
+    # shop's, sold at its prices); two catalogue entries would split its sales.
+    lines["StockCode"] = lines.StockCode.str.upper()
     lines["goods"] = lines.StockCode.str.match(_PRODUCT_CODE)
     return lines
 
