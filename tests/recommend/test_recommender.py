@@ -294,3 +294,30 @@ def test_train_recommend_writes_every_users_list(shop: Store, tmp_path: Path) ->
     assert set(table["model_version"].to_pylist()) == {result.version}
     assert load_current(tmp_path).recommend(table["user_id"][0].as_py(), k=5).items
     assert shop.count("text_vectors") == shop.count("items")  # kept for the next retrain
+
+
+def test_a_new_item_is_offered_only_to_those_whose_items_it_is_like(
+    fitted: Recommender, tables: tuple[pa.Table, pa.Table]
+) -> None:
+    """The "new in the shop" slot needs an item alike in text, not the least unlike one.
+
+    Nor the same product listed again under another code: its text is the
+    customer's own item's, so it would win the slot on similarity alone.
+    """
+    events, items = tables
+    user = min(fitted.histories)
+    latest = str(fitted.items.ids[fitted.histories[user][-1]])  # weighs most in their profile
+    row = next(r for r in items.to_pylist() if r["item_id"] == latest)
+    like = {**row, "item_id": "NEW-LIKE", "title": row["title"] + " (new)"}
+    unlike = {**row, "item_id": "NEW-UNLIKE", "title": "Hydraulic pump gasket kit, 40 bar",
+              "description": "Spare seals for an industrial hydraulic pump."}  # fmt: skip
+    twin = {**row, "item_id": "NEW-TWIN"}
+    extra = pa.Table.from_pylist([like, unlike, twin], items.schema)
+    rec = Recommender(replace(SMALL, sequential=False)).fit(
+        events, pa.concat_tables([items, extra])
+    )
+    lists = rec.recommend_many(list(rec.histories), k=10)
+    offered = {r.item_id for lst in lists for r in lst.items if r.source == "new"}
+    assert "NEW-UNLIKE" not in offered
+    mine = rec.recommend(user, k=10).items
+    assert any(r.item_id == "NEW-LIKE" and r.source == "new" for r in mine), mine

@@ -16,6 +16,7 @@ fixed slots. Every item comes with a reason in plain words.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -78,6 +79,27 @@ _PHRASES: Mapping[str, str] = {
 
 #: Content scores are cosines in [-1, 1]; this sharpens them before the softmax.
 CONTENT_TEMPERATURE = 0.05
+
+#: An unbought item earns a "new in the shop" slot only when it is among the
+#: catalogue's items most alike the customer's in text: the nearest 1%, and
+#: at least the nearest 20 in a small catalogue.
+_NEW_ITEM_SHARE = 0.01
+_NEW_ITEM_NEIGHBOURS = 20
+#: Texts this alike (cosine) are one text: one product listed twice, not a new one.
+_TWIN_COSINE = 0.9999
+
+
+def _a_twin(vectors: np.ndarray, item: int, history: np.ndarray) -> bool:
+    """Whether ``item`` has the very text of one the customer has.
+
+    Catalogues list one product under two codes (Online Retail's heart
+    holder as 85123A and 85123a; a relaunch with a new SKU): the unbought
+    twin is no new product for someone who has the other.
+    """
+    mine = vectors[np.unique(history)]
+    norms = np.linalg.norm(mine, axis=1) * np.linalg.norm(vectors[item])
+    cosines = (mine @ vectors[item]) / np.maximum(norms, 1e-12)
+    return bool((cosines >= _TWIN_COSINE).any())
 
 
 @dataclass(frozen=True)
@@ -545,11 +567,23 @@ class Recommender:
         fresh[[self.items.lookup()[r.item_id] for r in items]] = False
         if not fresh.any():
             return items
-        # Only the unbought items are scored: usually a few among thousands.
+        profile = content.profile(history)
+        everything = content.vectors[1:] @ profile  # row 0 is the padding
         candidates = np.flatnonzero(fresh)
-        row = content.vectors[candidates] @ content.profile(history)
-        order = np.argsort(-row, kind="stable")[:slots]
-        best = [int(candidates[i]) for i in order if row[i] > 0]
+        row = everything[candidates - 1]
+        order = np.argsort(-row, kind="stable")
+        # "Like what you bought" must hold: among the catalogue's items most
+        # alike in text, not merely the least unlike of the unbought ones (a
+        # necklace offered to a buyer of storage jars). A rank, not a cosine,
+        # so it means the same whatever the encoder's scale.
+        near = max(_NEW_ITEM_NEIGHBOURS, math.ceil(_NEW_ITEM_SHARE * len(everything)))
+        floor = np.partition(everything, -near)[-near] if near < len(everything) else -np.inf
+        best: list[int] = []
+        for i in order:
+            if row[i] <= 0 or row[i] < floor or len(best) == slots:
+                break
+            if not _a_twin(content.vectors, candidates[i], history):
+                best.append(int(candidates[i]))
         if not best:
             return items
         anchor = self._name(self._anchor("content", best[0], history[-10:]))
