@@ -52,12 +52,19 @@ def test_predictions_agree_with_lifetimes(cdnow: pd.DataFrame) -> None:
     np.testing.assert_allclose(ours.p_alive(x, t_x, big_t), alive, rtol=1e-4)
 
 
-def test_recovers_the_parameters_that_simulated_the_data() -> None:
-    orders = simulate_orders(150_000, seed=3).to_pandas()
-    weeks = (orders.ts - orders.ts.min().normalize()).dt.total_seconds() / (7 * 86400)
-    orders = orders.assign(week=weeks)[weeks <= 39]
+def _simulated(
+    customers: int, params: BetaGeoParams, seed: int, weeks: float = 39
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """``x``, ``t_x`` and ``T`` (weeks) after ``weeks`` of orders simulated from ``params``."""
+    orders = simulate_orders(customers, params=params, seed=seed).to_pandas()
+    week = (orders.ts - orders.ts.min().normalize()).dt.total_seconds() / (7 * 86400)
+    orders = orders.assign(week=week)[week <= weeks]
     per = orders.groupby("user_id").week.agg(["size", "min", "max"])
-    fitted = BetaGeo().fit(per["size"] - 1, per["max"] - per["min"], 39 - per["min"]).params_
+    return per["size"] - 1, per["max"] - per["min"], weeks - per["min"]
+
+
+def test_recovers_the_parameters_that_simulated_the_data() -> None:
+    fitted = BetaGeo().fit(*_simulated(150_000, CDNOW_PARAMS, seed=3)).params_
     for name in ("r", "alpha", "a", "b"):
         assert getattr(fitted, name) == pytest.approx(getattr(CDNOW_PARAMS, name), rel=0.1), name
 
@@ -99,11 +106,7 @@ def test_bad_summaries_are_refused_with_the_reason() -> None:
 def test_homogeneous_dropout_is_a_limit_not_a_failure() -> None:
     """When every customer drops out alike, a and b grow together; lifetimes fails here."""
     homogeneous = BetaGeoParams(r=0.5, alpha=3.0, a=3000.0, b=9000.0)
-    orders = simulate_orders(30_000, params=homogeneous, seed=5).to_pandas()
-    weeks = (orders.ts - orders.ts.min().normalize()).dt.total_seconds() / (7 * 86400)
-    orders = orders.assign(week=weeks)[weeks <= 39]
-    per = orders.groupby("user_id").week.agg(["size", "min", "max"])
-    x, t_x, big_t = per["size"] - 1, per["max"] - per["min"], 39 - per["min"]
+    x, t_x, big_t = _simulated(30_000, homogeneous, seed=5)
     model = BetaGeo().fit(x, t_x, big_t)
     fitted = model.params_
     assert fitted.a / (fitted.a + fitted.b) == pytest.approx(0.25, rel=0.15)
@@ -119,11 +122,7 @@ def test_no_dropout_is_a_limit_not_a_failure() -> None:
     expected purchases are (r + x) / (alpha + T) per week.
     """
     loyal = BetaGeoParams(r=0.8, alpha=10.0, a=1e-9, b=1.0)
-    orders = simulate_orders(4000, params=loyal, seed=0).to_pandas()  # ends at the edge
-    weeks = (orders.ts - orders.ts.min().normalize()).dt.total_seconds() / (7 * 86400)
-    orders = orders.assign(week=weeks)[weeks <= 39]
-    per = orders.groupby("user_id").week.agg(["size", "min", "max"])
-    x, t_x, big_t = per["size"] - 1, per["max"] - per["min"], 39 - per["min"]
+    x, t_x, big_t = _simulated(4000, loyal, seed=0)  # this draw's fit ends at the edge
     model = BetaGeo().fit(x, t_x, big_t)
     fitted = model.params_
     assert fitted.a / (fitted.a + fitted.b) < 1e-3
