@@ -16,11 +16,13 @@ from retain.data.loaders import (
     read_intents,
     read_item_attributes,
     read_online_retail,
+    read_online_retail_customers,
     read_online_retail_items,
     read_review_csv,
     read_sequences,
 )
 from retain.data.loaders.ecd import read_ecd_turns
+from retain.data.schemas import get_schema
 from retain.errors import InvalidInputError
 from tests.conftest import write
 
@@ -141,13 +143,8 @@ def test_json_intents_with_out_of_scope(tmp_path: Path) -> None:
 
 
 def test_every_public_format_names_a_canonical_table() -> None:
-    assert {f.table for f in FORMATS.values()} <= {
-        "events",
-        "items",
-        "orders",
-        "reviews",
-        "kb_articles",
-    }
+    for public in FORMATS.values():
+        assert get_schema(public.table).name == public.table, public.name
 
 
 def test_public_faq_becomes_question_titled_articles(shared_data: Path, store: Store) -> None:
@@ -259,6 +256,25 @@ def test_online_retail_products_become_the_catalogue(tmp_path: Path, store: Stor
         read_online_retail_items(
             write(tmp_path / "no-desc.csv", header.replace("Description,", ""))
         )
+
+
+def test_online_retail_customers_carry_their_country(tmp_path: Path, store: Store) -> None:
+    path = write(
+        tmp_path / "retail.csv",
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,HEART HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n"
+        "536366,71053,LANTERN,2,2010-12-01 09:00:00,3.39,13047,France\n"
+        "536367,71053,LANTERN,2,2010-12-05 09:00:00,3.39,13047,France\n"
+        "536368,71053,LANTERN,2,2010-12-06 09:00:00,3.39,13047,EIRE\n"
+        "536369,71053,LANTERN,1,2010-12-07 09:00:00,3.39,,Germany\n",
+    )
+    users = {r["user_id"]: r for r in read_online_retail_customers(path).to_pylist()}
+    assert set(users) == {"17850", "13047"}  # a line without a customer makes none
+    assert json.loads(users["13047"]["attributes"]) == {"country": "France"}  # most of its lines
+    assert users["13047"]["first_seen"] == "2010-12-01 09:00:00"
+    assert users["13047"]["_line"] == 3
+    report = ingest_file(store, "users", path, format="online-retail-customers")
+    assert (report.accepted, report.quarantined) == (2, 0)
 
 
 def test_online_retail_refuses_another_csv(tmp_path: Path) -> None:

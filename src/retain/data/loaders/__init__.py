@@ -18,7 +18,11 @@ from retain.data.loaders.amazon import read_item_attributes, read_sequences
 from retain.data.loaders.cdnow import read_cdnow
 from retain.data.loaders.faq import read_faq
 from retain.data.loaders.intents import IntentDataset, read_intents
-from retain.data.loaders.online_retail import read_online_retail, read_online_retail_items
+from retain.data.loaders.online_retail import (
+    read_online_retail,
+    read_online_retail_customers,
+    read_online_retail_items,
+)
 from retain.data.loaders.reviews import read_review_csv
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "read_intents",
     "read_item_attributes",
     "read_online_retail",
+    "read_online_retail_customers",
     "read_online_retail_items",
     "read_review_csv",
     "read_sequences",
@@ -68,6 +73,12 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
                 "orders",
                 read_online_retail,
                 "UCI Online Retail invoice lines (one order per invoice; C = cancelled)",
+            ),
+            PublicFormat(
+                "online-retail-customers",
+                "users",
+                read_online_retail_customers,
+                "the UCI Online Retail file's customers (first invoice, country)",
             ),
             PublicFormat(
                 "online-retail-items",

@@ -24,7 +24,8 @@ into one order per invoice (:func:`read_online_retail`):
   products both ways (85123A and 85123a, the same heart holder).
 
 :func:`read_online_retail_items` makes the catalogue from the same file: one
-item per product stock code, titled with its most frequent description.
+item per product stock code, titled with its most frequent description;
+:func:`read_online_retail_customers` the customers, with their country.
 
 ``_line`` is the file line of the invoice's (or the item's) first row, so a
 quarantined record points back to where it starts.
@@ -41,7 +42,7 @@ import pyarrow.csv as pacsv
 
 from retain.errors import InvalidInputError
 
-__all__ = ["read_online_retail", "read_online_retail_items"]
+__all__ = ["read_online_retail", "read_online_retail_customers", "read_online_retail_items"]
 
 _COLUMNS = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID")
 #: A product's stock code: five digits, sometimes a letter for the variant (85123A).
@@ -150,5 +151,35 @@ def read_online_retail_items(path: str | Path) -> pa.Table:
             "title": pa.array(titles.reindex(codes), pa.string()),
             "price": pa.array(prices.reindex(codes), pa.float64()),
             "_line": pa.array(first.to_numpy(), pa.int64()),
+        }
+    )
+
+
+def read_online_retail_customers(path: str | Path) -> pa.Table:
+    """The customers of an Online Retail CSV: ``user_id``, ``first_seen``, ``attributes``.
+
+    ``attributes`` holds the customer's ``country`` (the country of most of
+    their invoice lines; the file gives one per line), so retention and
+    lifetime value split by country (``retain cohorts --by country``).
+    ``first_seen`` is their first invoice. Lines without a customer make no
+    customer.
+    """
+    lines = _read_lines(path, "Country")
+    known = lines[lines.CustomerID.notna() & (lines.CustomerID.str.strip() != "")]
+    counts = known.groupby(["CustomerID", "Country"], sort=False).line.agg(["size", "min"])
+    counts = counts.reset_index().sort_values(["size", "min"], ascending=[False, True])
+    country = counts.drop_duplicates("CustomerID").set_index("CustomerID").Country
+    first = known.groupby("CustomerID", sort=False).agg(
+        first_seen=("InvoiceDate", "min"), _line=("line", "min")
+    )
+    first = first.sort_values("_line")
+    return pa.table(
+        {
+            "user_id": pa.array(first.index, pa.string()),
+            "first_seen": pa.array(first.first_seen, pa.string()),
+            "attributes": pa.array(
+                [json.dumps({"country": c}) for c in country.reindex(first.index)], pa.string()
+            ),
+            "_line": pa.array(first._line.to_numpy(), pa.int64()),
         }
     )
