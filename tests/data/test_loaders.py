@@ -232,6 +232,32 @@ def test_online_retail_invoices_become_orders_with_explicit_returns(
     assert report.reasons == {"missing required field 'user_id'": 1}
 
 
+def test_a_credit_note_for_a_whole_invoice_refunds_it(tmp_path: Path, store: Store) -> None:
+    """Customer 16446 ordered 80,995 bird ornaments and was credited for all of them 12
+    minutes later: that order is no purchase. A credit for part of an order stays its own."""
+    path = write(
+        tmp_path / "retail.csv",
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "581483,23843,PAPER CRAFT LITTLE BIRDIE,80995,2011-12-09 09:15:00,2.08,16446,UK\n"
+        "C581484,23843,PAPER CRAFT LITTLE BIRDIE,-80995,2011-12-09 09:27:00,2.08,16446,UK\n"
+        "553573,22980,PANTRY SCRUBBING BRUSH,1,2011-05-18 09:52:00,1.65,16446,UK\n"
+        "553573,22982,PANTRY PASTRY BRUSH,1,2011-05-18 09:52:00,1.25,16446,UK\n"
+        "C553574,22980,PANTRY SCRUBBING BRUSH,-1,2011-05-19 10:00:00,1.65,16446,UK\n",
+    )
+    rows = {r["order_id"]: r for r in read_online_retail(path).to_pylist()}
+    assert set(rows) == {"retail-581483", "retail-553573", "retail-C553574"}
+    assert rows["retail-581483"]["status"] == "refunded"
+    assert rows["retail-581483"]["status_ts"] == "2011-12-09 09:27:00"
+    assert rows["retail-553573"]["status"] == "completed"  # credited in part only
+    assert rows["retail-C553574"]["status"] == "cancelled"
+    report = ingest_file(store, "orders", path, format="online-retail")
+    assert (report.accepted, report.quarantined) == (3, 0)
+    stored = store.execute(
+        "SELECT status, strftime(status_ts, '%H:%M') FROM orders WHERE order_id = 'retail-581483'"
+    ).fetchall()
+    assert stored == [("refunded", "09:27")]
+
+
 def test_online_retail_products_become_the_catalogue(tmp_path: Path, store: Store) -> None:
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
     path = write(
