@@ -89,17 +89,21 @@ _NEW_ITEM_NEIGHBOURS = 20
 _TWIN_COSINE = 0.9999
 
 
-def _a_twin(vectors: np.ndarray, item: int, history: np.ndarray) -> bool:
-    """Whether ``item`` has the very text of one the customer has.
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` scaled to length 1 (a zero row stays zero)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return unit
+
+
+def _a_twin(mine: np.ndarray, vector: np.ndarray) -> bool:
+    """Whether ``vector`` is the very text of one of ``mine`` (unit vectors of the history).
 
     Catalogues list one product under two codes (Online Retail's heart
     holder as 85123A and 85123a; a relaunch with a new SKU): the unbought
     twin is no new product for someone who has the other.
     """
-    mine = vectors[np.unique(history)]
-    norms = np.linalg.norm(mine, axis=1) * np.linalg.norm(vectors[item])
-    cosines = (mine @ vectors[item]) / np.maximum(norms, 1e-12)
-    return bool((cosines >= _TWIN_COSINE).any())
+    return bool((mine @ _unit_rows(vector) >= _TWIN_COSINE).any())
 
 
 @dataclass(frozen=True)
@@ -578,11 +582,12 @@ class Recommender:
         # so it means the same whatever the encoder's scale.
         near = max(_NEW_ITEM_NEIGHBOURS, math.ceil(_NEW_ITEM_SHARE * len(everything)))
         floor = np.partition(everything, -near)[-near] if near < len(everything) else -np.inf
+        mine = _unit_rows(content.vectors[np.unique(history)])
         best: list[int] = []
         for i in order:
             if row[i] <= 0 or row[i] < floor or len(best) == slots:
                 break
-            if not _a_twin(content.vectors, candidates[i], history):
+            if not _a_twin(mine, content.vectors[candidates[i]]):
                 best.append(int(candidates[i]))
         if not best:
             return items

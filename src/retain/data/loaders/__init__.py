@@ -84,7 +84,7 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
                 "online-retail-items",
                 "items",
                 read_online_retail_items,
-                "the UCI Online Retail file's products (stock code, title, latest price)",
+                "the UCI Online Retail file's products (stock code, title, median price)",
             ),
             PublicFormat("review-csv", "reviews", read_review_csv, "cat,label,review CSV"),
             PublicFormat(

@@ -117,7 +117,6 @@ def read_online_retail(path: str | Path) -> pa.Table:
     orders["status"] = "completed"
     orders.loc[orders.net < 0, "status"] = "returned"
     orders.loc[cancelled, "status"] = "cancelled"
-    orders["status_ts"] = pd.Series([None] * len(orders), index=orders.index, dtype=object)
     orders = _refunds_as_statuses(orders)
     return pa.table(
         {
@@ -144,7 +143,7 @@ def _refunds_as_statuses(orders: pd.DataFrame) -> pd.DataFrame:
 
     The file books a refund as a ``C`` invoice of negative lines, not as a
     status of the invoice it reverses, so the reversed invoice would still
-    count as a purchase: customer 16446's 168,469.60 order, credited eleven
+    count as a purchase: customer 16446's 168,469.60 order, credited twelve
     minutes later, made them the shop's most valuable customer at risk.
     When a credit note's lines are exactly an earlier invoice's of the same
     customer (same stock codes, same quantities negated), the latest such
@@ -152,7 +151,9 @@ def _refunds_as_statuses(orders: pd.DataFrame) -> pd.DataFrame:
     time, and the credit note is no order of its own. A credit note for
     part of an invoice, or for several, stays a ``cancelled`` order of its
     own, as before: which lines it reverses cannot be told for certain.
+    Adds ``status_ts``: the refund's time, empty for every other order.
     """
+    orders = orders.assign(status_ts=pd.Series([None] * len(orders), dtype=object))
     user = orders.user_id.fillna("").str.strip().tolist()
     number, ts, status, lines = (
         orders.InvoiceNo.tolist(),
@@ -180,6 +181,18 @@ def _refunds_as_statuses(orders: pd.DataFrame) -> pd.DataFrame:
     return orders.drop(index=list(reversed_by.values())).reset_index(drop=True)
 
 
+def _most_frequent(lines: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """Per ``key``, the ``column`` value on most of its lines; on a tie the one seen first.
+
+    The file repeats per line what belongs to a product or a customer (a
+    description, a country), and a few lines disagree.
+    """
+    counts = lines.groupby([key, column], sort=False).line.agg(["size", "min"]).reset_index()
+    counts = counts.sort_values(["size", "min"], ascending=[False, True])
+    most: pd.Series = counts.drop_duplicates(key).set_index(key)[column]
+    return most
+
+
 def read_online_retail_items(path: str | Path) -> pa.Table:
     """The catalogue: one item per product stock code in an Online Retail CSV.
 
@@ -195,11 +208,7 @@ def read_online_retail_items(path: str | Path) -> pa.Table:
     described = goods.dropna(subset=["Description"]).assign(
         Description=lambda f: f.Description.str.strip()
     )
-    described = described[described.Description != ""]
-    counts = described.groupby(["StockCode", "Description"], sort=False).line.agg(["size", "min"])
-    # Most frequent description; on a tie the one seen first.
-    counts = counts.reset_index().sort_values(["size", "min"], ascending=[False, True])
-    titles = counts.drop_duplicates("StockCode").set_index("StockCode").Description
+    titles = _most_frequent(described[described.Description != ""], "StockCode", "Description")
     sold = goods[(goods.Quantity > 0) & (goods.UnitPrice > 0)]
     prices = sold.groupby("StockCode").UnitPrice.median()
     first = goods.groupby("StockCode", sort=False).line.min().sort_values()
@@ -225,9 +234,7 @@ def read_online_retail_customers(path: str | Path) -> pa.Table:
     """
     lines = _read_lines(path, "Country")
     known = lines[lines.CustomerID.notna() & (lines.CustomerID.str.strip() != "")]
-    counts = known.groupby(["CustomerID", "Country"], sort=False).line.agg(["size", "min"])
-    counts = counts.reset_index().sort_values(["size", "min"], ascending=[False, True])
-    country = counts.drop_duplicates("CustomerID").set_index("CustomerID").Country
+    country = _most_frequent(known, "CustomerID", "Country")
     first = known.groupby("CustomerID", sort=False).agg(
         first_seen=("InvoiceDate", "min"), _line=("line", "min")
     )
