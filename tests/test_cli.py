@@ -244,6 +244,21 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
                         cwd=tmp_path)  # fmt: skip
     assert no_cluster.returncode == 1
     assert "no cluster segment '99'; segments: 0, 1" in no_cluster.stderr
+    # The shop's own actions from ./retain.toml; a coupon this small earns a note.
+    (tmp_path / "retain.toml").write_text(
+        '[campaign]\nactions = [{ name = "coupon_1", cost_if_used = 1.0, max_uplift = 0.05 }]\n'
+    )
+    own = retain("campaign", "--budget", "20", data_dir=data_dir, cwd=tmp_path)
+    assert own.returncode == 0, own.stderr
+    assert "get an action (" in own.stdout and "coupon_1)" in own.stdout
+    assert "coupon_5" not in own.stdout and "coupon_15" not in own.stdout
+    assert "every coupon (coupon_1 (1.00)) is under 5% of it" in own.stdout
+    (tmp_path / "retain.toml").write_text('[campaign]\nactions = [{ name = "x" }]\n')
+    broken = retain("campaign", data_dir=data_dir, cwd=tmp_path)
+    assert broken.returncode != 0 and "campaign.actions.0.max_uplift: Field required" in (
+        broken.stderr
+    )
+    (tmp_path / "retain.toml").unlink()
 
 
 def test_demo_data_command(tmp_path: Path, data_dir: Path) -> None:

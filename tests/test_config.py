@@ -48,3 +48,42 @@ def test_example_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     example = Path(__file__).resolve().parents[1] / "retain.example.toml"
     monkeypatch.setenv("RETAIN_CONFIG", str(example))
     assert Settings().ingest.future_tolerance_seconds == 300
+
+
+def test_the_example_campaign_actions_parse_and_say_what_the_defaults_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Uncommenting the example's [campaign] block gives actions the policy can plan with."""
+    from retain.retention.policy import DEFAULT_ACTIONS
+
+    example = (Path(__file__).resolve().parents[1] / "retain.example.toml").read_text()
+    section = example.split("[campaign]\n", 1)[1].split("\n[", 1)[0]
+    lines = [line.removeprefix("# ") for line in section.splitlines() if line.startswith("# ")]
+    body = "\n".join(line for line in lines if "=" in line or line.startswith("[["))
+    (tmp_path / "retain.toml").write_text("[campaign]\n" + body + "\n")
+    actions = {a.name: a for a in get_settings().campaign.to_actions()}
+    assert actions["coupon_40"].cost_if_used == 40.0 and actions["coupon_40"].family == "coupon"
+    built_in = {a.name: a for a in DEFAULT_ACTIONS}
+    for name in ("recommendation_message", "care_contact"):
+        assert actions[name] == built_in[name]  # the example states the defaults exactly
+    assert Settings().campaign.to_actions() is not DEFAULT_ACTIONS
+    (tmp_path / "retain.toml").write_text("")
+    assert Settings().campaign.to_actions() is DEFAULT_ACTIONS
+
+
+@pytest.mark.parametrize(
+    ("actions", "message"),
+    [
+        ('{ name = "a", max_uplift = 0.1 }, { name = "a", max_uplift = 0.2 }',
+         "campaign.actions: Value error, each action needs its own name; repeated: a"),
+        ('{ name = "a", max_uplift = 1.5 }', "campaign.actions.0.max_uplift: Input should be less"),
+        ('{ name = "a", max_uplift = 0.1, cost = 3 }', "campaign.actions.0.cost: Extra inputs"),
+        ('{ name = "a b", max_uplift = 0.1 }', "campaign.actions.0.name: String should match"),
+        ('{ name = "a" }', "campaign.actions.0.max_uplift: Field required"),
+        ("", "campaign.actions: List should have at least 1 item"),
+    ],
+)  # fmt: skip
+def test_bad_campaign_actions_name_the_setting(tmp_path: Path, actions: str, message: str) -> None:
+    (tmp_path / "retain.toml").write_text(f"[campaign]\nactions = [{actions}]\n")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        get_settings()

@@ -262,6 +262,7 @@ def run(
             on_step=lambda m: err.print(f"[dim]- {m}[/dim]"),
             recommend_settings=settings.recommend.to_settings(),
             intent_settings=_intent_settings(settings),
+            actions=settings.campaign.to_actions(),
         )
     for report in result.reports:
         _print_report(report)
@@ -877,11 +878,16 @@ def campaign(
 ) -> None:
     """Who gets a coupon, a message or a care call, within a budget, and why.
 
-    Appends the campaign to the interventions table. Needs user_scores.
+    Appends the campaign to the interventions table. Needs user_scores. The
+    actions and their costs are the shop's own in retain.toml ([campaign]
+    actions; see retain.example.toml), else a 5-off and a 15-off coupon, a
+    message with picks and a care contact.
     Example: retain campaign --budget 500 --csv campaign.csv
     Example: retain campaign --budget 200 --segment "at risk" --moved-from "loyal customers"
     """
+    from retain.data.summary import median_order_value
     from retain.retention.campaign import build_campaign
+    from retain.retention.policy import SMALL_OFFER_SHARE, small_offers
 
     if segment is None and moved_from is not None:
         raise _CommandError("--moved-from narrows a segment: add --segment NAME")
@@ -900,7 +906,9 @@ def campaign(
             holdout=holdout,
             audience=audience,
             audience_name=audience_name,
+            actions=settings.campaign.to_actions(),
         )
+        median_order = median_order_value(store)
     plan = result.plan
     table = Table(title=f"campaign {result.campaign_id}")
     for column in ("customer", "action", "cost", "uplift", "net value", "reason"):
@@ -930,6 +938,20 @@ def campaign(
         out.print(
             "uplift assumed for every action: no past holdout campaign has a finished "
             "outcome window with at least 100 treated and 100 control customers for an action"
+        )
+    assumed_small = [
+        a
+        for a in small_offers(settings.campaign.to_actions(), median_order)
+        if a.name not in result.uplift_learned
+    ]
+    if assumed_small and median_order is not None:
+        names = ", ".join(f"{a.name} ({a.cost_if_used:,.2f})" for a in assumed_small)
+        out.print(
+            f"the median order here is {median_order:,.2f}; every coupon ({names}) is under "
+            f"{SMALL_OFFER_SHARE:.0%} of it, so their assumed uplift is likely too high: "
+            "set the shop's own offers in retain.toml under [campaign] actions "
+            "(see retain.example.toml), or measure them with --holdout 0.2",
+            markup=False,
         )
     if result.without_picks:
         out.print(

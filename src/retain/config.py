@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,9 +28,12 @@ from retain.errors import ConfigError
 
 if TYPE_CHECKING:  # the recommender (PyTorch) loads only when training
     from retain.recommend.recommender import RecommendSettings
+    from retain.retention.policy import Action
 
 __all__ = [
+    "ActionConfig",
     "AssistantConfig",
+    "CampaignConfig",
     "IngestSettings",
     "RecommendConfig",
     "ServiceConfig",
@@ -143,6 +146,80 @@ class AssistantConfig(BaseModel):
         return value or None
 
 
+class ActionConfig(BaseModel):
+    """One thing a campaign may do for a customer, as the shop prices it.
+
+    The fields are :class:`retain.retention.policy.Action`'s. ``max_uplift``
+    is the assumption the policy starts from until a holdout campaign has
+    measured the action (then its learned uplift is used), so a shop that
+    knows its coupons from past promotions should say so here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Shown in the campaign list and the export; past campaigns are matched "
+        "by it (cooldowns, learned uplift).",
+    )
+    description: str = Field("", description="What the customer gets, in words.")
+    fixed_cost: float = Field(
+        0.0, ge=0, allow_inf_nan=False, description="Paid whatever the customer does."
+    )
+    cost_if_used: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Paid only when the customer buys (a coupon's face value).",
+    )
+    max_uplift: float = Field(
+        gt=0,
+        le=1,
+        description="Assumed rise in repurchase probability for the most persuadable customer.",
+    )
+    needs_complaint: bool = Field(False, description="Only for customers with a recent complaint.")
+    needs_picks: bool = Field(
+        False, description="Carries the customer's recommendation list; only for those with one."
+    )
+    cooldown_days: int = Field(0, ge=0, description="Days before a customer may get it again.")
+    kind: str = Field(
+        "", description="Actions of one kind share the cooldown (e.g. coupon); empty: the name."
+    )
+
+    def to_action(self) -> Action:
+        from retain.retention.policy import Action  # pandas and LightGBM only where asked for
+
+        return Action(**self.model_dump())
+
+
+class CampaignConfig(BaseModel):
+    """What ``retain campaign`` (and the service's campaigns) may do for customers."""
+
+    actions: list[ActionConfig] | None = Field(
+        None,
+        min_length=1,
+        description="The shop's actions; unset: a 5-off and a 15-off coupon, a message with "
+        "picks and a care contact (retain.retention.policy.DEFAULT_ACTIONS).",
+    )
+
+    @field_validator("actions")
+    @classmethod
+    def _distinct_names(cls, value: list[ActionConfig] | None) -> list[ActionConfig] | None:
+        names = [a.name for a in value or []]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"each action needs its own name; repeated: {', '.join(repeated)}")
+        return value
+
+    def to_actions(self) -> tuple[Action, ...]:
+        """The actions to plan with: the configured ones, or the built-in defaults."""
+        if self.actions is None:
+            from retain.retention.policy import DEFAULT_ACTIONS
+
+            return DEFAULT_ACTIONS
+        return tuple(a.to_action() for a in self.actions)
+
+
 class ServiceConfig(BaseModel):
     """How the REST service (``retain serve``) guards itself and picks up new models."""
 
@@ -197,6 +274,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     recommend: RecommendConfig = RecommendConfig()
     assistant: AssistantConfig = AssistantConfig()
+    campaign: CampaignConfig = CampaignConfig()
     service: ServiceConfig = ServiceConfig()
 
     @field_validator("store_url")

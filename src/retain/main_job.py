@@ -6,7 +6,7 @@ job stays a plain function so tests and notebooks can run it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from retain.recommend.recommender import RecommendSettings
 from retain.recommend.scoring import RecommendTrainResult, train_and_recommend
 from retain.retention.campaign import INTERVENTIONS_TABLE, CampaignResult, build_campaign
 from retain.retention.cluster_training import TASTE, StoredClusters, train_segments
+from retain.retention.policy import DEFAULT_ACTIONS, Action
 from retain.sentiment.service import SentimentTrainResult, build_alerts, train_sentiment
 from retain.sentiment.service import load_current as load_sentiment
 
@@ -137,8 +138,11 @@ def run_main_job(
     on_step: Callable[[str], None] | None = None,
     recommend_settings: RecommendSettings | None = None,
     intent_settings: IntentSettings | None = None,
+    actions: Sequence[Action] = DEFAULT_ACTIONS,
 ) -> MainJobResult:
     """Generate the demo shop (unless present), ingest every file, train and score.
+
+    The first campaign plans with ``actions`` (the shop's configured offers).
 
     Re-running is cheap and safe: existing files are reused and ingestion is
     idempotent, so a second run reports everything as duplicates; training the
@@ -165,7 +169,7 @@ def run_main_job(
     )
     if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
         _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
-        result.campaign = build_campaign(store, 1000.0, holdout=0.2)
+        result.campaign = build_campaign(store, 1000.0, holdout=0.2, actions=actions)
     return result
 
 

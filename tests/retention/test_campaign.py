@@ -25,7 +25,7 @@ from retain.retention.campaign import (
     learned_uplift,
     recent_complaints,
 )
-from retain.retention.policy import DEFAULT_ACTIONS, PICKS_MESSAGE
+from retain.retention.policy import DEFAULT_ACTIONS, PICKS_MESSAGE, Action
 
 
 def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None:
@@ -78,6 +78,23 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
             narrowed.campaign_id: len(narrowed.plan),
         }
         assert "recommended_items" not in exported.columns  # no recommender trained yet
+        # The shop's own actions: a dearer coupon of the built-in kind, so last
+        # campaigns' coupons still cool it down, and a message with picks under
+        # another name, which nobody can get before the recommender has run.
+        own = (
+            Action("coupon_40", 0.0, 40.0, 0.10, cooldown_days=30, kind="coupon"),
+            Action("weekly_picks", 0.05, 0.0, 0.05, needs_picks=True),
+        )
+        shops = build_campaign(store, 300.0, actions=own)
+        assert set(shops.plan.action) == {"coupon_40"}
+        assert shops.without_picks == shops.customers_considered
+        couponed = {u for u, kind in _given(first.plan) | _given(narrowed.plan) if kind == "coupon"}
+        assert couponed and not couponed & set(shops.plan.user_id)
+        kinds = store.query_df(
+            f"SELECT DISTINCT action, action_kind FROM {INTERVENTIONS_TABLE} "
+            f"WHERE campaign_id = '{shops.campaign_id}'"
+        )
+        assert kinds.to_dict("records") == [{"action": "coupon_40", "action_kind": "coupon"}]
         quick = RecommendSettings(sequential=False, text_model=None, holdout_users=200)
         train_and_recommend(store, tmp_path / "models", quick, k=5)
         picked = build_campaign(store, 50.0, export=tmp_path / "with-items.csv")
@@ -86,6 +103,9 @@ def test_campaigns_are_stored_exported_and_within_budget(tmp_path: Path) -> None
         messaged = set(picked.plan[picked.plan.action == PICKS_MESSAGE].user_id)
         assert messaged and messaged <= set(lists.user_id)
         assert picked.without_picks == len(set(scored) - set(lists.user_id))
+        weekly = build_campaign(store, 50.0, actions=own[1:])
+        assert set(weekly.plan.action) == {"weekly_picks"}
+        assert set(weekly.plan.user_id) <= set(lists.user_id)
         first_item = dict(zip(lists.user_id, lists.item_id, strict=True))
         assert all(
             row.recommended_items.split(";")[0] == first_item[row.user_id]

@@ -17,6 +17,7 @@ from retain.retention.policy import (
     TLearnerUplift,
     cooling_down,
     plan_campaign,
+    small_offers,
 )
 
 
@@ -170,3 +171,34 @@ def test_t_learner_finds_who_responds_and_the_plan_follows_it() -> None:
     measured = plan_campaign(customers, budget, actions=only_coupon, uplift=model)
     assumed = plan_campaign(customers, budget, actions=only_coupon)
     assert true_value(measured) > max(true_value(assumed), 0.0)
+
+
+def test_a_shops_own_coupons_wait_out_the_coupons_given_before() -> None:
+    """Replacing the built-in coupons must not hand a second coupon to last week's customers."""
+    now = dt.datetime(2026, 3, 1)
+    own = (
+        Action("coupon_40", 0.0, 40.0, 0.08, cooldown_days=30, kind="coupon"),
+        Action("vip_call", 2.0, 0.0, 0.05, cooldown_days=14, kind="call"),
+    )
+    history = pd.DataFrame(
+        {"user_id": ["u1", "u2", "u3", "u4", "u5"],
+         "action": ["coupon_15", "coupon_40", "weekend_sms", "retired_offer", "coupon_40"],
+         "given_at": [now - dt.timedelta(days=d) for d in (5, 40, 3, 2, 10)],
+         "kind": [None, "coupon", None, "call", "voucher"]}
+    )  # fmt: skip
+    blocked = cooling_down(history, now, own)
+    # u1's coupon_15 is a coupon by the built-in kinds; u4's stored kind counts even
+    # though no action of that name is configured any more; u5's coupon_40 was of
+    # another kind when it was given, so it does not block today's coupons.
+    assert blocked == {"coupon_40": {"u1"}, "vip_call": {"u4"}}
+    without_kinds = cooling_down(history.drop(columns="kind"), now, own)
+    assert without_kinds == {"coupon_40": {"u1", "u5"}, "vip_call": set()}
+
+
+def test_coupons_too_small_for_the_shop_are_named_only_when_all_are() -> None:
+    coupons = [a for a in DEFAULT_ACTIONS if a.cost_if_used > 0]
+    assert small_offers(DEFAULT_ACTIONS, 400.0) == coupons  # a wholesaler: 5 and 15 off 400
+    assert small_offers(DEFAULT_ACTIONS, 200.0) == []  # 15 off 200 is a fair coupon
+    assert small_offers(DEFAULT_ACTIONS, None) == small_offers(DEFAULT_ACTIONS, 0.0) == []
+    no_coupons = [a for a in DEFAULT_ACTIONS if a.cost_if_used == 0]
+    assert small_offers(no_coupons, 400.0) == []

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from retain.artifacts import current_version, publish
-from retain.config import ServiceConfig, Settings
+from retain.config import ActionConfig, CampaignConfig, ServiceConfig, Settings
 from retain.data import Store
 from retain.recommend.scoring import load_current
 from retain.serve.app import create_app
@@ -470,6 +470,23 @@ def test_campaigns_are_planned_listed_exported_and_measured(
     assert (
         api.post("/v1/campaigns", json={"budget": -1}, headers=_h(keys["admin"])).status_code == 422
     )
+
+
+def test_a_campaign_plans_with_the_shops_configured_actions(
+    shop: Path, keys: dict[str, str]
+) -> None:
+    nudge = ActionConfig(name="sms_nudge", description="a text message", fixed_cost=0.1,
+                         max_uplift=0.04, cooldown_days=7)  # fmt: skip
+    settings = Settings(data_dir=shop, campaign=CampaignConfig(actions=[nudge]))
+    with TestClient(create_app(settings)) as client:
+        made = client.post("/v1/campaigns", json={"budget": 20}, headers=_h(keys["admin"]))
+        assert made.status_code == 200, made.text
+        assert made.json()["without_picks"] == 0  # no configured action needs a list
+        planned = client.get(
+            f"/v1/campaigns/{made.json()['campaign_id']}", headers=_h(keys["read"])
+        ).json()["customers"]
+    assert planned and {row["action"] for row in planned} == {"sms_nudge"}
+    assert all("a text message expected to add" in row["reason"] for row in planned)
 
 
 def test_a_campaign_for_one_segment_reaches_its_members_only(

@@ -9,7 +9,7 @@ from retain.data.schemas import purchase_sql
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
-__all__ = ["last_order_day", "latest_order_day", "shop_summary"]
+__all__ = ["last_order_day", "latest_order_day", "median_order_value", "shop_summary"]
 
 
 def shop_summary(store: Store) -> dict[str, Any]:
@@ -36,6 +36,16 @@ def shop_summary(store: Store) -> dict[str, Any]:
         else None,
         "completed_revenue": round(float(revenue[0]), 2) if revenue else 0.0,
     }
+
+
+def median_order_value(store: Store) -> float | None:
+    """The median amount of a purchase (cancelled, returned, refunded left out), if any."""
+    if not store.has_table("orders"):
+        return None
+    row = store.execute(
+        f"SELECT median(amount) FROM orders WHERE {purchase_sql()} AND amount > 0"
+    ).fetchall()
+    return float(row[0][0]) if row and row[0][0] is not None else None
 
 
 def latest_order_day(store: Store) -> dt.date | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +39,8 @@ from retain.features.customer import (
     purchase_outcomes,
 )
 from retain.retention.policy import (
-    PICKS_MESSAGE,
+    DEFAULT_ACTIONS,
+    Action,
     TLearnerUplift,
     UpliftModel,
     cooling_down,
@@ -111,12 +112,18 @@ def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> 
 
 
 def actions_given(store: Store) -> pd.DataFrame:
-    """Every action past campaigns gave (control customers got none): user, action, when."""
+    """Every action past campaigns gave (control customers got none): user, action, when, kind.
+
+    ``kind`` is the action's :attr:`~retain.retention.policy.Action.family` as
+    it was when given (NULL for campaigns planned before kinds were stored).
+    """
     if not store.has_table(INTERVENTIONS_TABLE):
-        return pd.DataFrame({"user_id": [], "action": [], "given_at": []})
+        return pd.DataFrame({"user_id": [], "action": [], "given_at": [], "kind": []})
+    has_kind = "action_kind" in store.columns(INTERVENTIONS_TABLE)
+    kind = "action_kind" if has_kind else "NULL::VARCHAR"
     return store.query_df(
-        f"SELECT user_id, action, created_at AS given_at FROM {INTERVENTIONS_TABLE} "
-        "WHERE variant IS NULL OR variant = 'treatment'"
+        f"SELECT user_id, action, created_at AS given_at, {kind} AS kind "
+        f"FROM {INTERVENTIONS_TABLE} WHERE variant IS NULL OR variant = 'treatment'"
     )
 
 
@@ -131,8 +138,14 @@ def build_campaign(
     learn_uplift: bool = True,
     audience: Collection[str] | None = None,
     audience_name: str | None = None,
+    actions: Sequence[Action] = DEFAULT_ACTIONS,
 ) -> CampaignResult:
     """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
+
+    ``actions`` are the offers and contacts the shop can make, as it prices
+    them (``[campaign] actions`` in ``retain.toml``; by default a 5-off and a
+    15-off coupon, a message with picks and a care contact). An action that
+    ``needs_picks`` goes only to customers with a stored recommendation list.
 
     Without ``uplift``, actions that past campaign experiments measured get
     the uplift learned from them (:func:`learned_uplift`; ``learn_uplift=False``
@@ -168,10 +181,12 @@ def build_campaign(
             uplift, learned = measured, dict(measured.learned)
             customers = with_uplift_features(tables, customers, as_of)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    unavailable = cooling_down(actions_given(store), created)
+    unavailable = cooling_down(actions_given(store), created, actions)
     no_picks = _without_picks(store, customers.user_id)
-    unavailable[PICKS_MESSAGE] = set(unavailable.get(PICKS_MESSAGE, set())) | no_picks
-    plan = plan_campaign(customers, budget, uplift=uplift, unavailable=unavailable)
+    for action in actions:
+        if action.needs_picks:
+            unavailable[action.name] = set(unavailable.get(action.name, set())) | no_picks
+    plan = plan_campaign(customers, budget, actions=actions, uplift=uplift, unavailable=unavailable)
     campaign_id = "C" + uuid.uuid4().hex[:12]
     experiment = None
     variant = pd.Series([None] * len(plan), dtype="string")
@@ -186,7 +201,9 @@ def build_campaign(
             campaign_id=campaign_id,
         )
         variant = log.variant
+    family = {a.name: a.family for a in actions}
     stored = plan.assign(
+        action_kind=plan.action.map(family).astype("string"),
         campaign_id=campaign_id,
         created_at=created,
         budget=float(budget),
@@ -211,7 +228,7 @@ def build_campaign(
         customers_considered=len(scores),
         experiment=experiment,
         uplift_learned=learned,
-        without_picks=len(no_picks),
+        without_picks=len(no_picks) if any(a.needs_picks for a in actions) else 0,
     )
 
 

@@ -46,12 +46,14 @@ from retain.errors import InvalidInputError
 __all__ = [
     "DEFAULT_ACTIONS",
     "PICKS_MESSAGE",
+    "SMALL_OFFER_SHARE",
     "Action",
     "AssumedUplift",
     "TLearnerUplift",
     "UpliftModel",
     "cooling_down",
     "plan_campaign",
+    "small_offers",
     "value_if_retained",
 ]
 
@@ -73,6 +75,8 @@ class Action:
             before they may get one again (0: any time).
         kind: Actions of one kind share the cooldown (a 5-off and a 15-off
             coupon are both coupons); empty means the name.
+        needs_picks: Carries the customer's recommendation list, so only
+            customers who have one may get it.
     """
 
     name: str
@@ -83,6 +87,7 @@ class Action:
     description: str = ""
     cooldown_days: int = 0
     kind: str = ""
+    needs_picks: bool = False
 
     @property
     def family(self) -> str:
@@ -109,6 +114,7 @@ DEFAULT_ACTIONS: tuple[Action, ...] = (
         0.03,
         description="a message with personalised picks",
         cooldown_days=7,
+        needs_picks=True,
     ),
     Action(
         "care_contact",
@@ -261,6 +267,30 @@ def _difference(pair: tuple[lgb.Booster, lgb.Booster], matrix: FloatArray) -> Fl
     return np.asarray(treated - control, dtype=np.float64)
 
 
+#: When every coupon is worth less than this share of the shop's median order, the
+#: shop has no coupon large enough to move anyone as much as the built-in assumption says.
+SMALL_OFFER_SHARE = 0.05
+
+
+def small_offers(actions: Sequence[Action], median_order: float | None) -> list[Action]:
+    """The coupons, when every one is worth under :data:`SMALL_OFFER_SHARE` of the median order.
+
+    The built-in coupons are 5 and 15 off, with at most 6 and 12 points of
+    assumed uplift: plausible where orders are worth tens, not for a
+    wholesaler whose median order is worth hundreds. The policy cannot know
+    that on its own — until a holdout campaign measures the coupons it takes
+    the assumption at its word — so ``retain campaign`` names such coupons
+    and points to ``[campaign] actions`` in ``retain.toml``. One coupon of a
+    fair size is enough to stay quiet: a small one beside it is then the
+    shop's choice.
+    """
+    coupons = [a for a in actions if a.cost_if_used > 0]
+    if median_order is None or median_order <= 0 or not coupons:
+        return []
+    limit = SMALL_OFFER_SHARE * median_order
+    return coupons if all(a.cost_if_used < limit for a in coupons) else []
+
+
 def value_if_retained(customers: pd.DataFrame) -> FloatArray:
     """Expected spend over the horizon if the customer buys again (probability floored at 5%)."""
     value = customers.expected_lifetime_value.to_numpy(np.float64)
@@ -274,20 +304,28 @@ def cooling_down(
     """Per action name, the customers who may not get it at ``when``.
 
     ``history`` holds the actions given before, one row each: ``user_id``,
-    ``action`` (a name) and ``given_at`` (when it was given). A customer is cooling
+    ``action`` (a name), ``given_at`` (when it was given) and optionally
+    ``kind`` (the action's :attr:`Action.family` then). A customer is cooling
     down for an action when they got any action of its kind less than its
-    ``cooldown_days`` before ``when``. Actions in the history that are not in
-    ``actions`` are ignored.
+    ``cooldown_days`` before ``when``. A past action's kind is the stored one;
+    without it, that of the action of its name in ``actions`` or else in
+    :data:`DEFAULT_ACTIONS`, or else its name — so a shop that replaces the
+    built-in coupons by its own ``kind = "coupon"`` ones still waits out the
+    old coupons.
     """
     missing = {"user_id", "action", "given_at"} - set(history.columns)
     if missing:
         raise InvalidInputError(f"the action history lacks the columns {sorted(missing)}")
-    family_of = {a.name: a.family for a in actions}
-    given = history[history.action.isin(family_of)]
+    family_of = {a.name: a.family for a in DEFAULT_ACTIONS} | {a.name: a.family for a in actions}
+    names = history.action.astype(str)
+    family = names.map(family_of).fillna(names)
+    if "kind" in history.columns:
+        stored = history["kind"].astype("string")
+        family = stored.where(stored.notna() & (stored != ""), family)
     last_given = (
         pd.DataFrame(
-            {"user_id": given.user_id.astype(str), "family": given.action.map(family_of),
-             "given_at": pd.to_datetime(given.given_at)}
+            {"user_id": history.user_id.astype(str), "family": family.astype(str),
+             "given_at": pd.to_datetime(history.given_at)}
         )
         .groupby(["family", "user_id"]).given_at.max()
     )  # fmt: skip

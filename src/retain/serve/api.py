@@ -509,6 +509,7 @@ def api_router(state: ServiceState) -> APIRouter:
                 holdout=body.holdout,
                 audience=audience,
                 audience_name=audience_name,
+                actions=state.config.campaign.to_actions(),
             )
         return {
             "campaign_id": result.campaign_id,
