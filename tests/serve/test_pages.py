@@ -397,3 +397,18 @@ def test_reviews_page_shows_trend_aspects_and_grounded_alerts(demo_dir: Path) ->
     assert alerts.count('<tr class="alert') >= 1
     # Drafts quote the demo shop's policy articles, in the review's language.
     assert "Our policy:" in alerts or "我们的政策" in alerts
+
+
+def test_a_shop_where_bgnbd_sees_nobody_leave_says_so_on_the_customer_page(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    """ "Still active 98.5%" beside a 63% churn risk must not read as good news."""
+    from retain.data import Store
+
+    app = writable_client(demo_dir, tmp_path)
+    someone = app.get("/at-risk").text.split('href="/customers/')[1].split('"')[0]
+    assert 'id="no-dropout"' not in app.get(f"/customers/{someone}").text  # the demo has dropout
+    with Store.open(tmp_path / "shop" / "retain.duckdb") as store:
+        store.execute("UPDATE user_scores SET p_alive = greatest(p_alive, 0.74)")
+    page = app.get(f"/customers/{someone}").text
+    assert 'id="no-dropout"' in page and "is what to act on" in page
