@@ -53,6 +53,18 @@ def test_ingest_prints_balanced_counts_and_reingest_adds_nothing(
     odd = retain("ingest", "events", str(path), "--value", "event_type=clik",
                  data_dir=data_dir, cwd=tmp_path)  # fmt: skip
     assert odd.returncode == 1 and "--value expects FIELD:SOURCE_VALUE=VALUE" in odd.stderr
+    # A views log written by R: ';'-separated, no event type, NA for anonymous visitors.
+    views = write(tmp_path / "views.csv", "session;user_id;item_id;eventdate\n"
+                  "1;NA;i1;2016-05-09\n2;u7;i2;2016-05-09\n")  # fmt: skip
+    logged = retain("ingest", "events", str(views), "--delimiter", ";", "--map", "eventdate=ts",
+                    "--map", "session=session_id", "--set", "event_type=view",
+                    data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert logged.returncode == 0, logged.stderr
+    assert "accepted 1, duplicate 0, quarantined 1" in logged.stdout
+    assert "missing required field 'user_id' ('NA' marks a missing value)" in logged.stdout
+    unset = retain("ingest", "events", str(views), "--set", "event_type", data_dir=data_dir,
+                   cwd=tmp_path)  # fmt: skip
+    assert unset.returncode == 1 and "--set expects FIELD=VALUE" in unset.stderr
 
 
 def test_order_lines_and_status_updates_from_the_command_line(

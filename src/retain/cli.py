@@ -76,12 +76,15 @@ def _open_store(settings: Settings, *, read_only: bool = False) -> Iterator[Stor
         store.close()
 
 
-def _parse_map(pairs: list[str]) -> dict[str, str]:
+def _parse_map(
+    pairs: list[str], option: str = "--map", shape: str = "SOURCE_COLUMN=FIELD"
+) -> dict[str, str]:
+    """``LEFT=RIGHT`` options (``--map``, ``--set``) as ``{left: right}``."""
     mapping: dict[str, str] = {}
     for pair in pairs:
         src, sep, dst = pair.partition("=")
         if not sep or not src or not dst:
-            raise _CommandError(f"--map expects SOURCE_COLUMN=FIELD, got {pair!r}")
+            raise _CommandError(f"{option} expects {shape}, got {pair!r}")
         mapping[src] = dst
     return mapping
 
@@ -154,6 +157,14 @@ def ingest(
             "vocabulary, e.g. event_type:1=view or status:sent=completed.",
         ),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="FIELD=VALUE, repeatable: a field the file has no column for because every "
+            "record shares it, e.g. event_type=view for a log of views.",
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Records per transaction.")] = None,
     delimiter: Annotated[str | None, typer.Option(help="CSV field separator.")] = None,
     lines: Annotated[
@@ -169,10 +180,12 @@ def ingest(
 
     Example: retain ingest events clicks.csv --map uid=user_id --map time=ts
     Example: retain ingest events log.csv --map kind=event_type --value event_type:4=purchase
+    Example: retain ingest events views.csv --delimiter ';' --set event_type=view
     """
     settings = get_settings()
     mapping = _parse_map(map_ or [])
     values = _parse_values(value or [])
+    constants = _parse_map(set_ or [], "--set", "FIELD=VALUE")
     size = batch_size or settings.ingest.batch_size
     common: dict[str, Any] = {
         "mapping": mapping,
@@ -190,6 +203,7 @@ def ingest(
             on_progress=on_progress,
             lines=lines,
             values=values,
+            constants=constants,
             **common,
         )
     _print_report(report)

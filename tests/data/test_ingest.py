@@ -331,6 +331,75 @@ def test_text_rules_and_languages(store: Store, tmp_path: Path) -> None:
     assert langs == {"很好用，推荐": "zh", "Great value": "en", "😀😀": "und"}
 
 
+def test_missing_value_markers_are_missing_values_except_in_free_text(
+    store: Store, tmp_path: Path
+) -> None:
+    """An R or pandas export writes NA, NaN or None where a value is missing.
+
+    Read as an id, every anonymous row of a views log (DIGINETICA's sample
+    writes user_id NA for 1,447 of its first 1,999 views) became one user
+    called "NA", the busiest customer of the shop.
+    """
+    path = write(
+        tmp_path / "e.csv",
+        HEADER
+        + "e1,NA,i1,view,2026-01-02,NaN,null\n"
+        + "e2,u1,i1,view,2026-01-02,#N/A,None\n"
+        + "e3, n/a ,i1,view,2026-01-02,1,s\n"
+        + "e4,nan,i1,view,2026-01-02,1,s\n"
+        + "e5,NAME,i1,view,2026-01-02,1,s\n",
+    )
+    report = ingest_file(store, "events", path, now=NOW)
+    assert (report.accepted, report.quarantined) == (2, 3)
+    reasons = sorted(report.reasons)
+    assert "missing required field 'user_id' ('NA' marks a missing value)" in reasons[0]
+    kept = store.query_df("SELECT user_id, value, session_id FROM events ORDER BY event_id")
+    assert kept.user_id.tolist() == ["u1", "NAME"]  # a marker must be the whole value
+    assert kept.value.isna().tolist() == [True, False] and kept.session_id.tolist()[1] == "s"
+    assert pd.isna(kept.session_id[0])
+    lines = store.query_df("SELECT line, record FROM quarantine ORDER BY line")
+    assert lines.line.tolist() == [2, 4, 5]
+    assert json.loads(lines.record[0])["user_id"] == "NA"  # the row as the file wrote it
+    reviews = pa.table({"text": ["None", "NA"], "rating": ["NA", "4"]})
+    ingest_arrow(store, "reviews", reviews, source="mem", now=NOW)
+    stored = store.query_df("SELECT text, rating FROM reviews ORDER BY text")
+    assert stored.text.tolist() == ["NA", "None"] and stored.rating.isna().tolist() == [False, True]
+
+
+def test_a_value_every_record_shares_is_set_once_for_the_file(store: Store, tmp_path: Path) -> None:
+    """A log of views only has no event_type column; --set event_type=view supplies it."""
+    rows = "user_id,item_id,ts\nu1,i1,2026-01-02\nu2,i2,2026-01-03\n"
+    views, buys = write(tmp_path / "views.csv", rows), write(tmp_path / "buys.csv", rows)
+    with pytest.raises(InvalidInputError, match="or give a value every record shares with --set"):
+        ingest_file(store, "events", views, now=NOW)
+    seen = ingest_file(store, "events", views, constants={"event_type": "view"}, now=NOW)
+    assert (seen.accepted, seen.quarantined, seen.ignored_columns) == (2, 0, ())
+    # The same rows as purchases are other events: the constant is part of the derived key.
+    bought = ingest_file(
+        store, "events", buys, constants={"event_type": "4"}, values={"event_type": {"4": "purchase"}},
+        now=NOW,
+    )  # fmt: skip
+    assert bought.accepted == 2
+    again = ingest_file(store, "events", views, constants={"event_type": "view"}, now=NOW)
+    assert (again.accepted, again.duplicates) == (0, 2)
+    stored = store.query_df("SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY 1")
+    assert dict(zip(stored.event_type, stored.n, strict=True)) == {"purchase": 2, "view": 2}
+    odd = ingest_file(store, "events", views, constants={"event_type": "glance"}, now=NOW)
+    assert odd.quarantined == 2 and "event_type: 'glance' is not one of" in next(iter(odd.reasons))
+    for constants, message in (
+        ({"kind": "view"}, "--set kind=view: events has no field 'kind'"),
+        ({"user_id": "u9", "event_type": "view"}, "has a column for user_id"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            ingest_file(store, "events", views, constants=constants, now=NOW)
+    with pytest.raises(InvalidInputError, match=r"has a column for event_type \(kind\)"):
+        ingest_file(
+            store, "events", write(tmp_path / "k.csv", "user_id,item_id,ts,kind\nu1,i1,2026-01-02,v\n"),
+            mapping={"kind": "event_type"}, constants={"event_type": "view"}, now=NOW,
+        )  # fmt: skip
+    assert store.query_df("SELECT count(*) AS n FROM events").n[0] == 4  # refusals wrote nothing
+
+
 def test_unknown_table_and_missing_file(store: Store, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="unknown table 'clicks'"):
         ingest_file(store, "clicks", tmp_path / "x.csv")

@@ -135,6 +135,7 @@ def ingest_file(
     on_progress: ProgressCallback | None = None,
     lines: bool = False,
     values: Mapping[str, Mapping[str, str]] | None = None,
+    constants: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -161,6 +162,12 @@ def ingest_file(
             a vocabulary whose source spells it its own way, e.g.
             ``{"event_type": {"1": "view", "4": "purchase"}}`` or
             ``{"status": {"sent": "completed"}}``; matched lower-cased.
+        constants: ``{field: value}`` for a field the source has no column
+            for because every record shares it: a log of views only
+            (``{"event_type": "view"}``), an export of one country's shop.
+            The value is validated like any other (and ``values`` apply),
+            and it is part of the content a derived key is made of, so a
+            views log and a purchases log with the same rows stay apart.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -193,6 +200,7 @@ def ingest_file(
             now=now,
             on_progress=on_progress,
             values=values,
+            constants=constants,
         )
     if format is not None and format not in FILE_FORMATS:
         known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
@@ -209,6 +217,7 @@ def ingest_file(
         batch_size,
         on_progress,
         lines=lines,
+        constants=constants,
     )
 
 
@@ -226,6 +235,7 @@ def ingest_arrow(
     now: datetime | None = None,
     on_progress: ProgressCallback | None = None,
     values: Mapping[str, Mapping[str, str]] | None = None,
+    constants: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Like :func:`ingest_file` for records already in memory (loaders use it).
 
@@ -248,6 +258,7 @@ def ingest_arrow(
         _rules(now, future_tolerance_seconds, max_text_chars, values),
         batch_size,
         on_progress,
+        constants=constants,
     )
 
 
@@ -263,6 +274,7 @@ def _run(
     on_progress: ProgressCallback | None,
     *,
     lines: bool = False,
+    constants: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Stage on a private cursor, then validate and commit (the shared path)."""
     schema = _schema(table)
@@ -270,11 +282,55 @@ def _run(
     con = store.session()
     try:
         staged = stage(con)
+        if constants:
+            staged, mapping = _with_constants(
+                con, ORDER_LINES if lines else schema, staged, mapping or {}, constants, source
+            )
         return _ingest_staged(
             con, schema, staged, source, fmt, mapping, rules, batch_size, on_progress, lines
         )
     finally:
         con.close()
+
+
+def _with_constants(
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    staged: Staged,
+    mapping: Mapping[str, str],
+    constants: Mapping[str, str],
+    source: str,
+) -> tuple[Staged, dict[str, str]]:
+    """Add one staged column per constant, mapped onto its field, like a column of the file.
+
+    Raises:
+        InvalidInputError: a constant names no field of ``schema``, or a field
+            the source already has a column for (it would silently win).
+    """
+    mapped = dict(mapping)
+    columns = list(staged.columns)
+    for name, value in constants.items():
+        if name not in schema.field_names:
+            raise InvalidInputError(
+                f"--set {name}={value}: {schema.name} has no field {name!r}; its fields are: "
+                f"{', '.join(schema.field_names)}"
+            )
+        own = [c for c, f in mapping.items() if f == name] or [
+            c for c in staged.columns if normalise_name(c) == name and c not in mapping
+        ]
+        if own:
+            raise InvalidInputError(
+                f"--set {name}={value}: {source} has a column for {name} ({own[0]}); "
+                "leave out --set, or --map that column to another field"
+            )
+        column = f"--set {name}"
+        con.execute(
+            f"ALTER TABLE {STAGE_TABLE} ADD COLUMN {quote_ident(column)} VARCHAR "
+            f"DEFAULT {quote_literal(value)}"
+        )
+        columns.append(column)
+        mapped[column] = name
+    return replace(staged, columns=tuple(columns)), mapped
 
 
 def _schema(table: str) -> TableSchema:
@@ -462,7 +518,8 @@ def _resolve_columns(
         raise InvalidInputError(
             f"{source} has no column for required {schema.name} field(s) "
             f"{', '.join(missing)}; its columns are: {', '.join(columns)}. "
-            f"Name the matching columns with {hint}"
+            f"Name the matching columns with {hint}, or give a value every record shares "
+            f"with --set {missing[0]}=VALUE"
         )
     ignored = [c for c in columns if c not in renames]
     return renames, ignored

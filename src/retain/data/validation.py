@@ -34,6 +34,13 @@ _MAX_ID_CHARS = 512
 _SNIPPET_CHARS = 40
 #: Longest raw value kept per field in a quarantined record.
 _RAW_CHARS = 2000
+#: How exports write "no value" (R's NA, pandas' NaN and None, SQL's NULL,
+#: Excel's #N/A), compared upper-cased. For ids, numbers, times, flags and
+#: language codes they mean a missing value: read as an id, every
+#: anonymous row of a views log written by R would be one user called "NA".
+#: Free text keeps them: a review may say "None".
+MISSING_MARKERS: tuple[str, ...] = ("NA", "N/A", "#N/A", "NULL", "NONE", "NAN", "NIL")
+_MARKED_KINDS = frozenset({"id", "number", "integer", "timestamp", "boolean", "language"})
 
 
 @dataclass(frozen=True)
@@ -176,14 +183,33 @@ Rule = tuple[str, str]
 """A broken-rule test (SQL boolean) and its sentence (SQL string)."""
 
 
-def _rules_for(f: Field, t: str, clean: str, rules: ValidationRules) -> list[Rule]:
-    """The rules of one field; ``t`` is its trimmed raw text, ``clean`` its value."""
+def _unmarked(raw: str) -> str:
+    """SQL: the trimmed raw text, or NULL when it is one of :data:`MISSING_MARKERS`."""
+    markers = ", ".join(quote_literal(m) for m in MISSING_MARKERS)
+    return f"CASE WHEN strlen({raw}) <= 4 AND upper({raw}) IN ({markers}) THEN NULL ELSE {raw} END"
+
+
+def _rules_for(
+    f: Field, t: str, clean: str, rules: ValidationRules, raw: str | None = None
+) -> list[Rule]:
+    """The rules of one field.
+
+    ``t`` is its trimmed text with missing-value markers read as NULL,
+    ``clean`` its value, and ``raw`` the trimmed text as the source wrote it
+    (default ``t``), named when a marker stands for a required value.
+    """
     name = f.name
     present = f"{t} IS NOT NULL"
     snippet = snippet_sql(t)
     out: list[Rule] = []
     if f.required:
-        out.append((f"{t} IS NULL", quote_literal(f"missing required field '{name}'")))
+        missing = quote_literal(f"missing required field '{name}'")
+        if raw is not None and raw != t:
+            missing = (
+                f"{missing} || CASE WHEN {raw} IS NOT NULL THEN ' (' || {snippet_sql(raw)} || "
+                "' marks a missing value)' ELSE '' END"
+            )
+        out.append((f"{t} IS NULL", missing))
     if f.kind == "id":
         message = f"{name}: id longer than {_MAX_ID_CHARS} characters"
         out.append((f"length({t}) > {_MAX_ID_CHARS}", quote_literal(message)))
@@ -295,10 +321,14 @@ def build_validation_sql(
         else f"CAST(NULL AS VARCHAR) AS {quote_ident('r_' + f.name)}"
         for f in schema.fields
     ]
+    # Fields whose markers mean "missing" also get a v_ column: the text they are read from.
+    marked = [f.name for f in schema.fields if f.kind in _MARKED_KINDS and f.name in present]
+    value_cols = [f"{_unmarked(quote_ident('r_' + n))} AS {quote_ident('v_' + n)}" for n in marked]
     clean_cols: list[str] = []
     checks: list[Rule] = []
     for f in schema.fields:
-        raw = quote_ident("r_" + f.name)
+        source = quote_ident("r_" + f.name)
+        raw = quote_ident("v_" + f.name) if f.name in marked else source
         if f.name in rules.values:
             own = {k.lower(): v for k, v in rules.values[f.name].items()}
             f = replace(f, synonyms={**f.synonyms, **own})  # the shop's own spelling wins
@@ -311,7 +341,7 @@ def build_validation_sql(
         elif f.default_sql is not None:
             clean = f"coalesce({clean}, {f.default_sql})"
         clean_cols.append(f"{clean} AS {quote_ident(f.name)}")
-        checks.extend(_rules_for(f, raw, quote_ident(f.name), rules))
+        checks.extend(_rules_for(f, raw, quote_ident(f.name), rules, source))
     if schema.item_optional_for:
         optional = ", ".join(quote_literal(e) for e in schema.item_optional_for)
         checks.append(
@@ -333,10 +363,12 @@ def build_validation_sql(
     broken = " OR ".join(f"coalesce({cond}, FALSE)" for cond, _ in checks)
     sentences = ", ".join(f"CASE WHEN coalesce({c}, FALSE) THEN {m} END" for c, m in checks)
     raw_names = ", ".join(quote_ident("r_" + f.name) for f in schema.fields)
+    value_names = "".join(", " + quote_ident("v_" + n) for n in marked)
     fields = ", ".join(quote_ident(n) for n in schema.field_names)
     return (
         f"SELECT _row, _line, {raw_names}, {fields}, "
         f"CASE WHEN {broken} THEN concat_ws('; ', {sentences}) ELSE '' END AS _reason FROM ("
-        f"SELECT _row, _line, {raw_names}, {', '.join(clean_cols)} FROM ("
-        f"SELECT _row, _line, {', '.join(raw_cols)} FROM {source_sql}))"
+        f"SELECT _row, _line, {raw_names}{value_names}, {', '.join(clean_cols)} FROM ("
+        f"SELECT _row, _line, {raw_names}{''.join(', ' + c for c in value_cols)} "
+        f"FROM (SELECT _row, _line, {', '.join(raw_cols)} FROM {source_sql})))"
     )
