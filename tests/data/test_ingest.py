@@ -375,10 +375,10 @@ def test_a_value_every_record_shares_is_set_once_for_the_file(store: Store, tmp_
     seen = ingest_file(store, "events", views, constants={"event_type": "view"}, now=NOW)
     assert (seen.accepted, seen.quarantined, seen.ignored_columns) == (2, 0, ())
     # The same rows as purchases are other events: the constant is part of the derived key.
+    codes = {"event_type": {"4": "purchase"}}
     bought = ingest_file(
-        store, "events", buys, constants={"event_type": "4"}, values={"event_type": {"4": "purchase"}},
-        now=NOW,
-    )  # fmt: skip
+        store, "events", buys, constants={"event_type": "4"}, values=codes, now=NOW
+    )
     assert bought.accepted == 2
     again = ingest_file(store, "events", views, constants={"event_type": "view"}, now=NOW)
     assert (again.accepted, again.duplicates) == (0, 2)
@@ -393,9 +393,10 @@ def test_a_value_every_record_shares_is_set_once_for_the_file(store: Store, tmp_
         with pytest.raises(InvalidInputError, match=message):
             ingest_file(store, "events", views, constants=constants, now=NOW)
     with pytest.raises(InvalidInputError, match=r"has a column for event_type \(kind\)"):
+        kinds = write(tmp_path / "k.csv", "user_id,item_id,ts,kind\nu1,i1,2026-01-02,v\n")
         ingest_file(
-            store, "events", write(tmp_path / "k.csv", "user_id,item_id,ts,kind\nu1,i1,2026-01-02,v\n"),
-            mapping={"kind": "event_type"}, constants={"event_type": "view"}, now=NOW,
+            store, "events", kinds, mapping={"kind": "event_type"},
+            constants={"event_type": "view"}, now=NOW,
         )  # fmt: skip
     assert store.query_df("SELECT count(*) AS n FROM events").n[0] == 4  # refusals wrote nothing
 
