@@ -37,3 +37,5 @@ def test_rhythm_sentences_fit_the_history() -> None:
     assert reason_for("unknown_feature", {"unknown_feature": 0.25}) == "unknown feature = 0.25"
     daily = {"recency": 20.0, "x": 30.0, "ipt_mean": 1 / 7, "T": 30.0}
     assert reason_for("recency", daily) == "no purchase for 20 weeks; usually buys every 1 day"
+    twice = {**daily, "x": 1.0, "recency": 53.0}  # one gap is no habit
+    assert reason_for("recency", twice) == "no purchase for 53 weeks; bought twice, 1 day apart"

@@ -412,3 +412,30 @@ def test_a_shop_where_bgnbd_sees_nobody_leave_says_so_on_the_customer_page(
         store.execute("UPDATE user_scores SET p_alive = greatest(p_alive, 0.74)")
     page = app.get(f"/customers/{someone}").text
     assert 'id="no-dropout"' in page and "is what to act on" in page
+
+
+def test_the_far_end_of_a_curve_over_all_cohorts_says_it_rests_on_the_oldest_alone(
+    demo_dir: Path, empty_dir: Path
+) -> None:
+    """On the UCI Online Retail year the curve climbed from 23% to 50% at its end.
+
+    The end is the data's first month alone, which holds established customers.
+    """
+    import html
+    import json
+
+    from retain.data import Store
+
+    with Store.open(demo_dir / "retain.duckdb", read_only=True) as store:
+        first = store.query_df("SELECT min(ts) AS t FROM orders").t[0]
+    overview = client(demo_dir).get("/").text
+    note = overview.split('id="curve-note">')[1].split("</p>")[0]
+    assert f"the oldest cohort alone ({first:%Y-%m}-01, " in note
+    assert "rests on fewer than 3" in note
+    raw = overview.split('id="curve-chart" class="chart" data-figure=\'')[1].split("'></div>")[0]
+    figure = json.loads(html.unescape(raw))
+    points = figure["data"][0]["customdata"]
+    assert points[-1][1] == 1 and points[0][1] > 3  # cohorts behind the last and first points
+    cohorts = client(demo_dir).get("/cohorts?period=week").text
+    assert "weeks on it rests on fewer than 3" in cohorts.split('id="ltv-note">')[1]
+    assert 'id="curve-note"' not in client(empty_dir).get("/").text

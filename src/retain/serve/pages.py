@@ -112,15 +112,22 @@ def overview_page(store: Store) -> dict[str, Any]:
             title="Active customers per week"
         )
     )
-    curve = retention_curve(tables.fetch(cohort_retention(tables, day, "month")))
+    matrix = tables.fetch(cohort_retention(tables, day, "month"))
+    curve = retention_curve(matrix)
     page["curve_chart"] = _figure(
         go.Figure(
-            go.Scatter(x=curve.period_index, y=curve.retention * 100, mode="lines+markers")
+            go.Scatter(
+                x=curve.period_index,
+                y=(curve.retention * 100).round(1),
+                mode="lines+markers",
+                **_resting_on(curve, "%{y}% bought"),
+            )
         ).update_layout(
             title="Customers buying again, by months since their first purchase (%)",
             xaxis_title="months after the first purchase",
         )
     )
+    page["curve_note"] = _thin_tail_note(curve, matrix, "month")
     page.update(_model_check(store))
     start = day - dt.timedelta(days=MOVES_DAYS)
     moves = count_moves(ByOrders.of(store, tables).moves(start, day))
@@ -209,6 +216,7 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
         "as_of": day,
         "heatmap": _figure(heatmap),
         "ltv_chart": _figure(_cohort_value_figure(matrix, period)),
+        "ltv_note": _thin_tail_note(retention_curve(matrix), matrix, period),
         "note": (
             f"Only one period of data so far: come back after the next {period} to see who returns."
             if single_period
@@ -221,6 +229,42 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
 
 #: Cohorts drawn one by one in the revenue chart; older ones are in the all-cohorts line.
 _COHORT_LINES = 12
+#: A point of an all-cohorts curve resting on fewer cohorts than this is one cohort's story.
+_FEW_COHORTS = 3
+
+
+def _resting_on(curve: pd.DataFrame, what: str) -> dict[str, Any]:
+    """Hover text for an all-cohorts curve: the value and the customers and cohorts behind it."""
+    return {
+        "customdata": curve[["customers", "cohorts"]].to_numpy().tolist(),
+        "hovertemplate": f"+%{{x}}: {what} (%{{customdata[0]:,}} customers, "
+        "%{customdata[1]} cohorts)<extra></extra>",
+    }
+
+
+def _thin_tail_note(curve: pd.DataFrame, matrix: pd.DataFrame, period: str) -> str | None:
+    """Why the far end of an all-cohorts curve may jump: it rests on the oldest cohorts alone.
+
+    Each point averages only the cohorts that have lived through it, so the
+    last points are the oldest cohort's, and the oldest cohort is the data's
+    first period: when the data starts after the shop did (the UCI Online
+    Retail year starts in December 2010), it holds every established
+    customer who bought that month, and the curve climbs at its end (23% of
+    customers buying again in their second month, 50% in their twelfth).
+    """
+    thin = curve[curve.cohorts < _FEW_COHORTS]
+    if thin.empty or len(thin) == len(curve):
+        return None
+    oldest = matrix.cohort.min()
+    size = int(matrix[(matrix.cohort == oldest) & (matrix.period_index == 0)].cohort_size.sum())
+    last = int(curve.period_index.max())
+    return (
+        f"Each point averages the cohorts that have lived through it, so from "
+        f"+{int(thin.period_index.min())} {period}s on it rests on fewer than {_FEW_COHORTS}, "
+        f"and +{last} is the oldest cohort alone ({pd.Timestamp(oldest):%Y-%m-%d}, "
+        f"{size:,} customers). That cohort is the data's first {period}: it may hold "
+        "customers who had bought before the data begins, which lifts the end of the curve."
+    )
 
 
 def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
@@ -248,6 +292,7 @@ def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
             mode="lines+markers",
             name="all cohorts",
             line={"width": 3, "color": "#111"},
+            **_resting_on(overall, "%{y:,.2f} per customer"),
         )
     )
     return figure.update_layout(
