@@ -593,17 +593,31 @@ def _start_run(con: duckdb.DuckDBPyConnection, report: IngestReport) -> None:
 def _commit_rejects(
     con: duckdb.DuckDBPyConnection, report: IngestReport, rejects: tuple[Reject, ...]
 ) -> None:
+    """Quarantine what staging or line grouping refused, in one transaction.
+
+    One set-based insert: row-by-row inserts took 3 ms each, so the 143,985
+    refused lines of the Online Retail export loaded with ``--lines`` took
+    ten minutes to quarantine.
+    """
     if not rejects:
         return
+    last = {r.line: r for r in rejects}  # a line is stored once; its last reason wins
+    frame = pa.table(
+        {
+            "line": pa.array(list(last), pa.int64()),
+            "reason": [r.reason for r in last.values()],
+            "record": pa.array([r.raw for r in last.values()], pa.string()),
+        }
+    )
     con.execute("BEGIN TRANSACTION")
     try:
-        con.executemany(
-            "INSERT OR REPLACE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, now())",
-            [
-                [report.table, report.source, r.line, r.reason, r.raw, report.run_id]
-                for r in rejects
-            ],
+        con.register("_rejects_in", frame)
+        con.execute(
+            "INSERT OR REPLACE INTO quarantine SELECT ?, ?, line, reason, record, ?, now() "
+            "FROM _rejects_in",
+            [report.table, report.source, report.run_id],
         )
+        con.unregister("_rejects_in")
         report.quarantined += len(rejects)
         for r in rejects:
             report.reasons[r.reason] = report.reasons.get(r.reason, 0) + 1
