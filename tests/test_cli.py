@@ -140,6 +140,7 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert first.returncode == 0, first.stderr
     assert "events: " in first.stdout and "quarantined 0" in first.stdout
     assert "repeat-purchase rate" in first.stdout
+    assert "orders 20" in first.stdout and "; events 20" in first.stdout  # both spans
     assert "customers into user_scores" in first.stdout
     assert "customers get an action" in first.stdout
     assert "rows in recommendations" in first.stdout

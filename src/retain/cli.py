@@ -353,8 +353,14 @@ def _print_summary(summary: dict[str, Any], settings: Settings) -> None:
         table.add_row(name, f"{n:,}")
     out.print(table)
     rate = summary["repeat_purchase_rate"]
+    spans = [
+        f"{name} {summary['first_' + key]} .. {summary['last_' + key]}"
+        if summary["first_" + key] is not None
+        else f"no {name}"
+        for name, key in (("orders", "order"), ("events", "event"))
+    ]
     out.print(
-        f"events {summary['first_event']} .. {summary['last_event']}; "
+        f"{'; '.join(spans)}; "
         f"{summary['buyers']:,} buyers, repeat-purchase rate "
         f"{'n/a' if rate is None else f'{rate:.1%}'}, "
         f"completed revenue {summary['completed_revenue']:,.2f}"

@@ -32,6 +32,12 @@ def test_buyers_and_repeat_rate_agree_with_the_analytics(store: Store) -> None:
     ingest_arrow(store, "orders", orders, source="t", now=dt.datetime(2030, 1, 1))
     summary = shop_summary(store)
     assert summary["buyers"] == 2 and summary["repeat_purchase_rate"] == 0.5
+    # An orders-only shop: the orders' span, and no events (not "None .. None").
+    assert (summary["first_order"], summary["last_order"]) == (
+        "2025-01-05 09:00:00",
+        "2025-02-01 10:00:00",
+    )
+    assert summary["first_event"] is None and summary["last_event"] is None
     tables = FeatureTables.from_store(store)
     rate = tables.fetch(repeat_purchase_rate(tables, dt.date(2025, 12, 31))).iloc[0]
     assert (rate.customers, rate.repeat_customers) == (2, 1)

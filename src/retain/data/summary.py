@@ -16,6 +16,7 @@ def shop_summary(store: Store) -> dict[str, Any]:
     """Counts, time span, buyers and repeat-purchase rate of the stored shop."""
     counts = store.counts()
     span = store.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0]
+    orders = store.execute("SELECT min(ts), max(ts) FROM orders").fetchall()[0]
     # Buyers and repeat buyers count purchases as every capability does: one per
     # customer and day, cancelled, returned and refunded orders left out.
     buyers = store.execute(
@@ -30,6 +31,8 @@ def shop_summary(store: Store) -> dict[str, Any]:
         "counts": counts,
         "first_event": str(span[0]) if span and span[0] is not None else None,
         "last_event": str(span[1]) if span and span[1] is not None else None,
+        "first_order": str(orders[0]) if orders and orders[0] is not None else None,
+        "last_order": str(orders[1]) if orders and orders[1] is not None else None,
         "buyers": n_buyers,
         "repeat_purchase_rate": round(int(buyers[1]) / n_buyers, 4)
         if buyers and n_buyers
