@@ -37,5 +37,17 @@ def test_rhythm_sentences_fit_the_history() -> None:
     assert reason_for("unknown_feature", {"unknown_feature": 0.25}) == "unknown feature = 0.25"
     daily = {"recency": 20.0, "x": 30.0, "ipt_mean": 1 / 7, "T": 30.0}
     assert reason_for("recency", daily) == "no purchase for 20 weeks; usually buys every 1 day"
+    once = {"recency": 36.0, "x": 0.0, "ipt_mean": 0.0, "T": 36.0, "monetary_mean": 56.4,
+            "monetary_first": 56.4}  # fmt: skip
+    # Online Retail's riskiest customers read "spends 56.40 per purchase; first purchase
+    # worth 56.40": one fact twice. The two sentences are now one, and shown once.
+    assert reason_for("monetary_mean", once) == reason_for("monetary_first", once)
+    assert reason_for("monetary_first", once) == "spent 56.40 on their only purchase"
+    names = ["recency", "monetary_mean", "monetary_first", "x"]
+    values = np.array([[36.0, 56.4, 56.4, 0.0]])
+    effects = np.array([[-0.9, -0.5, -0.4, 0.0, 0.0]])
+    typical = {"recency": 6.0, "monetary_mean": 80.0, "monetary_first": 70.0, "x": 2.0}
+    [reasons] = top_reasons(effects, values, names, typical)
+    assert reasons == ["no purchase for 36 weeks", "spent 56.40 on their only purchase"]
     twice = {**daily, "x": 1.0, "recency": 53.0}  # one gap is no habit
     assert reason_for("recency", twice) == "no purchase for 53 weeks; bought twice, 1 day apart"

@@ -33,6 +33,11 @@ def _times(value: float) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
+def _single_purchase(row: Row) -> str:
+    """A one-time buyer's spend, said once: their mean spend and first purchase are one number."""
+    return f"spent {row.get('monetary_first', row.get('monetary_mean', 0.0)):.2f} on their only purchase"
+
+
 def _recency(row: Row) -> str:
     """The buying rhythm in words: a long silence if there is one, else the low frequency.
 
@@ -96,9 +101,17 @@ _TEMPLATES: dict[str, Callable[[Row], str]] = {
     "carts": lambda r: f"added {round(r['carts'])} product(s) to a cart so far",
     "view_to_cart": lambda r: f"adds {r['view_to_cart']:.0%} of viewed products to the cart",
     "cart_to_purchase": lambda r: f"buys {r['cart_to_purchase']:.0%} of carted products",
-    "monetary_mean": lambda r: f"spends {r['monetary_mean']:.2f} per purchase",
+    "monetary_mean": lambda r: (
+        _single_purchase(r)
+        if r.get("x", 1.0) < 0.5
+        else f"spends {r['monetary_mean']:.2f} per purchase"
+    ),
     "monetary_total": lambda r: f"spent {r['monetary_total']:.2f} in all",
-    "monetary_first": lambda r: f"first purchase worth {r['monetary_first']:.2f}",
+    "monetary_first": lambda r: (
+        _single_purchase(r)
+        if r.get("x", 1.0) < 0.5
+        else f"first purchase worth {r['monetary_first']:.2f}"
+    ),
     "ipt_mean": lambda r: f"buys every {_weeks(r['ipt_mean'])} on average",
     "category_breadth": lambda r: f"buys from {round(r['category_breadth'])} categories",
 }
