@@ -35,7 +35,8 @@ def _times(value: float) -> str:
 
 def _single_purchase(row: Row) -> str:
     """A one-time buyer's spend, said once: their mean spend and first purchase are one number."""
-    return f"spent {row.get('monetary_first', row.get('monetary_mean', 0.0)):.2f} on their only purchase"
+    spent = row.get("monetary_first", row.get("monetary_mean", 0.0))
+    return f"spent {spent:.2f} on their only purchase"
 
 
 def _recency(row: Row) -> str:
