@@ -163,6 +163,8 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert cohorts.returncode == 0, cohorts.stderr
     assert "retention by week of first purchase" in cohorts.stdout
     assert "retention curve (complete periods only): +0: 100.0%" in cohorts.stdout
+    assert "the last filled cell of each row is still running on" in cohorts.stdout
+    assert "is the oldest cohort alone (" in cohorts.stdout  # the page's note, on the CLI too
     split = retain("cohorts", "--by", "channel", data_dir=data_dir, cwd=tmp_path)
     assert split.returncode == 0, split.stderr
     assert "revenue per customer so far (LTV)" in split.stdout and "referral" in split.stdout

@@ -652,6 +652,7 @@ def cohorts(
         cohort_retention,
         repeat_purchase_rate,
         retention_curve,
+        thin_tail_note,
     )
 
     if period not in ("month", "week"):
@@ -682,6 +683,10 @@ def cohorts(
     curve = retention_curve(matrix)
     points = ", ".join(f"+{r.period_index}: {r.retention:.1%}" for r in curve.itertuples())
     out.print(f"retention curve (complete periods only): {points}")
+    out.print(f"the last filled cell of each row is still running on {day}")
+    note = thin_tail_note(curve, matrix, period)
+    if note:
+        out.print(note)
     out.print(
         f"repeat customers: {int(repeat.repeat_customers):,} of {int(repeat.customers):,} "
         f"({repeat.rate:.1%})"

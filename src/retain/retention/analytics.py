@@ -44,6 +44,7 @@ __all__ = [
     "revenue_curve",
     "segment_matrix",
     "split_caveat",
+    "thin_tail_note",
 ]
 
 Period = Literal["week", "month"]
@@ -279,6 +280,35 @@ def cohort_heatmap(matrix: pd.DataFrame) -> pd.DataFrame:
     for cohort, row in sizes.iterrows():
         grid.loc[cohort, grid.columns > row.complete_periods] = float("nan")
     return grid
+
+
+#: A point of an all-cohorts curve resting on fewer cohorts than this is one cohort's story.
+FEW_COHORTS = 3
+
+
+def thin_tail_note(curve: pd.DataFrame, matrix: pd.DataFrame, period: str) -> str | None:
+    """Why the far end of an all-cohorts curve may jump: it rests on the oldest cohorts alone.
+
+    Each point averages only the cohorts that have lived through it, so the
+    last points are the oldest cohort's, and the oldest cohort is the data's
+    first period: when the data starts after the shop did (the UCI Online
+    Retail year starts in December 2010), it holds every established
+    customer who bought that month, and the curve climbs at its end (23% of
+    customers buying again in their second month, 50% in their twelfth).
+    """
+    thin = curve[curve.cohorts < FEW_COHORTS]
+    if thin.empty or len(thin) == len(curve):
+        return None
+    oldest = matrix.cohort.min()
+    size = int(matrix[(matrix.cohort == oldest) & (matrix.period_index == 0)].cohort_size.sum())
+    last = int(curve.period_index.max())
+    return (
+        f"Each point averages the cohorts that have lived through it, so from "
+        f"+{int(thin.period_index.min())} {period}s on it rests on fewer than {FEW_COHORTS}, "
+        f"and +{last} is the oldest cohort alone ({pd.Timestamp(oldest):%Y-%m-%d}, "
+        f"{size:,} customers). That cohort is the data's first {period}: it may hold "
+        "customers who had bought before the data begins, which lifts the end of the curve."
+    )
 
 
 def retention_curve(matrix: pd.DataFrame) -> pd.DataFrame:

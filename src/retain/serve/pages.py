@@ -32,6 +32,7 @@ from retain.retention.analytics import (
     revenue_curve,
     segment_matrix,
     split_caveat,
+    thin_tail_note,
 )
 from retain.retention.by_orders import ByOrders
 from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
@@ -127,7 +128,7 @@ def overview_page(store: Store) -> dict[str, Any]:
             xaxis_title="months after the first purchase",
         )
     )
-    page["curve_note"] = _thin_tail_note(curve, matrix, "month")
+    page["curve_note"] = thin_tail_note(curve, matrix, "month")
     page.update(_model_check(store))
     start = day - dt.timedelta(days=MOVES_DAYS)
     moves = count_moves(ByOrders.of(store, tables).moves(start, day))
@@ -216,7 +217,7 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
         "as_of": day,
         "heatmap": _figure(heatmap),
         "ltv_chart": _figure(_cohort_value_figure(matrix, period)),
-        "ltv_note": _thin_tail_note(retention_curve(matrix), matrix, period),
+        "ltv_note": thin_tail_note(retention_curve(matrix), matrix, period),
         "note": (
             f"Only one period of data so far: come back after the next {period} to see who returns."
             if single_period
@@ -229,8 +230,6 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
 
 #: Cohorts drawn one by one in the revenue chart; older ones are in the all-cohorts line.
 _COHORT_LINES = 12
-#: A point of an all-cohorts curve resting on fewer cohorts than this is one cohort's story.
-_FEW_COHORTS = 3
 
 
 def _resting_on(curve: pd.DataFrame, what: str) -> dict[str, Any]:
@@ -240,31 +239,6 @@ def _resting_on(curve: pd.DataFrame, what: str) -> dict[str, Any]:
         "hovertemplate": f"+%{{x}}: {what} (%{{customdata[0]:,}} customers, "
         "%{customdata[1]} cohorts)<extra></extra>",
     }
-
-
-def _thin_tail_note(curve: pd.DataFrame, matrix: pd.DataFrame, period: str) -> str | None:
-    """Why the far end of an all-cohorts curve may jump: it rests on the oldest cohorts alone.
-
-    Each point averages only the cohorts that have lived through it, so the
-    last points are the oldest cohort's, and the oldest cohort is the data's
-    first period: when the data starts after the shop did (the UCI Online
-    Retail year starts in December 2010), it holds every established
-    customer who bought that month, and the curve climbs at its end (23% of
-    customers buying again in their second month, 50% in their twelfth).
-    """
-    thin = curve[curve.cohorts < _FEW_COHORTS]
-    if thin.empty or len(thin) == len(curve):
-        return None
-    oldest = matrix.cohort.min()
-    size = int(matrix[(matrix.cohort == oldest) & (matrix.period_index == 0)].cohort_size.sum())
-    last = int(curve.period_index.max())
-    return (
-        f"Each point averages the cohorts that have lived through it, so from "
-        f"+{int(thin.period_index.min())} {period}s on it rests on fewer than {_FEW_COHORTS}, "
-        f"and +{last} is the oldest cohort alone ({pd.Timestamp(oldest):%Y-%m-%d}, "
-        f"{size:,} customers). That cohort is the data's first {period}: it may hold "
-        "customers who had bought before the data begins, which lifts the end of the curve."
-    )
 
 
 def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
