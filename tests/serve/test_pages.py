@@ -439,3 +439,29 @@ def test_the_far_end_of_a_curve_over_all_cohorts_says_it_rests_on_the_oldest_alo
     cohorts = client(demo_dir).get("/cohorts?period=week").text
     assert "weeks on it rests on fewer than 3" in cohorts.split('id="ltv-note">')[1]
     assert 'id="curve-note"' not in client(empty_dir).get("/").text
+
+
+def test_the_campaigns_page_shows_what_a_campaign_may_do_as_configured(
+    demo_dir: Path, empty_dir: Path
+) -> None:
+    from retain.config import ActionConfig, CampaignConfig
+
+    built_in = client(demo_dir).get("/campaigns").text.split('id="campaign-actions"')[1]
+    rows = built_in.split("</table>")[0].split("<tr>")[2:]
+    assert [row.split("<td>")[1].split("</td>")[0] for row in rows] == [
+        "coupon_5", "coupon_15", "recommendation_message", "care_contact"
+    ]  # fmt: skip
+    coupon = rows[1]
+    assert "15.00" in coupon and "12 pts" in coupon and "30 days of any coupon" in coupon
+    assert "a recommendation list" in rows[2] and "a recent complaint" in rows[3]
+    assert 'id="campaign-actions"' in client(empty_dir).get("/campaigns").text  # before any
+    own = ActionConfig(name="coupon_40", description="40 off", cost_if_used=40.0,
+                       max_uplift=0.08, cooldown_days=30, kind="coupon")  # fmt: skip
+    app = TestClient(
+        create_app(Settings(data_dir=demo_dir, campaign=CampaignConfig(actions=[own])))
+    )
+    table = app.get("/campaigns").text.split('id="campaign-actions"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 2 and "coupon_40" in table and "8 pts" in table
+    assert "the shop's own, set under" in app.get("/campaigns").text
+    assert "the built-in ones; a shop sets" in client(demo_dir).get("/campaigns").text
+    assert "coupon_5" not in table

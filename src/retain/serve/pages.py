@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -46,7 +46,7 @@ from retain.retention.cluster_training import (
 )
 from retain.retention.clusters import Cluster
 from retain.retention.members import segment_members
-from retain.retention.policy import value_if_retained
+from retain.retention.policy import DEFAULT_ACTIONS, Action, value_if_retained
 from retain.retention.segments import (
     MOVES_DAYS,
     NOT_YET,
@@ -650,12 +650,38 @@ NO_CAMPAIGNS = (
 )
 
 
-def campaigns_page(store: Store) -> dict[str, Any]:
-    """Every planned campaign, newest first: who gets what, at what expected cost."""
+def campaigns_page(store: Store, actions: Sequence[Action] = DEFAULT_ACTIONS) -> dict[str, Any]:
+    """Every planned campaign, newest first, and what the next one may do.
+
+    ``actions`` are the service's configured ones (``[campaign] actions``):
+    a growth team reads there what each costs and the uplift assumed for it
+    until a holdout campaign measures it.
+    """
+    offers = [
+        {
+            "name": a.name,
+            "description": a.description,
+            "fixed_cost": a.fixed_cost,
+            "cost_if_used": a.cost_if_used,
+            "max_uplift": a.max_uplift,
+            "cooldown_days": a.cooldown_days,
+            "family": a.family,
+            "only_for": "; ".join(
+                need
+                for need, flag in (
+                    ("a recent complaint", a.needs_complaint),
+                    ("a recommendation list", a.needs_picks),
+                )
+                if flag
+            ),
+        }
+        for a in actions
+    ]
+    shown = {"actions": offers, "configured": tuple(actions) != DEFAULT_ACTIONS}
     summaries = campaign_summaries(store)
     if summaries.empty:
-        return {"empty": True, "message": NO_CAMPAIGNS, "campaigns": []}
-    return {"empty": False, "campaigns": _records(summaries)}
+        return {"empty": True, "message": NO_CAMPAIGNS, "campaigns": [], **shown}
+    return {"empty": False, "campaigns": _records(summaries), **shown}
 
 
 #: Customers listed on a campaign's page; the CSV holds them all.
