@@ -917,6 +917,7 @@ def campaign(
     if segment is None and moved_from is not None:
         raise _CommandError("--moved-from narrows a segment: add --segment NAME")
     settings = get_settings()
+    actions = settings.campaign.to_actions()
     with _open_store(settings) as store:
         audience, audience_name = None, None
         if segment is not None:
@@ -931,7 +932,7 @@ def campaign(
             holdout=holdout,
             audience=audience,
             audience_name=audience_name,
-            actions=settings.campaign.to_actions(),
+            actions=actions,
         )
         median_order = median_order_value(store)
     plan = result.plan
@@ -965,9 +966,7 @@ def campaign(
             "outcome window with at least 100 treated and 100 control customers for an action"
         )
     assumed_small = [
-        a
-        for a in small_offers(settings.campaign.to_actions(), median_order)
-        if a.name not in result.uplift_learned
+        a for a in small_offers(actions, median_order) if a.name not in result.uplift_learned
     ]
     if assumed_small and median_order is not None:
         names = ", ".join(f"{a.name} ({a.cost_if_used:,.2f})" for a in assumed_small)

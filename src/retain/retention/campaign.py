@@ -182,10 +182,11 @@ def build_campaign(
             customers = with_uplift_features(tables, customers, as_of)
     created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     unavailable = cooling_down(actions_given(store), created, actions)
-    no_picks = _without_picks(store, customers.user_id)
-    for action in actions:
-        if action.needs_picks:
-            unavailable[action.name] = set(unavailable.get(action.name, set())) | no_picks
+    # Only an action that carries the list needs to know who has none.
+    needs_picks = [a.name for a in actions if a.needs_picks]
+    no_picks = _without_picks(store, customers.user_id) if needs_picks else set()
+    for name in needs_picks:
+        unavailable[name] = set(unavailable.get(name, set())) | no_picks
     plan = plan_campaign(customers, budget, actions=actions, uplift=uplift, unavailable=unavailable)
     campaign_id = "C" + uuid.uuid4().hex[:12]
     experiment = None
@@ -228,7 +229,7 @@ def build_campaign(
         customers_considered=len(scores),
         experiment=experiment,
         uplift_learned=learned,
-        without_picks=len(no_picks) if any(a.needs_picks for a in actions) else 0,
+        without_picks=len(no_picks),
     )
 
 

@@ -211,13 +211,14 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
         yaxis={"autorange": "reversed"},
     )
     single_period = int(grid.shape[1]) <= 1
+    overall = retention_curve(matrix)
     return {
         "empty": False,
         "period": period,
         "as_of": day,
         "heatmap": _figure(heatmap),
-        "ltv_chart": _figure(_cohort_value_figure(matrix, period)),
-        "ltv_note": thin_tail_note(retention_curve(matrix), matrix, period),
+        "ltv_chart": _figure(_cohort_value_figure(matrix, overall, period)),
+        "ltv_note": thin_tail_note(overall, matrix, period),
         "note": (
             f"Only one period of data so far: come back after the next {period} to see who returns."
             if single_period
@@ -241,8 +242,11 @@ def _resting_on(curve: pd.DataFrame, what: str) -> dict[str, Any]:
     }
 
 
-def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
-    """Cumulative revenue per customer of the latest cohorts, and of all cohorts together."""
+def _cohort_value_figure(matrix: pd.DataFrame, overall: pd.DataFrame, period: str) -> go.Figure:
+    """Cumulative revenue per customer of the latest cohorts, and of all cohorts together.
+
+    ``overall`` is :func:`retention_curve` of ``matrix``, which the page's note reads too.
+    """
     figure = go.Figure()
     per_cohort = revenue_curve(matrix)
     recent = sorted(per_cohort.cohort.unique())[-_COHORT_LINES:]
@@ -258,7 +262,6 @@ def _cohort_value_figure(matrix: pd.DataFrame, period: str) -> go.Figure:
                 opacity=0.6,
             )
         )
-    overall = retention_curve(matrix)
     figure.add_trace(
         go.Scatter(
             x=overall.period_index,
