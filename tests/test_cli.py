@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,6 +261,19 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
                         cwd=tmp_path)  # fmt: skip
     assert no_cluster.returncode == 1
     assert "no cluster segment '99'; segments: 0, 1" in no_cluster.stderr
+    # A coupon-only campaign: the other actions are left out; a typo is named, not ignored.
+    coupons_csv = tmp_path / "coupons.csv"
+    coupons = retain("campaign", "--budget", "100", "--action", "coupon_5", "--action",
+                     "coupon_15", "--csv", str(coupons_csv), data_dir=data_dir,
+                     cwd=tmp_path)  # fmt: skip
+    assert coupons.returncode == 0, coupons.stderr
+    given = {line.split(",")[1] for line in coupons_csv.read_text().splitlines()[1:]}
+    assert given and given <= {"coupon_5", "coupon_15"}, given
+    typo = retain("campaign", "--action", "coupon5", data_dir=data_dir, cwd=tmp_path)
+    assert typo.returncode == 1
+    assert "--action: no action 'coupon5'; the built-in actions are coupon_5, coupon_15" in (
+        typo.stderr
+    )
     # The shop's own actions from ./retain.toml; a coupon this small earns a note.
     (tmp_path / "retain.toml").write_text(
         '[campaign]\nactions = [{ name = "coupon_1", cost_if_used = 1.0, max_uplift = 0.05 }]\n'
@@ -536,3 +551,41 @@ def test_models_list_promote_and_rollback(tmp_path: Path, data_dir: Path) -> Non
     assert forward.returncode == 0 and f"{second} is current" in forward.stdout
     missing = retain("models", "promote", "demo", "nope", data_dir=data_dir, cwd=tmp_path)
     assert missing.returncode == 1 and "no demo model version nope" in missing.stderr
+
+
+def test_every_help_text_shows_its_bracketed_words() -> None:
+    """Rich reads ``[campaign]`` as a style tag and drops it from ``--help``.
+
+    Every command's help, and each option's, must show the settings sections
+    and other bracketed words it names, so a user reading "the [campaign]
+    section" is not left with "the  section".
+    """
+    import re
+
+    import typer.main
+    from typer.testing import CliRunner
+
+    from retain.cli import app
+
+    def commands(group: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+        yield path, group
+        if hasattr(group, "commands"):  # a group (typer ships its own click)
+            for name, sub in group.commands.items():
+                yield from commands(sub, (*path, name))
+
+    runner = CliRunner()
+    checked = 0
+    for path, command in commands(typer.main.get_command(app), ()):
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        wanted = {
+            m for t in texts for m in re.findall(r"\[[A-Za-z_][\w.-]*\]", t.replace("\\", ""))
+        }
+        if not wanted:
+            continue
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        flat = " ".join(shown.output.replace("│", " ").split())
+        missing = sorted(w for w in wanted if w not in flat)
+        assert not missing, f"retain {' '.join(path)} --help drops {missing}"
+        checked += 1
+    assert checked >= 2  # train recommend's [recommend], campaign's [campaign]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retain.config import Settings, get_settings
+from retain.config import ActionConfig, CampaignConfig, Settings, get_settings
 from retain.errors import ConfigError
 
 
@@ -87,3 +87,20 @@ def test_bad_campaign_actions_name_the_setting(tmp_path: Path, actions: str, mes
     (tmp_path / "retain.toml").write_text(f"[campaign]\nactions = [{actions}]\n")
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         get_settings()
+
+
+def test_a_campaign_narrowed_to_some_actions_keeps_their_configured_order() -> None:
+    shop = CampaignConfig(
+        actions=[
+            ActionConfig(name="sms", fixed_cost=0.1, max_uplift=0.02),
+            ActionConfig(name="coupon_20", cost_if_used=20, max_uplift=0.1, kind="coupon"),
+            ActionConfig(name="coupon_60", cost_if_used=60, max_uplift=0.2, kind="coupon"),
+        ]
+    )
+    assert [a.name for a in shop.to_actions(["coupon_60", "sms"])] == ["sms", "coupon_60"]
+    assert [a.name for a in shop.to_actions()] == ["sms", "coupon_20", "coupon_60"]
+    with pytest.raises(ValueError, match="no action 'coupon_5'; the configured actions are sms, "):
+        shop.to_actions(["coupon_5", "sms"])
+    with pytest.raises(ValueError, match="name at least one action"):
+        shop.to_actions([])
+    assert [a.name for a in CampaignConfig().to_actions(["care_contact"])] == ["care_contact"]

@@ -486,7 +486,7 @@ def train_recommend(
     """Train the recommender on events and items; write every user's top k.
 
     Lists go to the recommendations table; the model to <data_dir>/models/recommend.
-    Settings: the [recommend] section of retain.toml. Example: retain train recommend --k 20
+    Settings: the \\[recommend] section of retain.toml. Example: retain train recommend --k 20
     """
     from dataclasses import replace
 
@@ -900,15 +900,23 @@ def campaign(
         int | None,
         typer.Option(help="Days --moved-from looks back (default: the dashboard's window)."),
     ] = None,
+    action: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Plan with only this action (repeatable), e.g. --action coupon_5: a "
+            "coupon-only win-back. Default: every action."
+        ),
+    ] = None,
 ) -> None:
     """Who gets a coupon, a message or a care call, within a budget, and why.
 
     Appends the campaign to the interventions table. Needs user_scores. The
-    actions and their costs are the shop's own in retain.toml ([campaign]
+    actions and their costs are the shop's own in retain.toml (\\[campaign]
     actions; see retain.example.toml), else a 5-off and a 15-off coupon, a
     message with picks and a care contact.
     Example: retain campaign --budget 500 --csv campaign.csv
     Example: retain campaign --budget 200 --segment "at risk" --moved-from "loyal customers"
+    Example: retain campaign --budget 300 --action coupon_5 --action coupon_15
     """
     from retain.data.summary import median_order_value
     from retain.retention.campaign import build_campaign
@@ -917,7 +925,10 @@ def campaign(
     if segment is None and moved_from is not None:
         raise _CommandError("--moved-from narrows a segment: add --segment NAME")
     settings = get_settings()
-    actions = settings.campaign.to_actions()
+    try:
+        actions = settings.campaign.to_actions(action)
+    except ValueError as exc:
+        raise _CommandError(f"--action: {exc}") from None
     with _open_store(settings) as store:
         audience, audience_name = None, None
         if segment is not None:

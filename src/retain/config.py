@@ -12,6 +12,7 @@ Nested sections use ``__``: ``RETAIN_INGEST__BATCH_SIZE=50000``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -211,13 +212,33 @@ class CampaignConfig(BaseModel):
             raise ValueError(f"each action needs its own name; repeated: {', '.join(repeated)}")
         return value
 
-    def to_actions(self) -> tuple[Action, ...]:
-        """The actions to plan with: the configured ones, or the built-in defaults."""
+    def to_actions(self, only: Sequence[str] | None = None) -> tuple[Action, ...]:
+        """The actions to plan with: the configured ones, or the built-in defaults.
+
+        ``only`` narrows them to the named ones, in the configured order, so a
+        shop can run a coupon-only win-back without editing its settings. A name
+        that is not an action is an error naming the ones there are: a typo must
+        not silently plan with fewer actions than the caller asked for.
+        """
         if self.actions is None:
             from retain.retention.policy import DEFAULT_ACTIONS
 
-            return DEFAULT_ACTIONS
-        return tuple(a.to_action() for a in self.actions)
+            every = DEFAULT_ACTIONS
+        else:
+            every = tuple(a.to_action() for a in self.actions)
+        if only is None:
+            return every
+        names = [a.name for a in every]
+        unknown = [n for n in dict.fromkeys(only) if n not in names]
+        if unknown:
+            where = "configured" if self.actions is not None else "built-in"
+            raise ValueError(
+                f"no action {', '.join(map(repr, unknown))}; the {where} actions are "
+                f"{', '.join(names)}"
+            )
+        if not only:
+            raise ValueError(f"name at least one action; the actions are {', '.join(names)}")
+        return tuple(a for a in every if a.name in set(only))
 
 
 class ServiceConfig(BaseModel):

@@ -489,6 +489,41 @@ def test_a_campaign_plans_with_the_shops_configured_actions(
     assert all("a text message expected to add" in row["reason"] for row in planned)
 
 
+def test_a_campaign_may_use_some_of_the_actions_listed_by_the_service(
+    shop: Path, keys: dict[str, str]
+) -> None:
+    admin, read = _h(keys["admin"]), _h(keys["read"])
+    with TestClient(create_app(Settings(data_dir=shop))) as client:
+        listed = client.get("/v1/campaign-actions", headers=read).json()
+        assert listed["configured"] is False  # the built-in actions, in their order
+        names = [a["name"] for a in listed["actions"]]
+        assert names == ["coupon_5", "coupon_15", "recommendation_message", "care_contact"]
+        coupon_15 = listed["actions"][1]
+        assert (coupon_15["cost_if_used"], coupon_15["kind"], coupon_15["cooldown_days"]) == (
+            15.0, "coupon", 30,
+        )  # fmt: skip
+        body = {"budget": 300, "actions": ["coupon_15", "care_contact"]}
+        made = client.post("/v1/campaigns", json=body, headers=admin)
+        assert made.status_code == 200, made.text
+        planned = client.get(f"/v1/campaigns/{made.json()['campaign_id']}", headers=read).json()[
+            "customers"
+        ]
+        assert planned and {row["action"] for row in planned} <= {"coupon_15", "care_contact"}
+        assert "coupon_15" in {row["action"] for row in planned}
+        typo = client.post(
+            "/v1/campaigns", json={"budget": 10, "actions": ["coupon_50"]}, headers=admin
+        )
+        assert typo.status_code == 422
+        assert (
+            "no action 'coupon_50'; the built-in actions are coupon_5, coupon_15"
+            in (typo.json()["detail"])
+        )
+        assert (
+            client.post("/v1/campaigns", json={"budget": 10, "actions": []}, headers=admin)
+        ).status_code == 422
+        assert client.get("/v1/campaign-actions").status_code == 401
+
+
 def test_a_campaign_for_one_segment_reaches_its_members_only(
     api: TestClient, keys: dict[str, str]
 ) -> None:

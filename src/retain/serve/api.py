@@ -189,6 +189,13 @@ class CampaignIn(BaseModel):
         "days before the last order ('not a customer yet': first-time buyers since).",
     )
     days: int = Field(MOVES_DAYS, ge=1, le=3650)
+    actions: list[Annotated[str, StringConstraints(max_length=100)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Plan with only these actions (names from GET /v1/campaign-actions), e.g. "
+        "the coupons alone for a win-back; unset: every action.",
+    )
 
 
 class PromoteIn(BaseModel):
@@ -494,6 +501,10 @@ def api_router(state: ServiceState) -> APIRouter:
     def create_campaign(body: CampaignIn, _key: AdminKey) -> dict[str, Any]:
         if body.moved_from is not None and body.segment is None:
             raise _problem(422, "moved_from narrows a segment: give segment too")
+        try:
+            actions = state.config.campaign.to_actions(body.actions)
+        except ValueError as exc:
+            raise _problem(422, f"actions: {exc}") from None
         with _store_errors(), state.write_store() as store:
             audience, audience_name = None, None
             if body.segment is not None:
@@ -509,7 +520,7 @@ def api_router(state: ServiceState) -> APIRouter:
                 holdout=body.holdout,
                 audience=audience,
                 audience_name=audience_name,
-                actions=state.config.campaign.to_actions(),
+                actions=actions,
             )
         return {
             "campaign_id": result.campaign_id,
@@ -520,6 +531,17 @@ def api_router(state: ServiceState) -> APIRouter:
             "experiment": result.experiment,
             "uplift_learned": result.uplift_learned,
             "without_picks": result.without_picks,
+        }
+
+    @router.get(
+        "/campaign-actions",
+        summary="What a campaign may do: the shop's configured actions, or the built-in ones",
+    )
+    def campaign_actions(_key: ReadKey) -> dict[str, Any]:
+        config = state.config.campaign
+        return {
+            "configured": config.actions is not None,
+            "actions": [asdict(a) for a in config.to_actions()],
         }
 
     @router.get("/campaigns", summary="Planned campaigns, newest first")
