@@ -117,6 +117,22 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, data_dir: Path) ->
     )
     usage = retain("ingest", data_dir=data_dir, cwd=tmp_path)
     assert usage.returncode == 2
+    # '\t' as a shell passes it is a tab; two characters are refused, not a traceback.
+    tabs = write(tmp_path / "e.tsv.txt", "event_id\tuser_id\titem_id\tevent_type\tts\n"
+                 "e1\tu1\ti1\tview\t2026-01-02\n")  # fmt: skip
+    tabbed = retain("ingest", "events", str(tabs), "--format", "csv", "--delimiter", "\\t",
+                    data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert tabbed.returncode == 0 and "accepted 1" in tabbed.stdout, tabbed.stderr
+    two = retain("ingest", "events", str(tabs), "--format", "csv", "--delimiter", ";;",
+                 data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert two.returncode == 1 and "error: the CSV delimiter must be one character" in two.stderr
+    chinese = write(tmp_path / "r.csv", "review_id,user_id,item_id,text,ts\n"
+                    "r1,u1,i1,物流很快,2026-01-02\n".encode("gb18030"))  # fmt: skip
+    told = retain("ingest", "reviews", str(chinese), data_dir=data_dir, cwd=tmp_path)
+    assert "the file reads as gb18030: pass --encoding gb18030" in told.stdout, told.stdout
+    read = retain("ingest", "reviews", str(chinese), "--encoding", "gb18030",
+                  data_dir=data_dir, cwd=tmp_path)  # fmt: skip
+    assert read.returncode == 0 and "accepted 1" in read.stdout, read.stderr
 
 
 def test_public_format_ingest(shared_data: Path, tmp_path: Path, data_dir: Path) -> None:

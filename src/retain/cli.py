@@ -166,7 +166,16 @@ def ingest(
         ),
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Records per transaction.")] = None,
-    delimiter: Annotated[str | None, typer.Option(help="CSV field separator.")] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="CSV field separator, one character; \\t or tab for a tab.")
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            help="The file's text encoding, e.g. gb18030 (Chinese Excel), big5, cp1252. "
+            "Default: UTF-8, or UTF-16 where the file starts with its byte-order mark."
+        ),
+    ] = None,
     lines: Annotated[
         bool,
         typer.Option(
@@ -181,6 +190,7 @@ def ingest(
     Example: retain ingest events clicks.csv --map uid=user_id --map time=ts
     Example: retain ingest events log.csv --map kind=event_type --value event_type:4=purchase
     Example: retain ingest events views.csv --delimiter ';' --set event_type=view
+    Example: retain ingest reviews excel-export.csv --encoding gb18030
     """
     settings = get_settings()
     mapping = _parse_map(map_ or [])
@@ -200,6 +210,7 @@ def ingest(
             file,
             format=format,
             delimiter=delimiter,
+            encoding=encoding,
             on_progress=on_progress,
             lines=lines,
             values=values,

@@ -151,6 +151,66 @@ def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
     assert "Expected Number of Columns" in q[4]
 
 
+def test_files_are_read_in_the_encoding_a_chinese_shops_tools_write(
+    store: Store, tmp_path: Path
+) -> None:
+    """Excel on a Chinese Windows saves CSV as GB18030; its "Unicode text" is UTF-16 with tabs."""
+    rows = [
+        "review_id,user_id,item_id,rating,text,ts",
+        "r1,u1,i1,1,质量很差，快递也慢,2026-01-02",
+        "r2,u2,i1,5,非常好，物流很快,2026-01-03",
+    ]
+    gbk = write(tmp_path / "reviews.csv", ("\n".join(rows) + "\n").encode("gb18030"))
+    unread = ingest_file(store, "reviews", gbk, now=NOW)
+    assert (unread.accepted, unread.quarantined) == (0, 2)
+    reasons = {r for (r,) in store.execute("SELECT reason FROM quarantine").fetchall()}
+    assert reasons == {"not valid UTF-8 text; the file reads as gb18030: pass --encoding gb18030"}
+    read = ingest_file(store, "reviews", gbk, now=NOW, encoding="gb18030")
+    assert (read.accepted, read.quarantined) == (2, 0)
+    assert store.execute("SELECT count(*) FROM quarantine").fetchone() == (0,)
+    assert store.execute("SELECT text FROM reviews WHERE review_id = 'r2'").fetchone() == (
+        "非常好，物流很快",
+    )
+    # Excel's "Unicode text": UTF-16 with its byte-order mark, tab-separated; no --encoding needed.
+    utf16 = write(
+        tmp_path / "reviews.txt", ("\n".join(rows) + "\n").replace(",", "\t").encode("utf-16")
+    )
+    again = ingest_file(store, "reviews", utf16, format="csv", delimiter="\\t", now=NOW)
+    assert (again.rows, again.accepted, again.duplicates) == (2, 0, 2)  # the same reviews
+    # JSON lines in GB18030: the one line that does not decode is quarantined, the rest load.
+    lines = [
+        json.dumps({"review_id": "r3", "user_id": "u3", "item_id": "i2", "rating": 4,
+                    "text": "包装很好", "ts": "2026-01-04"}, ensure_ascii=False).encode("gb18030"),
+        b'{"review_id": "r4", "user_id": "u4", "item_id": "i2", "text": "\x81\x20", '
+        b'"ts": "2026-01-04"}',
+    ]  # fmt: skip
+    jsonl = write(tmp_path / "reviews.jsonl", b"\n".join(lines) + b"\n")
+    mixed = ingest_file(store, "reviews", jsonl, now=NOW, encoding="GB18030")
+    assert (mixed.accepted, mixed.quarantined) == (1, 1)
+    assert store.execute("SELECT line, reason FROM quarantine").fetchall() == [
+        (2, "not valid gb18030 text (check --encoding)")
+    ]
+    with pytest.raises(InvalidInputError, match="unknown encoding 'gbkk'; name a Python codec"):
+        ingest_file(store, "reviews", gbk, encoding="gbkk")
+    pq.write_table(pa.table({"review_id": ["r5"]}), tmp_path / "r.parquet")
+    with pytest.raises(InvalidInputError, match="--encoding applies to CSV and JSONL"):
+        ingest_file(store, "reviews", tmp_path / "r.parquet", encoding="gbk")
+    with pytest.raises(InvalidInputError, match=r"one character .*; got ';;'"):
+        ingest_file(store, "reviews", gbk, delimiter=";;", encoding="gb18030")
+
+
+def test_a_utf8_file_with_a_damaged_record_is_not_taken_for_another_encoding(
+    store: Store, tmp_path: Path
+) -> None:
+    raw = HEADER.encode() + "e1,ü1,i1,view,2026-01-02,,\ne2,ü2,i1,view,2026-01-02,,\n".encode()
+    path = write(tmp_path / "e.csv", raw + b"e3,u\xe9,i1,view,2026-01-02,,\n")
+    report = ingest_file(store, "events", path, now=NOW)
+    assert (report.accepted, report.quarantined) == (2, 1)
+    assert store.execute("SELECT reason FROM quarantine").fetchone() == (
+        "not valid UTF-8 text (save the file as UTF-8)",
+    )
+
+
 def test_missing_required_column_fails_before_writing(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "e.csv", "user,item,kind\nu1,i1,view\n")
     with pytest.raises(

@@ -136,6 +136,7 @@ def ingest_file(
     lines: bool = False,
     values: Mapping[str, Mapping[str, str]] | None = None,
     constants: Mapping[str, str] | None = None,
+    encoding: str | None = None,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -168,6 +169,12 @@ def ingest_file(
             The value is validated like any other (and ``values`` apply),
             and it is part of the content a derived key is made of, so a
             views log and a purchases log with the same rows stay apart.
+        encoding: The text encoding of a CSV or JSON-lines file, a Python
+            codec name (``gb18030`` for Chinese Excel exports, ``cp1252``,
+            ...). Unset: UTF-8, or UTF-16/32 where the file starts with
+            their byte-order mark. Records that do not decode are
+            quarantined; when a whole file is not UTF-8, the reason names
+            the encoding it reads as.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -181,6 +188,8 @@ def ingest_file(
         )
     if lines and format is not None and format in PUBLIC_FORMATS:
         raise InvalidInputError(f"--lines reads csv, parquet or jsonl files, not {format}")
+    if encoding is not None and format is not None and format in PUBLIC_FORMATS:
+        raise InvalidInputError(f"--encoding applies to csv and jsonl files, not {format}")
     if format is not None and format in PUBLIC_FORMATS:
         public = PUBLIC_FORMATS[format]
         if get_schema(table).name != public.table:
@@ -209,7 +218,7 @@ def ingest_file(
     return _run(
         store,
         table,
-        lambda con: stage_file(con, source, fmt, delimiter=delimiter),
+        lambda con: stage_file(con, source, fmt, delimiter=delimiter, encoding=encoding),
         str(source.resolve()),
         fmt,
         mapping,

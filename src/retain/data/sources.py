@@ -36,6 +36,7 @@ __all__ = [
     "Reject",
     "SourceFormat",
     "Staged",
+    "csv_separator",
     "infer_format",
     "records_to_arrow",
     "stage_arrow",
@@ -104,8 +105,14 @@ def stage_file(
     fmt: SourceFormat,
     *,
     delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> Staged:
     """Stage ``path`` into :data:`STAGE_TABLE`.
+
+    ``encoding`` names the text encoding of a CSV or JSONL file (a Python
+    codec name: ``gb18030``, ``big5``, ``cp1252``, ...). Unset, a UTF-16 or
+    UTF-32 byte-order mark (Excel's "Unicode text") is followed, and anything
+    else is read as UTF-8.
 
     Raises:
         NotFoundError: the file does not exist.
@@ -115,14 +122,58 @@ def stage_file(
         raise NotFoundError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise InvalidInputError(f"{path} is empty")
-    if fmt == "csv":
-        sep = delimiter or ("\t" if ".tsv" in [s.lower() for s in path.suffixes] else ",")
-        return _stage_csv(con, path, sep)
     if fmt == "parquet":
+        if encoding is not None:
+            raise InvalidInputError("--encoding applies to CSV and JSONL files; Parquet is UTF-8")
         return _stage_parquet(con, path)
+    codec = _text_encoding(path, encoding)
+    if fmt == "csv":
+        return _stage_csv(con, path, csv_separator(delimiter, path), codec)
     if fmt == "jsonl":
-        return _stage_jsonl(con, path)
+        return _stage_jsonl(con, path, codec)
     raise InvalidInputError(f"unknown format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+
+
+_NAMED_SEPARATORS = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def csv_separator(delimiter: str | None, path: Path) -> str:
+    """The one-character field separator ``delimiter`` names for ``path``.
+
+    ``\\t`` (as a shell passes ``--delimiter '\\t'``) and ``tab`` mean a tab;
+    unset, ``.tsv`` files are tab-separated and the rest comma-separated.
+    """
+    if delimiter is None:
+        return "\t" if ".tsv" in [s.lower() for s in path.suffixes] else ","
+    sep = _NAMED_SEPARATORS.get(delimiter.lower(), delimiter)
+    if len(sep) != 1 or sep in ('"', "\n", "\r"):
+        raise InvalidInputError(
+            f"the CSV delimiter must be one character other than a quote or a line break "
+            f"(\\t or tab for a tab); got {delimiter!r}"
+        )
+    return sep
+
+
+_UTF8_NAMES = ("utf-8", "utf-8-sig")
+
+
+def _text_encoding(path: Path, encoding: str | None) -> str:
+    """The codec to read ``path`` with: the one named, else its byte-order mark's, else UTF-8."""
+    if encoding is not None:
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise InvalidInputError(
+                f"unknown encoding {encoding!r}; name a Python codec such as utf-8, gb18030, "
+                "big5, utf-16 or cp1252"
+            ) from None
+    with _open_maybe_gzip(path) as handle:
+        head = handle.read(4)
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8"
 
 
 def _is_valid_utf8(path: Path) -> bool:
@@ -137,12 +188,55 @@ def _is_valid_utf8(path: Path) -> bool:
     return True
 
 
-def _marked_copy(path: Path, folder: Path) -> Path:
-    """A UTF-8 copy of ``path`` with each invalid byte replaced by a marker.
+def _bad_text_message(path: Path, codec: str) -> str:
+    """Why a record with undecodable bytes was refused, with the fix.
+
+    For a file that is not UTF-8, the encoding it most likely is gets named
+    (GB18030 for Chinese text from Windows or Excel, else cp1252), so the
+    user can pass it with ``--encoding`` instead of guessing.
+    """
+    if codec not in _UTF8_NAMES:
+        return f"not valid {codec} text (check --encoding)"
+    guess = _guess_encoding(path)
+    if guess is None:
+        return _UTF8_MESSAGE
+    return f"not valid UTF-8 text; the file reads as {guess}: pass --encoding {guess}"
+
+
+def _guess_encoding(path: Path, sample_bytes: int = 8 << 20) -> str | None:
+    """GB18030 or cp1252 when the start of ``path`` reads as one of them and not as UTF-8.
+
+    A UTF-8 file with a few damaged records is not "another encoding": the
+    guess is made only when undecodable bytes outnumber UTF-8's own
+    non-ASCII characters.
+    """
+    with _open_maybe_gzip(path) as handle:
+        sample = handle.read(sample_bytes)
+    as_utf8 = sample.decode("utf-8", errors="replace")
+    bad = as_utf8.count("\ufffd")
+    if bad == 0 or bad < sum(1 for ch in as_utf8 if ord(ch) > 127 and ch != "\ufffd"):
+        return None
+    for codec, wanted in (("gb18030", _has_cjk), ("cp1252", lambda _text: True)):
+        try:
+            text = codecs.getincrementaldecoder(codec)().decode(sample)
+        except UnicodeDecodeError:
+            continue
+        if wanted(text):
+            return codec
+    return None
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _marked_copy(path: Path, folder: Path, codec: str = "utf-8") -> Path:
+    """A UTF-8 copy of ``path`` read as ``codec``, each undecodable byte replaced by a marker.
 
     DuckDB's reader rejects most invalid rows by itself but aborts the whole
     file in some layouts (invalid bytes after a quoted multi-line field), so
-    such files are read through this copy and the marked rows rejected here.
+    such files, and every file not in UTF-8, are read through this copy and
+    the marked rows rejected here.
     """
 
     def mark(exc: UnicodeError) -> tuple[str, int]:
@@ -150,8 +244,8 @@ def _marked_copy(path: Path, folder: Path) -> Path:
         return _BAD_BYTES_MARK, exc.end
 
     codecs.register_error("retain_mark", mark)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="retain_mark")
-    target = folder / (path.name + ".utf8.csv")
+    decoder = codecs.getincrementaldecoder(codec)(errors="retain_mark")
+    target = folder / (path.name + ".utf8")
     with _open_maybe_gzip(path) as src, target.open("w", encoding="utf-8", newline="") as dst:
         while chunk := src.read(16 << 20):
             dst.write(decoder.decode(chunk))
@@ -159,23 +253,26 @@ def _marked_copy(path: Path, folder: Path) -> Path:
     return target
 
 
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, sep: str) -> Staged:
-    if _is_valid_utf8(path):
-        return _stage_csv_utf8(con, path, sep, marked=False)
+def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, sep: str, codec: str) -> Staged:
+    if codec in _UTF8_NAMES and _is_valid_utf8(path):
+        return _stage_csv_utf8(con, path, sep, bad_text=None, shown_as=path)
+    reason = _bad_text_message(path, codec)
     with tempfile.TemporaryDirectory(prefix="retain-utf8-") as tmp:
-        return _stage_csv_utf8(con, _marked_copy(path, Path(tmp)), sep, marked=True)
+        copy = _marked_copy(path, Path(tmp), codec)
+        return _stage_csv_utf8(con, copy, sep, bad_text=reason, shown_as=path)
 
 
 def _stage_csv_utf8(
-    con: duckdb.DuckDBPyConnection, path: Path, sep: str, *, marked: bool
+    con: duckdb.DuckDBPyConnection, path: Path, sep: str, *, bad_text: str | None, shown_as: Path
 ) -> Staged:
+    """Stage the UTF-8 file ``path``; ``shown_as`` is the user's file, for messages."""
     con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
     options = (
         f"all_varchar=true, header=true, delim={quote_literal(sep)}, quote='\"', escape='\"', "
         "store_rejects=true, rejects_table='_rej_errors', rejects_scan='_rej_scans', "
         "strict_mode=true, max_line_size=8388608, auto_detect=false"
     )
-    header = _csv_header(path, sep)
+    header = _csv_header(path, sep, shown_as, bad_text or _UTF8_MESSAGE)
     columns_arg = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in header) + "}"
     try:
         con.execute(
@@ -183,7 +280,7 @@ def _stage_csv_utf8(
             f"{quote_literal(str(path))}, {options}, columns={columns_arg})"
         )
     except duckdb.Error as exc:
-        raise InvalidInputError(f"cannot read {path} as CSV: {_first_line(exc)}") from exc
+        raise InvalidInputError(f"cannot read {shown_as} as CSV: {_first_line(exc)}") from exc
     rejects = _csv_rejects(con)
     con.execute("DROP TABLE IF EXISTS _rej_errors; DROP TABLE IF EXISTS _rej_scans")
     if rejects:
@@ -206,44 +303,47 @@ def _stage_csv_utf8(
         f"FROM {source} ORDER BY r.rowid"
     )
     con.execute("DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _rej_pos")
-    if marked:
-        rejects = sorted([*rejects, *_take_marked_rows(con, header)], key=lambda r: r.line)
+    if bad_text is not None:
+        marked = _take_marked_rows(con, header, bad_text)
+        rejects = sorted([*rejects, *marked], key=lambda r: r.line)
     return Staged(tuple(header), _count(con) + len(rejects), tuple(rejects))
 
 
-def _take_marked_rows(con: duckdb.DuckDBPyConnection, header: list[str]) -> list[Reject]:
-    """Move staged rows that held invalid bytes into rejects."""
+def _take_marked_rows(
+    con: duckdb.DuckDBPyConnection, header: list[str], reason: str
+) -> list[Reject]:
+    """Move staged rows that held undecodable bytes into rejects."""
     mark = quote_literal(_BAD_BYTES_MARK)
     where = " OR ".join(f"contains(coalesce({quote_ident(c)}, ''), {mark})" for c in header)
     joined = "concat_ws(',', " + ", ".join(f"coalesce({quote_ident(c)}, '')" for c in header) + ")"
     rows = con.execute(f"SELECT _line, {joined} FROM {STAGE_TABLE} WHERE {where}").fetchall()
     con.execute(f"DELETE FROM {STAGE_TABLE} WHERE {where}")
     return [
-        Reject(int(line), _UTF8_MESSAGE, str(raw).replace(_BAD_BYTES_MARK, "?")[:_MAX_RAW_CHARS])
+        Reject(int(line), reason, str(raw).replace(_BAD_BYTES_MARK, "?")[:_MAX_RAW_CHARS])
         for line, raw in rows
     ]
 
 
-def _csv_header(path: Path, sep: str) -> list[str]:
-    """Column names from the first record, checked for blanks and repeats."""
+def _csv_header(path: Path, sep: str, source: Path, bad_text: str) -> list[str]:
+    """Column names from the first record, checked for blanks, repeats and bad bytes."""
     with _open_maybe_gzip(path) as raw:
         head = raw.read(1 << 20).decode("utf-8", errors="replace").lstrip("\ufeff")
     try:
         row = next(csv.reader(io.StringIO(head, newline=""), delimiter=sep), None)
     except csv.Error as exc:
-        raise InvalidInputError(f"cannot read the header of {path}: {exc}") from exc
-    if row is not None and any("\ufffd" in c for c in row):
-        raise InvalidInputError(f"the header of {path} is not valid UTF-8 (save it as UTF-8)")
+        raise InvalidInputError(f"cannot read the header of {source}: {exc}") from exc
+    if row is not None and any("\ufffd" in c or _BAD_BYTES_MARK in c for c in row):
+        raise InvalidInputError(f"the header of {source}: {bad_text}")
     if row is None:
-        raise InvalidInputError(f"{path} has no header line")
+        raise InvalidInputError(f"{source} has no header line")
     names = [c.strip() for c in row]
     if any(not n for n in names):
         raise InvalidInputError(
-            f"{path}: the header has an empty column name (columns: {', '.join(names)})"
+            f"{source}: the header has an empty column name (columns: {', '.join(names)})"
         )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise InvalidInputError(f"{path}: the header repeats column(s) {', '.join(repeated)}")
+        raise InvalidInputError(f"{source}: the header repeats column(s) {', '.join(repeated)}")
     return names
 
 
@@ -285,9 +385,20 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
     return Staged(tuple(d[0] for d in described), _count(con), ())
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, codec: str = "utf-8") -> Staged:
+    if codec in _UTF8_NAMES:
+        return _stage_jsonl_utf8(con, path, bad_text=None)
+    with tempfile.TemporaryDirectory(prefix="retain-utf8-") as tmp:
+        copy = _marked_copy(path, Path(tmp), codec)
+        return _stage_jsonl_utf8(con, copy, bad_text=_bad_text_message(path, codec))
+
+
+def _stage_jsonl_utf8(
+    con: duckdb.DuckDBPyConnection, path: Path, *, bad_text: str | None
+) -> Staged:
     records: list[tuple[int, dict[str, Any]]] = []
     rejects: list[Reject] = []
+    reason = bad_text or _UTF8_MESSAGE
     opener = _open_maybe_gzip(path)
     with opener as handle:
         for number, raw_line in enumerate(handle, start=1):
@@ -297,10 +408,12 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
                 text = raw_line.decode("utf-8")
             except UnicodeDecodeError:
                 rejects.append(
-                    Reject(
-                        number, _UTF8_MESSAGE, raw_line[:_MAX_RAW_CHARS].decode("utf-8", "replace")
-                    )
+                    Reject(number, reason, raw_line[:_MAX_RAW_CHARS].decode("utf-8", "replace"))
                 )
+                continue
+            if bad_text is not None and _BAD_BYTES_MARK in text:
+                shown = text.replace(_BAD_BYTES_MARK, "?")[:_MAX_RAW_CHARS].rstrip("\n")
+                rejects.append(Reject(number, reason, shown))
                 continue
             try:
                 value = json.loads(text)
