@@ -98,6 +98,13 @@ def test_review_csv_with_and_without_category(
         read_review_csv(write(tmp_path / "x.csv", "a,b\n1,2\n"))
 
 
+def test_a_review_csv_saved_by_a_chinese_excel_names_its_encoding(tmp_path: Path) -> None:
+    text = "cat,label,review\n书籍,1,很好看的书\n书籍,0,太差了，不推荐\n"
+    path = write(tmp_path / "r.csv", text.encode("gb18030"))
+    with pytest.raises(InvalidInputError, match=r"\(the file reads as gb18030: save it as UTF-8\)"):
+        read_review_csv(path)
+
+
 def test_banking77_csv_intents(shared_data: Path) -> None:
     data = read_intents(
         shared_data / "banking77" / "train.csv", test=shared_data / "banking77" / "test.csv"

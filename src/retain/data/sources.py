@@ -37,6 +37,7 @@ __all__ = [
     "SourceFormat",
     "Staged",
     "csv_separator",
+    "guess_encoding",
     "infer_format",
     "records_to_arrow",
     "stage_arrow",
@@ -197,13 +198,13 @@ def _bad_text_message(path: Path, codec: str) -> str:
     """
     if codec not in _UTF8_NAMES:
         return f"not valid {codec} text (check --encoding)"
-    guess = _guess_encoding(path)
+    guess = guess_encoding(path)
     if guess is None:
         return _UTF8_MESSAGE
     return f"not valid UTF-8 text; the file reads as {guess}: pass --encoding {guess}"
 
 
-def _guess_encoding(path: Path, sample_bytes: int = 8 << 20) -> str | None:
+def guess_encoding(path: Path, sample_bytes: int = 8 << 20) -> str | None:
     """GB18030 or cp1252 when the start of ``path`` reads as one of them and not as UTF-8.
 
     A UTF-8 file with a few damaged records is not "another encoding": the

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from retain.data.sources import guess_encoding
 from retain.errors import InvalidInputError
 
 __all__ = ["read_multidomain_reviews", "read_polarity_lines", "read_review_csv"]
@@ -48,7 +49,9 @@ def read_review_csv(path: str | Path) -> pa.Table:
             ),
         )
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInputError(f"cannot read {path} as a review CSV: {exc}") from exc
+        guess = guess_encoding(Path(path)) if "UTF8" in str(exc) else None
+        hint = f" (the file reads as {guess}: save it as UTF-8)" if guess else ""
+        raise InvalidInputError(f"cannot read {path} as a review CSV: {exc}{hint}") from exc
     names = [n.strip().lstrip("\ufeff").lower() for n in table.column_names]
     table = table.rename_columns(names)
     if "label" not in names or not ({"review", "text"} & set(names)):
