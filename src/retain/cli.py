@@ -176,6 +176,14 @@ def ingest(
             "Default: UTF-8, or UTF-16 where the file starts with its byte-order mark."
         ),
     ] = None,
+    time_format: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="How the file writes times, as strptime directives, repeatable: e.g. "
+            "'%d/%m/%Y %H:%M' (European) or '%m/%d/%Y %I:%M %p' (US). ISO 8601, YYYYMMDD, "
+            "epoch seconds and 2026年1月2日 are read without it."
+        ),
+    ] = None,
     lines: Annotated[
         bool,
         typer.Option(
@@ -191,6 +199,7 @@ def ingest(
     Example: retain ingest events log.csv --map kind=event_type --value event_type:4=purchase
     Example: retain ingest events views.csv --delimiter ';' --set event_type=view
     Example: retain ingest reviews excel-export.csv --encoding gb18030
+    Example: retain ingest orders orders.csv --time-format '%d/%m/%Y %H:%M'
     """
     settings = get_settings()
     mapping = _parse_map(map_ or [])
@@ -211,6 +220,7 @@ def ingest(
             format=format,
             delimiter=delimiter,
             encoding=encoding,
+            time_formats=time_format or (),
             on_progress=on_progress,
             lines=lines,
             values=values,

@@ -131,6 +131,43 @@ def test_timestamp_formats(store: Store, tmp_path: Path) -> None:
     }
 
 
+def test_times_as_spreadsheets_and_logs_write_them(store: Store, tmp_path: Path) -> None:
+    """Chinese dates and a spaced offset are read unaided; 02/01/2026 once its order is named."""
+    rows = {
+        "zh": "2026年1月5日",
+        "zh_time": "2026年1月5日 13:45",
+        "offset": "2026-01-05 21:45:00 +0800",
+        "slashes": "02/01/2026 13:45",
+        "dots": "02.01.2026",
+        "iso": "2026-01-05T13:45:00Z",
+    }
+    body = "".join(f"{k},u,i,view,{v},,\n" for k, v in rows.items())
+    path = write(tmp_path / "e.csv", HEADER + body)
+    guessed = ingest_file(store, "events", path, now=NOW)
+    assert (guessed.accepted, guessed.quarantined) == (4, 2)  # day or month first? not guessed
+    reason = store.execute("SELECT reason FROM quarantine WHERE line = 5").fetchone()
+    assert reason == (
+        "ts: cannot read '02/01/2026 13:45' as a timestamp (use ISO 8601 such as "
+        "2024-05-01T13:45:00Z, YYYYMMDD or epoch seconds, or name the format with "
+        "--time-format, e.g. %d/%m/%Y %H:%M)",
+    )
+    named = ingest_file(store, "events", path, now=NOW, time_formats=["%d/%m/%Y %H:%M", "%d.%m.%Y"])
+    assert (named.accepted, named.duplicates, named.quarantined) == (2, 4, 0)
+    got = dict(
+        store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall()
+    )
+    assert got == {
+        "zh": "2026-01-05 00:00",
+        "zh_time": "2026-01-05 13:45",
+        "offset": "2026-01-05 13:45",
+        "slashes": "2026-01-02 13:45",
+        "dots": "2026-01-02 00:00",
+        "iso": "2026-01-05 13:45",
+    }
+    with pytest.raises(InvalidInputError, match=r"--time-format '%Q': .*%Q"):
+        ingest_file(store, "events", path, time_formats=["%Q"])
+
+
 def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
     store: Store, tmp_path: Path
 ) -> None:

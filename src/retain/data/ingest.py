@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +60,7 @@ from retain.data.store import Store
 from retain.data.validation import (
     ValidationRules,
     build_validation_sql,
+    check_time_formats,
     quote_ident,
     quote_literal,
     raw_record_sql,
@@ -137,6 +138,7 @@ def ingest_file(
     values: Mapping[str, Mapping[str, str]] | None = None,
     constants: Mapping[str, str] | None = None,
     encoding: str | None = None,
+    time_formats: Sequence[str] = (),
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -175,6 +177,11 @@ def ingest_file(
             their byte-order mark. Records that do not decode are
             quarantined; when a whole file is not UTF-8, the reason names
             the encoding it reads as.
+        time_formats: strptime formats the file writes its times in, e.g.
+            ``["%d/%m/%Y %H:%M"]`` for a European spreadsheet; tried before
+            ISO 8601 and the other built-in forms, which still apply.
+            Day-first and month-first dates look alike, so neither is
+            guessed.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -215,6 +222,9 @@ def ingest_file(
         known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
         raise InvalidInputError(f"unknown format {format!r}; expected one of: {known}")
     fmt = cast(SourceFormat, format) if format is not None else infer_format(source)
+    formats = tuple(time_formats)
+    with duckdb.connect() as scratch:
+        check_time_formats(scratch, formats)
     return _run(
         store,
         table,
@@ -222,7 +232,7 @@ def ingest_file(
         str(source.resolve()),
         fmt,
         mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars, values),
+        _rules(now, future_tolerance_seconds, max_text_chars, values, formats, from_file=True),
         batch_size,
         on_progress,
         lines=lines,
@@ -354,9 +364,19 @@ def _rules(
     tolerance: int,
     max_chars: int,
     values: Mapping[str, Mapping[str, str]] | None = None,
+    time_formats: tuple[str, ...] = (),
+    *,
+    from_file: bool = False,
 ) -> ValidationRules:
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    return ValidationRules(moment, tolerance, max_chars, MappingProxyType(dict(values or {})))
+    return ValidationRules(
+        moment,
+        tolerance,
+        max_chars,
+        MappingProxyType(dict(values or {})),
+        time_formats,
+        suggest_time_format=from_file,
+    )
 
 
 def _check_values(schema: TableSchema, values: Mapping[str, Mapping[str, str]]) -> None:

@@ -17,12 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
+from typing import Any
+
+import duckdb
 
 from retain.data.schemas import Field, TableSchema
+from retain.errors import InvalidInputError
 
 __all__ = [
     "ValidationRules",
     "build_validation_sql",
+    "check_time_formats",
     "quote_ident",
     "quote_literal",
     "raw_record_sql",
@@ -54,12 +59,21 @@ class ValidationRules:
         values: Per field, the source's own values mapped onto Retain's
             (``{"event_type": {"1": "view", "4": "purchase"}}``), compared
             lower-cased like the built-in synonyms and tried before them.
+        time_formats: strptime formats the source writes its times in
+            (``%d/%m/%Y %H:%M``), tried before the built-in ones. Day-first
+            and month-first dates look alike, so they are read only when
+            named (:func:`check_time_formats`).
+        suggest_time_format: An unreadable time's reason suggests
+            ``--time-format`` (files read by ``retain ingest``, not records
+            sent to the API).
     """
 
     now: datetime
     future_tolerance_seconds: int = 300
     max_text_chars: int = 1_000_000
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    time_formats: tuple[str, ...] = ()
+    suggest_time_format: bool = False
 
 
 def quote_ident(name: str) -> str:
@@ -99,25 +113,76 @@ def _trimmed(raw: str) -> str:
     )
 
 
-def _timestamp_sql(t: str) -> str:
+def _timestamp_sql(t: str, formats: tuple[str, ...] = ()) -> str:
     """Parse ISO 8601 (any offset, stored as UTC), YYYYMMDD, YYYY-MM-DD HH, epoch s or ms.
 
     ``YYYY-MM-DD HH`` (the hour, no minutes) is how Alibaba's Tianchi logs
-    and others that round to the hour write time.
+    and others that round to the hour write time; ``2026年1月2日 10:05`` how
+    Chinese spreadsheets do; ``2026-01-02 10:05:00 +0800`` (a space before
+    the offset) how many logs do. ``formats`` (the source's own, see
+    :class:`ValidationRules`) are tried first.
 
     The ISO cast reads nearly every real value, so it goes first and the
     pattern checks run only on what it could not read.
     """
+    own = f"{_strptime_sql(t, formats)}, " if formats else ""
+    chinese = "\\d{4}年\\d{1,2}月\\d{1,2}日(\\s*\\d{1,2}[:：]\\d\\d([:：]\\d\\d)?)?"
+    as_iso = (
+        f"regexp_replace(replace(replace(replace({t}, '年', '-'), '月', '-'), '日', ' '), "
+        "'：', ':', 'g')"
+    )
     return (
-        f"coalesce(TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
+        f"coalesce({own}TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
         f"CASE WHEN regexp_full_match({t}, '\\d{{8}}') THEN try_strptime({t}, '%Y%m%d') "
         f"WHEN regexp_full_match({t}, '\\d{{4}}-\\d\\d-\\d\\d[ T]\\d\\d') "
         f"THEN try_strptime(replace({t}, 'T', ' '), '%Y-%m-%d %H') "
         f"WHEN regexp_full_match({t}, '\\d{{9,11}}(\\.\\d+)?') "
         f"THEN to_timestamp(TRY_CAST({t} AS DOUBLE)) AT TIME ZONE 'UTC' "
         f"WHEN regexp_full_match({t}, '\\d{{12,14}}') "
-        f"THEN epoch_ms(TRY_CAST({t} AS BIGINT)) END)"
+        f"THEN epoch_ms(TRY_CAST({t} AS BIGINT)) "
+        f"WHEN regexp_full_match({t}, '{chinese}') THEN TRY_CAST(trim({as_iso}) AS TIMESTAMP) "
+        f"WHEN regexp_full_match({t}, '\\d{{4}}-\\d\\d-\\d\\d[ T][\\d:.]+ [+-]\\d\\d:?\\d\\d') "
+        f"THEN TRY_CAST(regexp_replace({t}, ' ([+-])', '\\1') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' "
+        "END)"
     )
+
+
+def _strptime_sql(t: str, formats: tuple[str, ...]) -> str:
+    """``try_strptime`` with the source's formats, as UTC timestamps without zone.
+
+    Formats with an offset (``%z``) parse to a zoned type, the others to a
+    plain one, so each group gets its own call.
+    """
+    zoned = tuple(f for f in formats if _has_offset(f))
+    plain = tuple(f for f in formats if not _has_offset(f))
+    calls = []
+    if plain:
+        calls.append(f"try_strptime({t}, {_sql_list(plain)})")
+    if zoned:
+        calls.append(f"(try_strptime({t}, {_sql_list(zoned)}) AT TIME ZONE 'UTC')")
+    return ", ".join(calls)
+
+
+def _has_offset(time_format: str) -> bool:
+    return "%z" in time_format or "%Z" in time_format
+
+
+def _sql_list(texts: tuple[str, ...]) -> str:
+    return "[" + ", ".join(quote_literal(x) for x in texts) + "]"
+
+
+def check_time_formats(con: Any, formats: tuple[str, ...]) -> None:
+    """Refuse formats DuckDB's strptime cannot use, before anything is read.
+
+    Raises:
+        InvalidInputError: a format with an unknown directive.
+    """
+    for f in formats:
+        try:
+            con.execute(f"SELECT try_strptime('', {quote_literal(f)})").fetchall()
+        except duckdb.Error as exc:
+            detail = str(exc).strip().splitlines()[0]
+            raise InvalidInputError(f"--time-format {f!r}: {detail}") from None
 
 
 def _shown_time_sql(value: str) -> str:
@@ -140,7 +205,7 @@ def _detect_language_sql(text: str) -> str:
     )
 
 
-def _clean_sql(f: Field, raw: str) -> str:
+def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
     """SQL that turns the trimmed raw text of ``f`` into its stored value."""
     t = raw
     if f.kind in ("id", "text"):
@@ -160,7 +225,7 @@ def _clean_sql(f: Field, raw: str) -> str:
     if f.kind == "language":
         return f"lower({t})"
     if f.kind == "timestamp":
-        return _timestamp_sql(raw)
+        return _timestamp_sql(raw, formats)
     if f.kind == "number":
         return f"TRY_CAST({t} AS DOUBLE)"
     if f.kind == "integer":
@@ -236,11 +301,20 @@ def _rules_for(
         )
     if f.kind == "timestamp":
         limit_ts = rules.now.timestamp() + rules.future_tolerance_seconds
+        if rules.time_formats:
+            named = " or ".join(rules.time_formats).replace("'", "''")
+            expected = f"(expected {named}, ISO 8601, YYYYMMDD or epoch seconds)"
+        elif rules.suggest_time_format:
+            expected = (
+                "(use ISO 8601 such as 2024-05-01T13:45:00Z, YYYYMMDD or epoch seconds, "
+                "or name the format with --time-format, e.g. %d/%m/%Y %H:%M)"
+            )
+        else:
+            expected = "(use ISO 8601 such as 2024-05-01T13:45:00Z, YYYYMMDD or epoch seconds)"
         out.append(
             (
                 f"{present} AND {clean} IS NULL",
-                f"'{name}: cannot read ' || {snippet} || ' as a timestamp (use ISO 8601 "
-                f"such as 2024-05-01T13:45:00Z, YYYYMMDD or epoch seconds)'",
+                f"'{name}: cannot read ' || {snippet} || ' as a timestamp {expected}'",
             )
         )
         out.append(
@@ -332,7 +406,7 @@ def build_validation_sql(
         if f.name in rules.values:
             own = {k.lower(): v for k, v in rules.values[f.name].items()}
             f = replace(f, synonyms={**f.synonyms, **own})  # the shop's own spelling wins
-        clean = _clean_sql(f, raw)
+        clean = _clean_sql(f, raw, rules.time_formats)
         if f.kind == "language" and f.name not in present and schema.text_field:
             text = _clean_sql(
                 schema.field(schema.text_field), quote_ident("r_" + schema.text_field)
