@@ -168,6 +168,40 @@ def test_times_as_spreadsheets_and_logs_write_them(store: Store, tmp_path: Path)
         ingest_file(store, "events", path, time_formats=["%Q"])
 
 
+def test_amounts_as_a_spreadsheet_displays_them(store: Store, tmp_path: Path) -> None:
+    """Excel saves a currency-formatted column as it shows it: ¥128.00, 1,234.56, 12,50 €."""
+    amounts = {
+        "plain": ("128.00", 128.0),
+        "yuan_sign": ("¥128.00", 128.0),
+        "fullwidth_yuan": ("￥128.00", 128.0),
+        "yuan_word": ("128元", 128.0),
+        "code": ("USD 1,200.00", 1200.0),
+        "us": ("1,234.56", 1234.56),
+        "german": ("1.234,56 €", 1234.56),
+        "french": ("1\u202f234,56", 1234.56),
+        "decimal_comma": ("12,50", 12.5),
+    }
+    refused = {
+        "ambiguous": "1,234",
+        "unit": "100PCS",
+        "bracketed": "(12.50)",  # accounting's minus: read, then refused as negative
+    }
+    rows = [f'{k},u1,2026-01-02,"{v}","1,200"' for k, (v, _) in amounts.items()]
+    rows += [f'{k},u1,2026-01-02,"{v}",1' for k, v in refused.items()]
+    path = write(tmp_path / "o.csv", "order_id,user_id,ts,amount,num_items\n" + "\n".join(rows))
+    report = ingest_file(store, "orders", path, now=NOW)
+    assert (report.accepted, report.quarantined) == (len(amounts), len(refused))
+    stored = dict(store.execute("SELECT order_id, amount FROM orders").fetchall())
+    assert stored == pytest.approx({k: want for k, (_, want) in amounts.items()})
+    # A whole number cannot hold a decimal comma, so 1,200 items are 1200.
+    assert store.execute("SELECT DISTINCT num_items FROM orders").fetchall() == [(1200,)]
+    reasons = dict(store.execute("SELECT line, reason FROM quarantine").fetchall())
+    first = len(amounts) + 2
+    assert reasons[first].startswith("amount: '1,234' is not a number: a comma before three")
+    assert reasons[first + 1] == "amount: '100PCS' is not a number"
+    assert reasons[first + 2] == "amount: must not be negative, got '(12.50)'"
+
+
 def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(
     store: Store, tmp_path: Path
 ) -> None:

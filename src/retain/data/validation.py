@@ -122,8 +122,8 @@ def _timestamp_sql(t: str, formats: tuple[str, ...] = ()) -> str:
     the offset) how many logs do. ``formats`` (the source's own, see
     :class:`ValidationRules`) are tried first.
 
-    The ISO cast reads nearly every real value, so it goes first and the
-    pattern checks run only on what it could not read.
+    The ISO cast reads nearly every real value, so it goes first; what it
+    cannot read takes the first pattern that matches.
     """
     own = f"{_strptime_sql(t, formats)}, " if formats else ""
     chinese = "\\d{4}年\\d{1,2}月\\d{1,2}日(\\s*\\d{1,2}[:：]\\d\\d([:：]\\d\\d)?)?"
@@ -131,6 +131,10 @@ def _timestamp_sql(t: str, formats: tuple[str, ...] = ()) -> str:
         f"regexp_replace(replace(replace(replace({t}, '年', '-'), '月', '-'), '日', ' '), "
         "'：', ':', 'g')"
     )
+    spaced_offset = "\\d{4}-\\d\\d-\\d\\d[ T][\\d:.]+ [+-]\\d\\d:?\\d\\d"
+    # coalesce evaluates every argument on every row, so the CASE runs for all
+    # values; its patterns are cheaper than a second ISO cast would be, and the
+    # rarer forms are guarded by a substring test.
     return (
         f"coalesce({own}TRY_CAST({t} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
         f"CASE WHEN regexp_full_match({t}, '\\d{{8}}') THEN try_strptime({t}, '%Y%m%d') "
@@ -140,8 +144,10 @@ def _timestamp_sql(t: str, formats: tuple[str, ...] = ()) -> str:
         f"THEN to_timestamp(TRY_CAST({t} AS DOUBLE)) AT TIME ZONE 'UTC' "
         f"WHEN regexp_full_match({t}, '\\d{{12,14}}') "
         f"THEN epoch_ms(TRY_CAST({t} AS BIGINT)) "
-        f"WHEN regexp_full_match({t}, '{chinese}') THEN TRY_CAST(trim({as_iso}) AS TIMESTAMP) "
-        f"WHEN regexp_full_match({t}, '\\d{{4}}-\\d\\d-\\d\\d[ T][\\d:.]+ [+-]\\d\\d:?\\d\\d') "
+        f"WHEN contains({t}, '年') AND regexp_full_match({t}, '{chinese}') "
+        f"THEN TRY_CAST(trim({as_iso}) AS TIMESTAMP) "
+        f"WHEN (contains({t}, ' +') OR contains({t}, ' -')) "
+        f"AND regexp_full_match({t}, '{spaced_offset}') "
         f"THEN TRY_CAST(regexp_replace({t}, ' ([+-])', '\\1') AS TIMESTAMPTZ) AT TIME ZONE 'UTC' "
         "END)"
     )
@@ -227,12 +233,12 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
     if f.kind == "timestamp":
         return _timestamp_sql(raw, formats)
     if f.kind == "number":
-        return f"TRY_CAST({t} AS DOUBLE)"
+        return _number_sql(t, integer=False)
     if f.kind == "integer":
+        number = _number_sql(t, integer=True)
         return (
-            f"CASE WHEN TRY_CAST({t} AS DOUBLE) = round(TRY_CAST({t} AS DOUBLE)) "
-            f"AND abs(TRY_CAST({t} AS DOUBLE)) < 9e15 "
-            f"THEN CAST(TRY_CAST({t} AS DOUBLE) AS BIGINT) END"
+            f"CASE WHEN {number} = round({number}) AND abs({number}) < 9e15 "
+            f"THEN CAST({number} AS BIGINT) END"
         )
     if f.kind == "boolean":
         return (
@@ -242,6 +248,54 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
     if f.kind == "json":
         return f"CASE WHEN json_valid({t}) THEN {t} END"
     raise AssertionError(f"unhandled field kind {f.kind}")
+
+
+#: Currency signs and codes a spreadsheet writes beside an amount (``¥128.00``, ``128元``).
+_CURRENCY = "[$€£¥￥₹₩]|元|円|(?:CNY|RMB|USD|EUR|GBP|JPY|HKD|TWD|KRW|INR|AUD|CAD|SGD|CHF)"
+#: Digits grouped by a comma into thousands: 1,234 (a decimal comma would read 1.234).
+_COMMA_GROUPS = "[-+]?\\d{1,3}(,\\d{3})+"
+
+
+def _number_sql(t: str, *, integer: bool) -> str:
+    """A number as spreadsheets and shop exports write it, as DOUBLE (NULL if unreadable).
+
+    Plain numbers take the first cast. Only what it cannot read is tried as
+    display text: a currency sign or code before or after (a file holds one
+    currency; the sign is not kept), accounting brackets for a minus, and
+    thousands and decimal separators where they cannot be mistaken:
+    ``1,234.56``, ``1.234,56``, ``1 234,56`` and ``12,50``. ``1,234`` alone
+    could be either convention, so it is read only where a whole number is
+    expected (a quantity); elsewhere its reason says why.
+    """
+    bracketed = f"regexp_replace({t}, '^\\((.*)\\)$', '-\\1')"
+    signed = f"regexp_replace({bracketed}, '^([-+]?)\\s*(?:{_CURRENCY})\\s*', '\\1')"
+    bare = f"regexp_replace({signed}, '\\s*(?:{_CURRENCY})$', '')"
+    grouped_whole = (
+        f"WHEN regexp_full_match({bare}, '{_COMMA_GROUPS}') THEN replace({bare}, ',', '') "
+        if integer
+        else ""
+    )
+    spaces = "[ \u00a0\u202f]"
+    shown = (
+        f"CASE WHEN regexp_full_match({bare}, '{_COMMA_GROUPS}\\.\\d+') "
+        f"THEN replace({bare}, ',', '') {grouped_whole}"
+        f"WHEN regexp_full_match({bare}, '[-+]?\\d{{1,3}}(\\.\\d{{3}})+,\\d+') "
+        f"THEN replace(replace({bare}, '.', ''), ',', '.') "
+        f"WHEN regexp_full_match({bare}, '[-+]?\\d{{1,3}}({spaces}\\d{{3}})+(,\\d+)?') "
+        f"THEN replace(regexp_replace({bare}, '{spaces}', '', 'g'), ',', '.') "
+        f"WHEN regexp_full_match({bare}, '[-+]?\\d+,\\d{{1,2}}') THEN replace({bare}, ',', '.') "
+        f"ELSE {bare} END"
+    )
+    # CASE, not coalesce: DuckDB evaluates every argument of coalesce on every
+    # row, and the display-text branch costs ten times the cast.
+    plain = f"TRY_CAST({t} AS DOUBLE)"
+    return f"CASE WHEN {plain} IS NOT NULL THEN {plain} ELSE TRY_CAST({shown} AS DOUBLE) END"
+
+
+def _ambiguous_grouping_sql(t: str) -> str:
+    """SQL: ``t`` is digits in comma groups of three and nothing else (1,234: 1234 or 1.234?)."""
+    signs = f"'^\\s*(?:{_CURRENCY})\\s*|\\s*(?:{_CURRENCY})$'"
+    return f"regexp_full_match(regexp_replace({t}, {signs}, '', 'g'), '{_COMMA_GROUPS}')"
 
 
 Rule = tuple[str, str]
@@ -342,11 +396,24 @@ def _rules_for(
 
 def _number_rules(f: Field, t: str, clean: str, snippet: str) -> list[Rule]:
     name = f.name
-    as_double = f"TRY_CAST({t} AS DOUBLE)"
+    # A number field's cleaned column is this value already: read it, not the text again.
+    as_double = clean if f.kind == "number" else _number_sql(t, integer=True)
     what = "an integer" if f.kind == "integer" else "a number"
+    ambiguous = quote_literal(
+        " is not a number: a comma before three digits separates thousands in some "
+        "countries and decimals in others (write it without the thousands separator)"
+    )
+    # CASE keeps the pattern to the unreadable values: a rule is evaluated on
+    # every row, and AND does not stop early outside a filter.
+    unreadable = f"{t} IS NOT NULL AND {as_double} IS NULL"
+    grouped = _ambiguous_grouping_sql(t)
     out: list[Rule] = [
         (
-            f"{t} IS NOT NULL AND {as_double} IS NULL",
+            f"CASE WHEN {unreadable} THEN {grouped} ELSE FALSE END",
+            f"'{name}: ' || {snippet} || {ambiguous}",
+        ),
+        (
+            f"CASE WHEN {unreadable} THEN NOT {grouped} ELSE FALSE END",
             f"'{name}: ' || {snippet} || ' is not {what}'",
         ),
         (f"NOT isfinite({as_double})", quote_literal(f"{name}: must be a finite number")),
