@@ -140,6 +140,23 @@ def test_kb_answer_in_chinese(assistant: Assistant) -> None:
     assert "5到7个工作日" in reply.text
 
 
+def test_a_traditional_chinese_customer_is_understood_and_quoted_as_written(
+    assistant: Assistant,
+) -> None:
+    (answer,) = talk(assistant, "alice", "退款多久能到賬？")
+    assert answer.citations == ["kb-refunds-zh"]
+    confirm, done = talk(assistant, "bob", "我要退貨", "確認")
+    assert "O000201" in confirm.text
+    assert done.action is not None and done.action["order_id"] == "O000201"
+    (angry,) = talk(assistant, "carol", "氣死我了，你們就是騙子")
+    assert angry.handed_off and angry.action and angry.action["reason"] == "angry"
+    logged = assistant.store.execute(
+        "SELECT text FROM conversations WHERE role = 'customer' AND conversation_id = ?",
+        [angry.conversation_id],
+    ).fetchall()
+    assert logged == [("氣死我了，你們就是騙子",)]  # kept as the customer wrote it
+
+
 def test_kb_answer_in_other_words(assistant: Assistant) -> None:
     (reply,) = talk(assistant, "alice", "which ways can I pay?")
     assert reply.citations == ["kb-payment-en"]

@@ -24,6 +24,29 @@ def test_scores_held_out_reviews_in_both_languages(phrase_model: SentimentModel)
     assert proba.min() >= 0.0 and proba.max() <= 1.0
 
 
+def test_traditional_chinese_reviews_score_as_their_simplified_originals(
+    phrase_model: SentimentModel,
+) -> None:
+    """A Taiwan or Hong Kong shopper writes 質量; the model learned from 质量."""
+    import opencc
+
+    from retain.text.chinese import keep_traditional
+
+    texts, labels, languages = phrase_reviews(200, seed=4)
+    chinese = [t for t, lang in zip(texts, languages, strict=True) if lang == "zh"]
+    written = [opencc.OpenCC("s2t").convert(t) for t in chinese]
+    assert sum(a != b for a, b in zip(chinese, written, strict=True)) > len(chinese) // 2
+    np.testing.assert_allclose(
+        phrase_model.predict_proba(written), phrase_model.predict_proba(chinese), atol=1e-6
+    )
+    with keep_traditional():  # what the model would see without folding: other features
+        assert not np.allclose(
+            phrase_model.predict_proba(written), phrase_model.predict_proba(chinese), atol=1e-3
+        )
+    mentions = {(m.aspect, m.polarity) for m in phrase_model.aspects(["物流很慢，包裝破損"])[0]}
+    assert {a for a, _ in mentions} >= {"delivery", "packaging"}
+
+
 def test_probabilities_are_calibrated_on_held_out_reviews(phrase_model: SentimentModel) -> None:
     """Sure predictions are right; the mean probability follows the positive share."""
     texts, labels, _ = phrase_reviews(300, seed=3)

@@ -33,6 +33,7 @@ from retain.assistant.responder import LLMBackend, grounded_answer, phrase
 from retain.assistant.slots import Catalogue, extract_slots, mask_personal_data
 from retain.assistant.tools import AssistantTables, CustomerTools, OrderInfo
 from retain.data.store import Store
+from retain.text.chinese import to_simplified
 from retain.text.language import detect_language
 
 __all__ = ["Assistant", "Reply"]
@@ -219,6 +220,14 @@ class _Turn:
     unanswered: bool = False
     off_topic: bool = False
 
+    @property
+    def read(self) -> str:
+        """The message as understood: Traditional Chinese read as Simplified.
+
+        The hand-off and the log keep ``text`` as the customer wrote it.
+        """
+        return to_simplified(self.text)
+
     def _reply(self, text: str, intent: str | None, confidence: float, **extra: Any) -> Reply:
         return Reply(self.conversation_id, text, intent, confidence, self.language, **extra)
 
@@ -227,9 +236,10 @@ class _Turn:
             return self._reply(phrase("handed_off", self.language), None, 1.0, handed_off=True)
         if not self.text:
             return self._reply(phrase("empty", self.language), None, 0.0)
-        prediction = self.assistant.nlu.predict([self.text])[0]
+        read = self.read
+        prediction = self.assistant.nlu.predict([read])[0]
         slots = extract_slots(
-            self.text,
+            read,
             catalogue=self.assistant.catalogue,
             today=self.assistant.today or dt.date.today(),
         )
@@ -239,13 +249,13 @@ class _Turn:
             if follow is not None:
                 return follow
         intent, confidence = prediction.intent, prediction.confidence
-        if _ANGRY.search(self.text):
+        if _ANGRY.search(read):
             return self._hand_off("angry", confidence)
         if intent is None or intent in ("shop_question", "greeting", "thanks"):
             # A bare order id, or "and the other one?", continues the last order topic.
             last = self.state.get("last_intent")
             if last in ("order_status", "start_return") and (
-                slots.order_ids or _OTHER.search(self.text)
+                slots.order_ids or _OTHER.search(read)
             ):
                 intent = last
         if intent == "human_agent":
@@ -270,9 +280,9 @@ class _Turn:
         """Answer a pending confirmation or missing order id; None when the customer moved on."""
         self.state["pending"] = None
         if pending["await"] == "confirm":
-            if _YES.search(self.text):
+            if _YES.search(self.read):
                 return self._do_return(pending["order_id"])
-            if _NO.search(self.text):
+            if _NO.search(self.read):
                 return self._reply(phrase("return_cancelled", self.language), "start_return", 1.0)
             return None
         if pending["await"] == "order_id" and order_ids:
@@ -292,7 +302,7 @@ class _Turn:
             orders = self.tools.orders()
             if not orders:
                 return self._reply(phrase("no_orders", self.language), "order_status", confidence)
-            if _OTHER.search(self.text) and discussed:
+            if _OTHER.search(self.read) and discussed:
                 fresh = [o for o in orders if o.order_id not in discussed]
                 if not fresh:
                     text = phrase("no_other_order", self.language)
@@ -402,7 +412,7 @@ class _Turn:
         )
 
     def _knowledge(self, intent: str | None, confidence: float) -> Reply:
-        passages = self.assistant.knowledge.search(self.text, k=3, language=self.language)
+        passages = self.assistant.knowledge.search(self.read, k=3, language=self.language)
         if not passages:
             self.unanswered, self.off_topic = True, intent is None
             self.state["failures"] += 1
@@ -417,7 +427,7 @@ class _Turn:
         text = phrase(
             "kb_answer",
             self.language,
-            answer=answer or grounded_answer(self.text, best),
+            answer=answer or grounded_answer(self.read, best),
             title=best.article.title,
             article=best.article.article_id,
         )

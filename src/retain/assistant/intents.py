@@ -43,6 +43,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from retain.errors import InvalidInputError, NotFittedError
+from retain.text.chinese import to_simplified
 
 __all__ = ["OUT_OF_SCOPE", "IntentClassifier", "IntentPrediction", "IntentSettings"]
 
@@ -212,7 +213,7 @@ class IntentClassifier:
         self._encoder = tuned.quantize() if self.settings.quantize else tuned
 
     def _fit_linear(self, data: Sequence[tuple[str, str]]) -> None:
-        texts = [t for t, _ in data]
+        texts = [to_simplified(t) for t, _ in data]
         y = [label for _, label in data]
         self.labels = sorted(set(y))
         self._words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
@@ -276,7 +277,8 @@ class IntentClassifier:
     def _features(self, texts: Sequence[str]) -> sp.csr_matrix:
         if self._words is None or self._chars is None:
             raise NotFittedError("the intent classifier is not fitted; call fit() first")
-        texts = [t[: self.settings.max_chars] for t in texts]
+        # Traditional Chinese reads as Simplified: the examples are mostly Simplified.
+        texts = [to_simplified(t[: self.settings.max_chars]) for t in texts]
         parts = []
         if self.settings.tfidf or not self.settings.encoder:
             parts += [self._words.transform(texts), self._chars.transform(texts)]

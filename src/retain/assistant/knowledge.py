@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retain.text.chinese import to_simplified
 from retain.text.encoder import TextEncoder
 
 __all__ = ["Article", "KnowledgeBase", "Passage", "tokenize"]
@@ -61,11 +62,12 @@ def tokenize(text: str) -> list[str]:
     """English words (lightly stemmed) and Chinese character unigrams and bigrams.
 
     Character bigrams stand in for a Chinese word segmenter: they need no
-    dictionary and match most two-character words. Chinese function words
+    dictionary and match most two-character words. Traditional characters
+    are read as Simplified, so 退貨 finds an article about 退货. Chinese function words
     are cut out first (:data:`_STOP_ZH`), and bigrams never span the cut.
     """
     out: list[str] = []
-    for token in _WORD.findall(text.lower()):
+    for token in _WORD.findall(to_simplified(text.lower())):
         if _is_chinese(token[0]):
             for piece in _CUT_ZH.split(token):
                 out.extend(piece)

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from retain.text.chinese import to_simplified
+
 if TYPE_CHECKING:
     from retain.sentiment.model import SentimentModel
 
@@ -323,7 +325,9 @@ def aspects_named(
 
 
 def _named(text: str, patterns: Mapping[str, re.Pattern[str]]) -> list[str]:
-    return [aspect for aspect, pattern in patterns.items() if pattern.search(text)]
+    """Aspects named in ``text``, read as Simplified so 物流 matches a review's 物流 or 運費."""
+    read = to_simplified(text)
+    return [aspect for aspect, pattern in patterns.items() if pattern.search(read)]
 
 
 def find_aspects(

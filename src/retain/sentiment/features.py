@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
 from retain.errors import InvalidInputError
+from retain.text.chinese import to_simplified
 
 __all__ = ["MAX_CHARS", "ReviewFeaturizer", "normalise", "words"]
 
@@ -41,6 +42,9 @@ _SPACES = re.compile(r"\s+")
 def normalise(text: object, *, where: str = "review") -> str:
     """NFKC-folded (full-width to half-width), lower-cased, whitespace-collapsed text.
 
+    Traditional Chinese is read as Simplified (:mod:`retain.text.chinese`), so
+    質量 and 质量 are one feature.
+
     Lone surrogates from a badly decoded file become U+FFFD rather than
     crashing the hashing step later.
 
@@ -52,7 +56,7 @@ def normalise(text: object, *, where: str = "review") -> str:
             f"{where}: expected text, got {type(text).__name__}; decode bytes as UTF-8 first"
         )
     clean = text.encode("utf-8", "replace").decode("utf-8")
-    clean = unicodedata.normalize("NFKC", clean[: MAX_CHARS * 2]).lower()
+    clean = to_simplified(unicodedata.normalize("NFKC", clean[: MAX_CHARS * 2]).lower())
     return _SPACES.sub(" ", clean).strip()[:MAX_CHARS]
 
 
