@@ -32,7 +32,7 @@ def test_traditional_chinese_reviews_score_as_their_simplified_originals(
 
     from retain.text.chinese import keep_traditional
 
-    texts, labels, languages = phrase_reviews(200, seed=4)
+    texts, _, languages = phrase_reviews(200, seed=4)
     chinese = [t for t, lang in zip(texts, languages, strict=True) if lang == "zh"]
     written = [opencc.OpenCC("s2t").convert(t) for t in chinese]
     assert sum(a != b for a, b in zip(chinese, written, strict=True)) > len(chinese) // 2
