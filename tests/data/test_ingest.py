@@ -113,6 +113,12 @@ def test_future_timestamps_are_rejected_beyond_the_tolerance(store: Store, tmp_p
     assert "2026-06-01 00:06:00 UTC is in the future" in next(iter(report.reasons))
 
 
+def _stored_times(store: Store) -> dict[str, str]:
+    """Each stored event's time, to the minute."""
+    rows = store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall()
+    return dict(rows)
+
+
 def test_timestamp_formats(store: Store, tmp_path: Path) -> None:
     path = write(
         tmp_path / "e.csv",
@@ -120,10 +126,7 @@ def test_timestamp_formats(store: Store, tmp_path: Path) -> None:
         "d,u,i,view,2026-01-05 13:45:00,,\n",
     )
     assert ingest_file(store, "events", path, now=NOW).accepted == 4
-    got = dict(
-        store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall()
-    )
-    assert got == {
+    assert _stored_times(store) == {
         "a": "2026-01-05 00:00",
         "b": "2026-01-01 00:00",
         "c": "2026-01-01 00:00",
@@ -153,10 +156,7 @@ def test_times_as_spreadsheets_and_logs_write_them(store: Store, tmp_path: Path)
     )
     named = ingest_file(store, "events", path, now=NOW, time_formats=["%d/%m/%Y %H:%M", "%d.%m.%Y"])
     assert (named.accepted, named.duplicates, named.quarantined) == (2, 4, 0)
-    got = dict(
-        store.execute("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M') FROM events").fetchall()
-    )
-    assert got == {
+    assert _stored_times(store) == {
         "zh": "2026-01-05 00:00",
         "zh_time": "2026-01-05 13:45",
         "offset": "2026-01-05 13:45",
