@@ -48,6 +48,10 @@ Protocol:
    written before any run). Turns that need their conversation are not
    scored. Chinese questions use the multilingual encoder in every method,
    so its baseline is the same system and is not run; BM25 alone is.
+7. ``traditional`` (ECD only): the same turns converted to Traditional
+   characters with OpenCC ``s2t``, answered by the product (which reads
+   them as Simplified, :mod:`retain.text.chinese`) and with that folding
+   switched off.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ from retain.data.loaders.intents import read_intents
 from retain.data.store import Store
 from retain.demo.shop import kb_table
 from retain.errors import InvalidInputError
+from retain.text.chinese import keep_traditional
 from retain.text.encoder import MULTILINGUAL_MODEL, TextEncoder
 
 __all__ = [
@@ -444,6 +449,9 @@ def run_answer_benchmark(
         dev = {
             name: _run(store, parts[name], development, expected) for name in methods if development
         }
+        traditional = (
+            _traditional(store, parts["retain"], sample, expected) if data_format == "ecd" else None
+        )
     main = results.pop("retain")
     return {
         "benchmark": "assistant",
@@ -480,8 +488,28 @@ def run_answer_benchmark(
             if development
             else {}
         ),
+        **({"traditional": traditional} if traditional is not None else {}),
         "machine": machine(),
     }
+
+
+def _traditional(
+    store: Store,
+    parts: AssistantParts,
+    sample: list[tuple[str, str]],
+    expected: Mapping[str, frozenset[str]],
+) -> dict[str, Any]:
+    """The Chinese turns written in Traditional characters, folded as the product reads
+    them and not: what a Taiwan or Hong Kong shopper would get (protocol step 7)."""
+    import opencc
+
+    s2t = opencc.OpenCC("s2t")
+    written = [(s2t.convert(text), label) for text, label in sample]
+    folded = _run(store, parts, written, expected)["metrics"]
+    with keep_traditional():
+        unfolded = _run(store, parts, written, expected)["metrics"]
+    changed = sum(a != b for (a, _), (b, _) in zip(sample, written, strict=True))
+    return {"turns_changed": changed, "retain": folded, "without_folding": unfolded}
 
 
 def _knowledge(kb: Path | None) -> tuple[pa.Table, Mapping[str, frozenset[str]]]:
