@@ -175,6 +175,11 @@ def test_chinese_turns_are_scored_by_their_labels(
     # "When do you ship?" is answered (shipping article or order), the complaint handed off.
     assert result["per_intent"]["ship_when"]["accuracy"] == 1.0
     assert result["per_intent"]["complaint"]["outcomes"] == {"handoff": 1}
+    # Written in Traditional characters, the turns are answered as their Simplified originals.
+    traditional = result["traditional"]
+    assert traditional["turns_changed"] == 4  # 發貨, 退貨, 們, 這
+    assert traditional["retain"] == result["metrics"]
+    assert set(traditional["without_folding"]) == set(result["metrics"])
     with pytest.raises(InvalidInputError, match="drop --kb"):
         run_answer_benchmark(path, data_format="ecd", kb=tmp_path / "faq.json")
 
