@@ -525,6 +525,7 @@ def test_sentiment_commands_train_score_alert_and_summarise(tmp_path: Path) -> N
     assert scored.returncode == 0, scored.stderr
     assert "negative" in scored.stdout and "size -" in scored.stdout
     assert "empty review: nothing to score" in scored.stdout
+    assert "note: this model learned from 200 distinct review texts" in scored.stdout
     shown = retain("alerts", data_dir=data, cwd=tmp_path)
     assert shown.returncode == 0 and "r1 by u1" in shown.stdout and "draft: " in shown.stdout
     summary = retain("aspects", "--by", "week", data_dir=data, cwd=tmp_path)

@@ -1921,6 +1921,8 @@ def sentiment(
             markup=False,
             highlight=False,
         )
+    if model.training_note:
+        out.print(f"note: {model.training_note}", markup=False, highlight=False)
 
 
 @app.command()

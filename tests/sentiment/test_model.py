@@ -11,6 +11,7 @@ import pytest
 from retain.errors import InvalidInputError, NotFittedError, NotFoundError
 from retain.sentiment import SentimentModel, SentimentSettings
 from retain.sentiment.features import MAX_CHARS
+from retain.sentiment.model import NARROW_TRAINING
 from tests.sentiment.conftest import phrase_reviews
 
 
@@ -45,6 +46,22 @@ def test_traditional_chinese_reviews_score_as_their_simplified_originals(
         )
     mentions = {(m.aspect, m.polarity) for m in phrase_model.aspects(["物流很慢，包裝破損"])[0]}
     assert {a for a, _ in mentions} >= {"delivery", "packaging"}
+
+
+def test_a_model_that_saw_little_wording_says_so(phrase_model: SentimentModel) -> None:
+    """The demo's phrase-built reviews teach a model its phrases, not Chinese or English."""
+    from retain.sentiment.features import normalise
+
+    texts, _, _ = phrase_reviews(400, seed=1)  # the fixture's training set
+    distinct = len({normalise(t) for t in texts})
+    assert phrase_model.meta["distinct_texts"] == distinct < NARROW_TRAINING
+    assert phrase_model.training_note is not None
+    assert phrase_model.training_note.startswith(
+        f"this model learned from {distinct:,} distinct review texts"
+    )
+    many = [f"第{i}号商品很好用" if i % 2 else f"item {i} broke at once" for i in range(2_400)]
+    broad = SentimentModel().fit(many, [i % 2 for i in range(2_400)])
+    assert broad.training_note is None
 
 
 def test_probabilities_are_calibrated_on_held_out_reviews(phrase_model: SentimentModel) -> None:

@@ -32,9 +32,13 @@ from retain.sentiment.aspects import AspectMention, find_aspects_many
 from retain.sentiment.features import MAX_CHARS, ReviewFeaturizer, normalise
 from retain.text.language import detect_language
 
-__all__ = ["ReviewScore", "SentimentModel", "SentimentSettings"]
+__all__ = ["NARROW_TRAINING", "ReviewScore", "SentimentModel", "SentimentSettings"]
 
 _C_GRID = (0.1, 0.3, 1.0)
+#: Fewer distinct training texts than this and the model knows their wording
+#: and little else: the demo shop's 266 phrase-built reviews teach it that
+#: 不 is negative, so 质量不错 ("quality is good") reads as a complaint.
+NARROW_TRAINING = 2_000
 _MODEL_FILE = "sentiment.json"
 _ARRAYS_FILE = "sentiment.npz"
 
@@ -160,6 +164,7 @@ class SentimentModel:
             platt=(float(platt.coef_[0, 0]), float(platt.intercept_[0])),
             meta={
                 "reviews": len(clean),
+                "distinct_texts": len(set(clean)),
                 "positive_share": float(y.mean()),
                 "validation_accuracy": val_accuracy,
                 "c": c,
@@ -284,6 +289,22 @@ class SentimentModel:
             meta=dict(doc.get("meta", {})),
         )
         return model
+
+    @property
+    def training_note(self) -> str | None:
+        """A warning when the model learned from too few distinct reviews to trust elsewhere.
+
+        None for a model trained on enough, and for one saved before the
+        count was kept.
+        """
+        distinct = self._require().meta.get("distinct_texts")
+        if not isinstance(distinct, int) or distinct >= NARROW_TRAINING:
+            return None
+        return (
+            f"this model learned from {distinct:,} distinct review texts, so wording it has not "
+            f"seen may be misread; train it on more of the shop's own reviews (retain train "
+            f"sentiment; {NARROW_TRAINING:,} distinct or more)"
+        )
 
     @property
     def meta(self) -> dict[str, object]:

@@ -114,6 +114,9 @@ class ReviewScoreOut(BaseModel):
 class ReviewScores(BaseModel):
     model_version: str
     scores: list[ReviewScoreOut]
+    model_note: str | None = Field(
+        None, description="Set when the model learned from too few distinct reviews to trust."
+    )
 
 
 class ChatIn(BaseModel):
@@ -421,7 +424,9 @@ def api_router(state: ServiceState) -> APIRouter:
             }
             for s, found in zip(scores, aspects, strict=True)
         ]
-        return JSONResponse({"model_version": version, "scores": out})
+        return JSONResponse(
+            {"model_version": version, "scores": out, "model_note": model.training_note}
+        )
 
     @router.post(
         "/customers/{user_id}/token",
