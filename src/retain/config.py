@@ -238,7 +238,8 @@ class CampaignConfig(BaseModel):
             )
         if not only:
             raise ValueError(f"name at least one action; the actions are {', '.join(names)}")
-        return tuple(a for a in every if a.name in set(only))
+        wanted = set(only)
+        return tuple(a for a in every if a.name in wanted)
 
 
 class ServiceConfig(BaseModel):

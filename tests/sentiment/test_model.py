@@ -29,13 +29,11 @@ def test_traditional_chinese_reviews_score_as_their_simplified_originals(
     phrase_model: SentimentModel,
 ) -> None:
     """A Taiwan or Hong Kong shopper writes 質量; the model learned from 质量."""
-    import opencc
-
-    from retain.text.chinese import keep_traditional
+    from retain.text.chinese import keep_traditional, to_traditional
 
     texts, _, languages = phrase_reviews(200, seed=4)
     chinese = [t for t, lang in zip(texts, languages, strict=True) if lang == "zh"]
-    written = [opencc.OpenCC("s2t").convert(t) for t in chinese]
+    written = to_traditional(chinese)
     assert sum(a != b for a, b in zip(chinese, written, strict=True)) > len(chinese) // 2
     np.testing.assert_allclose(
         phrase_model.predict_proba(written), phrase_model.predict_proba(chinese), atol=1e-6

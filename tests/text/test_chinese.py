@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retain.text.chinese import to_simplified
+from retain.text.chinese import to_simplified, to_traditional
 
 
 def test_traditional_text_reads_as_simplified_and_other_text_is_untouched() -> None:
@@ -11,3 +11,9 @@ def test_traditional_text_reads_as_simplified_and_other_text_is_untouched() -> N
     assert to_simplified("头发干了") == "头发干了"  # Simplified already: unchanged
     assert to_simplified("Great value, runs small 😀") == "Great value, runs small 😀"
     assert to_simplified("") == ""
+
+
+def test_the_benchmarks_write_simplified_text_as_traditional_and_back() -> None:
+    written = to_traditional(["质量很差，不会再买了", "Runs small"])
+    assert written == ["質量很差，不會再買了", "Runs small"]
+    assert [to_simplified(t) for t in written] == ["质量很差，不会再买了", "Runs small"]

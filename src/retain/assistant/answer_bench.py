@@ -85,7 +85,7 @@ from retain.data.loaders.intents import read_intents
 from retain.data.store import Store
 from retain.demo.shop import kb_table
 from retain.errors import InvalidInputError
-from retain.text.chinese import keep_traditional
+from retain.text.chinese import keep_traditional, to_traditional
 from retain.text.encoder import MULTILINGUAL_MODEL, TextEncoder
 
 __all__ = [
@@ -501,10 +501,8 @@ def _traditional(
 ) -> dict[str, Any]:
     """The Chinese turns written in Traditional characters, folded as the product reads
     them and not: what a Taiwan or Hong Kong shopper would get (protocol step 7)."""
-    import opencc
-
-    s2t = opencc.OpenCC("s2t")
-    written = [(s2t.convert(text), label) for text, label in sample]
+    converted = to_traditional([text for text, _ in sample])
+    written = [(text, label) for text, (_, label) in zip(converted, sample, strict=True)]
     folded = _run(store, parts, written, expected)["metrics"]
     with keep_traditional():
         unfolded = _run(store, parts, written, expected)["metrics"]

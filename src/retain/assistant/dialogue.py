@@ -23,6 +23,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -220,7 +221,7 @@ class _Turn:
     unanswered: bool = False
     off_topic: bool = False
 
-    @property
+    @cached_property
     def read(self) -> str:
         """The message as understood: Traditional Chinese read as Simplified.
 
@@ -236,10 +237,9 @@ class _Turn:
             return self._reply(phrase("handed_off", self.language), None, 1.0, handed_off=True)
         if not self.text:
             return self._reply(phrase("empty", self.language), None, 0.0)
-        read = self.read
-        prediction = self.assistant.nlu.predict([read])[0]
+        prediction = self.assistant.nlu.predict([self.read])[0]
         slots = extract_slots(
-            read,
+            self.read,
             catalogue=self.assistant.catalogue,
             today=self.assistant.today or dt.date.today(),
         )
@@ -249,13 +249,13 @@ class _Turn:
             if follow is not None:
                 return follow
         intent, confidence = prediction.intent, prediction.confidence
-        if _ANGRY.search(read):
+        if _ANGRY.search(self.read):
             return self._hand_off("angry", confidence)
         if intent is None or intent in ("shop_question", "greeting", "thanks"):
             # A bare order id, or "and the other one?", continues the last order topic.
             last = self.state.get("last_intent")
             if last in ("order_status", "start_return") and (
-                slots.order_ids or _OTHER.search(read)
+                slots.order_ids or _OTHER.search(self.read)
             ):
                 intent = last
         if intent == "human_agent":

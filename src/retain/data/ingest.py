@@ -223,8 +223,7 @@ def ingest_file(
         raise InvalidInputError(f"unknown format {format!r}; expected one of: {known}")
     fmt = cast(SourceFormat, format) if format is not None else infer_format(source)
     formats = tuple(time_formats)
-    with duckdb.connect() as scratch:
-        check_time_formats(scratch, formats)
+    check_time_formats(formats)
     return _run(
         store,
         table,

@@ -325,26 +325,26 @@ def _take_marked_rows(
     ]
 
 
-def _csv_header(path: Path, sep: str, source: Path, bad_text: str) -> list[str]:
+def _csv_header(path: Path, sep: str, shown_as: Path, bad_text: str) -> list[str]:
     """Column names from the first record, checked for blanks, repeats and bad bytes."""
     with _open_maybe_gzip(path) as raw:
         head = raw.read(1 << 20).decode("utf-8", errors="replace").lstrip("\ufeff")
     try:
         row = next(csv.reader(io.StringIO(head, newline=""), delimiter=sep), None)
     except csv.Error as exc:
-        raise InvalidInputError(f"cannot read the header of {source}: {exc}") from exc
+        raise InvalidInputError(f"cannot read the header of {shown_as}: {exc}") from exc
     if row is not None and any("\ufffd" in c or _BAD_BYTES_MARK in c for c in row):
-        raise InvalidInputError(f"the header of {source}: {bad_text}")
+        raise InvalidInputError(f"the header of {shown_as}: {bad_text}")
     if row is None:
-        raise InvalidInputError(f"{source} has no header line")
+        raise InvalidInputError(f"{shown_as} has no header line")
     names = [c.strip() for c in row]
     if any(not n for n in names):
         raise InvalidInputError(
-            f"{source}: the header has an empty column name (columns: {', '.join(names)})"
+            f"{shown_as}: the header has an empty column name (columns: {', '.join(names)})"
         )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise InvalidInputError(f"{source}: the header repeats column(s) {', '.join(repeated)}")
+        raise InvalidInputError(f"{shown_as}: the header repeats column(s) {', '.join(repeated)}")
     return names
 
 

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
 
 import duckdb
 
@@ -177,18 +176,21 @@ def _sql_list(texts: tuple[str, ...]) -> str:
     return "[" + ", ".join(quote_literal(x) for x in texts) + "]"
 
 
-def check_time_formats(con: Any, formats: tuple[str, ...]) -> None:
+def check_time_formats(formats: tuple[str, ...]) -> None:
     """Refuse formats DuckDB's strptime cannot use, before anything is read.
 
     Raises:
         InvalidInputError: a format with an unknown directive.
     """
-    for f in formats:
-        try:
-            con.execute(f"SELECT try_strptime('', {quote_literal(f)})").fetchall()
-        except duckdb.Error as exc:
-            detail = str(exc).strip().splitlines()[0]
-            raise InvalidInputError(f"--time-format {f!r}: {detail}") from None
+    if not formats:
+        return
+    with duckdb.connect() as con:  # in memory; only when a file names its formats
+        for f in formats:
+            try:
+                con.execute(f"SELECT try_strptime('', {quote_literal(f)})").fetchall()
+            except duckdb.Error as exc:
+                detail = str(exc).strip().splitlines()[0]
+                raise InvalidInputError(f"--time-format {f!r}: {detail}") from None
 
 
 def _shown_time_sql(value: str) -> str:

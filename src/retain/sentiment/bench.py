@@ -45,7 +45,7 @@ from retain.benchmarking import latency_ms, machine
 from retain.sentiment.features import normalise
 from retain.sentiment.model import SentimentModel, SentimentSettings
 from retain.sentiment.service import LabelledReviews, labelled_reviews_from_csv
-from retain.text.chinese import keep_traditional
+from retain.text.chinese import keep_traditional, to_traditional
 from retain.text.language import detect_language
 
 __all__ = ["deduplicate", "run_sentiment_benchmark", "split_reviews"]
@@ -115,10 +115,7 @@ def _traditional(
     """
     if sum(detect_language(t) == "zh" for t in texts) * 2 < len(texts):
         return None
-    import opencc
-
-    s2t = opencc.OpenCC("s2t")
-    written = [s2t.convert(t) for t in texts]
+    written = to_traditional(texts)
     folded = float((model.predict(written, categories) == truth).mean())
     with keep_traditional():
         unfolded = float((model.predict(written, categories) == truth).mean())

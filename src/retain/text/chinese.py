@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["keep_traditional", "to_simplified"]
+__all__ = ["keep_traditional", "to_simplified", "to_traditional"]
 
 _FOLDING = ContextVar("retain_fold_traditional", default=True)
 
@@ -35,11 +35,21 @@ def to_simplified(text: str) -> str:
     return converted
 
 
-@lru_cache(maxsize=1)
-def _converter() -> Any:
+def to_traditional(texts: list[str]) -> list[str]:
+    """``texts`` as a Taiwan or Hong Kong shopper would write them (OpenCC ``s2t``).
+
+    For the benchmarks, which score the same reviews and questions in both
+    scripts; the product only ever reads Traditional as Simplified.
+    """
+    converter = _converter("s2t")
+    return [converter.convert(t) for t in texts]
+
+
+@lru_cache(maxsize=2)
+def _converter(config: str = "t2s") -> Any:
     import opencc  # the dictionaries load once, on the first Chinese text
 
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC(config)
 
 
 @contextmanager
