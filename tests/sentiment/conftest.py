@@ -31,5 +31,5 @@ def phrase_reviews(n: int, seed: int) -> tuple[list[str], list[int], list[str]]:
 
 @pytest.fixture(scope="package")
 def phrase_model() -> SentimentModel:
-    texts, labels, _ = phrase_reviews(400, seed=1)
+    texts, labels, _ = phrase_reviews(800, seed=1)
     return SentimentModel().fit(texts, labels)

@@ -25,6 +25,31 @@ def test_scores_held_out_reviews_in_both_languages(phrase_model: SentimentModel)
     assert proba.min() >= 0.0 and proba.max() <= 1.0
 
 
+def test_the_demo_phrases_teach_wording_not_that_negation_means_a_complaint(
+    phrase_model: SentimentModel,
+) -> None:
+    """What a user types first after ``make run``: short reviews in neither phrase bank.
+
+    With two phrases per aspect every 不 and "not" sat in a complaint, so the
+    demo model read 质量不错 ("the quality is good") as negative.
+    """
+    from retain.demo.catalogue import ASPECT_PHRASES
+
+    said = {
+        "质量不错": 1,
+        "不太满意": 0,
+        "物流很慢": 0,
+        "Love it": 1,
+        "Really happy with it": 1,
+        "Would not buy again": 0,
+    }
+    bank = {phrase for pair in ASPECT_PHRASES.values() for side in pair for phrase in side}
+    assert not bank & set(said)
+    assert phrase_model.predict(list(said)).tolist() == list(said.values())
+    mentions = phrase_model.aspects(["东西很好，就是发货有点慢"])[0]
+    assert [(m.aspect, m.polarity) for m in mentions] == [("delivery", "negative")]
+
+
 def test_traditional_chinese_reviews_score_as_their_simplified_originals(
     phrase_model: SentimentModel,
 ) -> None:
@@ -50,7 +75,7 @@ def test_a_model_that_saw_little_wording_says_so(phrase_model: SentimentModel) -
     """The demo's phrase-built reviews teach a model its phrases, not Chinese or English."""
     from retain.sentiment.features import normalise
 
-    texts, _, _ = phrase_reviews(400, seed=1)  # the fixture's training set
+    texts, _, _ = phrase_reviews(800, seed=1)  # the fixture's training set
     distinct = len({normalise(t) for t in texts})
     assert phrase_model.meta["distinct_texts"] == distinct < NARROW_TRAINING
     assert phrase_model.training_note is not None
