@@ -397,6 +397,9 @@ def test_reviews_page_shows_trend_aspects_and_grounded_alerts(demo_dir: Path) ->
     assert alerts.count('<tr class="alert') >= 1
     # Drafts quote the demo shop's policy articles, in the review's language.
     assert "Our policy:" in alerts or "我们的政策" in alerts
+    # The demo model learned from a few hundred phrase-built texts; the page says so.
+    note = page.split('id="model-note">')[1].split("</p>")[0]
+    assert "distinct review texts, so wording it has not seen may be misread" in note
 
 
 def test_a_shop_where_bgnbd_sees_nobody_leave_says_so_on_the_customer_page(

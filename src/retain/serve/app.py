@@ -221,7 +221,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/reviews", response_class=HTMLResponse, include_in_schema=False)
     def reviews(request: Request) -> Response:
-        return page(request, "reviews.html", pages.reviews_page)
+        served = state.sentiment.serving
+        note = served[1].training_note if served is not None else None
+        return page(request, "reviews.html", pages.reviews_page, note)
 
     def store_guarded(request: Request, act: Callable[[], Response]) -> Response:
         """``act()``, or a page saying why a store could not be reached."""

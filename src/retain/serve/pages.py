@@ -777,8 +777,13 @@ NO_REVIEW_SCORES = (
 )
 
 
-def reviews_page(store: Store) -> dict[str, Any]:
-    """How customers feel each week, which aspects they blame, and the alerts to answer."""
+def reviews_page(store: Store, model_note: str | None = None) -> dict[str, Any]:
+    """How customers feel each week, which aspects they blame, and the alerts to answer.
+
+    ``model_note`` is the serving review model's word on how far to trust it
+    (:attr:`SentimentModel.training_note`): the page's shares and alerts rest
+    on that model, so its reader should see the warning the CLI and API give.
+    """
     from retain.sentiment.service import ALERTS_TABLE, SCORES_TABLE, aspect_summary
 
     if not store.has_table(SCORES_TABLE) or store.count(SCORES_TABLE) == 0:
@@ -859,4 +864,5 @@ def reviews_page(store: Store) -> dict[str, Any]:
         "aspects_chart": _figure(aspects),
         "by_category": by_category,
         "alerts": alerts,
+        "model_note": model_note,
     }
