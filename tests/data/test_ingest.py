@@ -175,9 +175,9 @@ def test_amounts_as_a_spreadsheet_displays_them(store: Store, tmp_path: Path) ->
         "yuan_sign": ("¥128.00", 128.0),
         "fullwidth_yuan": ("￥128.00", 128.0),
         "yuan_word": ("128元", 128.0),
-        "code": ("USD 1,200.00", 1200.0),
+        "code": ("RMB 1,200.00", 1200.0),
         "us": ("1,234.56", 1234.56),
-        "german": ("1.234,56 €", 1234.56),
+        "german": ("1.234,56", 1234.56),
         "french": ("1\u202f234,56", 1234.56),
         "decimal_comma": ("12,50", 12.5),
     }
@@ -200,6 +200,48 @@ def test_amounts_as_a_spreadsheet_displays_them(store: Store, tmp_path: Path) ->
     assert reasons[first].startswith("amount: '1,234' is not a number: a comma before three")
     assert reasons[first + 1] == "amount: '100PCS' is not a number"
     assert reasons[first + 2] == "amount: must not be negative, got '(12.50)'"
+
+
+def test_a_file_that_mixes_currencies_keeps_its_main_one_and_quarantines_the_rest(
+    store: Store, tmp_path: Path
+) -> None:
+    """¥128 and $12.50 summed as one currency would make every revenue figure wrong."""
+    header = "order_id,user_id,ts,amount\n"
+    euros = ["€ 12.50", "1.234,56 €", "12,50 EUR", "7"]
+    path = write(
+        tmp_path / "eu.csv",
+        header + "".join(f'e{i},u1,2026-01-02,"{a}"\n' for i, a in enumerate(euros)),
+    )
+    assert ingest_file(store, "orders", path, now=NOW).accepted == len(euros)
+    mixed = ["¥128.00", "128元", "RMB 99", "$12.50", "55", "(¥5.00)"]
+    rows = "".join(f'm{i},u1,2026-01-02,"{a}"\n' for i, a in enumerate(mixed))
+    path = write(tmp_path / "mixed.csv", header + rows)
+    report = ingest_file(store, "orders", path, now=NOW)
+    assert (report.accepted, report.quarantined) == (4, 2)
+    reasons = dict(store.execute("SELECT line, reason FROM quarantine").fetchall())
+    assert reasons[5] == (
+        "amount: '$12.50' is in $, while 4 of the 5 amount values with a currency loaded "
+        "with it are in ¥; amounts are summed as one currency, so convert these or load "
+        "them on their own"
+    )
+    assert reasons[7] == "amount: must not be negative, got '(¥5.00)'"
+    # Converted to yuan, the order loads and leaves the quarantine.
+    fixed = write(tmp_path / "mixed.csv", header + rows.replace("$12.50", "¥90.00"))
+    assert ingest_file(store, "orders", fixed, now=NOW).accepted == 1
+    assert store.execute("SELECT line FROM quarantine").fetchall() == [(7,)]
+    assert store.execute("SELECT amount FROM orders WHERE order_id = 'm3'").fetchall() == [(90.0,)]
+    # Order lines are summed into orders, so one line in another currency holds its order back.
+    lines = write(
+        tmp_path / "lines.csv",
+        "order_id,user_id,ts,item_id,price\n"
+        "L1,u1,2026-01-02,i1,¥10\nL1,u1,2026-01-02,i2,$3\nL2,u2,2026-01-02,i1,¥10\n",
+    )
+    report = ingest_file(store, "orders", lines, now=NOW, lines=True)
+    assert (report.accepted, report.quarantined) == (1, 2)
+    held = dict(
+        store.execute("SELECT line, reason FROM quarantine WHERE source LIKE '%lines%'").fetchall()
+    )
+    assert held[3].startswith("price: '$3' is in $, while 2 of the 3 price values")
 
 
 def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(

@@ -61,6 +61,7 @@ from retain.data.validation import (
     ValidationRules,
     build_validation_sql,
     check_time_formats,
+    mixed_currencies,
     quote_ident,
     quote_literal,
     raw_record_sql,
@@ -440,6 +441,9 @@ def _ingest_staged(
             present |= set(schema.key)
         if kept:
             present.add(_ATTRIBUTES)
+        numbers = [f.name for f in schema.fields if f.kind == "number" and f.name in present]
+        if numbers:
+            rules = replace(rules, currencies=mixed_currencies(con, _PROJECTED, numbers))
         report = IngestReport(
             table=schema.name,
             source=source,

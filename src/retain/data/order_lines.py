@@ -32,6 +32,7 @@ from retain.data.sources import STAGE_TABLE, Reject, Staged
 from retain.data.validation import (
     ValidationRules,
     build_validation_sql,
+    mixed_currencies,
     quote_ident,
     raw_record_sql,
 )
@@ -108,6 +109,8 @@ def group_order_lines(
         f"CREATE OR REPLACE TEMP VIEW _lines_src AS "
         f"SELECT _row, _line, {projected} FROM {STAGE_TABLE}"
     )
+    numbers = [f.name for f in schema.fields if f.kind == "number" and f.name in present]
+    rules = replace(rules, currencies=mixed_currencies(con, "_lines_src", numbers))
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_LINES} AS "

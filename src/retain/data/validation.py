@@ -13,7 +13,7 @@ cleaned typed value of every field plus ``_reason`` (empty when valid).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -24,9 +24,13 @@ from retain.data.schemas import Field, TableSchema
 from retain.errors import InvalidInputError
 
 __all__ = [
+    "CURRENCY_FAMILIES",
+    "CurrencyMix",
     "ValidationRules",
     "build_validation_sql",
     "check_time_formats",
+    "currency_sql",
+    "mixed_currencies",
     "quote_ident",
     "quote_literal",
     "raw_record_sql",
@@ -65,6 +69,10 @@ class ValidationRules:
         suggest_time_format: An unreadable time's reason suggests
             ``--time-format`` (files read by ``retain ingest``, not records
             sent to the API).
+        currencies: Per number field whose values name more than one
+            currency family, the load's main one (:func:`mixed_currencies`);
+            values in another family are quarantined, since amounts are
+            summed as one currency.
     """
 
     now: datetime
@@ -73,6 +81,7 @@ class ValidationRules:
     values: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     time_formats: tuple[str, ...] = ()
     suggest_time_format: bool = False
+    currencies: Mapping[str, CurrencyMix] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def quote_ident(name: str) -> str:
@@ -254,6 +263,84 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
 
 #: Currency signs and codes a spreadsheet writes beside an amount (``¥128.00``, ``128元``).
 _CURRENCY = "[$€£¥￥₹₩]|元|円|(?:CNY|RMB|USD|EUR|GBP|JPY|HKD|TWD|KRW|INR|AUD|CAD|SGD|CHF)"
+#: Currency family -> the signs and codes written for it. A sign names a family,
+#: not a currency (¥ is yuan and yen, $ many dollars), so codes of one family
+#: are not told apart either.
+CURRENCY_FAMILIES: dict[str, tuple[str, ...]] = {
+    "¥": ("¥", "￥", "元", "円", "CNY", "RMB", "JPY"),
+    "$": ("$", "USD", "AUD", "CAD", "HKD", "TWD", "SGD"),
+    "€": ("€", "EUR"),
+    "£": ("£", "GBP"),
+    "₹": ("₹", "INR"),
+    "₩": ("₩", "KRW"),
+    "CHF": ("CHF",),
+}
+
+
+@dataclass(frozen=True)
+class CurrencyMix:
+    """A number field of one load whose values name several currency families.
+
+    Attributes:
+        main: The family most values name (ties go to the first in sort order).
+        main_values: How many values name it.
+        marked_values: How many values name any currency.
+    """
+
+    main: str
+    main_values: int
+    marked_values: int
+
+
+def _family_sql(t: str) -> str:
+    """SQL: the currency family of the sign or code before or after the text ``t``, else NULL."""
+    before = f"regexp_extract({t}, '^\\s*\\(?[-+]?\\s*({_CURRENCY})', 1)"
+    after = f"regexp_extract({t}, '({_CURRENCY})\\)?\\s*$', 1)"
+    marker = f"coalesce(nullif({before}, ''), nullif({after}, ''))"
+    families = " ".join(
+        f"WHEN {marker} IN ({', '.join(quote_literal(s) for s in signs)}) "
+        f"THEN {quote_literal(family)}"
+        for family, signs in CURRENCY_FAMILIES.items()
+    )
+    return f"CASE {families} END"
+
+
+def currency_sql(t: str) -> str:
+    """SQL: the currency family written beside the number text ``t`` (``'¥'``), else NULL.
+
+    A plain number names none and skips the patterns, which keeps the usual
+    file's cost to one cast.
+    """
+    return f"CASE WHEN TRY_CAST({t} AS DOUBLE) IS NULL THEN {_family_sql(t)} END"
+
+
+def mixed_currencies(
+    con: duckdb.DuckDBPyConnection, relation: str, fields: Sequence[str]
+) -> dict[str, CurrencyMix]:
+    """The ``fields`` of ``relation`` whose values name more than one currency family.
+
+    A spreadsheet that mixes ¥128 and $12.50 in one column would otherwise be
+    summed as if both were one currency: the revenue, spend and lifetime
+    value built on it would be silently wrong.
+    """
+    found: dict[str, CurrencyMix] = {}
+    for name in fields:
+        column = quote_ident(name)
+        # The patterns read only what is not a plain number. MATERIALIZED keeps
+        # the optimiser from merging the filters, which ran them on every row.
+        counts = con.execute(
+            f"WITH odd AS MATERIALIZED (SELECT {column} FROM {relation} "
+            f"WHERE TRY_CAST({column} AS DOUBLE) IS NULL AND {column} IS NOT NULL) "
+            f"SELECT family, count(*) AS n FROM (SELECT {_family_sql(column)} AS family FROM odd) "
+            "WHERE family IS NOT NULL GROUP BY 1 ORDER BY n DESC, family"
+        ).fetchall()
+        if len(counts) > 1:
+            found[name] = CurrencyMix(
+                str(counts[0][0]), int(counts[0][1]), sum(int(n) for _, n in counts)
+            )
+    return found
+
+
 #: Digits grouped by a comma into thousands: 1,234 (a decimal comma would read 1.234).
 _COMMA_GROUPS = "[-+]?\\d{1,3}(,\\d{3})+"
 
@@ -381,6 +468,8 @@ def _rules_for(
         )
     if f.kind in ("number", "integer"):
         out.extend(_number_rules(f, t, clean, snippet))
+    if f.name in rules.currencies:
+        out.append(_currency_rule(f.name, t, snippet, rules.currencies[f.name]))
     if f.kind in ("boolean", "json"):
         what = "true/false" if f.kind == "boolean" else "valid JSON"
         out.append(
@@ -438,6 +527,20 @@ def _number_rules(f: Field, t: str, clean: str, snippet: str) -> list[Rule]:
             )
         )
     return out
+
+
+def _currency_rule(name: str, t: str, snippet: str, mix: CurrencyMix) -> Rule:
+    """A value in another currency family than most of its load's ``name`` values."""
+    family = currency_sql(t)
+    tail = quote_literal(
+        f", while {mix.main_values:,} of the {mix.marked_values:,} {name} values with a "
+        f"currency loaded with it are in {mix.main}; amounts are summed as one currency, "
+        "so convert these or load them on their own"
+    )
+    return (
+        f"{family} <> {quote_literal(mix.main)}",
+        f"'{name}: ' || {snippet} || ' is in ' || {family} || {tail}",
+    )
 
 
 def build_validation_sql(
