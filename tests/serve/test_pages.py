@@ -468,3 +468,14 @@ def test_the_campaigns_page_shows_what_a_campaign_may_do_as_configured(
     assert "the shop's own, set under" in app.get("/campaigns").text
     assert "the built-in ones; a shop sets" in client(demo_dir).get("/campaigns").text
     assert "coupon_5" not in table
+    # A shop that writes out the built-in four has chosen them; the API says so too.
+    from retain.retention.policy import DEFAULT_ACTIONS
+
+    chosen = [
+        ActionConfig(**{k: getattr(a, k) for k in ActionConfig.model_fields if hasattr(a, k)})
+        for a in DEFAULT_ACTIONS
+    ]
+    same = CampaignConfig(actions=chosen)
+    assert same.to_actions() == DEFAULT_ACTIONS
+    app = TestClient(create_app(Settings(data_dir=demo_dir, campaign=same)))
+    assert "the shop's own, set under" in app.get("/campaigns").text

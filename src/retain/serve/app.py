@@ -193,7 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/campaigns", response_class=HTMLResponse, include_in_schema=False)
     def campaigns(request: Request) -> Response:
-        return page(request, "campaigns.html", pages.campaigns_page, config.campaign.to_actions())
+        return page(
+            request,
+            "campaigns.html",
+            pages.campaigns_page,
+            config.campaign.to_actions(),
+            config.campaign.actions is not None,
+        )
 
     @app.get("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)
     def campaign(request: Request, campaign_id: str, format: str = "html") -> Response:

@@ -653,12 +653,16 @@ NO_CAMPAIGNS = (
 )
 
 
-def campaigns_page(store: Store, actions: Sequence[Action] = DEFAULT_ACTIONS) -> dict[str, Any]:
+def campaigns_page(
+    store: Store, actions: Sequence[Action] = DEFAULT_ACTIONS, configured: bool = False
+) -> dict[str, Any]:
     """Every planned campaign, newest first, and what the next one may do.
 
-    ``actions`` are the service's configured ones (``[campaign] actions``):
-    a growth team reads there what each costs and the uplift assumed for it
-    until a holdout campaign measures it.
+    ``actions`` are the service's (``[campaign] actions``, else the built-in
+    ones): a growth team reads there what each costs and the uplift assumed
+    for it until a holdout campaign measures it. ``configured`` says whether
+    the shop set them, as ``GET /v1/campaign-actions`` does: a shop that
+    wrote out the built-in four has still chosen them.
     """
     offers = [
         {
@@ -680,7 +684,7 @@ def campaigns_page(store: Store, actions: Sequence[Action] = DEFAULT_ACTIONS) ->
         }
         for a in actions
     ]
-    shown = {"actions": offers, "configured": tuple(actions) != DEFAULT_ACTIONS}
+    shown = {"actions": offers, "configured": configured}
     summaries = campaign_summaries(store)
     if summaries.empty:
         return {"empty": True, "message": NO_CAMPAIGNS, "campaigns": [], **shown}
