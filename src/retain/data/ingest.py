@@ -441,9 +441,7 @@ def _ingest_staged(
             present |= set(schema.key)
         if kept:
             present.add(_ATTRIBUTES)
-        numbers = [f.name for f in schema.fields if f.kind == "number" and f.name in present]
-        if numbers:
-            rules = replace(rules, currencies=mixed_currencies(con, _PROJECTED, numbers))
+        rules = replace(rules, currencies=mixed_currencies(con, _PROJECTED, schema, present))
         report = IngestReport(
             table=schema.name,
             source=source,

@@ -109,8 +109,7 @@ def group_order_lines(
         f"CREATE OR REPLACE TEMP VIEW _lines_src AS "
         f"SELECT _row, _line, {projected} FROM {STAGE_TABLE}"
     )
-    numbers = [f.name for f in schema.fields if f.kind == "number" and f.name in present]
-    rules = replace(rules, currencies=mixed_currencies(con, "_lines_src", numbers))
+    rules = replace(rules, currencies=mixed_currencies(con, "_lines_src", schema, present))
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_LINES} AS "

@@ -13,7 +13,8 @@ cleaned typed value of every field plus ``_reason`` (empty when valid).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -29,7 +30,6 @@ __all__ = [
     "ValidationRules",
     "build_validation_sql",
     "check_time_formats",
-    "currency_sql",
     "mixed_currencies",
     "quote_ident",
     "quote_literal",
@@ -261,11 +261,10 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
     raise AssertionError(f"unhandled field kind {f.kind}")
 
 
-#: Currency signs and codes a spreadsheet writes beside an amount (``¥128.00``, ``128元``).
-_CURRENCY = "[$€£¥￥₹₩]|元|円|(?:CNY|RMB|USD|EUR|GBP|JPY|HKD|TWD|KRW|INR|AUD|CAD|SGD|CHF)"
-#: Currency family -> the signs and codes written for it. A sign names a family,
-#: not a currency (¥ is yuan and yen, $ many dollars), so codes of one family
-#: are not told apart either.
+#: Currency family -> the signs and codes a spreadsheet writes beside an amount
+#: (``¥128.00``, ``128元``, ``USD 12``). A sign names a family, not a currency
+#: (¥ is yuan and yen, $ many dollars), so codes of one family are not told
+#: apart either.
 CURRENCY_FAMILIES: dict[str, tuple[str, ...]] = {
     "¥": ("¥", "￥", "元", "円", "CNY", "RMB", "JPY"),
     "$": ("$", "USD", "AUD", "CAD", "HKD", "TWD", "SGD"),
@@ -275,6 +274,8 @@ CURRENCY_FAMILIES: dict[str, tuple[str, ...]] = {
     "₩": ("₩", "KRW"),
     "CHF": ("CHF",),
 }
+#: Any of them, as a regular expression.
+_CURRENCY = "|".join(re.escape(s) for signs in CURRENCY_FAMILIES.values() for s in signs)
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def _family_sql(t: str) -> str:
     return f"CASE {families} END"
 
 
-def currency_sql(t: str) -> str:
+def _currency_sql(t: str) -> str:
     """SQL: the currency family written beside the number text ``t`` (``'¥'``), else NULL.
 
     A plain number names none and skips the patterns, which keeps the usual
@@ -315,16 +316,19 @@ def currency_sql(t: str) -> str:
 
 
 def mixed_currencies(
-    con: duckdb.DuckDBPyConnection, relation: str, fields: Sequence[str]
+    con: duckdb.DuckDBPyConnection, relation: str, schema: TableSchema, present: set[str]
 ) -> dict[str, CurrencyMix]:
-    """The ``fields`` of ``relation`` whose values name more than one currency family.
+    """The number fields of ``relation`` whose values name more than one currency family.
+
+    ``relation`` holds the ``present`` fields of ``schema`` as text, before
+    validation; the result goes into :attr:`ValidationRules.currencies`.
 
     A spreadsheet that mixes ¥128 and $12.50 in one column would otherwise be
     summed as if both were one currency: the revenue, spend and lifetime
     value built on it would be silently wrong.
     """
     found: dict[str, CurrencyMix] = {}
-    for name in fields:
+    for name in (f.name for f in schema.fields if f.kind == "number" and f.name in present):
         column = quote_ident(name)
         # The patterns read only what is not a plain number. MATERIALIZED keeps
         # the optimiser from merging the filters, which ran them on every row.
@@ -531,7 +535,7 @@ def _number_rules(f: Field, t: str, clean: str, snippet: str) -> list[Rule]:
 
 def _currency_rule(name: str, t: str, snippet: str, mix: CurrencyMix) -> Rule:
     """A value in another currency family than most of its load's ``name`` values."""
-    family = currency_sql(t)
+    family = _currency_sql(t)
     tail = quote_literal(
         f", while {mix.main_values:,} of the {mix.marked_values:,} {name} values with a "
         f"currency loaded with it are in {mix.main}; amounts are summed as one currency, "
