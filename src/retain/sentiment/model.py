@@ -36,8 +36,8 @@ __all__ = ["NARROW_TRAINING", "ReviewScore", "SentimentModel", "SentimentSetting
 
 _C_GRID = (0.1, 0.3, 1.0)
 #: Fewer distinct training texts than this and the model knows their wording
-#: and little else: the demo shop's 248 phrase-built review texts teach it that
-#: 不 is negative, so 质量不错 ("quality is good") reads as a complaint.
+#: and little else: the demo shop's 483 phrase-built review texts read its
+#: phrases right but "not bad at all" as a complaint.
 NARROW_TRAINING = 2_000
 _MODEL_FILE = "sentiment.json"
 _ARRAYS_FILE = "sentiment.npz"
