@@ -18,6 +18,7 @@ def _fresh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "RETAIN_STORE_URL",
         "RETAIN_CONFIG",
         "RETAIN_INGEST__BATCH_SIZE",
+        "RETAIN_CURRENCY",
     ):
         monkeypatch.delenv(key, raising=False)
     get_settings.cache_clear()
@@ -41,6 +42,14 @@ def test_invalid_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(
         ConfigError, match=r"ingest.batch_size: Input should be greater than or equal to 1"
     ):
+        get_settings()
+
+
+def test_the_shops_currency_is_an_iso_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().currency is None
+    assert Settings(currency=" cny ").currency == "CNY"
+    monkeypatch.setenv("RETAIN_CURRENCY", "yuan")
+    with pytest.raises(ConfigError, match=r"currency: .*'yuan' is not an ISO 4217 currency code"):
         get_settings()
 
 

@@ -293,11 +293,29 @@ class Settings(BaseSettings):
         None,
         description="Store location; defaults to duckdb:///<data_dir>/retain.duckdb.",
     )
+    currency: str | None = Field(
+        None,
+        description="The shop's currency, an ISO 4217 code (CNY, USD, EUR). Amounts are "
+        "summed as one currency: with it named, ingestion quarantines amounts written in "
+        "another, and amounts are shown with its sign; unset, they are plain numbers.",
+    )
     ingest: IngestSettings = IngestSettings()
     recommend: RecommendConfig = RecommendConfig()
     assistant: AssistantConfig = AssistantConfig()
     campaign: CampaignConfig = CampaignConfig()
     service: ServiceConfig = ServiceConfig()
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str | None) -> str | None:
+        from retain.currency import CURRENCY_CODE
+
+        if not value:
+            return None
+        code = value.strip().upper()
+        if not CURRENCY_CODE.match(code):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code such as CNY, USD or EUR")
+        return code
 
     @field_validator("store_url")
     @classmethod

@@ -221,7 +221,7 @@ def test_a_file_that_mixes_currencies_keeps_its_main_one_and_quarantines_the_res
     reasons = dict(store.execute("SELECT line, reason FROM quarantine").fetchall())
     assert reasons[5] == (
         "amount: '$12.50' is in $, while 4 of the 5 amount values with a currency loaded "
-        "with it are in ¥; amounts are summed as one currency, so convert these or load "
+        "with it are in ¥, and amounts are summed as one currency: convert these or load "
         "them on their own"
     )
     assert reasons[7] == "amount: must not be negative, got '(¥5.00)'"
@@ -242,6 +242,80 @@ def test_a_file_that_mixes_currencies_keeps_its_main_one_and_quarantines_the_res
         store.execute("SELECT line, reason FROM quarantine WHERE source LIKE '%lines%'").fetchall()
     )
     assert held[3].startswith("price: '$3' is in $, while 2 of the 3 price values")
+
+
+def test_a_shop_that_names_its_currency_refuses_amounts_in_another(
+    store: Store, tmp_path: Path
+) -> None:
+    """A file wholly in dollars looks consistent on its own; only the shop's own
+    currency shows that its amounts must not be summed with the yuan already stored."""
+    header = "order_id,user_id,ts,amount\n"
+    amounts = ["¥128.00", "128元", "RMB 99", "55", "$12.50", "JPY 100", "1.234,56 €"]
+    rows = "".join(f'c{i},u1,2026-01-02,"{a}"\n' for i, a in enumerate(amounts))
+    path = write(tmp_path / "cny.csv", header + rows)
+    report = ingest_file(store, "orders", path, now=NOW, currency="CNY")
+    assert (report.accepted, report.quarantined) == (4, 3)
+    reasons = dict(store.execute("SELECT line, reason FROM quarantine").fetchall())
+    assert reasons[6] == (
+        "amount: '$12.50' is in $, not this shop's currency, CNY (the currency setting), "
+        "and amounts are summed as one currency: convert it to CNY before loading"
+    )
+    assert reasons[7].startswith("amount: 'JPY 100' is in JPY, not this shop's currency, CNY")
+    assert reasons[8].startswith("amount: '1.234,56 €' is in €, not this shop's currency")
+    # One currency throughout passes the within-file check, not the shop's.
+    dollars = write(tmp_path / "usd.csv", header + 'd1,u1,2026-01-02,"$5"\nd2,u1,2026-01-02,$7\n')
+    assert ingest_file(store, "orders", dollars, now=NOW).accepted == 2
+    store.execute("DELETE FROM orders WHERE order_id LIKE 'd%'")
+    dollars = write(tmp_path / "usd2.csv", header + 'd1,u1,2026-01-02,"$5"\nd2,u1,2026-01-02,$7\n')
+    assert ingest_file(store, "orders", dollars, now=NOW, currency="CNY").quarantined == 2
+    # A dollar shop tells its dollar from Hong Kong's, which a sign alone cannot.
+    mixed = write(tmp_path / "hkd.csv", header + "h1,u1,2026-01-02,$5\nh2,u1,2026-01-02,HKD 7\n")
+    report = ingest_file(store, "orders", mixed, now=NOW, currency="USD")
+    assert (report.accepted, report.quarantined) == (1, 1)
+    with pytest.raises(InvalidInputError, match="'yuan' is not an ISO 4217 code"):
+        ingest_file(store, "orders", mixed, now=NOW, currency="yuan")
+
+
+def test_an_orders_currency_column_is_checked_and_kept(store: Store, tmp_path: Path) -> None:
+    """Shop exports name each order's currency in a column of its own (Shopify's Currency)."""
+    header = "order_id,user_id,ts,amount,Currency\n"
+    rows = "o1,u1,2026-01-02,10,CNY\no2,u1,2026-01-03,20,cny\no3,u2,2026-01-02,30,USD\n"
+    rows += "o4,u2,2026-01-04,40,US Dollar\no5,u3,2026-01-02,50,\n"
+    path = write(tmp_path / "o.csv", header + rows)
+    report = ingest_file(store, "orders", path, now=NOW)
+    assert (report.accepted, report.quarantined) == (3, 2)
+    stored = store.execute("SELECT order_id, currency FROM orders ORDER BY 1").fetchall()
+    assert stored == [("o1", "CNY"), ("o2", "CNY"), ("o5", None)]
+    reasons = dict(store.execute("SELECT line, reason FROM quarantine").fetchall())
+    assert reasons[4] == (
+        "currency: 'USD' is not CNY, the currency of 2 of the 3 currency values loaded with "
+        "it, and amounts are summed as one currency: convert these or load them on their own"
+    )
+    assert reasons[5] == "currency: 'US Dollar' is not a currency code such as CNY or USD"
+    # Against the shop's own currency, a file wholly in another is refused.
+    usd = write(tmp_path / "usd.csv", header + "u1,u1,2026-01-02,10,USD\n")
+    report = ingest_file(store, "orders", usd, now=NOW, currency="CNY")
+    assert report.quarantined == 1
+    reason = store.execute("SELECT reason FROM quarantine WHERE line = 2 AND source LIKE '%usd%'")
+    assert reason.fetchall()[0][0].startswith(
+        "currency: 'USD' is not this shop's currency, CNY (the currency setting)"
+    )
+    # Order lines carry it to their order; a line in another currency holds its order back.
+    lines = write(
+        tmp_path / "lines.csv",
+        "order_id,user_id,ts,item_id,price,currency\n"
+        "L1,u1,2026-01-02,i1,10,CNY\nL1,u1,2026-01-02,i2,3,USD\nL2,u2,2026-01-02,i1,10,CNY\n",
+    )
+    report = ingest_file(store, "orders", lines, now=NOW, lines=True, currency="CNY")
+    assert (report.accepted, report.quarantined) == (1, 2)
+    assert store.execute("SELECT currency FROM orders WHERE order_id = 'L2'").fetchall() == [
+        ("CNY",)
+    ]
+    held = dict(
+        store.execute("SELECT line, reason FROM quarantine WHERE source LIKE '%lines%'").fetchall()
+    )
+    assert held[2] == "order L1 is loaded only whole: line 3 of this order is invalid"
+    assert held[3].startswith("currency: 'USD' is not this shop's currency, CNY")
 
 
 def test_malformed_csv_records_and_bad_utf8_are_quarantined_with_lines(

@@ -88,12 +88,14 @@ def test_read_only_open_of_a_missing_store_says_what_to_do(tmp_path: Path) -> No
 
 
 def test_a_store_an_older_version_wrote_gains_the_new_fields(tmp_path: Path) -> None:
-    """Orders gained ``status_ts``: an older store still reads (the field as empty)
-    and gets the column, its rows kept, the first time it is opened for writing."""
+    """Orders gained ``status_ts`` and ``currency``: an older store still reads (the
+    fields as empty) and gets the columns, its rows kept, the first time it is opened
+    for writing."""
     from retain.features.customer import FeatureTables, purchase_occasions
 
     path = tmp_path / "old.duckdb"
     with Store.open(path) as s:
+        s.execute("ALTER TABLE orders DROP COLUMN currency")
         s.execute("ALTER TABLE orders DROP COLUMN status_ts")
         s.execute("INSERT INTO orders VALUES ('o1', 'u1', '2026-01-02', 5.0, 1, 'completed', NULL)")
     with Store.open(path, read_only=True) as s:
@@ -102,5 +104,5 @@ def test_a_store_an_older_version_wrote_gains_the_new_fields(tmp_path: Path) -> 
         day = pd.Timestamp("2026-01-03").date()
         assert tables.fetch(purchase_occasions(tables.orders, day)).spend.tolist() == [5.0]
     with Store.open(path) as s:
-        assert s.columns("orders")[-1] == "status_ts"
+        assert s.columns("orders")[-2:] == ["status_ts", "currency"]
         assert s.count("orders") == 1

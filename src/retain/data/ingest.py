@@ -41,6 +41,7 @@ from typing import cast
 import duckdb
 import pyarrow as pa
 
+from retain.currency import CURRENCY_CODE
 from retain.data.loaders import FORMATS as PUBLIC_FORMATS
 from retain.data.order_lines import ORDER_LINES, group_order_lines
 from retain.data.schemas import TableSchema, get_schema
@@ -140,6 +141,7 @@ def ingest_file(
     constants: Mapping[str, str] | None = None,
     encoding: str | None = None,
     time_formats: Sequence[str] = (),
+    currency: str | None = None,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -183,6 +185,10 @@ def ingest_file(
             ISO 8601 and the other built-in forms, which still apply.
             Day-first and month-first dates look alike, so neither is
             guessed.
+        currency: The shop's currency, an ISO 4217 code (the ``currency``
+            setting). An amount written in another (``$12.50`` in a CNY
+            shop) and a ``currency`` column naming another are quarantined;
+            unset, a load is only checked for mixing currencies within itself.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -218,6 +224,7 @@ def ingest_file(
             on_progress=on_progress,
             values=values,
             constants=constants,
+            currency=currency,
         )
     if format is not None and format not in FILE_FORMATS:
         known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
@@ -232,7 +239,15 @@ def ingest_file(
         str(source.resolve()),
         fmt,
         mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars, values, formats, from_file=True),
+        _rules(
+            now,
+            future_tolerance_seconds,
+            max_text_chars,
+            values,
+            formats,
+            from_file=True,
+            currency=currency,
+        ),
         batch_size,
         on_progress,
         lines=lines,
@@ -255,6 +270,7 @@ def ingest_arrow(
     on_progress: ProgressCallback | None = None,
     values: Mapping[str, Mapping[str, str]] | None = None,
     constants: Mapping[str, str] | None = None,
+    currency: str | None = None,
 ) -> IngestReport:
     """Like :func:`ingest_file` for records already in memory (loaders use it).
 
@@ -274,7 +290,7 @@ def ingest_arrow(
         source,
         format,
         mapping,
-        _rules(now, future_tolerance_seconds, max_text_chars, values),
+        _rules(now, future_tolerance_seconds, max_text_chars, values, currency=currency),
         batch_size,
         on_progress,
         constants=constants,
@@ -367,7 +383,12 @@ def _rules(
     time_formats: tuple[str, ...] = (),
     *,
     from_file: bool = False,
+    currency: str | None = None,
 ) -> ValidationRules:
+    if currency is not None and not CURRENCY_CODE.match(currency):
+        raise InvalidInputError(
+            f"currency {currency!r} is not an ISO 4217 code such as CNY, USD or EUR"
+        )
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     return ValidationRules(
         moment,
@@ -376,6 +397,7 @@ def _rules(
         MappingProxyType(dict(values or {})),
         time_formats,
         suggest_time_format=from_file,
+        currency=currency,
     )
 
 

@@ -59,6 +59,7 @@ ORDER_LINES = TableSchema(
             not_before="ts",
             description="When the order took its status.",
         ),
+        Field("currency", "currency", description="ISO 4217 code of the line's amounts."),
     ),
     key=("order_id",),
     mode="append",
@@ -176,6 +177,8 @@ def _stage_orders(con: duckdb.DuckDBPyConnection, present: set[str]) -> tuple[st
         columns["num_items"] = f"CAST(CAST(round(sum({quantity})) AS BIGINT) AS VARCHAR)"
     if "status" in present:
         columns["status"] = "any_value(status)"
+    if "currency" in present:
+        columns["currency"] = "any_value(currency)"
     if "status_ts" in present:
         columns["status_ts"] = "strftime(max(status_ts), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
     if "item_id" in present:

@@ -39,13 +39,16 @@ __all__ = [
     "purchase_sql",
 ]
 
-FieldKind = Literal["id", "text", "timestamp", "number", "integer", "boolean", "json", "language"]
+FieldKind = Literal[
+    "id", "text", "timestamp", "number", "integer", "boolean", "json", "language", "currency"
+]
 
 _SQL_TYPES: Mapping[FieldKind, str] = MappingProxyType(
     {
         "id": "VARCHAR",
         "text": "VARCHAR",
         "language": "VARCHAR",
+        "currency": "VARCHAR",
         "json": "VARCHAR",
         "timestamp": "TIMESTAMP",
         "number": "DOUBLE",
@@ -325,6 +328,13 @@ ORDERS = TableSchema(
             not_before="ts",
             description="When the order took its status: before it, a cancelled, returned "
             "or refunded order still counts as a purchase. Empty: the status holds from ts.",
+        ),
+        Field(
+            "currency",
+            "currency",
+            description="ISO 4217 code of the amount (CNY, USD). Amounts are summed as one "
+            "currency: one in another than the shop's (the currency setting), or than most "
+            "of its file's, is quarantined.",
         ),
     ),
     key=("order_id",),

@@ -21,6 +21,7 @@ from types import MappingProxyType
 
 import duckdb
 
+from retain.currency import CURRENCY_FAMILIES, MARKERS, markers_for
 from retain.data.schemas import Field, TableSchema
 from retain.errors import InvalidInputError
 
@@ -48,7 +49,9 @@ _RAW_CHARS = 2000
 #: anonymous row of a views log written by R would be one user called "NA".
 #: Free text keeps them: a review may say "None".
 MISSING_MARKERS: tuple[str, ...] = ("NA", "N/A", "#N/A", "NULL", "NONE", "NAN", "NIL")
-_MARKED_KINDS = frozenset({"id", "number", "integer", "timestamp", "boolean", "language"})
+_MARKED_KINDS = frozenset(
+    {"id", "number", "integer", "timestamp", "boolean", "language", "currency"}
+)
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,14 @@ class ValidationRules:
             ``--time-format`` (files read by ``retain ingest``, not records
             sent to the API).
         currencies: Per number field whose values name more than one
-            currency family, the load's main one (:func:`mixed_currencies`);
-            values in another family are quarantined, since amounts are
-            summed as one currency.
+            currency family, or ``currency`` field holding more than one
+            code, the load's main one (:func:`mixed_currencies`); values in
+            another are quarantined, since amounts are summed as one
+            currency. Used only when the shop names no currency.
+        currency: The shop's currency (ISO 4217), when it names one: an
+            amount written in another currency, or a ``currency`` column
+            holding another code, is quarantined, whatever the rest of the
+            load holds.
     """
 
     now: datetime
@@ -82,6 +90,7 @@ class ValidationRules:
     time_formats: tuple[str, ...] = ()
     suggest_time_format: bool = False
     currencies: Mapping[str, CurrencyMix] = field(default_factory=lambda: MappingProxyType({}))
+    currency: str | None = None
 
 
 def quote_ident(name: str) -> str:
@@ -241,6 +250,8 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
         )
     if f.kind == "language":
         return f"lower({t})"
+    if f.kind == "currency":
+        return f"upper({t})"
     if f.kind == "timestamp":
         return _timestamp_sql(raw, formats)
     if f.kind == "number":
@@ -261,21 +272,9 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
     raise AssertionError(f"unhandled field kind {f.kind}")
 
 
-#: Currency family -> the signs and codes a spreadsheet writes beside an amount
-#: (``¥128.00``, ``128元``, ``USD 12``). A sign names a family, not a currency
-#: (¥ is yuan and yen, $ many dollars), so codes of one family are not told
-#: apart either.
-CURRENCY_FAMILIES: dict[str, tuple[str, ...]] = {
-    "¥": ("¥", "￥", "元", "円", "CNY", "RMB", "JPY"),
-    "$": ("$", "USD", "AUD", "CAD", "HKD", "TWD", "SGD"),
-    "€": ("€", "EUR"),
-    "£": ("£", "GBP"),
-    "₹": ("₹", "INR"),
-    "₩": ("₩", "KRW"),
-    "CHF": ("CHF",),
-}
-#: Any of them, as a regular expression.
-_CURRENCY = "|".join(re.escape(s) for signs in CURRENCY_FAMILIES.values() for s in signs)
+#: Any sign or code written beside an amount (:data:`retain.currency.MARKERS`),
+#: as a regular expression.
+_CURRENCY = "|".join(re.escape(s) for s in MARKERS)
 
 
 @dataclass(frozen=True)
@@ -293,11 +292,16 @@ class CurrencyMix:
     marked_values: int
 
 
-def _family_sql(t: str) -> str:
-    """SQL: the currency family of the sign or code before or after the text ``t``, else NULL."""
+def _marker_sql(t: str) -> str:
+    """SQL: the sign or code before or after the number text ``t`` (``'¥'``, ``'USD'``)."""
     before = f"regexp_extract({t}, '^\\s*\\(?[-+]?\\s*({_CURRENCY})', 1)"
     after = f"regexp_extract({t}, '({_CURRENCY})\\)?\\s*$', 1)"
-    marker = f"coalesce(nullif({before}, ''), nullif({after}, ''))"
+    return f"coalesce(nullif({before}, ''), nullif({after}, ''))"
+
+
+def _family_sql(t: str) -> str:
+    """SQL: the currency family of the sign or code before or after the text ``t``, else NULL."""
+    marker = _marker_sql(t)
     families = " ".join(
         f"WHEN {marker} IN ({', '.join(quote_literal(s) for s in signs)}) "
         f"THEN {quote_literal(family)}"
@@ -318,7 +322,9 @@ def _currency_sql(t: str) -> str:
 def mixed_currencies(
     con: duckdb.DuckDBPyConnection, relation: str, schema: TableSchema, present: set[str]
 ) -> dict[str, CurrencyMix]:
-    """The number fields of ``relation`` whose values name more than one currency family.
+    """The fields of ``relation`` that name more than one currency: number fields
+    whose values carry signs or codes of several families, and ``currency``
+    columns holding several codes.
 
     ``relation`` holds the ``present`` fields of ``schema`` as text, before
     validation; the result goes into :attr:`ValidationRules.currencies`.
@@ -328,18 +334,30 @@ def mixed_currencies(
     value built on it would be silently wrong.
     """
     found: dict[str, CurrencyMix] = {}
-    for name in (f.name for f in schema.fields if f.kind == "number" and f.name in present):
-        column = quote_ident(name)
-        # The patterns read only what is not a plain number. MATERIALIZED keeps
-        # the optimiser from merging the filters, which ran them on every row.
-        counts = con.execute(
-            f"WITH odd AS MATERIALIZED (SELECT {column} FROM {relation} "
-            f"WHERE TRY_CAST({column} AS DOUBLE) IS NULL AND {column} IS NOT NULL) "
-            f"SELECT family, count(*) AS n FROM (SELECT {_family_sql(column)} AS family FROM odd) "
-            "WHERE family IS NOT NULL GROUP BY 1 ORDER BY n DESC, family"
-        ).fetchall()
+    for f in schema.fields:
+        if f.name not in present or f.kind not in ("number", "currency"):
+            continue
+        column = quote_ident(f.name)
+        if f.kind == "currency":
+            code = f"upper(trim({column}))"
+            markers = ", ".join(quote_literal(m) for m in MISSING_MARKERS)
+            sql = (
+                f"SELECT {code}, count(*) AS n FROM {relation} "
+                f"WHERE regexp_full_match(trim({column}), '[A-Za-z]{{3}}') "
+                f"AND {code} NOT IN ({markers}) GROUP BY 1 ORDER BY n DESC, 1"
+            )
+        else:
+            # The patterns read only what is not a plain number. MATERIALIZED keeps
+            # the optimiser from merging the filters, which ran them on every row.
+            sql = (
+                f"WITH odd AS MATERIALIZED (SELECT {column} FROM {relation} "
+                f"WHERE TRY_CAST({column} AS DOUBLE) IS NULL AND {column} IS NOT NULL) "
+                f"SELECT family, count(*) AS n FROM (SELECT {_family_sql(column)} AS family "
+                "FROM odd) WHERE family IS NOT NULL GROUP BY 1 ORDER BY n DESC, family"
+            )
+        counts = con.execute(sql).fetchall()
         if len(counts) > 1:
-            found[name] = CurrencyMix(
+            found[f.name] = CurrencyMix(
                 str(counts[0][0]), int(counts[0][1]), sum(int(n) for _, n in counts)
             )
     return found
@@ -472,8 +490,17 @@ def _rules_for(
         )
     if f.kind in ("number", "integer"):
         out.extend(_number_rules(f, t, clean, snippet))
-    if f.name in rules.currencies:
-        out.append(_currency_rule(f.name, t, snippet, rules.currencies[f.name]))
+    if f.kind == "currency":
+        out.append(
+            (
+                f"{present} AND NOT regexp_full_match({clean}, '[A-Z]{{3}}')",
+                f"'{name}: ' || {snippet} || ' is not a currency code such as CNY or USD'",
+            )
+        )
+    if rules.currency is not None and f.kind in ("number", "currency"):
+        out.append(_shop_currency_rule(f, t, clean, snippet, rules.currency))
+    elif f.name in rules.currencies:
+        out.append(_currency_rule(f, t, clean, snippet, rules.currencies[f.name]))
     if f.kind in ("boolean", "json"):
         what = "true/false" if f.kind == "boolean" else "valid JSON"
         out.append(
@@ -533,18 +560,47 @@ def _number_rules(f: Field, t: str, clean: str, snippet: str) -> list[Rule]:
     return out
 
 
-def _currency_rule(name: str, t: str, snippet: str, mix: CurrencyMix) -> Rule:
-    """A value in another currency family than most of its load's ``name`` values."""
-    family = _currency_sql(t)
-    tail = quote_literal(
-        f", while {mix.main_values:,} of the {mix.marked_values:,} {name} values with a "
-        f"currency loaded with it are in {mix.main}; amounts are summed as one currency, "
-        "so convert these or load them on their own"
-    )
-    return (
-        f"{family} <> {quote_literal(mix.main)}",
-        f"'{name}: ' || {snippet} || ' is in ' || {family} || {tail}",
-    )
+def _named_currency_sql(f: Field, t: str, clean: str) -> str:
+    """SQL: the currency a value of ``f`` names (a sign, a code, or the code of a
+    ``currency`` column), else NULL."""
+    if f.kind == "currency":
+        return f"CASE WHEN regexp_full_match({clean}, '[A-Z]{{3}}') THEN {clean} END"
+    return f"CASE WHEN TRY_CAST({t} AS DOUBLE) IS NULL THEN {_marker_sql(t)} END"
+
+
+def _currency_rule(f: Field, t: str, clean: str, snippet: str, mix: CurrencyMix) -> Rule:
+    """A value in another currency than most of its load's values of ``f``."""
+    # No "; " in a reason: it joins a record's reasons, and the API splits on it.
+    tail = "and amounts are summed as one currency: convert these or load them on their own"
+    if f.kind == "currency":
+        named = _named_currency_sql(f, t, clean)
+        message = quote_literal(
+            f" is not {mix.main}, the currency of {mix.main_values:,} of the "
+            f"{mix.marked_values:,} {f.name} values loaded with it, {tail}"
+        )
+    else:  # families, not signs: ¥ beside 元 is one currency
+        named = _currency_sql(t)
+        message = f"' is in ' || {named} || " + quote_literal(
+            f", while {mix.main_values:,} of the {mix.marked_values:,} {f.name} values "
+            f"with a currency loaded with it are in {mix.main}, {tail}"
+        )
+    return (f"{named} <> {quote_literal(mix.main)}", f"'{f.name}: ' || {snippet} || {message}")
+
+
+def _shop_currency_rule(f: Field, t: str, clean: str, snippet: str, currency: str) -> Rule:
+    """A value in another currency than the shop's (the ``currency`` setting)."""
+    named = _named_currency_sql(f, t, clean)
+    shop = f"this shop's currency, {currency} (the currency setting), and amounts are summed "
+    tail = f"{shop}as one currency: convert it to {currency} before loading"
+    if f.kind == "currency":
+        allowed: tuple[str, ...] = (currency,)
+        message = quote_literal(f" is not {tail}")
+    else:
+        allowed = markers_for(currency)
+        message = f"' is in ' || {named} || " + quote_literal(f", not {tail}")
+    listed = ", ".join(quote_literal(m) for m in allowed)
+    other = f"{named} NOT IN ({listed})" if allowed else f"{named} IS NOT NULL"
+    return (other, f"'{f.name}: ' || {snippet} || {message}")
 
 
 def build_validation_sql(
@@ -590,6 +646,10 @@ def build_validation_sql(
             clean = _detect_language_sql(text)
         elif f.default_sql is not None:
             clean = f"coalesce({clean}, {f.default_sql})"
+        elif f.kind == "currency" and rules.currency is not None:
+            # Loaded under the shop's currency, a record says so: the stored
+            # amounts stay readable whatever the setting later becomes.
+            clean = f"coalesce({clean}, {quote_literal(rules.currency)})"
         clean_cols.append(f"{clean} AS {quote_ident(f.name)}")
         checks.extend(_rules_for(f, raw, quote_ident(f.name), rules, source))
     if schema.item_optional_for:

@@ -47,6 +47,7 @@ def intake_events(
             source,
             future_tolerance_seconds=settings.future_tolerance_seconds,
             max_text_chars=settings.max_text_chars,
+            currency=state.config.currency,
             claim=state.replica.claim if state.replica is not None else None,
         )
     explicit = [str(r["event_id"]) for r in records if r.get("event_id") is not None]
@@ -58,6 +59,7 @@ def intake_events(
             source,
             future_tolerance_seconds=settings.future_tolerance_seconds,
             max_text_chars=settings.max_text_chars,
+            currency=state.config.currency,
         )
         errors = store.execute(
             "SELECT line - 1, reason FROM quarantine WHERE source = ? ORDER BY line", [source]
@@ -82,6 +84,7 @@ def ingest_batch(
     *,
     future_tolerance_seconds: int,
     max_text_chars: int,
+    currency: str | None = None,
 ) -> IngestReport:
     """One API batch through the shared ingestion (records numbered from 1 as lines)."""
     return ingest_arrow(
@@ -92,6 +95,7 @@ def ingest_batch(
         format="api",
         future_tolerance_seconds=future_tolerance_seconds,
         max_text_chars=max_text_chars,
+        currency=currency,
     )
 
 

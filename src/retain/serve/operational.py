@@ -173,6 +173,7 @@ class PostgresStore:
         *,
         future_tolerance_seconds: int = 300,
         max_text_chars: int = 1_000_000,
+        currency: str | None = None,
         claim: Callable[[list[int]], None] | None = None,
     ) -> EventIntake:
         """Validate ``records`` as ``retain ingest`` would, then commit them in one transaction.
@@ -211,6 +212,7 @@ class PostgresStore:
                     source,
                     future_tolerance_seconds=future_tolerance_seconds,
                     max_text_chars=max_text_chars,
+                    currency=currency,
                 )
                 valid = scratch.query_arrow(
                     "SELECT * FROM events WHERE NOT list_contains(?, event_id) "
