@@ -18,8 +18,10 @@ from tests.conftest import write
 RETAIN = [sys.executable, "-m", "retain.cli"]
 
 
-def retain(*args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RETAIN_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+def retain(
+    *args: str, data_dir: Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RETAIN_DATA_DIR": str(data_dir), "COLUMNS": "200", **(env or {})}
     env.pop("RETAIN_CONFIG", None)
     return subprocess.run(
         [*RETAIN, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
@@ -97,6 +99,16 @@ def test_order_lines_and_status_updates_from_the_command_line(
     assert "quarantined 1" in flat.stdout and "with --lines" in flat.stdout
     wrong = retain("ingest", "events", str(placed), "--lines", data_dir=data_dir, cwd=tmp_path)
     assert wrong.returncode == 1 and "does not apply to events" in wrong.stderr
+    # A shop that names its currency holds back an export in another and shows its sign.
+    dollars = write(tmp_path / "usd.csv", head.replace("Status", "Status,Currency")
+                    + "#2001,C2,2026-01-03,S1,1,9,completed,USD\n")  # fmt: skip
+    cny = {"RETAIN_CURRENCY": "CNY"}
+    held = retain("ingest", "orders", str(dollars), "--lines", *maps, data_dir=data_dir,
+                  cwd=tmp_path, env=cny)  # fmt: skip
+    assert "quarantined 1" in held.stdout, held.stdout
+    assert "currency: 'USD' is not this shop's currency, CNY" in held.stdout
+    status = retain("status", data_dir=data_dir, cwd=tmp_path, env=cny)
+    assert "completed revenue ¥0.00" in status.stdout, status.stdout
 
 
 def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, data_dir: Path) -> None:

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from retain.config import Settings, get_settings
+from retain.currency import format_money
 from retain.data.ingest import IngestReport, ingest_file
 from retain.data.loaders import FORMATS as PUBLIC_FORMATS
 from retain.data.schemas import INPUT_TABLES
@@ -101,6 +102,11 @@ def _parse_values(pairs: list[str]) -> dict[str, dict[str, str]]:
             )
         values.setdefault(field.strip(), {})[source_value.strip()] = value.strip()
     return values
+
+
+def _money(amount: float) -> str:
+    """An amount in the shop's currency (the ``currency`` setting), as a team reads it."""
+    return format_money(amount, get_settings().currency)
 
 
 def _print_report(report: IngestReport) -> None:
@@ -211,6 +217,7 @@ def ingest(
         "batch_size": size,
         "future_tolerance_seconds": settings.ingest.future_tolerance_seconds,
         "max_text_chars": settings.ingest.max_text_chars,
+        "currency": settings.currency,
     }
     with _open_store(settings) as store, _progress(file) as on_progress:
         report = ingest_file(
@@ -384,7 +391,7 @@ def _print_summary(summary: dict[str, Any], settings: Settings) -> None:
         f"{'; '.join(spans)}; "
         f"{summary['buyers']:,} buyers, repeat-purchase rate "
         f"{'n/a' if rate is None else f'{rate:.1%}'}, "
-        f"completed revenue {summary['completed_revenue']:,.2f}"
+        f"completed revenue {_money(summary['completed_revenue'])}"
     )
 
 
@@ -617,7 +624,7 @@ def scores(
             f"{row.churn_risk:.1%}",
             f"{row.repurchase_probability:.1%}",
             f"{row.expected_purchases:.2f}",
-            f"{row.expected_lifetime_value:,.2f}",
+            _money(row.expected_lifetime_value),
             "; ".join(cast(list[str], row.reasons)),
         )
     out.print(table)
@@ -823,7 +830,7 @@ def segments(
             f"{int(row['customers']):,} ({row['customers'] / len(scored):.0%})",
             f"{row['recency']:.0f}",
             f"{row['frequency']:.1f}",
-            f"{row['monetary']:,.2f}",
+            _money(row["monetary"]),
             f"{segment.description}; {segment.action}",
         )
     out.print(table)
@@ -977,17 +984,17 @@ def campaign(
         table.add_row(
             str(row["user_id"]),
             str(row["action"]),
-            f"{row['expected_cost']:,.2f}",
+            _money(row["expected_cost"]),
             f"{row['uplift'] * 100:.1f} pts",
-            f"{row['expected_net_value']:,.2f}",
+            _money(row["expected_net_value"]),
             str(row["reason"]),
         )
     out.print(table)
     counts = ", ".join(f"{n} {a}" for a, n in plan.action.value_counts().items()) or "nobody"
     out.print(
         f"{len(plan):,} of {result.customers_considered:,} customers get an action ({counts}); "
-        f"expected cost {result.expected_cost:,.2f} of {budget:,.2f}, expected net value "
-        f"{result.expected_net_value:,.2f}" + (f"; written to {csv}" if csv else "")
+        f"expected cost {_money(result.expected_cost)} of {_money(budget)}, expected net value "
+        f"{_money(result.expected_net_value)}" + (f"; written to {csv}" if csv else "")
     )
     if result.uplift_learned:
         learned = ", ".join(f"{a} ({n:,} customers)" for a, n in result.uplift_learned.items())
@@ -1001,9 +1008,9 @@ def campaign(
         a for a in small_offers(actions, median_order) if a.name not in result.uplift_learned
     ]
     if assumed_small and median_order is not None:
-        names = ", ".join(f"{a.name} ({a.cost_if_used:,.2f})" for a in assumed_small)
+        names = ", ".join(f"{a.name} ({_money(a.cost_if_used)})" for a in assumed_small)
         out.print(
-            f"the median order here is {median_order:,.2f}; every coupon ({names}) is under "
+            f"the median order here is {_money(median_order)}; every coupon ({names}) is under "
             f"{SMALL_OFFER_SHARE:.0%} of it, so their assumed uplift is likely too high: "
             "set the shop's own offers in retain.toml under [campaign] actions "
             "(see retain.example.toml), or measure them with --holdout 0.2",
@@ -1058,7 +1065,7 @@ def campaigns(
                 _text_or(row["audience"], "every scored customer"),
                 f"{int(row['customers']):,}",
                 ", ".join(f"{a} {n:,}" for a, n in sorted(row["actions"].items())),
-                f"{row['expected_cost']:,.2f} of {row['budget']:,.2f}",
+                f"{_money(row['expected_cost'])} of {_money(row['budget'])}",
                 _text_or(row["experiment"], "none"),
             )
         out.print(table)

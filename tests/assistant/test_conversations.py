@@ -6,11 +6,14 @@ has O000201. Every conversation runs on its own copy of the shop.
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from retain.assistant.dialogue import Assistant, Reply
 from retain.assistant.tools import EmbeddedAssistantTables
+from retain.data.ingest import ingest_arrow
 from retain.privacy import erase_user
+from tests.assistant.conftest import NOW
 
 
 def talk(assistant: Assistant, user: str, *messages: object) -> list[Reply]:
@@ -65,6 +68,28 @@ def test_chinese_order_status(assistant: Assistant) -> None:
     (reply,) = talk(assistant, "alice", "帮我查一下订单O000102")
     assert reply.language == "zh"
     assert "O000102" in reply.text and "状态" in reply.text
+
+
+def test_an_order_loaded_in_the_shops_currency_is_told_with_its_sign(
+    assistant: Assistant,
+) -> None:
+    """A customer reads ¥1,234.50, not a bare 1234.50 that could be any currency."""
+    order = {"order_id": ["O000104"], "user_id": ["alice"], "ts": ["2025-06-03 10:00"]}
+    ingest_arrow(
+        assistant.store,
+        "orders",
+        pa.table({**order, "amount": ["1234.5"]}),
+        source="cny-orders",
+        now=NOW,
+        currency="CNY",
+    )
+    (en,) = talk(assistant, "alice", "can you check order O000104 for me")
+    assert "(¥1,234.50, " in en.text
+    (zh,) = talk(assistant, "alice", "帮我查一下订单O000104")
+    assert "金额 ¥1,234.50" in zh.text
+    # Orders loaded without a currency keep their plain amounts.
+    (plain,) = talk(assistant, "alice", "can you check order O000101 for me")
+    assert "(59.00, " in plain.text
 
 
 def test_customer_without_orders(assistant: Assistant) -> None:

@@ -242,6 +242,7 @@ def test_similar_items_and_scores(api: TestClient, keys: dict[str, str], shop: P
     scores = api.get(f"/v1/users/{user}/scores", headers=_h(keys["read"]))
     assert scores.status_code == 200
     assert 0.0 <= scores.json()["churn_risk"] <= 1.0 and scores.json()["model_version"]
+    assert scores.json()["currency"] is None  # the shop names none: plain amounts
     assert api.get("/v1/users/nobody-knows/scores", headers=_h(keys["read"])).status_code == 404
 
 
@@ -479,8 +480,24 @@ def test_a_campaign_plans_with_the_shops_configured_actions(
 ) -> None:
     nudge = ActionConfig(name="sms_nudge", description="a text message", fixed_cost=0.1,
                          max_uplift=0.04, cooldown_days=7)  # fmt: skip
-    settings = Settings(data_dir=shop, campaign=CampaignConfig(actions=[nudge]))
+    settings = Settings(data_dir=shop, campaign=CampaignConfig(actions=[nudge]), currency="GBP")
     with TestClient(create_app(settings)) as client:
+        # Costs and values are in the shop's currency, and the service says which.
+        listed = client.get("/v1/campaign-actions", headers=_h(keys["read"])).json()
+        assert listed["currency"] == "GBP"
+        user = _known_user(shop)
+        scores = client.get(f"/v1/users/{user}/scores", headers=_h(keys["read"])).json()
+        assert scores["currency"] == "GBP"
+        curves = client.get("/v1/retention/curves", headers=_h(keys["read"])).json()
+        assert curves["currency"] == "GBP"
+        # An event's value written in another currency is refused, saying so.
+        priced = {**_event("priced-usd", "U00003", "I00002", "purchase"), "value": "$5"}
+        refused = client.post("/v1/events", json={"events": [priced]}, headers=_h(keys["ingest"]))
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["reasons"] == [
+            "value: '$5' is in $, not this shop's currency, GBP (the currency setting), "
+            "and amounts are summed as one currency: convert it to GBP before loading"
+        ]
         made = client.post("/v1/campaigns", json={"budget": 20}, headers=_h(keys["admin"]))
         assert made.status_code == 200, made.text
         assert made.json()["without_picks"] == 0  # no configured action needs a list

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import shutil
 from pathlib import Path
@@ -216,6 +217,21 @@ def test_overview_shows_how_the_churn_model_did_on_the_shops_own_past(demo_dir: 
     check = page.split('id="model-check"')[1].split("</p>")[0]
     assert "ranked them with AUC 0." in check and "BG/NBD 0." in check
     assert 'id="check-chart"' in page and "perfectly calibrated" in page
+
+
+def test_amounts_show_the_shops_currency_once_it_is_named(demo_dir: Path) -> None:
+    plain = client(demo_dir).get("/").text
+    revenue = re.search(r"revenue \(completed\)<b>([^<]+)</b>", plain)
+    assert revenue is not None and re.fullmatch(r"[\d,]+\.\d\d", revenue.group(1))
+    app = TestClient(create_app(Settings(data_dir=demo_dir, currency="EUR")))
+    for path in ("/", "/segments", "/campaigns"):
+        page = app.get(path).text
+        assert "€" in page, path
+    # The LTV charts' axes and hover name it too.
+    cohorts = html.unescape(app.get("/cohorts").text)  # figures are JSON in an attribute
+    assert cohorts.count('"tickprefix":"\\u20ac"') == 2
+    assert "\\u20ac%{y:,.2f} per customer" in cohorts
+    assert f"revenue (completed)<b>€{revenue.group(1)}</b>" in app.get("/").text
 
 
 def test_overview_counts_who_slipped_towards_leaving(demo_dir: Path, one_day_dir: Path) -> None:

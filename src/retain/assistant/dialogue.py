@@ -33,6 +33,7 @@ from retain.assistant.knowledge import KnowledgeBase
 from retain.assistant.responder import LLMBackend, grounded_answer, phrase
 from retain.assistant.slots import Catalogue, extract_slots, mask_personal_data
 from retain.assistant.tools import AssistantTables, CustomerTools, OrderInfo
+from retain.currency import format_money
 from retain.data.store import Store
 from retain.text.chinese import to_simplified
 from retain.text.language import detect_language
@@ -331,7 +332,7 @@ class _Turn:
             self.language,
             order=order.order_id,
             date=order.ts.date().isoformat(),
-            amount=order.amount,
+            amount=format_money(order.amount, order.currency),
             items=count,
             status=_STATUS_ZH.get(order.status, order.status)
             if self.language == "zh"
@@ -376,7 +377,8 @@ class _Turn:
         self.state["pending"] = {"await": "confirm", "order_id": order.order_id}
         if order.order_id not in self.state["orders_discussed"]:
             self.state["orders_discussed"].append(order.order_id)
-        text = phrase("confirm_return", self.language, order=order.order_id, amount=order.amount)
+        amount = format_money(order.amount, order.currency)
+        text = phrase("confirm_return", self.language, order=order.order_id, amount=amount)
         return self._reply(text, "start_return", confidence)
 
     def _do_return(self, order_id: str) -> Reply:

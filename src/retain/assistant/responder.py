@@ -32,8 +32,8 @@ PHRASES: dict[str, tuple[str, str]] = {
         "您的账户下没有找到订单 {order}，请核对订单号。",
     ),
     "order_status": (
-        "Order {order} from {date} ({amount:.2f}, {items}) is {status}.",
-        "订单 {order}（{date}，金额 {amount:.2f}，{items}）的状态是：{status}。",
+        "Order {order} from {date} ({amount}, {items}) is {status}.",
+        "订单 {order}（{date}，金额 {amount}，{items}）的状态是：{status}。",
     ),
     "order_return_pending": (
         " A return has been requested for it.",
@@ -48,8 +48,8 @@ PHRASES: dict[str, tuple[str, str]] = {
         "请问您要退哪个订单？您最近的订单：{orders}。",
     ),
     "confirm_return": (
-        "Shall I start a return for order {order} ({amount:.2f})? Please answer yes or no.",
-        "要为订单 {order}（金额 {amount:.2f}）申请退货吗？请回复“是”或“否”。",
+        "Shall I start a return for order {order} ({amount})? Please answer yes or no.",
+        "要为订单 {order}（金额 {amount}）申请退货吗？请回复“是”或“否”。",
     ),
     "return_started": (
         "Done: return {request} for order {order} is requested. {policy}",

@@ -332,6 +332,8 @@ class OrderInfo:
     num_items: int | None
     status: str
     return_requested: bool
+    currency: str | None = None
+    """The amount's currency, where the order was loaded with one (ISO 4217)."""
 
 
 class CustomerTools:
@@ -354,8 +356,10 @@ class CustomerTools:
     def _orders(self, where: str, params: list[Any], limit: int) -> list[OrderInfo]:
         if not self.store.has_table("orders"):
             return []
+        # A store an older Retain wrote gains the column only when opened for writing.
+        currency = "currency" if "currency" in self.store.columns("orders") else "NULL"
         rows = self.store.execute(
-            f"""SELECT order_id, ts, amount, num_items, coalesce(status, 'completed')
+            f"""SELECT order_id, ts, amount, num_items, coalesce(status, 'completed'), {currency}
                 FROM orders WHERE user_id = ? {where}
                 ORDER BY ts DESC, order_id LIMIT ?""",
             [self.user_id, *params, limit],
@@ -363,7 +367,13 @@ class CustomerTools:
         returned = self.tables.returns_requested(self.user_id, [str(r[0]) for r in rows])
         return [
             OrderInfo(
-                r[0], r[1], float(r[2]), None if r[3] is None else int(r[3]), r[4], r[0] in returned
+                r[0],
+                r[1],
+                float(r[2]),
+                None if r[3] is None else int(r[3]),
+                r[4],
+                r[0] in returned,
+                r[5],
             )
             for r in rows
         ]

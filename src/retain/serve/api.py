@@ -357,7 +357,8 @@ def api_router(state: ServiceState) -> APIRouter:
         if found.empty:
             raise _problem(404, f"no scores for user {user_id!r} (not a customer when scored)")
         row = found.iloc[0].to_dict()
-        return {str(k): _plain(v) for k, v in row.items()}
+        # The value fields are in the shop's currency; null where it names none.
+        return {**{str(k): _plain(v) for k, v in row.items()}, "currency": state.config.currency}
 
     @router.get(
         "/users/{user_id}/export",
@@ -546,6 +547,7 @@ def api_router(state: ServiceState) -> APIRouter:
         config = state.config.campaign
         return {
             "configured": config.actions is not None,
+            "currency": state.config.currency,
             "actions": [asdict(a) for a in config.to_actions()],
         }
 
@@ -680,7 +682,13 @@ def api_router(state: ServiceState) -> APIRouter:
         with _store_errors(), state.read_store() as store, _client_errors():
             day = latest_order_day(store)
             if day is None:
-                return {"as_of": None, "period": period, "by": by, "curves": []}
+                return {
+                    "as_of": None,
+                    "period": period,
+                    "by": by,
+                    "currency": state.config.currency,
+                    "curves": [],
+                }
             tables = FeatureTables.from_store(store)
             matrix = (
                 segment_matrix(tables, day, by, period)
@@ -694,6 +702,7 @@ def api_router(state: ServiceState) -> APIRouter:
             "as_of": day.isoformat(),
             "period": period,
             "by": by,
+            "currency": state.config.currency,
             "curves": [
                 {"segment": name, "points": part[columns].to_dict("records")}
                 for name, part in parts

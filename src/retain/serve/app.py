@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 
 from retain.assistant.tools import AssistantTables
 from retain.config import Settings, get_settings
+from retain.currency import format_money
 from retain.data.store import Store
 from retain.errors import NotFoundError, StoreError, StoreLockedError
 from retain.retention.campaign import campaign_rows
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     folder = resources.files("retain.serve") / "templates"
     templates = Jinja2Templates(directory=str(folder))
     templates.env.filters["pct"] = lambda v: f"{v:.1%}"
-    templates.env.filters["money"] = lambda v: f"{v:,.2f}"
+    templates.env.filters["money"] = lambda v: format_money(v, config.currency)
 
     def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
         return templates.TemplateResponse(
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 title="Bad period",
                 message=f"period must be month or week, not {period!r}.",
             )
-        return page(request, "cohorts.html", pages.cohorts_page, period, by)
+        return page(request, "cohorts.html", pages.cohorts_page, period, by, config.currency)
 
     @app.get("/at-risk", response_class=HTMLResponse, include_in_schema=False)
     def at_risk(request: Request) -> Response:

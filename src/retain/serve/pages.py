@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from retain.currency import money_affixes
 from retain.data.store import Store
 from retain.data.summary import latest_order_day, shop_summary
 from retain.errors import InvalidInputError
@@ -184,8 +185,11 @@ def _model_check(store: Store) -> dict[str, Any]:
     return {"check": check, "check_version": version, "check_chart": _figure(figure)}
 
 
-def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[str, Any]:
-    """The cohort heatmap, revenue per customer by cohort, and both curves split by ``by``."""
+def cohorts_page(
+    store: Store, period: str = "month", by: str = BY_RFM, currency: str | None = None
+) -> dict[str, Any]:
+    """The cohort heatmap, revenue per customer by cohort, and both curves split by ``by``
+    (amounts in ``currency``, the shop's, where it names one)."""
     day = latest_order_day(store)
     if day is None:
         return {"empty": True, "message": NO_ORDERS, "period": period, "by": by, "splits": []}
@@ -217,7 +221,7 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
         "period": period,
         "as_of": day,
         "heatmap": _figure(heatmap),
-        "ltv_chart": _figure(_cohort_value_figure(matrix, overall, period)),
+        "ltv_chart": _figure(_cohort_value_figure(matrix, overall, period, currency)),
         "ltv_note": thin_tail_note(overall, matrix, period),
         "note": (
             f"Only one period of data so far: come back after the next {period} to see who returns."
@@ -225,7 +229,7 @@ def cohorts_page(store: Store, period: str = "month", by: str = BY_RFM) -> dict[
             else "Blank cells are periods that have not happened yet; the last filled "
             "cell of each row is still running."
         ),
-        **_split_by(tables, day, period, by),
+        **_split_by(tables, day, period, by, currency),
     }
 
 
@@ -242,11 +246,14 @@ def _resting_on(curve: pd.DataFrame, what: str) -> dict[str, Any]:
     }
 
 
-def _cohort_value_figure(matrix: pd.DataFrame, overall: pd.DataFrame, period: str) -> go.Figure:
+def _cohort_value_figure(
+    matrix: pd.DataFrame, overall: pd.DataFrame, period: str, currency: str | None
+) -> go.Figure:
     """Cumulative revenue per customer of the latest cohorts, and of all cohorts together.
 
     ``overall`` is :func:`retention_curve` of ``matrix``, which the page's note reads too.
     """
+    before, after = money_affixes(currency)
     figure = go.Figure()
     per_cohort = revenue_curve(matrix)
     recent = sorted(per_cohort.cohort.unique())[-_COHORT_LINES:]
@@ -269,16 +276,19 @@ def _cohort_value_figure(matrix: pd.DataFrame, overall: pd.DataFrame, period: st
             mode="lines+markers",
             name="all cohorts",
             line={"width": 3, "color": "#111"},
-            **_resting_on(overall, "%{y:,.2f} per customer"),
+            **_resting_on(overall, f"{before}%{{y:,.2f}}{after} per customer"),
         )
     )
     return figure.update_layout(
         title=f"Revenue per customer since the first purchase (LTV), by {period} cohort",
         xaxis_title=f"{period}s after the first purchase",
+        yaxis={"tickprefix": before, "ticksuffix": after},
     )
 
 
-def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str, Any]:
+def _split_by(
+    tables: FeatureTables, day: Any, period: str, by: str, currency: str | None
+) -> dict[str, Any]:
     """Retention and LTV curves per segment, or a note saying why the split cannot be drawn."""
     learned = [k.name for k in LEARNED_KINDS.values() if k.customers_table in tables.learned]
     splits = [BY_RFM, *learned, BY_FIRST_CATEGORY, *attribute_names(tables)]
@@ -306,9 +316,11 @@ def _split_by(tables: FeatureTables, day: Any, period: str, by: str) -> dict[str
         title=f"Customers buying again (%) by {name}",
         xaxis_title=f"{period}s after the first purchase",
     )
+    before, after = money_affixes(currency)
     figures["revenue_per_customer"].update_layout(
         title=f"Revenue per customer so far (LTV) by {name}",
         xaxis_title=f"{period}s after the first purchase",
+        yaxis={"tickprefix": before, "ticksuffix": after},
     )
     return {
         **found,
