@@ -822,6 +822,43 @@ def test_order_lines_are_summed_into_orders(store: Store, tmp_path: Path) -> Non
     assert (again.accepted, again.duplicates) == (0, 2)
 
 
+def test_a_shopify_orders_export_loads_with_the_total_it_charged(
+    store: Store, tmp_path: Path
+) -> None:
+    """Shopify writes one row per line item and fills the order's status, currency
+    and total only on its first line; the total, after the discount code and with
+    shipping, is what the customer paid, not the sum of the line prices."""
+    head = "Name,Email,Financial Status,Currency,Total,Created at,Lineitem quantity,"
+    head += "Lineitem price,Lineitem sku\n"
+    path = write(
+        tmp_path / "orders_export.csv",
+        head + "#1001,ann@example.com,paid,EUR,53.91,2025-10-07 09:50:26 +0200,1,34.90,S1\n"
+        "#1001,ann@example.com,,,,2025-10-07 09:50:26 +0200,1,24.00,S2\n"
+        "#1002,bob@example.com,authorized,EUR,24.90,2025-10-09 11:00:00 +0200,2,10.00,S3\n"
+        "#1003,cy@example.com,paid,EUR,30.00,2025-10-10 10:00:00 +0200,3,10.00,S4\n"
+        "#1003,cy@example.com,,,31.00,2025-10-10 10:00:00 +0200,1,1.00,S5\n",
+    )
+    mapping = {
+        "Name": "order_id",
+        "Email": "user_id",
+        "Financial Status": "status",
+        "Total": "order_total",
+        "Created at": "ts",
+        "Lineitem quantity": "quantity",
+        "Lineitem price": "price",
+        "Lineitem sku": "item_id",
+    }
+    report = ingest_file(store, "orders", path, mapping=mapping, now=NOW, lines=True)
+    assert (report.lines, report.accepted, report.quarantined) == (5, 2, 2)
+    orders = store.query_df("SELECT * FROM orders ORDER BY order_id")
+    assert orders.amount.tolist() == [53.91, 24.9]  # charged, not 58.90 and 20.00
+    assert orders.status.tolist() == ["completed", "pending"]  # an authorised payment waits
+    assert orders.currency.tolist() == ["EUR", "EUR"]
+    assert orders.num_items.tolist() == [2, 2]
+    reasons = dict(store.execute("SELECT line, reason FROM quarantine ORDER BY line").fetchall())
+    assert reasons[5] == "order #1003 is loaded only whole: its lines name 2 totals (30.0, 31.0)"
+
+
 def test_an_order_with_a_bad_line_is_quarantined_whole(store: Store, tmp_path: Path) -> None:
     """No order is loaded with a line missing: every line of it is quarantined, saying why."""
     path = write(

@@ -9,11 +9,16 @@ line after the first would be a conflict; ``retain ingest orders FILE
 * each line is validated on its own (:data:`ORDER_LINES`), with every reason;
 * lines are grouped by ``order_id``. The order's ``amount`` is the sum of the
   line amounts (or of unit ``price`` × ``quantity`` where the file has no line
-  amount), ``num_items`` the rounded sum of quantities, ``ts`` the earliest
-  line's time, ``status_ts`` the latest line's, and ``items`` lists each
-  line's item, quantity and price;
+  amount), unless the file gives the order's total as charged
+  (``order_total``: after discounts, with shipping and tax, as Shopify's
+  ``Total`` on the order's first line); ``num_items`` is the rounded sum of
+  quantities, ``ts`` the earliest line's time, ``status_ts`` the latest
+  line's, and ``items`` lists each line's item, quantity and price. A line
+  may leave the status, the currency or the total empty, as Shopify leaves
+  them on every line but an order's first: the order takes them from its
+  other lines;
 * an order is loaded whole or not at all: when one of its lines is invalid, or
-  its lines name different customers or statuses, every line of it goes to
+  its lines name different customers, statuses or totals, every line of it goes to
   the quarantine, the valid ones saying which line or field stopped the order;
 * the orders then go through the same validation, duplicate and conflict
   checks and batched commits as any orders file; a quarantined order points
@@ -52,6 +57,13 @@ ORDER_LINES = TableSchema(
         Field("quantity", "number", non_negative=True, description="Units on the line."),
         Field("price", "number", non_negative=True, description="Unit price."),
         Field("amount", "number", non_negative=True, description="The line's total."),
+        Field(
+            "order_total",
+            "number",
+            non_negative=True,
+            description="The whole order's total as charged, on one or all of its lines "
+            "(Shopify's Total); the order's amount instead of the lines' sum.",
+        ),
         Field("status", "text", choices=ORDER_STATUSES, synonyms=ORDER_STATUS_SYNONYMS),
         Field(
             "status_ts",
@@ -128,7 +140,7 @@ def group_order_lines(
 
 def _rejected_lines(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> list[Reject]:
     """Invalid lines, and every line of an order that cannot be loaded whole."""
-    disagree = {"user_id": "customers", "status": "statuses"}
+    disagree = {"user_id": "customers", "status": "statuses", "order_total": "totals"}
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_BAD} AS "
         f"SELECT order_id, 'line ' || min(_line) || ' of this order is invalid' AS why "
@@ -151,10 +163,11 @@ def _rejected_lines(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> list
 
 def _disagreement(name: str, noun: str) -> str:
     """SQL saying an order's lines name several values of ``name`` (else NULL)."""
+    shown = f"CAST({name} AS VARCHAR)"
     return (
         f"CASE WHEN count(DISTINCT {name}) > 1 THEN 'its lines name ' || "
         f"count(DISTINCT {name}) || ' {noun} (' || "
-        f"string_agg(DISTINCT {name}, ', ' ORDER BY {name}) || ')' END"
+        f"string_agg(DISTINCT {shown}, ', ' ORDER BY {shown}) || ')' END"
     )
 
 
@@ -167,11 +180,15 @@ def _stage_orders(con: duckdb.DuckDBPyConnection, present: set[str]) -> tuple[st
         if "price" in present
         else f"CASE WHEN {quantity} > 0 THEN round(amount / {quantity}, 2) END"
     )
+    amount = f"round(sum({line_amount}), 2)"
+    if "order_total" in present:
+        # Lines that leave it empty (Shopify fills only the first) take the order's.
+        amount = f"coalesce(any_value(order_total), {amount})"
     columns: dict[str, str] = {
         "order_id": "order_id",
         "user_id": "any_value(user_id)",
         "ts": "strftime(min(ts), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'",
-        "amount": f"CAST(round(sum({line_amount}), 2) AS VARCHAR)",
+        "amount": f"CAST({amount} AS VARCHAR)",
     }
     if "quantity" in present:
         columns["num_items"] = f"CAST(CAST(round(sum({quantity})) AS BIGINT) AS VARCHAR)"

@@ -128,6 +128,8 @@ ORDER_STATUS_SYNONYMS: Mapping[str, str] = MappingProxyType(
         "holded": "pending",
         "pending_payment": "pending",
         "awaiting_payment": "pending",
+        "authorized": "pending",  # Shopify: payment authorised, not yet captured
+        "authorised": "pending",
     }
 )
 #: Statuses of an order that is no purchase: every capability leaves these out
