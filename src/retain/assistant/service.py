@@ -30,6 +30,7 @@ from retain.text.encoder import (
     TextEncoder,
     load_encoder,
 )
+from retain.text.markup import plain_text
 
 __all__ = [
     "MODEL_KIND",
@@ -103,9 +104,10 @@ def load_knowledge(
     ``language_encoders``: an encoder of its own for queries in a language
     (see :class:`KnowledgeBase`); each gets its relevance bar from the table above.
     """
+    # Help-centre exports hold articles as HTML; the assistant quotes plain text.
     articles = (
         [
-            Article(str(r[0]), str(r[1]), str(r[2]), r[3])
+            Article(str(r[0]), plain_text(str(r[1])), plain_text(str(r[2])), r[3])
             for r in store.execute(
                 "SELECT article_id, title, body, language FROM kb_articles ORDER BY article_id"
             ).fetchall()

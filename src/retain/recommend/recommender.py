@@ -41,6 +41,7 @@ from retain.recommend.sources import (
     Source,
     TransitionKNN,
 )
+from retain.text.markup import plain_text
 
 if TYPE_CHECKING:
     from retain.text.stored_vectors import StoredVectors
@@ -835,11 +836,14 @@ def item_texts(items: pa.Table) -> list[str]:
 
 
 def _item_text(row: Mapping[str, Any]) -> str:
+    """Title, brand, category and description, each once, as plain text: a
+    description exported as HTML (Shopify's ``Body (HTML)``) loses its markup."""
     parts = [row.get("title"), row.get("brand"), row.get("category"), row.get("description")]
     seen: list[str] = []
     for p in parts:
-        if p and str(p) not in seen:
-            seen.append(str(p))
+        text = plain_text(str(p)) if p else ""
+        if text and text not in seen:
+            seen.append(text)
     return " | ".join(seen)
 
 
