@@ -198,6 +198,15 @@ def ingest(
             "quantity, price or amount, status); lines are summed into orders.",
         ),
     ] = False,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="A column whose rows describe one thing together, e.g. Handle in a Shopify "
+            "products export (its variants' rows): a row's empty fields are taken from its "
+            "group's first row that has them.",
+        ),
+    ] = None,
 ) -> None:
     """Validate FILE and load it into TABLE; bad records go to the quarantine.
 
@@ -206,6 +215,7 @@ def ingest(
     Example: retain ingest events views.csv --delimiter ';' --set event_type=view
     Example: retain ingest reviews excel-export.csv --encoding gb18030
     Example: retain ingest orders orders.csv --time-format '%d/%m/%Y %H:%M'
+    Example: retain ingest items products_export.csv --group-by Handle -m "Variant SKU=item_id"
     """
     settings = get_settings()
     mapping = _parse_map(map_ or [])
@@ -232,6 +242,7 @@ def ingest(
             lines=lines,
             values=values,
             constants=constants,
+            group_by=group_by,
             **common,
         )
     _print_report(report)

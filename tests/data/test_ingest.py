@@ -859,6 +859,43 @@ def test_a_shopify_orders_export_loads_with_the_total_it_charged(
     assert reasons[5] == "order #1003 is loaded only whole: its lines name 2 totals (30.0, 31.0)"
 
 
+def test_a_shopify_products_export_gives_every_variant_its_products_text(
+    store: Store, tmp_path: Path
+) -> None:
+    """Shopify writes a product's title, description, vendor and type on its first
+    variant's row only; without them the other variants would be items without text."""
+    path = write(
+        tmp_path / "products_export.csv",
+        "Handle,Title,Body (HTML),Vendor,Type,Option1 Value,Variant SKU,Variant Price,Image Src\n"
+        'shirt,Linen shirt,"<p>Breathable linen.</p>",Acme,Shirts,S,LS-S,39.00,a.jpg\n'
+        "shirt,,,,,M,LS-M,39.00,\n"
+        "shirt,,,,,L,LS-L,41.00,\n"
+        "shirt,,,,,,,,b.jpg\n"  # an image of its own: no variant
+        "tea,Green tea 绿茶,<p>龙井</p>,Leaf,Tea,Default Title,TEA-1,12.00,c.jpg\n"
+        ",Loose row,,,,,X-1,1.00,\n",  # no group: left as it is
+    )
+    mapping = {
+        "Variant SKU": "item_id",
+        "Body (HTML)": "description",
+        "Vendor": "brand",
+        "Type": "category",
+        "Variant Price": "price",
+    }
+    report = ingest_file(store, "items", path, mapping=mapping, now=NOW, group_by="Handle")
+    assert (report.accepted, report.quarantined) == (5, 1)
+    items = store.query_df("SELECT * FROM items ORDER BY item_id").set_index("item_id")
+    assert items.loc[["LS-L", "LS-M", "LS-S"], "title"].tolist() == ["Linen shirt"] * 3
+    assert items.loc["LS-M", "brand"] == "Acme" and items.loc["LS-L", "category"] == "Shirts"
+    assert items.loc["LS-L", "price"] == 41.0  # a variant's own value is kept
+    assert json.loads(items.loc["LS-M", "attributes"])["Option1 Value"] == "M"
+    assert items.loc["TEA-1", "language"] == "zh" and pd.isna(items.loc["X-1", "brand"])
+    # The image row gets no variant's SKU: keys are never filled.
+    reasons = store.execute("SELECT line, reason FROM quarantine").fetchall()
+    assert reasons == [(5, "missing required field 'item_id'")]
+    with pytest.raises(InvalidInputError, match=r"--group-by handle: .* has no column 'handle'"):
+        ingest_file(store, "items", path, mapping=mapping, now=NOW, group_by="handle")
+
+
 def test_an_order_with_a_bad_line_is_quarantined_whole(store: Store, tmp_path: Path) -> None:
     """No order is loaded with a line missing: every line of it is quarantined, saying why."""
     path = write(

@@ -142,6 +142,7 @@ def ingest_file(
     encoding: str | None = None,
     time_formats: Sequence[str] = (),
     currency: str | None = None,
+    group_by: str | None = None,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -189,6 +190,11 @@ def ingest_file(
             setting). An amount written in another (``$12.50`` in a CNY
             shop) and a ``currency`` column naming another are quarantined;
             unset, a load is only checked for mixing currencies within itself.
+        group_by: A column whose rows describe one thing together, such as
+            Shopify's ``Handle`` (a product's variants, one row each, with
+            its title, description, vendor and type on the first row only):
+            a row's empty values are taken from the first row of its group
+            that has them. Key fields are never filled.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -202,6 +208,8 @@ def ingest_file(
         )
     if lines and format is not None and format in PUBLIC_FORMATS:
         raise InvalidInputError(f"--lines reads csv, parquet or jsonl files, not {format}")
+    if group_by is not None and format is not None and format in PUBLIC_FORMATS:
+        raise InvalidInputError(f"--group-by reads csv, parquet or jsonl files, not {format}")
     if encoding is not None and format is not None and format in PUBLIC_FORMATS:
         raise InvalidInputError(f"--encoding applies to csv and jsonl files, not {format}")
     if format is not None and format in PUBLIC_FORMATS:
@@ -252,6 +260,7 @@ def ingest_file(
         on_progress,
         lines=lines,
         constants=constants,
+        group_by=group_by,
     )
 
 
@@ -310,6 +319,7 @@ def _run(
     *,
     lines: bool = False,
     constants: Mapping[str, str] | None = None,
+    group_by: str | None = None,
 ) -> IngestReport:
     """Stage on a private cursor, then validate and commit (the shared path)."""
     schema = _schema(table)
@@ -317,6 +327,10 @@ def _run(
     con = store.session()
     try:
         staged = stage(con)
+        if group_by is not None:
+            _fill_groups(
+                con, ORDER_LINES if lines else schema, staged, mapping or {}, group_by, source
+            )
         if constants:
             staged, mapping = _with_constants(
                 con, ORDER_LINES if lines else schema, staged, mapping or {}, constants, source
@@ -326,6 +340,57 @@ def _run(
         )
     finally:
         con.close()
+
+
+def _fill_groups(
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    staged: Staged,
+    mapping: Mapping[str, str],
+    column: str,
+    source: str,
+) -> None:
+    """Give each staged row the values its group's rows have where it has none.
+
+    A group is the rows sharing a value of ``column``. Shop exports write a
+    product's text once, on the first of its variants' rows (Shopify's
+    ``Handle``); loaded as they are, every other variant would be an item
+    without a title, description or category. Key fields keep their own
+    values, so each variant stays an item of its own; rows without a group
+    value are left as they are.
+
+    Raises:
+        InvalidInputError: ``source`` has no such column.
+    """
+    if column not in staged.columns:
+        raise InvalidInputError(
+            f"--group-by {column}: {source} has no column {column!r}; its columns are: "
+            f"{', '.join(staged.columns)}"
+        )
+    renames, _ = _resolve_columns(schema, staged.columns, mapping, source)
+    keys = {c for c, f in renames.items() if f in schema.key}
+    group = f"nullif(trim({quote_ident(column)}), '')"
+    window = (
+        f"(PARTITION BY {group} ORDER BY _row "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    )
+    filled = []
+    for name in staged.columns:
+        value = quote_ident(name)
+        if name in keys or name == column:
+            filled.append(value)
+            continue
+        own = f"nullif(trim({value}), '')"
+        filled.append(
+            f"CASE WHEN {own} IS NULL AND {group} IS NOT NULL "
+            f"THEN first_value({own} IGNORE NULLS) OVER {window} ELSE {value} END AS {value}"
+        )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _grouped AS "
+        f"SELECT _row, _line, {', '.join(filled)} FROM {STAGE_TABLE} ORDER BY _row"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM _grouped")
+    con.execute("DROP TABLE _grouped")
 
 
 def _with_constants(
