@@ -316,6 +316,7 @@ def run(
             recommend_settings=settings.recommend.to_settings(),
             intent_settings=_intent_settings(settings),
             actions=settings.campaign.to_actions(),
+            currency=settings.currency,
         )
     for report in result.reports:
         _print_report(report)
@@ -375,6 +376,7 @@ def train_all() -> None:
             recommend_settings=settings.recommend.to_settings(),
             intent_settings=_intent_settings(settings),
             skip_missing=True,
+            currency=settings.currency,
         )
     _print_training_run(run)
     if not any((run.predict, run.recommend, run.sentiment, run.segments)):
@@ -508,6 +510,7 @@ def train_predict(
             cutoff=_parse_day(cutoff, "--cutoff"),
             horizon_days=horizon_days,
             check=check,
+            currency=settings.currency,
         )
     _print_training(result)
 
@@ -983,6 +986,7 @@ def campaign(
             audience=audience,
             audience_name=audience_name,
             actions=actions,
+            currency=settings.currency,
         )
         median_order = median_order_value(store)
     plan = result.plan
@@ -1905,6 +1909,7 @@ def train_sentiment(
             data=training,
             settings=SentimentSettings(encoder=encoder),
             llm=_llm(settings),
+            currency=settings.currency,
         )
     out.print(
         f"sentiment model {result.version}: {result.reviews:,} reviews "

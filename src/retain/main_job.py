@@ -64,6 +64,7 @@ def train_everything(
     intent_settings: IntentSettings | None = None,
     skip_missing: bool = False,
     into: TrainingRun | None = None,
+    currency: str | None = None,
 ) -> TrainingRun:
     """Train every capability on the store as it is, in the order their inputs need.
 
@@ -77,6 +78,7 @@ def train_everything(
     With ``skip_missing`` a step whose input the shop does not have (no
     reviews, no events, ...) is recorded in ``skipped`` with the reason and
     the others still run; without it, the first such error is raised.
+    ``currency`` (the shop's) writes the amounts in reasons and alerts.
     """
     run = into if into is not None else TrainingRun()
 
@@ -99,7 +101,7 @@ def train_everything(
     run.predict = step(
         "predict",
         "training churn / repurchase / lifetime-value models; scoring user_scores",
-        lambda: train_and_score(store, models_root, horizon_days=90),
+        lambda: train_and_score(store, models_root, horizon_days=90, currency=currency),
     )
     run.segments = step(
         "segments",
@@ -113,7 +115,8 @@ def train_everything(
     )
     if sentiment is not None:
         _say(on_step, "raising review_alerts, valuable and at-risk writers first")
-        alerts = build_alerts(store, load_sentiment(models_root, sentiment.version))
+        model = load_sentiment(models_root, sentiment.version)
+        alerts = build_alerts(store, model, currency=currency)
         run.sentiment = replace(sentiment, alerts=alerts)
     run.recommend = step(
         "recommend",
@@ -139,6 +142,7 @@ def run_main_job(
     recommend_settings: RecommendSettings | None = None,
     intent_settings: IntentSettings | None = None,
     actions: Sequence[Action] = DEFAULT_ACTIONS,
+    currency: str | None = None,
 ) -> MainJobResult:
     """Generate the demo shop (unless present), ingest every file, train and score.
 
@@ -166,10 +170,13 @@ def run_main_job(
         recommend_settings=recommend_settings,
         intent_settings=intent_settings,
         into=result,
+        currency=currency,
     )
     if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
         _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
-        result.campaign = build_campaign(store, 1000.0, holdout=0.2, actions=actions)
+        result.campaign = build_campaign(
+            store, 1000.0, holdout=0.2, actions=actions, currency=currency
+        )
     return result
 
 

@@ -21,6 +21,9 @@ def test_the_strongest_negative_contributions_become_sentences_in_order() -> Non
         "contacted customer service 2 times",
         "spent 20.00 in all",
     ]
+    # Amounts read in the shop's currency where it names one.
+    [priced] = top_reasons(effects, values, NAMES, TYPICAL, currency="CNY")
+    assert priced[-1] == "spent ¥20.00 in all"
 
 
 def test_a_value_on_the_safe_side_is_never_a_reason() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,9 @@ def test_care_contacts_go_only_to_customers_with_a_complaint() -> None:
     assert plan[plan.action == "care_contact"].has_complaint.all()
     assert (plan.action == "care_contact").any()
     assert "churn risk" in plan.reason.iloc[0] and "expected to add" in plan.reason.iloc[0]
+    # The reason's amounts are in the shop's currency where it names one.
+    priced = plan_campaign(customers, 1e9, currency="GBP").reason.iloc[0]
+    assert re.search(r"worth £[\d,]+\.\d\d if retained; .* for £[\d,]+\.\d\d$", priced)
 
 
 @pytest.mark.parametrize("seed", range(5))

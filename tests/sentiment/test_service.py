@@ -18,6 +18,7 @@ from retain.sentiment.service import (
     ALERTS_TABLE,
     SCORES_TABLE,
     aspect_summary,
+    build_alerts,
     load_current,
     top_alerts,
     train_sentiment,
@@ -79,6 +80,10 @@ def test_train_scores_every_review_and_raises_alerts_for_recent_negative_ones(
     assert any("valuable customer" in r or "at risk" in r for r in json.loads(first["reasons"]))
     assert list(shown["urgency"]) == sorted(shown["urgency"], reverse=True)
     assert all(d for d in shown["draft"])
+    # The valuable writer's value reads in the shop's currency where it names one.
+    build_alerts(store, load_current(tmp_path / "models"), currency="CNY")
+    reasons = [r for rs in top_alerts(store, 50)["reasons"] for r in json.loads(rs)]
+    assert "valuable customer (expected value ¥500.00, top 20%)" in reasons
 
     again = train_sentiment(store, tmp_path / "models")
     assert again.version == result.version  # same data, same model

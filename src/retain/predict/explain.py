@@ -14,11 +14,15 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import numpy.typing as npt
 
+from retain.currency import format_money
+
 __all__ = ["NO_RISK_FACTOR", "reason_for", "top_reasons"]
 
 NO_RISK_FACTOR = "no risk factor stands out"
 
 Row = Mapping[str, float]
+#: Writes an amount in the shop's currency (:func:`retain.currency.format_money`).
+Money = Callable[[float], str]
 
 
 def _weeks(value: float) -> str:
@@ -33,13 +37,13 @@ def _times(value: float) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
-def _single_purchase(row: Row) -> str:
+def _single_purchase(row: Row, money: Money) -> str:
     """A one-time buyer's spend, said once: their mean spend and first purchase are one number."""
     spent = row.get("monetary_first", row.get("monetary_mean", 0.0))
-    return f"spent {spent:.2f} on their only purchase"
+    return f"spent {money(spent)} on their only purchase"
 
 
-def _recency(row: Row) -> str:
+def _recency(row: Row, _money: Money) -> str:
     """The buying rhythm in words: a long silence if there is one, else the low frequency.
 
     One gap is no habit: a customer who bought on two days in a row a year
@@ -58,72 +62,73 @@ def _recency(row: Row) -> str:
     return f"only {round(repeats) + 1} purchases in {_weeks(row['T'])}"
 
 
-_TEMPLATES: dict[str, Callable[[Row], str]] = {
+_TEMPLATES: dict[str, Callable[[Row, Money], str]] = {
     "recency": _recency,
     "bg_p_alive": _recency,
     "bg_probability": _recency,
     "bg_expected": _recency,
     "t_x": _recency,
-    "x": lambda r: (
+    "x": lambda r, m: (
         "has bought only once" if r["x"] < 0.5 else f"has bought only {round(r['x']) + 1} times"
     ),
-    "T": lambda r: f"first bought {_weeks(r['T'])} ago",
-    "ipt_std": lambda r: f"irregular rhythm: gaps vary by {_weeks(r['ipt_std'])}",
-    "units_total": lambda r: f"{round(r['units_total'])} unit(s) bought in all",
-    "monetary_repeat_mean": lambda r: (
+    "T": lambda r, m: f"first bought {_weeks(r['T'])} ago",
+    "ipt_std": lambda r, m: f"irregular rhythm: gaps vary by {_weeks(r['ipt_std'])}",
+    "units_total": lambda r, m: f"{round(r['units_total'])} unit(s) bought in all",
+    "monetary_repeat_mean": lambda r, m: (
         "no repeat purchase yet"
         if r["monetary_repeat_mean"] <= 0
-        else f"spends {r['monetary_repeat_mean']:.2f} per repeat purchase"
+        else f"spends {m(r['monetary_repeat_mean'])} per repeat purchase"
     ),
-    "trend": lambda r: (
+    "trend": lambda r, m: (
         f"buying less: {round(r.get('recent_13w', 0))} purchases in the last 13 weeks, more before"
     ),
-    "recent_13w": lambda r: f"{_times(r['recent_13w'])} in the last 13 weeks",
-    "recent_4w": lambda r: (
+    "recent_13w": lambda r, m: f"{_times(r['recent_13w'])} in the last 13 weeks",
+    "recent_4w": lambda r, m: (
         "no purchase in the last 4 weeks"
         if r["recent_4w"] < 0.5
         else f"{_times(r['recent_4w'])} in the last 4 weeks"
     ),
-    "returns": lambda r: f"{round(r['returns'])} cancelled or returned order(s)",
-    "support_contacts": lambda r: f"contacted customer service {_times(r['support_contacts'])}",
-    "negative_reviews": lambda r: f"wrote {round(r['negative_reviews'])} negative review(s)",
-    "mean_rating": lambda r: f"rates products {r['mean_rating']:.1f} of 5 on average",
-    "event_recency": lambda r: (
+    "returns": lambda r, m: f"{round(r['returns'])} cancelled or returned order(s)",
+    "support_contacts": lambda r, m: f"contacted customer service {_times(r['support_contacts'])}",
+    "negative_reviews": lambda r, m: f"wrote {round(r['negative_reviews'])} negative review(s)",
+    "mean_rating": lambda r, m: f"rates products {r['mean_rating']:.1f} of 5 on average",
+    "event_recency": lambda r, m: (
         "no visit recorded"
         if np.isnan(r["event_recency"])
         else f"last visit {_weeks(r['event_recency'])} ago"
     ),
-    "events_4w": lambda r: (
+    "events_4w": lambda r, m: (
         "no visit in the last 4 weeks"
         if r["events_4w"] < 0.5
         else f"{round(r['events_4w'])} visits in the last 4 weeks"
     ),
-    "views": lambda r: f"{round(r['views'])} product views so far",
-    "carts": lambda r: f"added {round(r['carts'])} product(s) to a cart so far",
-    "view_to_cart": lambda r: f"adds {r['view_to_cart']:.0%} of viewed products to the cart",
-    "cart_to_purchase": lambda r: f"buys {r['cart_to_purchase']:.0%} of carted products",
-    "monetary_mean": lambda r: (
-        _single_purchase(r)
+    "views": lambda r, m: f"{round(r['views'])} product views so far",
+    "carts": lambda r, m: f"added {round(r['carts'])} product(s) to a cart so far",
+    "view_to_cart": lambda r, m: f"adds {r['view_to_cart']:.0%} of viewed products to the cart",
+    "cart_to_purchase": lambda r, m: f"buys {r['cart_to_purchase']:.0%} of carted products",
+    "monetary_mean": lambda r, m: (
+        _single_purchase(r, m)
         if r.get("x", 1.0) < 0.5
-        else f"spends {r['monetary_mean']:.2f} per purchase"
+        else f"spends {m(r['monetary_mean'])} per purchase"
     ),
-    "monetary_total": lambda r: f"spent {r['monetary_total']:.2f} in all",
-    "monetary_first": lambda r: (
-        _single_purchase(r)
+    "monetary_total": lambda r, m: f"spent {m(r['monetary_total'])} in all",
+    "monetary_first": lambda r, m: (
+        _single_purchase(r, m)
         if r.get("x", 1.0) < 0.5
-        else f"first purchase worth {r['monetary_first']:.2f}"
+        else f"first purchase worth {m(r['monetary_first'])}"
     ),
-    "ipt_mean": lambda r: f"buys every {_weeks(r['ipt_mean'])} on average",
-    "category_breadth": lambda r: f"buys from {round(r['category_breadth'])} categories",
+    "ipt_mean": lambda r, m: f"buys every {_weeks(r['ipt_mean'])} on average",
+    "category_breadth": lambda r, m: f"buys from {round(r['category_breadth'])} categories",
 }
 
 
-def reason_for(feature: str, row: Row) -> str:
-    """One sentence about ``feature`` for the customer whose values are ``row``."""
+def reason_for(feature: str, row: Row, currency: str | None = None) -> str:
+    """One sentence about ``feature`` for the customer whose values are ``row``,
+    amounts in ``currency`` (the shop's) where it names one."""
     template = _TEMPLATES.get(feature)
     if template is None:
         return f"{feature.replace('_', ' ')} = {row[feature]:.3g}"
-    return template(row)
+    return template(row, lambda amount: format_money(amount, currency))
 
 
 #: Which side of the typical customer a value must be on to read as a risk:
@@ -157,6 +162,7 @@ def top_reasons(
     *,
     limit: int = 3,
     min_effect: float = 0.05,
+    currency: str | None = None,
 ) -> list[list[str]]:
     """Per customer, sentences for the features that lowered repurchase the most.
 
@@ -174,6 +180,7 @@ def top_reasons(
         typical: Median value per feature among the customers trained on.
         limit: Sentences per customer at most.
         min_effect: Contributions above ``-min_effect`` log-odds are ignored.
+        currency: The shop's currency, for the amounts in the sentences.
     """
     out: list[list[str]] = []
     effects = contributions[:, : len(names)]
@@ -191,7 +198,7 @@ def top_reasons(
                 continue
             if not np.isnan(value) and not np.isnan(usual) and (value - usual) * direction <= 0:
                 continue
-            sentence = reason_for(name, row)
+            sentence = reason_for(name, row, currency)
             if sentence not in sentences:
                 sentences.append(sentence)
         out.append(sentences or [NO_RISK_FACTOR])

@@ -321,18 +321,26 @@ class BehaviourModel:
     # -- prediction --------------------------------------------------------
 
     def predict(
-        self, tables: FeatureTables, cutoff: dt.date | None = None, *, explain: bool = True
+        self,
+        tables: FeatureTables,
+        cutoff: dt.date | None = None,
+        *,
+        explain: bool = True,
+        currency: str | None = None,
     ) -> pd.DataFrame:
         """Scores for every customer with a purchase on or before ``cutoff``.
 
         ``cutoff`` defaults to the one the model was fitted at. Columns are
-        :data:`SCORE_COLUMNS`; ``reasons`` is a list of sentences per customer.
+        :data:`SCORE_COLUMNS`; ``reasons`` is a list of sentences per customer,
+        amounts in ``currency`` (the shop's) where it names one.
         """
         self._check_fitted()
         features = tables.fetch(customer_features(tables, cutoff or self.cutoff_))
-        return self.predict_features(features, explain=explain)
+        return self.predict_features(features, explain=explain, currency=currency)
 
-    def predict_features(self, features: pd.DataFrame, *, explain: bool = True) -> pd.DataFrame:
+    def predict_features(
+        self, features: pd.DataFrame, *, explain: bool = True, currency: str | None = None
+    ) -> pd.DataFrame:
         """:meth:`predict` for a frame from :func:`customer_features`."""
         self._check_fitted()
         horizon_weeks = self.horizon_days / WEEK_DAYS
@@ -358,7 +366,9 @@ class BehaviourModel:
         )
         if explain:
             contributions = self._contributions(matrix, prob_offset)
-            out["reasons"] = top_reasons(contributions, matrix, list(self.features_), self.typical_)
+            out["reasons"] = top_reasons(
+                contributions, matrix, list(self.features_), self.typical_, currency=currency
+            )
         else:
             out["reasons"] = [[] for _ in range(len(out))]
         return out

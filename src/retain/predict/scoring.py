@@ -86,6 +86,7 @@ def train_and_score(
     horizon_days: int = 90,
     seed: int = 0,
     check: bool = True,
+    currency: str | None = None,
 ) -> TrainResult:
     """Fit a :class:`BehaviourModel` as of ``cutoff``, publish it, score all customers.
 
@@ -98,7 +99,7 @@ def train_and_score(
     as_of = cutoff or last_order_day(store)
     model = BehaviourModel(horizon_days=horizon_days, seed=seed).fit(tables, as_of)
     version = publish(models_root, MODEL_KIND, model.save)
-    scored = score_users(store, model, version)
+    scored = score_users(store, model, version, currency=currency)
     checked, note = (None, "no check: not asked for")
     if check:
         checked, note = check_model(store, as_of, horizon_days, seed=seed)
@@ -189,11 +190,16 @@ def load_current(models_root: Path, version: str | None = None) -> BehaviourMode
 
 
 def score_users(
-    store: Store, model: BehaviourModel, version: str, cutoff: dt.date | None = None
+    store: Store,
+    model: BehaviourModel,
+    version: str,
+    cutoff: dt.date | None = None,
+    currency: str | None = None,
 ) -> pa.Table:
-    """Score every customer as of ``cutoff`` and replace ``user_scores`` with the result."""
+    """Score every customer as of ``cutoff`` and replace ``user_scores`` with the result
+    (the reasons' amounts in ``currency``, the shop's, where it names one)."""
     as_of = cutoff or model.cutoff_
-    scores = model.predict(FeatureTables.from_store(store), as_of)
+    scores = model.predict(FeatureTables.from_store(store), as_of, currency=currency)
     table = pa.Table.from_pandas(scores, preserve_index=False)
     n = table.num_rows
     table = (

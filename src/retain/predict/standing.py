@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retain.currency import format_money
 from retain.data.store import Store
 
 __all__ = ["AT_RISK", "VALUABLE_SHARE", "CustomerStanding", "customer_standing"]
@@ -36,13 +37,12 @@ class CustomerStanding:
         """What the standing adds to an item's urgency: 1 if valuable, 0.5 if at risk."""
         return (1.0 if self.valuable else 0.0) + (0.5 if self.at_risk else 0.0)
 
-    def reasons(self) -> list[str]:
+    def reasons(self, currency: str | None = None) -> list[str]:
+        """The standing in words, the value in ``currency`` (the shop's) where it names one."""
         out = []
         if self.valuable:
-            out.append(
-                f"valuable customer (expected value {self.expected_lifetime_value:.2f}, "
-                f"top {VALUABLE_SHARE:.0%})"
-            )
+            value = format_money(self.expected_lifetime_value, currency)
+            out.append(f"valuable customer (expected value {value}, top {VALUABLE_SHARE:.0%})")
         if self.at_risk:
             out.append(f"at risk of leaving (churn risk {self.churn_risk:.0%})")
         return out

@@ -139,6 +139,7 @@ def build_campaign(
     audience: Collection[str] | None = None,
     audience_name: str | None = None,
     actions: Sequence[Action] = DEFAULT_ACTIONS,
+    currency: str | None = None,
 ) -> CampaignResult:
     """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
 
@@ -187,7 +188,14 @@ def build_campaign(
     no_picks = _without_picks(store, customers.user_id) if needs_picks else set()
     for name in needs_picks:
         unavailable[name] = set(unavailable.get(name, set())) | no_picks
-    plan = plan_campaign(customers, budget, actions=actions, uplift=uplift, unavailable=unavailable)
+    plan = plan_campaign(
+        customers,
+        budget,
+        actions=actions,
+        uplift=uplift,
+        unavailable=unavailable,
+        currency=currency,
+    )
     campaign_id = "C" + uuid.uuid4().hex[:12]
     experiment = None
     variant = pd.Series([None] * len(plan), dtype="string")

@@ -41,6 +41,7 @@ import numpy.typing as npt
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
+from retain.currency import format_money
 from retain.errors import InvalidInputError
 
 __all__ = [
@@ -347,6 +348,7 @@ def plan_campaign(
     actions: Sequence[Action] = DEFAULT_ACTIONS,
     uplift: UpliftModel | None = None,
     unavailable: Mapping[str, Collection[str]] | None = None,
+    currency: str | None = None,
 ) -> pd.DataFrame:
     """Choose at most one action per customer to maximise expected net value within ``budget``.
 
@@ -360,6 +362,7 @@ def plan_campaign(
         uplift: Where uplift comes from (default: :class:`AssumedUplift`).
         unavailable: Per action name, customers who may not get it now
             (:func:`cooling_down`); they may still get another action.
+        currency: The shop's currency, for the amounts in each reason.
 
     Returns:
         One row per customer who gets an action: ``user_id``, ``action``,
@@ -403,7 +406,7 @@ def plan_campaign(
     )
     basis = [model.basis(a) for a in actions]
     rows["reason"] = [
-        _reason(actions[i], p[u], worth[u], lifts[u, i], costs[u, i], basis[i])
+        _reason(actions[i], p[u], worth[u], lifts[u, i], costs[u, i], basis[i], currency)
         for u, i in zip(chosen, picked, strict=True)
     ]
     return rows.sort_values("expected_net_value", ascending=False).reset_index(drop=True)
@@ -469,9 +472,17 @@ def _fill_leftover(
     return choice
 
 
-def _reason(action: Action, p: float, worth: float, lift: float, cost: float, basis: str) -> str:
+def _reason(
+    action: Action,
+    p: float,
+    worth: float,
+    lift: float,
+    cost: float,
+    basis: str,
+    currency: str | None,
+) -> str:
     return (
-        f"{1 - p:.0%} churn risk, worth {worth:,.2f} if retained; "
+        f"{1 - p:.0%} churn risk, worth {format_money(worth, currency)} if retained; "
         f"{action.description or action.name} expected to add {lift * 100:.1f} points "
-        f"of repurchase ({basis}) for {cost:,.2f}"
+        f"of repurchase ({basis}) for {format_money(cost, currency)}"
     )

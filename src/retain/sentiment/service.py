@@ -164,6 +164,7 @@ def train_sentiment(
     settings: SentimentSettings | None = None,
     llm: LLMBackend | None = None,
     raise_alerts: bool = True,
+    currency: str | None = None,
 ) -> SentimentTrainResult:
     """Fit on ``data`` (default: the store's rated reviews), publish, score, raise alerts.
 
@@ -175,7 +176,7 @@ def train_sentiment(
     model = SentimentModel(settings).fit(training.texts, training.labels, training.categories)
     version = publish(models_root, MODEL_KIND, model.save)
     scored = score_reviews(store, model, version)
-    alerts = build_alerts(store, model, llm=llm) if raise_alerts else 0
+    alerts = build_alerts(store, model, llm=llm, currency=currency) if raise_alerts else 0
     meta = model.meta
     return SentimentTrainResult(
         version=version,
@@ -244,8 +245,10 @@ def build_alerts(
     *,
     alert_days: int = 30,
     llm: LLMBackend | None = None,
+    currency: str | None = None,
 ) -> int:
-    """Rebuild ``review_alerts`` from ``review_scores``; returns the number of alerts."""
+    """Rebuild ``review_alerts`` from ``review_scores``; returns the number of alerts
+    (a writer's value in ``currency``, the shop's, where it names one)."""
     if not store.has_table(SCORES_TABLE):
         raise NotFoundError("no review_scores yet; run `retain train sentiment` first")
     scored = store.query_df(
@@ -267,7 +270,7 @@ def build_alerts(
         customer = standing.get(record["user_id"]) if record["user_id"] else None
         if customer is not None:
             urgency += customer.urgency
-            reasons += customer.reasons()
+            reasons += customer.reasons(currency)
         if blamed:
             reasons.append("blames " + ", ".join(blamed))
         draft = draft_reply(record["text"], mentions, articles, record["language"], llm=llm)

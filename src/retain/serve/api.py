@@ -527,6 +527,7 @@ def api_router(state: ServiceState) -> APIRouter:
                 audience=audience,
                 audience_name=audience_name,
                 actions=actions,
+                currency=state.config.currency,
             )
         return {
             "campaign_id": result.campaign_id,

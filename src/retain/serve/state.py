@@ -225,7 +225,7 @@ class ServiceState:
         for row in rows:
             customer = standing.get(row["user_id"]) if row["user_id"] else None
             row["urgency"] = customer.urgency if customer else 0.0
-            row["standing"] = customer.reasons() if customer else []
+            row["standing"] = customer.reasons(self.config.currency) if customer else []
         return sorted(rows, key=lambda r: -r["urgency"]) if urgent_first else rows
 
 
