@@ -317,6 +317,7 @@ def run(
             intent_settings=_intent_settings(settings),
             actions=settings.campaign.to_actions(),
             currency=settings.currency,
+            require_consent=settings.campaign.require_consent,
         )
     for report in result.reports:
         _print_report(report)
@@ -987,6 +988,7 @@ def campaign(
             audience_name=audience_name,
             actions=actions,
             currency=settings.currency,
+            require_consent=settings.campaign.require_consent,
         )
         median_order = median_order_value(store)
     plan = result.plan
@@ -1036,6 +1038,16 @@ def campaign(
             f"{result.without_picks:,} customers have no recommendation list, so they get no "
             "message with picks: `retain train recommend` makes the lists (it needs events or "
             "orders that name items)"
+        )
+    if result.without_consent:
+        which = (
+            "have not accepted marketing ([campaign] require_consent)"
+            if settings.campaign.require_consent
+            else "declined marketing (users.marketing_consent)"
+        )
+        out.print(
+            f"{result.without_consent:,} customers {which}, so they get no coupon or "
+            "message; a care contact after a complaint is still possible"
         )
     if result.experiment:
         out.print(

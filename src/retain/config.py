@@ -186,6 +186,11 @@ class ActionConfig(BaseModel):
     kind: str = Field(
         "", description="Actions of one kind share the cooldown (e.g. coupon); empty: the name."
     )
+    marketing: bool = Field(
+        True,
+        description="A marketing message: not for customers who declined marketing "
+        "(false for a service contact such as a complaint follow-up).",
+    )
 
     def to_action(self) -> Action:
         from retain.retention.policy import Action  # pandas and LightGBM only where asked for
@@ -201,6 +206,11 @@ class CampaignConfig(BaseModel):
         min_length=1,
         description="The shop's actions; unset: a 5-off and a 15-off coupon, a message with "
         "picks and a care contact (retain.retention.policy.DEFAULT_ACTIONS).",
+    )
+    require_consent: bool = Field(
+        False,
+        description="Marketing actions only for customers whose marketing_consent is true "
+        "(opt-in, as GDPR asks); false: for everyone but those who declined.",
     )
 
     @field_validator("actions")

@@ -143,6 +143,7 @@ def run_main_job(
     intent_settings: IntentSettings | None = None,
     actions: Sequence[Action] = DEFAULT_ACTIONS,
     currency: str | None = None,
+    require_consent: bool = False,
 ) -> MainJobResult:
     """Generate the demo shop (unless present), ingest every file, train and score.
 
@@ -175,7 +176,12 @@ def run_main_job(
     if not store.has_table(INTERVENTIONS_TABLE):  # one demo campaign, not one per run
         _say(on_step, "planning a first campaign (budget 1,000, 20% held out as control)")
         result.campaign = build_campaign(
-            store, 1000.0, holdout=0.2, actions=actions, currency=currency
+            store,
+            1000.0,
+            holdout=0.2,
+            actions=actions,
+            currency=currency,
+            require_consent=require_consent,
         )
     return result
 

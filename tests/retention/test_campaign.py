@@ -283,3 +283,44 @@ def test_the_next_campaign_learns_uplift_from_past_campaign_experiments(tmp_path
         assumed = build_campaign(store, 300.0, learn_uplift=False)
         assert assumed.uplift_learned == {}
         assert not assumed.plan.reason.str.contains("measured").any()
+
+
+def test_customers_who_declined_marketing_get_no_coupon_or_message(tmp_path: Path) -> None:
+    """A coupon sent to a customer who said no to marketing breaks the law in most
+    markets; a follow-up on their own complaint is service and may still go."""
+    n = 40
+    ids = [f"u{i:02d}" for i in range(n)]
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        store.write_table(
+            "user_scores",
+            pa.table(
+                {
+                    "user_id": ids,
+                    "repurchase_probability": [0.3] * n,
+                    "expected_lifetime_value": [80.0] * n,
+                    "p_alive": [0.6] * n,
+                    "cutoff": [dt.date(2026, 6, 1)] * n,
+                    "horizon_days": [90] * n,
+                    "model_version": ["v1"] * n,
+                }
+            ),
+        )
+        consent = ["no" if i % 4 == 0 else "yes" if i % 4 == 1 else "" for i in range(n)]
+        users = pa.table({"user_id": ids, "Accepts Email Marketing": consent})
+        mapping = {"Accepts Email Marketing": "marketing_consent"}
+        ingest_arrow(store, "users", users, source="customers_export", mapping=mapping)
+        declined = {u for u, c in zip(ids, consent, strict=True) if c == "no"}
+        accepted = {u for u, c in zip(ids, consent, strict=True) if c == "yes"}
+        coupons = DEFAULT_ACTIONS[:2]
+        plan = build_campaign(store, 1e6, actions=coupons, learn_uplift=False)
+        assert plan.without_consent == len(declined) == 10
+        assert set(plan.plan.user_id) == set(ids) - declined  # unknown consent: not declined
+        store.execute(f"DROP TABLE {INTERVENTIONS_TABLE}")  # no cooldown from that plan
+        strict = build_campaign(
+            store, 1e6, actions=coupons, learn_uplift=False, require_consent=True
+        )
+        assert set(strict.plan.user_id) == accepted and strict.without_consent == n - len(accepted)
+        # A care contact is no marketing: a declined customer with a complaint may get one.
+        care = Action("care_contact", 3.0, 0.0, 0.2, needs_complaint=True, marketing=False)
+        served = build_campaign(store, 1e6, actions=(care,), learn_uplift=False)
+        assert served.without_consent == 0

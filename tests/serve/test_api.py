@@ -501,6 +501,7 @@ def test_a_campaign_plans_with_the_shops_configured_actions(
         made = client.post("/v1/campaigns", json={"budget": 20}, headers=_h(keys["admin"]))
         assert made.status_code == 200, made.text
         assert made.json()["without_picks"] == 0  # no configured action needs a list
+        assert made.json()["without_consent"] == 0  # the demo shop records no consent
         planned = client.get(
             f"/v1/campaigns/{made.json()['campaign_id']}", headers=_h(keys["read"])
         ).json()["customers"]

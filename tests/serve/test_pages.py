@@ -473,6 +473,12 @@ def test_the_campaigns_page_shows_what_a_campaign_may_do_as_configured(
     coupon = rows[1]
     assert "15.00" in coupon and "12 pts" in coupon and "30 days of any coupon" in coupon
     assert "a recommendation list" in rows[2] and "a recent complaint" in rows[3]
+    # Coupons and messages are marketing; a care contact is service.
+    assert all("customers who have not declined marketing" in row for row in rows[:3])
+    assert "marketing" not in rows[3]
+    opt_in = Settings(data_dir=demo_dir, campaign=CampaignConfig(require_consent=True))
+    strict = TestClient(create_app(opt_in)).get("/campaigns").text
+    assert strict.count("customers who accepted marketing") == 3
     assert 'id="campaign-actions"' in client(empty_dir).get("/campaigns").text  # before any
     own = ActionConfig(name="coupon_40", description="40 off", cost_if_used=40.0,
                        max_uplift=0.08, cooldown_days=30, kind="coupon")  # fmt: skip

@@ -373,6 +373,12 @@ USERS = TableSchema(
         Field("user_id", _ID, required=True),
         Field("first_seen", "timestamp"),
         Field("attributes", "json", json_shape="object"),
+        Field(
+            "marketing_consent",
+            "boolean",
+            description="Whether the customer accepts marketing (Shopify's Accepts Email "
+            "Marketing): false keeps them out of coupons and messages; empty: not known.",
+        ),
     ),
     key=("user_id",),
     mode="upsert",

@@ -83,6 +83,8 @@ class CampaignResult:
     uplift_learned: dict[str, int] = field(default_factory=dict)
     #: Customers considered who have no stored recommendation list, so no message with picks.
     without_picks: int = 0
+    #: Customers considered who may get no marketing action (declined, or not opted in).
+    without_consent: int = 0
 
     @property
     def expected_cost(self) -> float:
@@ -140,6 +142,7 @@ def build_campaign(
     audience_name: str | None = None,
     actions: Sequence[Action] = DEFAULT_ACTIONS,
     currency: str | None = None,
+    require_consent: bool = False,
 ) -> CampaignResult:
     """Plan a campaign from the latest ``user_scores`` and append it to ``interventions``.
 
@@ -163,6 +166,10 @@ def build_campaign(
     those customers; the budget is then spent on them alone. ``audience_name``
     (e.g. "at risk (from loyal customers since 2026-11-05)") is stored with
     every row, so the Campaigns page says whom the campaign was for.
+
+    A customer whose ``users.marketing_consent`` is false gets no marketing
+    action (coupons, messages), only a care contact after a complaint; with
+    ``require_consent`` only customers whose consent is true get one.
     """
     if not store.has_table("user_scores"):
         raise NotFoundError("no user_scores yet; run `retain train predict` first")
@@ -188,6 +195,10 @@ def build_campaign(
     no_picks = _without_picks(store, customers.user_id) if needs_picks else set()
     for name in needs_picks:
         unavailable[name] = set(unavailable.get(name, set())) | no_picks
+    marketing = [a.name for a in actions if a.marketing]
+    no_consent = _without_consent(store, customers.user_id, require_consent) if marketing else set()
+    for name in marketing:
+        unavailable[name] = set(unavailable.get(name, set())) | no_consent
     plan = plan_campaign(
         customers,
         budget,
@@ -238,6 +249,7 @@ def build_campaign(
         experiment=experiment,
         uplift_learned=learned,
         without_picks=len(no_picks),
+        without_consent=len(no_consent),
     )
 
 
@@ -375,6 +387,20 @@ def _without_picks(store: Store, user_ids: pd.Series) -> set[str]:
         return wanted
     listed = store.query_df("SELECT DISTINCT user_id FROM recommendations")
     return wanted - set(listed.user_id.astype(str))
+
+
+def _without_consent(store: Store, user_ids: pd.Series, required: bool) -> set[str]:
+    """The customers among ``user_ids`` a marketing message may not go to: those
+    whose ``marketing_consent`` is false, and with ``required`` also those
+    without a true one (no profile, or consent not known)."""
+    wanted = set(user_ids.astype(str))
+    if not (store.has_table("users") and "marketing_consent" in store.columns("users")):
+        return wanted if required else set()
+    if required:
+        accepted = store.query_df("SELECT user_id FROM users WHERE marketing_consent")
+        return wanted - set(accepted.user_id.astype(str))
+    declined = store.query_df("SELECT user_id FROM users WHERE NOT marketing_consent")
+    return wanted & set(declined.user_id.astype(str))
 
 
 def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> pd.DataFrame:

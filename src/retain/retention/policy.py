@@ -78,6 +78,9 @@ class Action:
             coupon are both coupons); empty means the name.
         needs_picks: Carries the customer's recommendation list, so only
             customers who have one may get it.
+        marketing: A marketing message (a coupon, picks), which only
+            customers who accept marketing may get; a care contact about a
+            customer's own complaint is service, not marketing.
     """
 
     name: str
@@ -89,6 +92,7 @@ class Action:
     cooldown_days: int = 0
     kind: str = ""
     needs_picks: bool = False
+    marketing: bool = True
 
     @property
     def family(self) -> str:
@@ -125,6 +129,7 @@ DEFAULT_ACTIONS: tuple[Action, ...] = (
         needs_complaint=True,
         description="an agent follows up on the complaint",
         cooldown_days=30,
+        marketing=False,
     ),
 )  # fmt: skip
 

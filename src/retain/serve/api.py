@@ -528,6 +528,7 @@ def api_router(state: ServiceState) -> APIRouter:
                 audience_name=audience_name,
                 actions=actions,
                 currency=state.config.currency,
+                require_consent=state.config.campaign.require_consent,
             )
         return {
             "campaign_id": result.campaign_id,
@@ -538,6 +539,7 @@ def api_router(state: ServiceState) -> APIRouter:
             "experiment": result.experiment,
             "uplift_learned": result.uplift_learned,
             "without_picks": result.without_picks,
+            "without_consent": result.without_consent,
         }
 
     @router.get(

@@ -200,6 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pages.campaigns_page,
             config.campaign.to_actions(),
             config.campaign.actions is not None,
+            config.campaign.require_consent,
         )
 
     @app.get("/campaigns/{campaign_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -666,7 +666,10 @@ NO_CAMPAIGNS = (
 
 
 def campaigns_page(
-    store: Store, actions: Sequence[Action] = DEFAULT_ACTIONS, configured: bool = False
+    store: Store,
+    actions: Sequence[Action] = DEFAULT_ACTIONS,
+    configured: bool = False,
+    require_consent: bool = False,
 ) -> dict[str, Any]:
     """Every planned campaign, newest first, and what the next one may do.
 
@@ -674,8 +677,14 @@ def campaigns_page(
     ones): a growth team reads there what each costs and the uplift assumed
     for it until a holdout campaign measures it. ``configured`` says whether
     the shop set them, as ``GET /v1/campaign-actions`` does: a shop that
-    wrote out the built-in four has still chosen them.
+    wrote out the built-in four has still chosen them. ``require_consent``
+    (``[campaign] require_consent``) says whom marketing actions may reach.
     """
+    consent = (
+        "customers who accepted marketing"
+        if require_consent
+        else "customers who have not declined marketing"
+    )
     offers = [
         {
             "name": a.name,
@@ -690,6 +699,7 @@ def campaigns_page(
                 for need, flag in (
                     ("a recent complaint", a.needs_complaint),
                     ("a recommendation list", a.needs_picks),
+                    (consent, a.marketing),
                 )
                 if flag
             ),
