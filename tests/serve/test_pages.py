@@ -393,6 +393,13 @@ def test_a_customer_page_says_when_an_order_was_returned(tmp_path: Path) -> None
     assert page.status_code == 200
     cells = re.findall(r"<td>(returned[^<]*|completed[^<]*)</td>", page.text)
     assert cells == ["completed", "returned on 2025-01-15"]
+    assert 'id="marketing-consent"' not in page.text  # not known: nothing said
+    # A customer who declined marketing is shown so, beside their campaigns.
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        users = pa.table({"user_id": ["u1"], "marketing_consent": ["no"]})
+        ingest_arrow(store, "users", users, source="profiles", now=dt.datetime(2030, 1, 1))
+    declined = client(tmp_path).get("/customers/u1").text
+    assert "Declined marketing: campaigns give this customer no coupon" in declined
 
 
 def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:
