@@ -8,7 +8,8 @@ What is simulated, so a reader can judge it:
 * **Users** — each signs up on a day of the window, up to its last
   (acquisition cohorts), prefers a few categories (a Dirichlet taste),
   visits with a personal mean gap between visits, and after each visit
-  leaves for good with a personal churn probability.
+  leaves for good with a personal churn probability. 80% accept marketing
+  (``marketing_consent`` yes); campaigns give the rest no coupon or message.
 * **Funnel** — a visit views a few items picked by taste x popularity; an
   item goes to the cart more often when it matches the taste, and a cart
   item is bought about half the time. Consumables (skincare, snacks, ...)
@@ -124,6 +125,7 @@ def generate_demo_shop(
     start_ts = end_ts - timedelta(days=days)
     items = _catalogue(rng, n_items)
     users, rows = _simulate(rng, items, n_users, start_ts, end_ts)
+    _record_consent(users, seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "items.csv", [_item_row(i) for i in items])
@@ -189,6 +191,19 @@ def _catalogue(rng: np.random.Generator, n_items: int) -> list[_Item]:
             )
         )
     return items
+
+
+#: Share of the demo's customers who accept marketing at sign-up (the rest declined).
+MARKETING_OPT_IN = 0.8
+
+
+def _record_consent(users: list[dict[str, Any]], seed: int) -> None:
+    """Whether each customer accepts marketing, as a shop's profile export says it
+    (``yes``/``no``). Drawn from a stream of its own, so the rest of the shop is
+    the same as before consent was recorded; campaigns leave the noes out."""
+    accepts = np.random.default_rng((seed, 1)).random(len(users)) < MARKETING_OPT_IN
+    for user, yes in zip(users, accepts, strict=True):
+        user["marketing_consent"] = "yes" if yes else "no"
 
 
 def _simulate(
