@@ -520,7 +520,7 @@ def test_sentiment_commands_train_score_alert_and_summarise(tmp_path: Path) -> N
     texts, labels, _ = phrase_reviews(200, seed=3)
     training = tmp_path / "labelled.csv"
     rows = "".join(f'{y},"{t}"\n' for t, y in zip(texts, labels, strict=True))
-    write(training, "label,review\n" + rows + "1,\n")
+    write(training, ("label,review\n" + rows + "1,\n").encode("gb18030"))  # Chinese Excel
     data = tmp_path / "data"
     with Store.open(data / "retain.duckdb") as store:
         reviews = {
@@ -530,7 +530,10 @@ def test_sentiment_commands_train_score_alert_and_summarise(tmp_path: Path) -> N
             "text": ["Delivery was very slow, took over a week.", "质量很好，做工精细。"],
         }
         ingest_arrow(store, "reviews", pa.table(reviews), source="t")
-    trained = retain("train", "sentiment", "--data", str(training), data_dir=data, cwd=tmp_path)
+    unnamed = retain("train", "sentiment", "--data", str(training), data_dir=data, cwd=tmp_path)
+    assert unnamed.returncode == 1 and "pass --encoding gb18030" in unnamed.stderr
+    trained = retain("train", "sentiment", "--data", str(training), "--encoding", "gb18030",
+                     data_dir=data, cwd=tmp_path)  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     assert "200 reviews" in trained.stdout and "scored 2 reviews, 1 alerts" in trained.stdout
     assert "left out 1 rows (first: line 202, empty review)" in trained.stderr

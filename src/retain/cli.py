@@ -1899,6 +1899,9 @@ def train_sentiment(
         str | None,
         typer.Option(help="Add this encoder's embeddings (any sentence-transformers name)."),
     ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="The --data CSV's encoding, e.g. gb18030; default UTF-8.")
+    ] = None,
 ) -> None:
     """Train the review model, score every review into review_scores, raise review_alerts.
 
@@ -1910,7 +1913,7 @@ def train_sentiment(
     from retain.sentiment.service import train_sentiment as train
 
     settings = get_settings()
-    training = labelled_reviews_from_csv(data) if data is not None else None
+    training = labelled_reviews_from_csv(data, encoding) if data is not None else None
     if training is not None and training.skipped:
         line, reason = training.skipped[0]
         err.print(f"left out {len(training.skipped)} rows (first: line {line}, {reason})")
@@ -2020,15 +2023,20 @@ def bench_sentiment(
         int | None, typer.Option(help="Train the encoder baseline on at most this many reviews.")
     ] = None,
     baselines: Annotated[bool, typer.Option(help="Run the baselines in the same run.")] = True,
+    encoding: Annotated[
+        str | None, typer.Option(help="The CSV's encoding, e.g. gb18030; default UTF-8.")
+    ] = None,
 ) -> None:
     """Review polarity: accuracy, macro-F1, speed, and the character n-gram baseline.
 
     Example: retain bench sentiment --data online_shopping_10_cats.csv --json sentiment.json
     """
     from retain.sentiment.bench import run_sentiment_benchmark
+    from retain.sentiment.service import labelled_reviews_from_csv
 
+    source = labelled_reviews_from_csv(data, encoding) if encoding is not None else data
     result = run_sentiment_benchmark(
-        data, seed=seed, encoder=encoder, encoder_limit=encoder_limit, baselines=baselines
+        source, seed=seed, encoder=encoder, encoder_limit=encoder_limit, baselines=baselines
     )
     _write_json(result, json_out)
 

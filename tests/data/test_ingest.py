@@ -384,6 +384,12 @@ def test_files_are_read_in_the_encoding_a_chinese_shops_tools_write(
         ingest_file(store, "reviews", tmp_path / "r.parquet", encoding="gbk")
     with pytest.raises(InvalidInputError, match=r"one character .*; got ';;'"):
         ingest_file(store, "reviews", gbk, delimiter=";;", encoding="gb18030")
+    # The public review and FAQ formats take the encoding too; the others are UTF-8.
+    labelled = write(tmp_path / "labelled.csv", "label,review\n1,很好\n".encode("gb18030"))
+    public = ingest_file(store, "reviews", labelled, format="review-csv", encoding="gb18030")
+    assert public.accepted == 1
+    with pytest.raises(InvalidInputError, match="applies to csv, jsonl, review-csv, faq files"):
+        ingest_file(store, "orders", labelled, format="cdnow", encoding="gb18030")
 
 
 def test_a_utf8_file_with_a_damaged_record_is_not_taken_for_another_encoding(

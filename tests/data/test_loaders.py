@@ -101,8 +101,18 @@ def test_review_csv_with_and_without_category(
 def test_a_review_csv_saved_by_a_chinese_excel_names_its_encoding(tmp_path: Path) -> None:
     text = "cat,label,review\n书籍,1,很好看的书\n书籍,0,太差了，不推荐\n"
     path = write(tmp_path / "r.csv", text.encode("gb18030"))
-    with pytest.raises(InvalidInputError, match=r"\(the file reads as gb18030: save it as UTF-8\)"):
+    hint = r"\(the file reads as gb18030: pass --encoding gb18030\)"
+    with pytest.raises(InvalidInputError, match=hint):
         read_review_csv(path)
+    read = read_review_csv(path, encoding="gb18030")
+    assert read.column("text").to_pylist() == ["很好看的书", "太差了，不推荐"]
+    with pytest.raises(InvalidInputError, match="unknown encoding 'gb-what'"):
+        read_review_csv(path, encoding="gb-what")
+    # A FAQ sheet from the same Excel, in both layouts.
+    sheet = write(tmp_path / "faq.csv", "question,answer\n可以开发票吗？,可以\n".encode("gb18030"))
+    assert read_faq(sheet, encoding="gb18030").column("title").to_pylist() == ["可以开发票吗？"]
+    listed = write(tmp_path / "faq.json", '[{"question": "退货？", "answer": "7天"}]'.encode("gbk"))
+    assert read_faq(listed, encoding="gbk").column("body").to_pylist() == ["7天"]
 
 
 def test_banking77_csv_intents(shared_data: Path) -> None:

@@ -210,10 +210,13 @@ def ingest_file(
         raise InvalidInputError(f"--lines reads csv, parquet or jsonl files, not {format}")
     if group_by is not None and format is not None and format in PUBLIC_FORMATS:
         raise InvalidInputError(f"--group-by reads csv, parquet or jsonl files, not {format}")
-    if encoding is not None and format is not None and format in PUBLIC_FORMATS:
-        raise InvalidInputError(f"--encoding applies to csv and jsonl files, not {format}")
     if format is not None and format in PUBLIC_FORMATS:
         public = PUBLIC_FORMATS[format]
+        if encoding is not None and not public.encodings:
+            takes = ", ".join(
+                ["csv", "jsonl", *(f.name for f in PUBLIC_FORMATS.values() if f.encodings)]
+            )
+            raise InvalidInputError(f"--encoding applies to {takes} files, not {format}")
         if get_schema(table).name != public.table:
             raise InvalidInputError(f"format {format} fills {public.table}, not {table}")
         if not source.is_file():
@@ -221,7 +224,7 @@ def ingest_file(
         return ingest_arrow(
             store,
             table,
-            public.read(source),
+            public.read(source, encoding=encoding) if encoding is not None else public.read(source),
             source=str(source.resolve()),
             format=format,
             mapping=mapping,

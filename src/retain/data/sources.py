@@ -158,16 +158,25 @@ def csv_separator(delimiter: str | None, path: Path) -> str:
 _UTF8_NAMES = ("utf-8", "utf-8-sig")
 
 
+def codec_name(encoding: str) -> str:
+    """The Python codec ``encoding`` names (``GBK`` -> ``gbk``).
+
+    Raises:
+        InvalidInputError: no such codec, before anything is read.
+    """
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInputError(
+            f"unknown encoding {encoding!r}; name a Python codec such as utf-8, gb18030, "
+            "big5, utf-16 or cp1252"
+        ) from None
+
+
 def _text_encoding(path: Path, encoding: str | None) -> str:
     """The codec to read ``path`` with: the one named, else its byte-order mark's, else UTF-8."""
     if encoding is not None:
-        try:
-            return codecs.lookup(encoding).name
-        except LookupError:
-            raise InvalidInputError(
-                f"unknown encoding {encoding!r}; name a Python codec such as utf-8, gb18030, "
-                "big5, utf-16 or cp1252"
-            ) from None
+        return codec_name(encoding)
     with _open_maybe_gzip(path) as handle:
         head = handle.read(4)
     if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):

@@ -79,8 +79,10 @@ class SentimentTrainResult:
     alerts: int
 
 
-def labelled_reviews_from_csv(path: Path) -> LabelledReviews:
+def labelled_reviews_from_csv(path: Path, encoding: str | None = None) -> LabelledReviews:
     """``label,review[,cat]`` rows; empty reviews and labels other than 0/1 are skipped with lines.
+
+    ``encoding`` is the CSV's codec (``gb18030`` for a Chinese Excel export); unset, UTF-8.
 
     Two folder layouts are read too: the Multi-Domain Sentiment one
     (``<domain>/positive.review`` …, domains becoming categories) and one
@@ -91,7 +93,7 @@ def labelled_reviews_from_csv(path: Path) -> LabelledReviews:
     """
     folder = Path(path)
     if not folder.is_dir():
-        table = read_review_csv(path)
+        table = read_review_csv(path, encoding)
     elif any(folder.glob("pos.txt*")):
         table = read_polarity_lines(folder)
     else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 import pyarrow as pa
@@ -47,8 +46,10 @@ class PublicFormat:
 
     name: str
     table: str
-    read: Callable[[Path], pa.Table]
+    read: Callable[..., pa.Table]
     description: str
+    #: The reader takes ``encoding=`` (a Python codec), as files from spreadsheets need.
+    encodings: bool = False
 
 
 FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
@@ -86,12 +87,15 @@ FORMATS: Mapping[str, PublicFormat] = MappingProxyType(
                 read_online_retail_items,
                 "the UCI Online Retail file's products (stock code, title, median price)",
             ),
-            PublicFormat("review-csv", "reviews", read_review_csv, "cat,label,review CSV"),
+            PublicFormat(
+                "review-csv", "reviews", read_review_csv, "cat,label,review CSV", encodings=True
+            ),
             PublicFormat(
                 "faq",
                 "kb_articles",
                 read_faq,
                 "question,answer CSV, or JSON [{question, answer}] (also under 'questions')",
+                encodings=True,
             ),
         )
     }

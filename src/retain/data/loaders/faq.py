@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from retain.data.sources import codec_name
 from retain.errors import InvalidInputError
 
 __all__ = ["faq_article_id", "read_faq"]
@@ -39,8 +40,9 @@ def faq_article_id(question: str) -> str:
     return "faq-" + hashlib.sha1(folded.encode("utf-8")).hexdigest()[:12]
 
 
-def read_faq(path: str | Path) -> pa.Table:
-    """FAQ pairs from JSON or CSV as ``kb_articles`` columns plus ``_line``.
+def read_faq(path: str | Path, encoding: str | None = None) -> pa.Table:
+    """FAQ pairs from JSON or CSV as ``kb_articles`` columns plus ``_line``; ``encoding``
+    is the file's codec (``gb18030`` for a Chinese Excel export), UTF-8 when unset.
 
     Raises:
         InvalidInputError: the file is neither layout, an entry is not a
@@ -50,7 +52,9 @@ def read_faq(path: str | Path) -> pa.Table:
     source = Path(path)
     if not source.is_file():
         raise InvalidInputError(f"no such file: {source}")
-    pairs = _json_pairs(source) if source.suffix.lower() == ".json" else _csv_pairs(source)
+    codec = codec_name(encoding) if encoding is not None else "utf-8"
+    is_json = source.suffix.lower() == ".json"
+    pairs = _json_pairs(source, codec) if is_json else _csv_pairs(source, codec)
     seen: dict[str, int] = {}
     for question, _, line in pairs:
         if question is None or not question.strip():
@@ -75,11 +79,12 @@ def read_faq(path: str | Path) -> pa.Table:
     )
 
 
-def _json_pairs(source: Path) -> list[tuple[str | None, str | None, int]]:
+def _json_pairs(source: Path, codec: str) -> list[tuple[str | None, str | None, int]]:
     try:
-        value: Any = json.loads(source.read_text(encoding="utf-8"))
+        value: Any = json.loads(source.read_text(encoding=codec))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{source} is not valid UTF-8 JSON: {exc}") from exc
+        shown = "UTF-8" if codec == "utf-8" else codec
+        raise InvalidInputError(f"{source} is not valid {shown} JSON: {exc}") from exc
     if isinstance(value, dict):
         key = next((k for k in _LIST_KEYS if isinstance(value.get(k), list)), None)
         if key is None:
@@ -106,17 +111,18 @@ def _json_pairs(source: Path) -> list[tuple[str | None, str | None, int]]:
     return pairs
 
 
-def _csv_pairs(source: Path) -> list[tuple[str | None, str | None, int]]:
+def _csv_pairs(source: Path, codec: str) -> list[tuple[str | None, str | None, int]]:
     try:
         table = pacsv.read_csv(
             source,
+            read_options=pacsv.ReadOptions(encoding=codec),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={"question": pa.string(), "answer": pa.string()},
                 strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read {source} as a FAQ CSV: {exc}") from exc
     names = [n.strip().lstrip("\ufeff").lower() for n in table.column_names]
     if not {"question", "answer"} <= set(names):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from retain.data.sources import guess_encoding
+from retain.data.sources import codec_name, guess_encoding
 from retain.errors import InvalidInputError
 
 __all__ = ["read_multidomain_reviews", "read_polarity_lines", "read_review_csv"]
@@ -31,26 +31,32 @@ _COLUMNS = {
 }
 
 
-def read_review_csv(path: str | Path) -> pa.Table:
+def read_review_csv(path: str | Path, encoding: str | None = None) -> pa.Table:
     """Reviews from a labelled CSV, as text columns plus ``_line``.
 
     Values are not checked here — ingestion validates and quarantines — so a
     bad label or an empty review is reported with its line, not dropped.
+    ``encoding`` is the file's codec (``gb18030`` for a Chinese Excel export);
+    unset, UTF-8.
 
     Raises:
-        InvalidInputError: the file lacks a ``review`` or ``label`` column.
+        InvalidInputError: the file lacks a ``review`` or ``label`` column,
+            or does not decode (the message names the encoding it reads as).
     """
+    codec = codec_name(encoding) if encoding is not None else "utf8"
     try:
         table = pacsv.read_csv(
             path,
+            read_options=pacsv.ReadOptions(encoding=codec),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in _COLUMNS}, strings_can_be_null=True
             ),
         )
-    except (pa.ArrowInvalid, OSError) as exc:
-        guess = guess_encoding(Path(path)) if "UTF8" in str(exc) else None
-        hint = f" (the file reads as {guess}: save it as UTF-8)" if guess else ""
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        utf8 = encoding is None and "UTF8" in str(exc)
+        guess = guess_encoding(Path(path)) if utf8 else None
+        hint = f" (the file reads as {guess}: pass --encoding {guess})" if guess else ""
         raise InvalidInputError(f"cannot read {path} as a review CSV: {exc}{hint}") from exc
     names = [n.strip().lstrip("\ufeff").lower() for n in table.column_names]
     table = table.rename_columns(names)
