@@ -44,7 +44,9 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     )
     backend = ibis.pyspark.connect(session)
     for name in (*NAMES, TASTE.customers_table, TASTE.segments_table):
-        backend.create_table(name, store.table(name).to_pandas())
+        # Typed by the store's Arrow schema: through pandas, a field no record fills
+        # (no consent recorded) has no type, and Spark cannot store a column without one.
+        backend.create_table(name, ibis.memtable(store.table(name)))
     yield backend, store
     session.stop()
     store.close()
