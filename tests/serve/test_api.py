@@ -501,11 +501,16 @@ def test_a_campaign_plans_with_the_shops_configured_actions(
         made = client.post("/v1/campaigns", json={"budget": 20}, headers=_h(keys["admin"]))
         assert made.status_code == 200, made.text
         assert made.json()["without_picks"] == 0  # no configured action needs a list
-        assert made.json()["without_consent"] == 0  # the demo shop records no consent
         planned = client.get(
             f"/v1/campaigns/{made.json()['campaign_id']}", headers=_h(keys["read"])
         ).json()["customers"]
     assert planned and {row["action"] for row in planned} == {"sms_nudge"}
+    # A text message is marketing: the demo's customers who declined it get none.
+    with Store.open(shop / "retain.duckdb", read_only=True) as store:
+        rows = store.execute("SELECT user_id FROM users WHERE NOT marketing_consent").fetchall()
+    declined = {r[0] for r in rows}
+    assert made.json()["without_consent"] > 0 and declined
+    assert not declined & {row["user_id"] for row in planned}
     assert all("a text message expected to add" in row["reason"] for row in planned)
 
 
