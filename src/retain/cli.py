@@ -639,7 +639,7 @@ def scores(
             f"{row.churn_risk:.1%}",
             f"{row.repurchase_probability:.1%}",
             f"{row.expected_purchases:.2f}",
-            _money(row.expected_lifetime_value),
+            _money(cast(float, row.expected_lifetime_value)),
             "; ".join(cast(list[str], row.reasons)),
         )
     out.print(table)
