@@ -193,12 +193,10 @@ def build_campaign(
     # Only an action that carries the list needs to know who has none.
     needs_picks = [a.name for a in actions if a.needs_picks]
     no_picks = _without_picks(store, customers.user_id) if needs_picks else set()
-    for name in needs_picks:
-        unavailable[name] = set(unavailable.get(name, set())) | no_picks
+    _keep_from(unavailable, needs_picks, no_picks)
     marketing = [a.name for a in actions if a.marketing]
     no_consent = _without_consent(store, customers.user_id, require_consent) if marketing else set()
-    for name in marketing:
-        unavailable[name] = set(unavailable.get(name, set())) | no_consent
+    _keep_from(unavailable, marketing, no_consent)
     plan = plan_campaign(
         customers,
         budget,
@@ -372,6 +370,14 @@ def learned_uplift(store: Store, *, horizon_days: int, as_of: dt.date) -> TLearn
         except InvalidInputError:
             continue  # too few customers on one side to learn from
     return model
+
+
+def _keep_from(
+    unavailable: dict[str, set[str]], actions: Sequence[str], customers: set[str]
+) -> None:
+    """Add ``customers`` to those each of ``actions`` may not go to (beside cooldowns)."""
+    for name in actions:
+        unavailable[name] = set(unavailable.get(name, set())) | customers
 
 
 def _without_picks(store: Store, user_ids: pd.Series) -> set[str]:
