@@ -62,11 +62,11 @@ from retain.data.validation import (
     ValidationRules,
     build_validation_sql,
     check_time_formats,
-    mixed_currencies,
     quote_ident,
     quote_literal,
     raw_record_sql,
     snippet_sql,
+    with_currency_mix,
 )
 from retain.errors import InvalidInputError, NotFoundError
 
@@ -531,7 +531,7 @@ def _ingest_staged(
             present |= set(schema.key)
         if kept:
             present.add(_ATTRIBUTES)
-        rules = replace(rules, currencies=mixed_currencies(con, _PROJECTED, schema, present))
+        rules = with_currency_mix(con, _PROJECTED, schema, present, rules)
         report = IngestReport(
             table=schema.name,
             source=source,

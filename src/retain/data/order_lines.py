@@ -37,9 +37,9 @@ from retain.data.sources import STAGE_TABLE, Reject, Staged
 from retain.data.validation import (
     ValidationRules,
     build_validation_sql,
-    mixed_currencies,
     quote_ident,
     raw_record_sql,
+    with_currency_mix,
 )
 from retain.errors import InvalidInputError
 
@@ -122,7 +122,7 @@ def group_order_lines(
         f"CREATE OR REPLACE TEMP VIEW _lines_src AS "
         f"SELECT _row, _line, {projected} FROM {STAGE_TABLE}"
     )
-    rules = replace(rules, currencies=mixed_currencies(con, "_lines_src", schema, present))
+    rules = with_currency_mix(con, "_lines_src", schema, present, rules)
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_LINES} AS "

@@ -36,6 +36,7 @@ __all__ = [
     "quote_literal",
     "raw_record_sql",
     "snippet_sql",
+    "with_currency_mix",
 ]
 
 _TRIM_CHARS = " \t\r\n\ufeff"
@@ -361,6 +362,23 @@ def mixed_currencies(
                 str(counts[0][0]), int(counts[0][1]), sum(int(n) for _, n in counts)
             )
     return found
+
+
+def with_currency_mix(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    schema: TableSchema,
+    present: set[str],
+    rules: ValidationRules,
+) -> ValidationRules:
+    """``rules`` with :attr:`~ValidationRules.currencies` found in ``relation``.
+
+    A shop that names its currency checks every value against it, so its
+    loads skip the scan for a mix within the file.
+    """
+    if rules.currency is not None:
+        return rules
+    return replace(rules, currencies=mixed_currencies(con, relation, schema, present))
 
 
 #: Digits grouped by a comma into thousands: 1,234 (a decimal comma would read 1.234).
