@@ -528,6 +528,40 @@ def test_items_upsert_counts_identical_records_as_duplicates(store: Store, tmp_p
     assert langs["i2"] == "zh" and langs["i1"] == "en"
 
 
+def test_a_file_with_some_columns_changes_only_those(store: Store, tmp_path: Path) -> None:
+    """A price and stock feed keeps the catalogue's text; a consent export keeps profiles."""
+    write(
+        tmp_path / "catalogue.csv",
+        "item_id,title,description,category,price,color\n"
+        "i1,Red mug,A red mug,kitchen,9.5,red\ni2,保温杯,不锈钢,kitchen,20,silver\n",
+    )
+    ingest_file(store, "items", tmp_path / "catalogue.csv", now=NOW)
+    write(tmp_path / "stock.csv", "item_id,price,available,warehouse\ni1,11,no,east\ni3,5,,\n")
+    report = ingest_file(store, "items", tmp_path / "stock.csv", now=NOW)
+    assert (report.accepted, report.duplicates) == (2, 0)
+    rows = store.query_df("SELECT * FROM items ORDER BY item_id").set_index("item_id")
+    assert rows.loc["i1", ["title", "description", "category", "language"]].tolist() == [
+        "Red mug",
+        "A red mug",
+        "kitchen",
+        "en",
+    ]
+    assert (rows.loc["i1", "price"], bool(rows.loc["i1", "available"])) == (11.0, False)
+    assert json.loads(rows.loc["i1", "attributes"]) == {"color": "red", "warehouse": "east"}
+    assert rows.loc["i2", "title"] == "保温杯" and rows.loc["i2", "price"] == 20.0
+    assert pd.isna(rows.loc["i3", "title"]) and bool(rows.loc["i3", "available"])  # defaults
+    again = ingest_file(store, "items", tmp_path / "stock.csv", now=NOW)
+    assert (again.accepted, again.duplicates) == (0, 2)
+
+    write(tmp_path / "customers.csv", "user_id,first_seen,tier\nu1,2026-01-05,gold\n")
+    ingest_file(store, "users", tmp_path / "customers.csv", now=NOW)
+    write(tmp_path / "consent.csv", "user_id,marketing_consent\nu1,no\n")
+    assert ingest_file(store, "users", tmp_path / "consent.csv", now=NOW).accepted == 1
+    user = store.query_df("SELECT * FROM users").iloc[0]
+    assert str(user.first_seen).startswith("2026-01-05") and not user.marketing_consent
+    assert json.loads(user.attributes) == {"tier": "gold"}
+
+
 def test_fixing_a_line_clears_its_quarantine_entry(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "e.csv", HEADER + "e1,u1,i1,clik,2026-01-02,,\n")
     ingest_file(store, "events", path, now=NOW)

@@ -771,7 +771,7 @@ def _commit_batch(
         if schema.mode == "append":
             inserted, updated = _write_append(con, schema, present, now)
         else:
-            inserted, updated = _write_upsert(con, schema), 0
+            inserted, updated = _write_upsert(con, schema, present), 0
         valid, bad = _counts(con)  # after conflicts joined the invalid records
         _write_quarantine(con, schema, report, clear_fixed)
         if bad:
@@ -940,22 +940,45 @@ def _shown(value_sql: str) -> str:
     return f"coalesce({snippet_sql(f'CAST({value_sql} AS VARCHAR)')}, 'empty')"
 
 
-def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> int:
-    """Write the batch's new or changed descriptions; returns how many."""
-    names = ", ".join(quote_ident(n) for n in schema.field_names)
+def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema, present: set[str]) -> int:
+    """Write the batch's new or changed descriptions; returns how many.
+
+    A file speaks only for the columns it has: a price feed (``item_id,price``)
+    or a consent export (``user_id,marketing_consent``) changes those fields
+    and keeps the stored title, description, first-seen date and the rest,
+    which a whole-row replace would have erased. A new record takes the
+    defaults for what the file lacks. A JSON object (``attributes``) is
+    merged key by key (RFC 7396), so a feed with one extra column adds that
+    key without dropping the others.
+    """
     target = quote_ident(schema.name)
     keys = ", ".join(quote_ident(k) for k in schema.key)
     join = " AND ".join(f"t.{quote_ident(k)} = c.{quote_ident(k)}" for k in schema.key)
-    differs = " OR ".join(
-        f"t.{quote_ident(n)} IS DISTINCT FROM c.{quote_ident(n)}" for n in schema.field_names
-    )
+    new_record = f"t.{quote_ident(schema.key[0])} IS NULL"
+    spoken = set(present) | set(schema.key)
+    if schema.text_field in present:
+        spoken |= {f.name for f in schema.fields if f.kind == "language"}  # detected afresh
+    values, changes = [], []
+    for f in schema.fields:
+        name = quote_ident(f.name)
+        given, stored = f"c.{name}", f"t.{name}"
+        if f.name not in spoken:
+            values.append(f"CASE WHEN {new_record} THEN {given} ELSE {stored} END")
+            continue
+        if f.kind == "json" and f.json_shape == "object" and f.name not in schema.key:
+            given = (
+                f"CASE WHEN {stored} IS NULL THEN {given} WHEN {given} IS NULL THEN {stored} "
+                f"ELSE CAST(json_merge_patch({stored}, {given}) AS VARCHAR) END"
+            )
+        values.append(given)
+        changes.append(f"{stored} IS DISTINCT FROM {given}")
+    names = ", ".join(quote_ident(n) for n in schema.field_names)
     # Last record of a key in the batch wins, as it would in a stream of updates.
-    picked = ", ".join("c." + quote_ident(n) for n in schema.field_names)
     row = con.execute(
-        f"INSERT OR REPLACE INTO {target} ({names}) SELECT {picked} "
+        f"INSERT OR REPLACE INTO {target} ({names}) SELECT {', '.join(values)} "
         f"FROM (SELECT * FROM {_BATCH_TABLE} WHERE _reason = '' "
         f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _row DESC) = 1) c "
-        f"LEFT JOIN {target} t ON {join} WHERE t.{quote_ident(schema.key[0])} IS NULL OR {differs}"
+        f"LEFT JOIN {target} t ON {join} WHERE {new_record} OR {' OR '.join(changes)}"
     ).fetchall()[0]
     return int(row[0])
 
