@@ -1294,8 +1294,8 @@ def _operational(settings: Settings) -> Any:
 def pull_events(
     batch: Annotated[int, typer.Option(help="Rows fetched and committed at a time.")] = 50_000,
 ) -> None:
-    """Copy what the service replicas wrote to PostgreSQL (events and assistant conversation
-    turns) into the embedded store.
+    """Copy what the service replicas wrote to PostgreSQL (events, assistant conversation
+    turns and marketing consent changes) into the embedded store.
 
     Idempotent (by key), resumable, in commit order; run it before training.
     Needs service.operational_url.
@@ -1311,7 +1311,8 @@ def pull_events(
     with _open_store(settings) as store:
         added = pull(ops, store, batch=batch)
     out.print(
-        f"pulled {added:,} new events and conversation turns into {settings.resolved_store_url}"
+        f"pulled {added:,} new events, conversation turns and consent changes into "
+        f"{settings.resolved_store_url}"
     )
 
 

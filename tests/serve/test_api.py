@@ -514,6 +514,46 @@ def test_a_campaign_plans_with_the_shops_configured_actions(
     assert all("a text message expected to add" in row["reason"] for row in planned)
 
 
+def test_an_opt_out_through_the_api_keeps_the_customer_out_of_the_next_campaign(
+    api: TestClient, keys: dict[str, str], shop: Path
+) -> None:
+    with Store.open(shop / "retain.duckdb", read_only=True) as store:
+        (user, first_seen), *_ = store.execute(
+            "SELECT user_id, first_seen FROM users JOIN user_scores USING (user_id) "
+            "WHERE marketing_consent ORDER BY churn_risk DESC LIMIT 1"
+        ).fetchall()
+    before = api.post("/v1/campaigns", json={"budget": 400}, headers=_h(keys["admin"])).json()
+    url = f"/v1/users/{user}/marketing-consent"
+    now = dt.datetime.now(dt.UTC)
+    body = {"consent": False, "source": "mailchimp unsubscribe"}
+    assert api.put(url, json=body, headers=_h(keys["read"])).status_code == 403
+    out = api.put(url, json=body, headers=_h(keys["ingest"]))
+    assert out.status_code == 200, out.text
+    assert (out.json()["marketing_consent"], out.json()["applied"]) == (False, True)
+    # A webhook retried from before the opt-out cannot undo it.
+    stale = {"consent": True, "changed_at": (now - dt.timedelta(days=1)).isoformat()}
+    late = api.put(url, json=stale, headers=_h(keys["ingest"])).json()
+    assert (late["marketing_consent"], late["applied"]) == (False, False)
+    shown = api.get(url, headers=_h(keys["read"])).json()
+    assert shown["marketing_consent"] is False
+    assert [h["source"] for h in shown["history"]] == ["mailchimp unsubscribe", None]
+    for bad in (
+        {"consent": True, "changed_at": "2026-12-07T10:00:00"},  # no time zone
+        {"consent": True, "changed_at": (now + dt.timedelta(days=2)).isoformat()},
+        {"consent": "perhaps"},
+    ):
+        refused = api.put(url, json=bad, headers=_h(keys["ingest"]))
+        assert refused.status_code == 422, bad
+
+    after = api.post("/v1/campaigns", json={"budget": 400}, headers=_h(keys["admin"])).json()
+    assert after["without_consent"] == before["without_consent"] + 1
+    planned = api.get(f"/v1/campaigns/{after['campaign_id']}", headers=_h(keys["read"])).json()
+    assert user not in {r["user_id"] for r in planned["customers"] if r["action"] != "care_contact"}
+    with Store.open(shop / "retain.duckdb", read_only=True) as store:
+        kept = store.execute("SELECT first_seen FROM users WHERE user_id = ?", [user]).fetchone()
+    assert kept == (first_seen,)  # the profile is otherwise untouched
+
+
 def test_a_campaign_may_use_some_of_the_actions_listed_by_the_service(
     shop: Path, keys: dict[str, str]
 ) -> None:

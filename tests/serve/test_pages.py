@@ -400,6 +400,14 @@ def test_a_customer_page_says_when_an_order_was_returned(tmp_path: Path) -> None
         ingest_arrow(store, "users", users, source="profiles", now=dt.datetime(2030, 1, 1))
     declined = client(tmp_path).get("/customers/u1").text
     assert "Declined marketing: campaigns give this customer no coupon" in declined
+    # An opt-out reported through the API says when and where from.
+    from retain.data.consent import ConsentChange, record_consent
+
+    when = dt.datetime(2026, 5, 4, 9, 30, tzinfo=dt.UTC)
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        record_consent(store, ConsentChange.new("u1", False, changed_at=when, source="mailchimp"))
+    dated = client(tmp_path).get("/customers/u1").text
+    assert "Declined marketing on 2026-05-04 (mailchimp): campaigns give" in dated
 
 
 def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:

@@ -45,6 +45,7 @@ def pg() -> PostgresStore:
             "ingest_runs",
             "api_keys",
             "erasure_audit",
+            "consent_log",
         ):
             con.execute(f"TRUNCATE {table}")
     return store
@@ -166,6 +167,40 @@ def test_two_replicas_share_keys_events_and_erasure(
     for replica in (a, b):
         replica.app.state.retain.keys.refresh()  # type: ignore[attr-defined]
         assert replica.get("/v1/items/I00001/similar", headers=headers).status_code == 401
+
+
+@needs_server
+def test_an_opt_out_on_one_replica_keeps_the_customer_out_of_another_replicas_campaign(
+    pg: PostgresStore, replicas: Replicas, tmp_path: Path
+) -> None:
+    a, b, headers = replicas
+    with Store.open(tmp_path / "b" / "retain.duckdb", read_only=True) as store:
+        (user,), *_ = store.execute(
+            "SELECT user_id FROM users JOIN user_scores USING (user_id) "
+            "WHERE marketing_consent ORDER BY churn_risk DESC LIMIT 1"
+        ).fetchall()
+    before = b.post("/v1/campaigns", json={"budget": 400}, headers=headers).json()
+    url = f"/v1/users/{user}/marketing-consent"
+    out = a.put(url, json={"consent": False, "source": "unsubscribe"}, headers=headers)
+    assert out.status_code == 200 and out.json()["applied"], out.text
+    assert b.get(url, headers=headers).json()["marketing_consent"] is False
+
+    # The other replica's campaign reads the change from PostgreSQL before planning.
+    after = b.post("/v1/campaigns", json={"budget": 400}, headers=headers).json()
+    assert after["without_consent"] == before["without_consent"] + 1
+    with Store.open(tmp_path / "b" / "retain.duckdb", read_only=True) as store:
+        assert store.execute(
+            "SELECT marketing_consent FROM users WHERE user_id = ?", [user]
+        ).fetchone() == (False,)
+    # `retain pull-events` copies the change once.
+    with Store.open(tmp_path / "a" / "retain.duckdb") as store:
+        assert pull_events(pg, store) == 1
+        assert pull_events(pg, store) == 0
+
+    erased = a.delete(f"/v1/users/{user}", headers=headers).json()
+    assert erased["rows_by_table"]["operational.consent_log"] == 1
+    with pg.connect() as con:
+        assert con.execute("SELECT count(*) FROM consent_log").fetchone()[0] == 0
 
 
 @needs_server

@@ -28,6 +28,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
+from retain.data.consent import ConsentChange, consent_history, record_consent, stored_consent
 from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.features.customer import FeatureTables
@@ -42,6 +43,7 @@ from retain.serve.cache import recommendation_question, recommendations_json
 from retain.serve.intake import intake_events
 from retain.serve.keys import ApiKey, Role, allows, mint_customer_token, read_customer_token
 from retain.serve.live import LiveModel
+from retain.serve.operational import pull_consent
 from retain.serve.state import ServiceState
 
 __all__ = ["api_router", "customer_reply", "metrics_text"]
@@ -171,6 +173,27 @@ class TokenOut(BaseModel):
     user_id: str
     token: str
     expires_in_seconds: int
+
+
+class ConsentIn(BaseModel):
+    """A change of marketing consent, as an email provider's webhook reports it."""
+
+    consent: bool = Field(description="True: the customer accepts marketing; false: opted out.")
+    changed_at: dt.datetime | None = Field(
+        None,
+        description="When the customer changed it, with a time zone; default: now. The latest "
+        "change by this time wins, so a late or retried webhook cannot undo a newer one.",
+    )
+    source: str | None = Field(
+        None, max_length=200, description="Where it came from, e.g. 'mailchimp unsubscribe'."
+    )
+
+
+class ConsentOut(BaseModel):
+    user_id: str
+    marketing_consent: bool
+    changed_at: dt.datetime
+    applied: bool = Field(description="False when a later change was already recorded.")
 
 
 class CampaignIn(BaseModel):
@@ -360,6 +383,48 @@ def api_router(state: ServiceState) -> APIRouter:
         # The value fields are in the shop's currency; null where it names none.
         return {**{str(k): _plain(v) for k, v in row.items()}, "currency": state.config.currency}
 
+    @router.put(
+        "/users/{user_id}/marketing-consent",
+        response_model=ConsentOut,
+        summary="Record a customer's opt-in or opt-out of marketing (ingest)",
+    )
+    def put_consent(user_id: str, body: ConsentIn, _key: IngestKey) -> ConsentOut:
+        with _client_errors():
+            change = ConsentChange.new(
+                user_id,
+                body.consent,
+                changed_at=body.changed_at,
+                source=body.source,
+                future_tolerance_seconds=state.config.ingest.future_tolerance_seconds,
+            )
+        if state.ops is not None:
+            try:
+                recorded = state.ops.record_consent(change)
+            except StoreError as exc:
+                raise _problem(503, f"{exc}; retry", {"Retry-After": "2"}) from None
+        else:
+            with _store_errors(), state.write_store() as store:
+                recorded = record_consent(store, change)
+        state.metrics.add("retain_consent_changes_total", 1)
+        return ConsentOut(**asdict(recorded))
+
+    @router.get(
+        "/users/{user_id}/marketing-consent",
+        summary="A customer's marketing consent and the changes reported for them",
+    )
+    def get_consent(user_id: str, _key: ReadKey) -> dict[str, Any]:
+        with _store_errors(), state.read_store() as store:
+            history = consent_history(store, user_id)
+            current = stored_consent(store, user_id)
+        if state.ops is not None:
+            try:
+                history = state.ops.consent_history(user_id)
+            except StoreError as exc:
+                raise _problem(503, f"{exc}; retry") from None
+            if history:  # planning a campaign pulls these in first
+                current = history[0]["marketing_consent"]
+        return {"user_id": user_id, "marketing_consent": current, "history": history}
+
     @router.get(
         "/users/{user_id}/export",
         summary="Everything stored about a customer, by table (admin)",
@@ -512,6 +577,8 @@ def api_router(state: ServiceState) -> APIRouter:
         except ValueError as exc:
             raise _problem(422, f"actions: {exc}") from None
         with _store_errors(), state.write_store() as store:
+            if state.ops is not None:
+                pull_consent(state.ops, store)  # an opt-out through any replica counts now
             audience, audience_name = None, None
             if body.segment is not None:
                 with _client_errors():

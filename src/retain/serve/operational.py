@@ -42,6 +42,15 @@ from retain.assistant.tools import (
     UNANSWERED_TABLE,
     SqlAssistantTables,
 )
+from retain.data.consent import (
+    CONSENT_DDL,
+    CONSENT_LOG,
+    LATEST_FIRST,
+    ConsentChange,
+    ConsentState,
+    apply_changes,
+    history_entry,
+)
 from retain.data.ingest import ingest_arrow
 from retain.data.schemas import get_schema
 from retain.data.store import SYSTEM_TABLES, Store
@@ -57,6 +66,7 @@ __all__ = [
     "FreshEvent",
     "PostgresAssistantTables",
     "PostgresStore",
+    "pull_consent",
     "pull_events",
 ]
 
@@ -64,13 +74,21 @@ _EVENTS = get_schema("events")
 #: Canonical tables replicas write here and ``retain pull-events`` copies into the embedded store.
 PULLED = ("events", "conversations")
 #: Tables the operational store keeps that hold a customer's id.
-_PERSONAL = (*PULLED, STATE_TABLE, RETURN_REQUESTS_TABLE, HANDOFFS_TABLE, UNANSWERED_TABLE)
+_PERSONAL = (
+    *PULLED,
+    CONSENT_LOG,
+    STATE_TABLE,
+    RETURN_REQUESTS_TABLE,
+    HANDOFFS_TABLE,
+    UNANSWERED_TABLE,
+)
 #: The ``NOTIFY`` channel on which an erasure names the erased customer to every replica.
 ERASURE_CHANNEL = "retain_erasures"
 # Advisory-lock keys (arbitrary, fixed): one for schema creation by replicas
 # starting together, one that makes event batches commit one at a time.
 _DDL_LOCK = 7_146_001
 _EVENTS_LOCK = 7_146_002
+_CONSENT_LOCK = 7_146_003
 #: ``(accepted_seq, user_id, item_id, event_type)`` of an accepted event.
 FreshEvent = tuple[int, str, str | None, str]
 
@@ -108,6 +126,8 @@ class PostgresStore:
                 _pg(SYSTEM_TABLES["ingest_runs"]),
                 _pg(KEYS_DDL),
                 _pg(AUDIT_DDL),
+                _pg(CONSENT_DDL),
+                f"ALTER TABLE {CONSENT_LOG} ADD COLUMN IF NOT EXISTS accepted_seq BIGSERIAL",
             ):
                 con.execute(ddl)
 
@@ -267,6 +287,52 @@ class PostgresStore:
             fresh=[(str(u), i, str(t)) for _, u, i, t in inserted],
         )
 
+    # -- marketing consent ----------------------------------------------------------
+
+    def record_consent(self, change: ConsentChange) -> ConsentState:
+        """Log ``change`` for every replica; the customer's state is their latest change.
+
+        Changes commit one at a time (an advisory lock), so ``accepted_seq``
+        order is commit order and :func:`pull_consent` never skips one.
+        """
+        with self.connect() as con:
+            con.execute("SELECT pg_advisory_xact_lock(%s)", [_CONSENT_LOCK])
+            con.execute(
+                f"INSERT INTO {CONSENT_LOG} (change_id, user_id, marketing_consent, changed_at, "
+                "received_at, source) VALUES (%s, %s, %s, %s, %s, %s)",
+                list(change.row()),
+            )
+            change_id, consent, changed_at = con.execute(
+                f"SELECT change_id, marketing_consent, changed_at FROM {CONSENT_LOG} "
+                f"WHERE user_id = %s ORDER BY {LATEST_FIRST} LIMIT 1",
+                [change.user_id],
+            ).fetchone()
+        return ConsentState(
+            change.user_id, bool(consent), changed_at, change_id == change.change_id
+        )
+
+    def consent_history(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The customer's logged changes here, newest first."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT marketing_consent, changed_at, received_at, source "
+                f"FROM {CONSENT_LOG} WHERE user_id = %s ORDER BY {LATEST_FIRST} LIMIT %s",
+                [user_id, limit],
+            ).fetchall()
+        return [history_entry(*r) for r in rows]
+
+    def consent_since(self, seq: int, limit: int) -> tuple[list[tuple[Any, ...]], int]:
+        """Up to ``limit`` ``consent_log`` rows committed after ``accepted_seq = seq``, and
+        the last ``accepted_seq`` read (``seq`` when none)."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT change_id, user_id, marketing_consent, changed_at, received_at, source, "
+                f"accepted_seq FROM {CONSENT_LOG} WHERE accepted_seq > %s "
+                "ORDER BY accepted_seq LIMIT %s",
+                [seq, limit],
+            ).fetchall()
+        return [tuple(r[:-1]) for r in rows], int(rows[-1][-1]) if rows else seq
+
     def latest_seq(self) -> int:
         """The ``accepted_seq`` of the newest committed event (0 when there is none)."""
         with self.connect() as con:
@@ -395,7 +461,8 @@ class ErasureListener:
 
 
 def pull_events(ops: PostgresStore, store: Store, *, batch: int = 50_000) -> int:
-    """Copy the operational events and conversation turns into the embedded store.
+    """Copy the operational events, conversation turns and consent changes into the
+    embedded store.
 
     Returns how many rows were new. Goes through the same ingestion as a file
     (idempotent by key), in commit order (``accepted_seq``) from where the
@@ -418,7 +485,27 @@ def pull_events(ops: PostgresStore, store: Store, *, batch: int = 50_000) -> int
             added += report.accepted
             cursor = last
             store.execute("INSERT OR REPLACE INTO retain_meta VALUES (?, ?)", [key, str(cursor)])
-    return added
+    return added + pull_consent(ops, store, batch=batch)
+
+
+def pull_consent(ops: PostgresStore, store: Store, *, batch: int = 50_000) -> int:
+    """Bring the embedded store's consent up to date with the changes replicas logged.
+
+    Run before a campaign is planned, so a customer who unsubscribed through
+    any replica gets no marketing; returns how many changes were new here.
+    """
+    key = f"operational_{CONSENT_LOG}_seq"
+    found = store.execute("SELECT value FROM retain_meta WHERE key = ?", [key]).fetchall()
+    cursor = int(found[0][0]) if found else 0
+    added = 0
+    while True:
+        rows, last = ops.consent_since(cursor, batch)
+        if not rows:
+            return added
+        apply_changes(store, rows)
+        added += len(rows)
+        cursor = last
+        store.execute("INSERT OR REPLACE INTO retain_meta VALUES (?, ?)", [key, str(cursor)])
 
 
 class PostgresAssistantTables(SqlAssistantTables):

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from retain.currency import money_affixes
+from retain.data.consent import consent_history, stored_consent
 from retain.data.store import Store
 from retain.data.summary import latest_order_day, shop_summary
 from retain.errors import InvalidInputError
@@ -425,23 +426,14 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
         "score": score,
         "segments": _customer_segments(store, user_id) if len(orders) else None,
         "campaigns": _records(customer_campaigns(store, user_id)),
-        "marketing_consent": _marketing_consent(store, user_id),
+        "marketing_consent": stored_consent(store, user_id),
+        "consent_change": next(iter(consent_history(store, user_id, limit=1)), None),
         "recommended": recommended,
         "orders": _records(orders),
         "contacts": contacts.to_dict("records"),
         "reviews": reviews.to_dict("records"),
         "events": events.to_dict("records"),
     }
-
-
-def _marketing_consent(store: Store, user_id: str) -> bool | None:
-    """Whether the customer accepts marketing; ``None`` when not known (or an older store)."""
-    if "marketing_consent" not in store.columns("users"):
-        return None
-    found = store.execute(
-        "SELECT marketing_consent FROM users WHERE user_id = ?", [user_id]
-    ).fetchall()
-    return found[0][0] if found else None
 
 
 def _segment_of(scored: pd.DataFrame, user_id: str) -> str | None:
