@@ -122,6 +122,11 @@ def _print_report(report: IngestReport) -> None:
         + f", duplicate {report.duplicates:,}, "
         f"quarantined {report.quarantined:,} ({report.seconds:.2f}s)"
     )
+    if report.erased:
+        out.print(
+            f"  skipped {report.erased:,} records of customers erased on request, dated before "
+            "the erase: not stored again"
+        )
     if report.derived_key:
         out.print("  (no key column: ids derived from each record's content and occurrence)")
     if report.attribute_columns:

@@ -9,13 +9,21 @@ a crash leaves either everything or nothing erased — and writes an audit
 row that records when, how many rows from which tables, and a request id,
 but not who. The serving models forget the customer in memory
 (:meth:`Recommender.forget`); the next trained version never saw them.
-"""
+
+An erased customer must not come back with the shop's next nightly
+export. The erase keeps a salted SHA-256 of the id and the time
+(``erased_customers``, the salt in ``retain_meta``), and ingestion skips
+records of that id dated before the erase (or undated), without
+quarantining them, since a quarantined record keeps the raw text. What the
+customer does after the erase (a new order) is new and is stored."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +34,15 @@ from retain.errors import InvalidInputError, NotFoundError
 __all__ = [
     "AUDIT_DDL",
     "AUDIT_TABLE",
+    "ERASED_DDL",
+    "ERASED_TABLE",
     "ErasureReport",
     "check_user_id",
     "erase_user",
+    "erased_at",
+    "erasure_salt",
     "export_user",
+    "id_hash",
     "id_token_pattern",
     "personal_tables",
 ]
@@ -41,6 +54,46 @@ AUDIT_DDL = f"""CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
   rows_erased BIGINT NOT NULL,
   tables VARCHAR NOT NULL
 )"""
+#: Who was erased, as a salted hash of the id (no ``user_id`` column: an erase keeps it).
+ERASED_TABLE = "erased_customers"
+ERASED_DDL = f"""CREATE TABLE IF NOT EXISTS {ERASED_TABLE} (
+  id_hash VARCHAR PRIMARY KEY,
+  erased_at TIMESTAMP NOT NULL
+)"""
+SALT_KEY = "erasure_salt"
+
+
+def id_hash(salt: str, user_id: str) -> str:
+    """The id as ``erased_customers`` keeps it; DuckDB's ``sha256(salt || user_id)`` agrees."""
+    return hashlib.sha256(f"{salt}{user_id}".encode()).hexdigest()
+
+
+def erasure_salt(con: Any, *, create: bool = False) -> str | None:
+    """The store's salt for erased ids (made on the first erase when ``create``)."""
+    found = con.execute("SELECT value FROM retain_meta WHERE key = ?", [SALT_KEY]).fetchall()
+    if found:
+        return str(found[0][0])
+    if not create:
+        return None
+    salt = secrets.token_hex(16)
+    con.execute("INSERT INTO retain_meta VALUES (?, ?)", [SALT_KEY, salt])
+    return salt
+
+
+def erased_at(con: Any, user_ids: list[str]) -> dict[str, dt.datetime]:
+    """When each of ``user_ids`` that was erased was erased (the others are absent)."""
+    tables = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [ERASED_TABLE]
+    ).fetchall()
+    salt = erasure_salt(con) if tables[0][0] else None
+    if salt is None or not user_ids:
+        return {}
+    hashed = {id_hash(salt, u): u for u in user_ids}
+    found = con.execute(
+        f"SELECT id_hash, erased_at FROM {ERASED_TABLE} WHERE id_hash IN (SELECT unnest(?))",
+        [list(hashed)],
+    ).fetchall()
+    return {hashed[h]: when for h, when in found}
 
 
 @dataclass(frozen=True)
@@ -117,6 +170,12 @@ def erase_user(store: Store, user_id: str) -> ErasureReport:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with store.transaction() as con:
         con.execute(AUDIT_DDL)
+        con.execute(ERASED_DDL)
+        salt = erasure_salt(con, create=True)
+        assert salt is not None
+        con.execute(
+            f"INSERT OR REPLACE INTO {ERASED_TABLE} VALUES (?, ?)", [id_hash(salt, user_id), now]
+        )
         for table in personal_tables(store):
             n = con.execute(
                 f'DELETE FROM "{table}" WHERE user_id = ? RETURNING 1', [user_id]

@@ -46,6 +46,7 @@ def pg() -> PostgresStore:
             "api_keys",
             "erasure_audit",
             "consent_log",
+            "erased_customers",
         ):
             con.execute(f"TRUNCATE {table}")
     return store
@@ -160,6 +161,13 @@ def test_two_replicas_share_keys_events_and_erasure(
         )
         audit = con.execute("SELECT * FROM erasure_audit").fetchall()
     assert len(audit) == 1 and "U00007" not in str(audit)
+    # The same events sent again, through either replica, do not bring the customer back.
+    resent = a.post("/v1/events", json={"events": batch["events"][:5]}, headers=headers).json()
+    assert (resent["accepted"], resent["erased"], resent["quarantined"]) == (0, 5, 0)
+    with pg.connect() as con:
+        assert con.execute("SELECT count(*) FROM events WHERE user_id = 'U00007'").fetchone() == (
+            0,
+        )
 
     # A revoked key is refused by every replica after its next key refresh.
     key_id = headers["X-API-Key"].split("_")[1]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from retain.artifacts import prune, version_path
 from retain.config import Settings
-from retain.data import Store
+from retain.data import Store, ingest_arrow
 from retain.predict.scoring import train_and_score
 from retain.privacy import AUDIT_TABLE, erase_user, export_user
 from retain.recommend import RecommendSettings
@@ -82,6 +84,11 @@ def test_export_then_erase_then_retrain_leaves_no_trace(shop: Path) -> None:
         assert api.get(f"/v1/users/{user}/scores", headers=headers).status_code == 404
         again = api.delete(f"/v1/users/{user}", headers=headers)
         assert again.status_code == 200 and again.json()["rows"] == 0
+        # An event from before the erase, sent again, is not stored again.
+        old = {"event_id": "resent-1", "user_id": user, "item_id": "I00001",
+               "event_type": "view", "ts": "2026-07-01 10:00:00"}  # fmt: skip
+        resent = api.post("/v1/events", json={"events": [old]}, headers=headers).json()
+        assert (resent["accepted"], resent["erased"]) == (0, 1)
 
     with Store.open(shop / "retain.duckdb") as store:
         assert _mentions(store, user) == {}
@@ -113,3 +120,41 @@ def test_erase_is_one_transaction_and_refuses_an_empty_id(shop: Path) -> None:
         held = sum(len(rows) for rows in export_user(store, user).values())
         report = erase_user(store, user)
         assert report.rows == held
+
+
+def test_an_erased_customer_does_not_come_back_with_the_next_export(shop: Path) -> None:
+    """The shop's nightly files still hold an erased customer: loading them again must not
+    bring the customer back, nor keep their records in the quarantine; what they do
+    after the erase is new and is stored."""
+    from retain.data import ingest_file
+    from retain.data.consent import ConsentChange, record_consent
+    from retain.demo import DEMO_FILES
+    from retain.errors import InvalidInputError
+
+    with Store.open(shop / "retain.duckdb") as store:
+        user = _richest_customer(store)
+        erase_user(store, user)
+        skipped = {}
+        for name, table in DEMO_FILES.items():
+            report = ingest_file(store, table, shop / "demo" / name)
+            assert report.accepted + report.duplicates + report.quarantined + report.erased == (
+                report.rows
+            )
+            if report.erased:
+                skipped[table] = report.erased
+        assert {"events", "orders", "reviews", "users"} <= set(skipped)
+        assert _mentions(store, user) == {}
+        # A consent change from before the erase would bring a profile back: refused.
+        before = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        with pytest.raises(InvalidInputError, match="was erased on request"):
+            record_consent(store, ConsentChange.new(user, False, changed_at=before))
+        assert _mentions(store, user) == {}
+        # Their next order is theirs to place.
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        order = pa.table({"order_id": ["after-erase"], "user_id": [user],
+                          "ts": [now.isoformat(sep=" ")], "amount": [12.0]})  # fmt: skip
+        assert ingest_arrow(store, "orders", order, source="today").accepted == 1
+        others = store.execute(
+            "SELECT count(DISTINCT user_id) FROM orders WHERE user_id <> ?", [user]
+        ).fetchall()[0][0]
+        assert others > 1000  # everyone else is as before

@@ -27,7 +27,7 @@ import duckdb
 
 from retain.data.store import Store
 from retain.errors import InvalidInputError
-from retain.privacy import check_user_id
+from retain.privacy import check_user_id, erased_at
 
 __all__ = [
     "CONSENT_DDL",
@@ -135,9 +135,19 @@ class ConsentState:
 
 
 def record_consent(store: Store, change: ConsentChange) -> ConsentState:
-    """Log ``change`` and set the customer's consent to their latest change, in one transaction."""
-    (state,) = apply_changes(store, [change.row()], report_on=change.change_id)
-    return state
+    """Log ``change`` and set the customer's consent to their latest change, in one transaction.
+
+    Raises:
+        InvalidInputError: the customer was erased on request after the
+            change happened (storing it would bring them back).
+    """
+    states = apply_changes(store, [change.row()], report_on=change.change_id)
+    if not states:
+        raise InvalidInputError(
+            f"customer {change.user_id!r} was erased on request after this change "
+            f"({change.changed_at.isoformat()} UTC); it is not stored"
+        )
+    return states[0]
 
 
 def apply_changes(
@@ -146,11 +156,14 @@ def apply_changes(
     """Add ``consent_log`` rows (a row already there is skipped) and bring each named
     customer's ``users.marketing_consent`` to their latest change, in one transaction.
 
-    A customer without a profile gets one holding only the consent. Returns
-    the state of every customer named; ``applied`` says whether the change
+    A customer without a profile gets one holding only the consent. A change
+    from before the customer was erased on request is skipped. Returns the
+    state of every customer named; ``applied`` says whether the change
     ``report_on`` (or, without it, any change in ``rows``) is their latest.
     """
     rows = [tuple(r) for r in rows]
+    erased = erased_at(store.connection, sorted({str(r[1]) for r in rows}))
+    rows = [r for r in rows if not (str(r[1]) in erased and r[3] < erased[str(r[1])])]
     if not rows:
         return []
     with store.transaction() as con:

@@ -69,6 +69,7 @@ from retain.data.validation import (
     with_currency_mix,
 )
 from retain.errors import InvalidInputError, NotFoundError
+from retain.privacy import ERASED_TABLE, erasure_salt
 
 __all__ = ["IngestReport", "ProgressCallback", "ingest_arrow", "ingest_file", "normalise_name"]
 
@@ -90,7 +91,7 @@ _CONFLICT_HINTS = {
 
 @dataclass
 class IngestReport:
-    """What one ingest did. ``accepted + duplicates + quarantined == rows``."""
+    """What one ingest did. ``accepted + duplicates + quarantined + erased == rows``."""
 
     table: str
     source: str
@@ -111,6 +112,9 @@ class IngestReport:
     #: Lines read when order lines were summed into orders (``rows`` then
     #: counts the orders formed plus the lines quarantined).
     lines: int = 0
+    #: Of ``rows``: records of customers erased on request, dated before the
+    #: erase, skipped unstored (:mod:`retain.privacy`).
+    erased: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -553,6 +557,7 @@ def _ingest_staged(
         _start_run(con, report)
         _commit_rejects(con, report, staged.rejects)
         validation = build_validation_sql(schema, present, rules, "_batch_src")
+        salt = _erasure_salt(con, schema)
         # _row may have gaps (rows moved to rejects), so batch by position range.
         bound = con.execute(f"SELECT coalesce(max(_row) + 1, 0) FROM {STAGE_TABLE}").fetchall()
         report.rows = len(staged.rejects)
@@ -567,6 +572,7 @@ def _ingest_staged(
                     clear_fixed,
                     present,
                     rules.now,
+                    salt,
                 )
                 if on_progress is not None:
                     on_progress(report.rows, staged.rows)
@@ -757,9 +763,11 @@ def _commit_batch(
     clear_fixed: bool,
     present: set[str],
     now: datetime,
+    erasure_salt: str | None = None,
 ) -> None:
     """Validate records ``rows`` (from, to) and commit them in one transaction;
-    ``now`` dates the status moves the source gives no date for."""
+    ``now`` dates the status moves the source gives no date for; with
+    ``erasure_salt``, records of erased customers are skipped first."""
     lo, hi = rows
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW _batch_src AS SELECT * FROM {_PROJECTED} "
@@ -768,6 +776,7 @@ def _commit_batch(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_BATCH_TABLE} AS {validation}")
+        erased = _skip_erased(con, schema, erasure_salt) if erasure_salt is not None else 0
         if schema.mode == "append":
             inserted, updated = _write_append(con, schema, present, now)
         else:
@@ -780,7 +789,8 @@ def _commit_batch(
             ).fetchall():
                 report.reasons[reason] = report.reasons.get(reason, 0) + int(n)
         new = replace(report)
-        new.rows += valid + bad
+        new.rows += valid + bad + erased
+        new.erased += erased
         new.accepted += inserted
         new.updated += updated
         new.duplicates += valid - inserted
@@ -792,11 +802,50 @@ def _commit_batch(
         con.execute("ROLLBACK")
         raise
     report.rows, report.accepted, report.updated = new.rows, new.accepted, new.updated
+    report.erased = new.erased
     report.duplicates, report.quarantined, report.batches = (
         new.duplicates,
         new.quarantined,
         new.batches,
     )
+
+
+def _erasure_salt(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> str | None:
+    """The salt to check ``schema``'s records against erased customers; None when there
+    is nothing to check (no customer field, or nobody erased), which costs nothing."""
+    if (
+        "user_id" not in schema.field_names
+        or not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [ERASED_TABLE]
+        ).fetchall()[0][0]
+    ):
+        return None
+    if not con.execute(f"SELECT count(*) FROM {ERASED_TABLE}").fetchall()[0][0]:
+        return None
+    return erasure_salt(con)
+
+
+def _skip_erased(con: duckdb.DuckDBPyConnection, schema: TableSchema, salt: str) -> int:
+    """Drop the batch's records of erased customers that the erase covered; returns how many.
+
+    A record dated before the erase, or with no date (a profile), is the
+    data the customer had erased, come back with a re-export; it is neither
+    stored nor quarantined (a quarantine row keeps the raw record). A later
+    record is what they did since, and is kept.
+    """
+    when = schema.time_field
+    covered = (
+        "TRUE"
+        if when is None
+        else f"(b.{quote_ident(when)} IS NULL OR b.{quote_ident(when)} < e.erased_at)"
+    )
+    gone = con.execute(
+        f"DELETE FROM {_BATCH_TABLE} b USING {ERASED_TABLE} e "
+        f"WHERE b.user_id IS NOT NULL AND e.id_hash = sha256(? || b.user_id) AND {covered} "
+        "RETURNING 1",
+        [salt],
+    ).fetchall()
+    return len(gone)
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:

@@ -258,6 +258,11 @@ class TableSchema:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    @property
+    def time_field(self) -> str | None:
+        """When a record happened: its first timestamp (``ts``; a profile's ``first_seen``)."""
+        return next((f.name for f in self.fields if f.kind == "timestamp"), None)
+
     def field(self, name: str) -> Field:
         for candidate in self.fields:
             if candidate.name == name:

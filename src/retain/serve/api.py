@@ -75,6 +75,9 @@ class EventsAccepted(BaseModel):
     quarantined: int
     errors: list[RecordError]
     ignored_fields: list[str]
+    erased: int = Field(
+        0, description="Events of customers erased on request, dated before the erase: not stored."
+    )
 
 
 class RecommendedItem(BaseModel):
@@ -320,6 +323,7 @@ def api_router(state: ServiceState) -> APIRouter:
             quarantined=report.quarantined,
             errors=[RecordError(index=i, reasons=r.split("; ")) for i, r in report.errors],
             ignored_fields=report.ignored_fields,
+            erased=report.erased,
         )
         status = 422 if report.quarantined == report.received else 200
         return JSONResponse(body.model_dump(), status_code=status)

@@ -25,7 +25,8 @@ __all__ = ["EventIntake", "ingest_batch", "intake_events"]
 
 @dataclass(frozen=True)
 class EventIntake:
-    """What one batch did. ``fresh``: (user, item, event type) of newly stored events."""
+    """What one batch did. ``fresh``: (user, item, event type) of newly stored events;
+    ``erased``: events of customers erased on request, from before the erase, not stored."""
 
     received: int
     accepted: int
@@ -34,6 +35,7 @@ class EventIntake:
     errors: list[tuple[int, str]]
     ignored_fields: list[str]
     fresh: list[tuple[str, str | None, str]]
+    erased: int = 0
 
 
 def intake_events(
@@ -74,6 +76,7 @@ def intake_events(
         errors=[(int(i), str(r)) for i, r in errors],
         ignored_fields=list(report.ignored_columns),
         fresh=fresh,
+        erased=report.erased,
     )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,7 +56,15 @@ from retain.data.ingest import ingest_arrow
 from retain.data.schemas import get_schema
 from retain.data.store import SYSTEM_TABLES, Store
 from retain.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
-from retain.privacy import AUDIT_DDL, check_user_id, id_token_pattern
+from retain.privacy import (
+    AUDIT_DDL,
+    ERASED_DDL,
+    ERASED_TABLE,
+    SALT_KEY,
+    check_user_id,
+    id_hash,
+    id_token_pattern,
+)
 from retain.serve.intake import EventIntake, ingest_batch
 from retain.serve.keys import KEYS_DDL, ApiKey, digest_secret, new_key_parts, validate_key_request
 
@@ -126,6 +135,8 @@ class PostgresStore:
                 _pg(SYSTEM_TABLES["ingest_runs"]),
                 _pg(KEYS_DDL),
                 _pg(AUDIT_DDL),
+                _pg(ERASED_DDL),
+                _pg(SYSTEM_TABLES["retain_meta"]),
                 _pg(CONSENT_DDL),
                 f"ALTER TABLE {CONSENT_LOG} ADD COLUMN IF NOT EXISTS accepted_seq BIGSERIAL",
             ):
@@ -216,7 +227,16 @@ class PostgresStore:
             known = con.execute(
                 f"SELECT {', '.join(columns)} FROM events WHERE event_id = ANY(%s)", [ids]
             ).fetchall()
+            users = [str(r["user_id"]).strip() for r in records if r.get("user_id") is not None]
+            erased = _erased(con, users)
             with Store.open(":memory:") as scratch:
+                if erased is not None:  # the shared ingestion skips their re-sent events
+                    salt, rows = erased
+                    scratch.execute(ERASED_DDL)
+                    scratch.execute("INSERT INTO retain_meta VALUES (?, ?)", [SALT_KEY, salt])
+                    scratch.connection.executemany(
+                        f"INSERT INTO {ERASED_TABLE} VALUES (?, ?)", rows
+                    )
                 if known:
                     stored = pa.Table.from_pylist(
                         [dict(zip(columns, r, strict=True)) for r in known]
@@ -282,6 +302,7 @@ class PostgresStore:
             accepted=len(inserted),
             duplicates=duplicates,
             quarantined=report.quarantined,
+            erased=report.erased,
             errors=[(int(line) - 1, str(reason)) for line, reason, _ in rejected],
             ignored_fields=list(report.ignored_columns),
             fresh=[(str(u), i, str(t)) for _, u, i, t in inserted],
@@ -402,6 +423,19 @@ class PostgresStore:
             n = con.execute("DELETE FROM quarantine WHERE record ~ %s", [token]).rowcount
             if n:
                 counts["quarantine"] = n
+            # Kept so that no replica stores their events again (see retain.privacy).
+            con.execute(
+                "INSERT INTO retain_meta VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                [SALT_KEY, secrets.token_hex(16)],
+            )
+            (salt,) = con.execute(
+                "SELECT value FROM retain_meta WHERE key = %s", [SALT_KEY]
+            ).fetchone()
+            con.execute(
+                f"INSERT INTO {ERASED_TABLE} VALUES (%s, %s) "
+                "ON CONFLICT (id_hash) DO UPDATE SET erased_at = EXCLUDED.erased_at",
+                [id_hash(salt, user_id), _now()],
+            )
             # Delivered to the other replicas on commit, and never stored.
             con.execute("SELECT pg_notify(%s, %s)", [ERASURE_CHANNEL, user_id])
             con.execute(
@@ -536,6 +570,18 @@ class PostgresAssistantTables(SqlAssistantTables):
                 "ON CONFLICT DO NOTHING",
                 [tuple(row[n] for n in names) for row in valid.to_pylist()],
             )
+
+
+def _erased(con: Any, user_ids: list[str]) -> tuple[str, list[tuple[str, Any]]] | None:
+    """The salt and ``erased_customers`` rows of these ids; None when none was erased."""
+    salt = con.execute("SELECT value FROM retain_meta WHERE key = %s", [SALT_KEY]).fetchone()
+    if salt is None or not user_ids:
+        return None
+    hashes = sorted({id_hash(salt[0], u) for u in user_ids})
+    rows = con.execute(
+        f"SELECT id_hash, erased_at FROM {ERASED_TABLE} WHERE id_hash = ANY(%s)", [hashes]
+    ).fetchall()
+    return (str(salt[0]), [tuple(r) for r in rows]) if rows else None
 
 
 def _now() -> dt.datetime:
