@@ -127,6 +127,12 @@ def _print_report(report: IngestReport) -> None:
             f"  skipped {report.erased:,} records of customers erased on request, dated before "
             "the erase: not stored again"
         )
+    if report.withdrawn:
+        out.print(
+            f"  marked {report.withdrawn:,} items unavailable: the catalogue no longer lists them"
+        )
+    if report.relisted:
+        out.print(f"  {report.relisted:,} items listed again are available again")
     if report.derived_key:
         out.print("  (no key column: ids derived from each record's content and occurrence)")
     if report.attribute_columns:
@@ -212,6 +218,14 @@ def ingest(
             "group's first row that has them.",
         ),
     ] = None,
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete",
+            help="FILE is the whole catalogue (items): stored items it does not list are "
+            "marked unavailable and no longer recommended, until a catalogue lists them again.",
+        ),
+    ] = False,
 ) -> None:
     """Validate FILE and load it into TABLE; bad records go to the quarantine.
 
@@ -221,6 +235,7 @@ def ingest(
     Example: retain ingest reviews excel-export.csv --encoding gb18030
     Example: retain ingest orders orders.csv --time-format '%d/%m/%Y %H:%M'
     Example: retain ingest items products_export.csv --group-by Handle -m "Variant SKU=item_id"
+    Example: retain ingest items catalogue.csv --complete
     """
     settings = get_settings()
     mapping = _parse_map(map_ or [])
@@ -248,6 +263,7 @@ def ingest(
             values=values,
             constants=constants,
             group_by=group_by,
+            complete=complete,
             **common,
         )
     _print_report(report)

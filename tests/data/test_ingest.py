@@ -562,6 +562,35 @@ def test_a_file_with_some_columns_changes_only_those(store: Store, tmp_path: Pat
     assert json.loads(user.attributes) == {"tier": "gold"}
 
 
+def test_a_whole_catalogue_takes_what_it_no_longer_lists_off_sale(
+    store: Store, tmp_path: Path
+) -> None:
+    head = "item_id,title,price,available\n"
+    write(tmp_path / "monday.csv", head + "i1,Mug,9,yes\ni2,Cup,5,no\ni3,Lamp,20,\ni4,Vase,7,\n")
+    ingest_file(store, "items", tmp_path / "monday.csv", now=NOW)
+    # Tuesday's catalogue drops the lamp; the vase's line is broken but still listed.
+    write(tmp_path / "tuesday.csv", "item_id,title,price\ni1,Mug,9\ni2,Cup,5\ni4,Vase,x\n")
+    report = ingest_file(store, "items", tmp_path / "tuesday.csv", now=NOW, complete=True)
+    assert (report.withdrawn, report.relisted, report.quarantined) == (1, 0, 1)
+
+    def on_sale() -> dict[str, bool]:
+        return dict(store.execute("SELECT item_id, available FROM items").fetchall())
+
+    # The cup stays out of stock: the catalogue says nothing of stock.
+    assert on_sale() == {"i1": True, "i2": False, "i3": False, "i4": True}
+    # Listed again, the lamp is back on sale; a broken export changes nothing.
+    write(tmp_path / "wednesday.csv", "item_id,title,price\ni1,Mug,9\ni3,Lamp,20\ni4,Vase,7\n")
+    again = ingest_file(store, "items", tmp_path / "wednesday.csv", now=NOW, complete=True)
+    assert (again.withdrawn, again.relisted) == (0, 1)  # the cup was already off sale
+    assert on_sale() == {"i1": True, "i2": False, "i3": True, "i4": True}
+    write(tmp_path / "broken.csv", "item_id,title,price\n,Mug,9\n")
+    broken = ingest_file(store, "items", tmp_path / "broken.csv", now=NOW, complete=True)
+    assert (broken.withdrawn, broken.quarantined) == (0, 1)
+    assert on_sale()["i1"]
+    with pytest.raises(InvalidInputError, match="does not apply to users"):
+        ingest_file(store, "users", tmp_path / "monday.csv", now=NOW, complete=True)
+
+
 def test_fixing_a_line_clears_its_quarantine_entry(store: Store, tmp_path: Path) -> None:
     path = write(tmp_path / "e.csv", HEADER + "e1,u1,i1,clik,2026-01-02,,\n")
     ingest_file(store, "events", path, now=NOW)

@@ -78,6 +78,12 @@ ProgressCallback = Callable[[int, int], None]
 
 _BATCH_TABLE = "_batch"
 _PROJECTED = "_projected"
+#: Items a whole catalogue stopped listing (``--complete``), so that only they come back.
+WITHDRAWN_TABLE = "withdrawn_items"
+WITHDRAWN_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {WITHDRAWN_TABLE} "
+    "(item_id VARCHAR PRIMARY KEY, withdrawn_at TIMESTAMP NOT NULL)"
+)
 _OCCURRENCE = "_occurrence"
 _ATTRIBUTES = "attributes"
 _CONFLICTS = "_conflicts"
@@ -115,6 +121,10 @@ class IngestReport:
     #: Of ``rows``: records of customers erased on request, dated before the
     #: erase, skipped unstored (:mod:`retain.privacy`).
     erased: int = 0
+    #: With ``complete``: stored items the file no longer lists, now unavailable,
+    #: and items it lists again after such a withdrawal, available again.
+    withdrawn: int = 0
+    relisted: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -147,6 +157,7 @@ def ingest_file(
     time_formats: Sequence[str] = (),
     currency: str | None = None,
     group_by: str | None = None,
+    complete: bool = False,
 ) -> IngestReport:
     """Validate ``path`` and commit it into ``table`` in batches.
 
@@ -199,6 +210,10 @@ def ingest_file(
             its title, description, vendor and type on the first row only):
             a row's empty values are taken from the first row of its group
             that has them. Key fields are never filled.
+        complete: ``path`` is the whole catalogue (items only): stored
+            items it does not list are marked unavailable, so a product the
+            shop stopped selling is no longer recommended, until a
+            catalogue lists it again.
 
     Raises:
         InvalidInputError: the file or the mapping cannot be used at all
@@ -206,6 +221,11 @@ def ingest_file(
         NotFoundError: the file does not exist.
     """
     source = Path(path)
+    if complete and get_schema(table).name != "items":
+        raise InvalidInputError(
+            f"--complete marks the items a whole catalogue no longer lists as unavailable; "
+            f"it does not apply to {get_schema(table).name}"
+        )
     if lines and get_schema(table).name != "orders":
         raise InvalidInputError(
             f"--lines sums order lines into orders; it does not apply to {table}"
@@ -240,6 +260,7 @@ def ingest_file(
             values=values,
             constants=constants,
             currency=currency,
+            complete=complete,
         )
     if format is not None and format not in FILE_FORMATS:
         known = ", ".join((*FILE_FORMATS, *PUBLIC_FORMATS))
@@ -268,6 +289,7 @@ def ingest_file(
         lines=lines,
         constants=constants,
         group_by=group_by,
+        complete=complete,
     )
 
 
@@ -287,6 +309,7 @@ def ingest_arrow(
     values: Mapping[str, Mapping[str, str]] | None = None,
     constants: Mapping[str, str] | None = None,
     currency: str | None = None,
+    complete: bool = False,
 ) -> IngestReport:
     """Like :func:`ingest_file` for records already in memory (loaders use it).
 
@@ -310,6 +333,7 @@ def ingest_arrow(
         batch_size,
         on_progress,
         constants=constants,
+        complete=complete,
     )
 
 
@@ -327,6 +351,7 @@ def _run(
     lines: bool = False,
     constants: Mapping[str, str] | None = None,
     group_by: str | None = None,
+    complete: bool = False,
 ) -> IngestReport:
     """Stage on a private cursor, then validate and commit (the shared path)."""
     schema = _schema(table)
@@ -343,7 +368,17 @@ def _run(
                 con, ORDER_LINES if lines else schema, staged, mapping or {}, constants, source
             )
         return _ingest_staged(
-            con, schema, staged, source, fmt, mapping, rules, batch_size, on_progress, lines
+            con,
+            schema,
+            staged,
+            source,
+            fmt,
+            mapping,
+            rules,
+            batch_size,
+            on_progress,
+            lines,
+            complete,
         )
     finally:
         con.close()
@@ -511,6 +546,7 @@ def _ingest_staged(
     batch_size: int,
     on_progress: ProgressCallback | None,
     lines: bool = False,
+    complete: bool = False,
 ) -> IngestReport:
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
@@ -576,6 +612,8 @@ def _ingest_staged(
                 )
                 if on_progress is not None:
                     on_progress(report.rows, staged.rows)
+            if complete:
+                report.withdrawn, report.relisted = _sync_listing(con, report, rules.now)
         except Exception as exc:
             _finish_run(con, report, "failed", f"{type(exc).__name__}: {exc}"[:2000])
             raise
@@ -584,6 +622,46 @@ def _ingest_staged(
         return report
     finally:
         _drop_temporaries(con)
+
+
+def _sync_listing(
+    con: duckdb.DuckDBPyConnection, report: IngestReport, now: datetime
+) -> tuple[int, int]:
+    """Take the stored items a whole catalogue does not list off sale, and put back on
+    sale the ones it lists again; returns (withdrawn, relisted).
+
+    Every line of the file counts as listed, a quarantined one too (a bad
+    price does not take a product off sale). Withdrawn items are kept in
+    ``withdrawn_items``, so only they come back when listed again: an item a
+    stock feed marked unavailable stays so when a catalogue without an
+    ``available`` column lists it. A catalogue of no usable line changes
+    nothing: that is a broken export, not an empty shop.
+    """
+    if report.accepted + report.duplicates == 0:
+        return 0, 0
+    listed = f"SELECT DISTINCT trim(item_id) FROM {_PROJECTED} WHERE item_id IS NOT NULL"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(WITHDRAWN_DDL)
+        relisted = con.execute(
+            f"UPDATE items SET available = TRUE WHERE item_id IN "
+            f"(SELECT item_id FROM {WITHDRAWN_TABLE} WHERE item_id IN ({listed})) RETURNING 1"
+        ).fetchall()
+        con.execute(f"DELETE FROM {WITHDRAWN_TABLE} WHERE item_id IN ({listed})")
+        gone = con.execute(
+            f"UPDATE items SET available = FALSE WHERE available IS DISTINCT FROM FALSE "
+            f"AND item_id NOT IN ({listed}) RETURNING item_id"
+        ).fetchall()
+        if gone:
+            con.executemany(
+                f"INSERT OR REPLACE INTO {WITHDRAWN_TABLE} VALUES (?, ?)",
+                [(item, now) for (item,) in gone],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(gone), len(relisted)
 
 
 def _drop_temporaries(con: duckdb.DuckDBPyConnection) -> None:
