@@ -560,6 +560,10 @@ def test_a_file_with_some_columns_changes_only_those(store: Store, tmp_path: Pat
     user = store.query_df("SELECT * FROM users").iloc[0]
     assert str(user.first_seen).startswith("2026-01-05") and not user.marketing_consent
     assert json.loads(user.attributes) == {"tier": "gold"}
+    # JSON written with spaces is the same JSON the next time: a duplicate, not a change.
+    write(tmp_path / "profiles.csv", 'user_id,attributes\nu2,"{""tier"": ""new"", ""n"": 1}"\n')
+    assert ingest_file(store, "users", tmp_path / "profiles.csv", now=NOW).accepted == 1
+    assert ingest_file(store, "users", tmp_path / "profiles.csv", now=NOW).duplicates == 1
 
 
 def test_a_whole_catalogue_takes_what_it_no_longer_lists_off_sale(

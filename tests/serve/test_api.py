@@ -515,13 +515,26 @@ def test_a_campaign_plans_with_the_shops_configured_actions(
 
 
 def test_an_opt_out_through_the_api_keeps_the_customer_out_of_the_next_campaign(
-    api: TestClient, keys: dict[str, str], shop: Path
+    demo_dir: Path, tmp_path: Path
 ) -> None:
-    with Store.open(shop / "retain.duckdb", read_only=True) as store:
+    # A shop of its own: the campaigns planned here put customers in cooldown.
+    shop = tmp_path / "data"
+    shutil.copytree(demo_dir, shop)
+    with Store.open(shop / "retain.duckdb") as store:
+        keys = {
+            role: create_key(store, role, role, 1000)[1] for role in ("read", "ingest", "admin")
+        }
         (user, first_seen), *_ = store.execute(
             "SELECT user_id, first_seen FROM users JOIN user_scores USING (user_id) "
             "WHERE marketing_consent ORDER BY churn_risk DESC LIMIT 1"
         ).fetchall()
+    with TestClient(create_app(Settings(data_dir=shop))) as api:
+        _opt_out_then_plan(api, keys, shop, user, first_seen)
+
+
+def _opt_out_then_plan(
+    api: TestClient, keys: dict[str, str], shop: Path, user: str, first_seen: object
+) -> None:
     before = api.post("/v1/campaigns", json={"budget": 400}, headers=_h(keys["admin"])).json()
     url = f"/v1/users/{user}/marketing-consent"
     now = dt.datetime.now(dt.UTC)

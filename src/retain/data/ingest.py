@@ -1097,6 +1097,10 @@ def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema, present: 
                 f"CASE WHEN {stored} IS NULL THEN {given} WHEN {given} IS NULL THEN {stored} "
                 f"ELSE CAST(json_merge_patch({stored}, {given}) AS VARCHAR) END"
             )
+            # Compared as JSON: the merge writes it compact, the file may not have.
+            values.append(given)
+            changes.append(f"json({stored}) IS DISTINCT FROM json({given})")
+            continue
         values.append(given)
         changes.append(f"{stored} IS DISTINCT FROM {given}")
     names = ", ".join(quote_ident(n) for n in schema.field_names)
