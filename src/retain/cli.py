@@ -1070,6 +1070,12 @@ def campaign(
             f"{result.without_consent:,} customers {which}, so they get no coupon or "
             "message; a care contact after a complaint is still possible"
         )
+    if result.bought_since_scored:
+        out.print(
+            f"{result.bought_since_scored:,} customers bought after their scores were computed "
+            f"(as of {result.scored_as_of}), so they get nothing: their churn risk is out of date; "
+            "`retain train predict` scores them again"
+        )
     if result.experiment:
         out.print(
             f"experiment {result.experiment}: {holdout:.0%} held out as control; "

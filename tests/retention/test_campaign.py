@@ -324,3 +324,44 @@ def test_customers_who_declined_marketing_get_no_coupon_or_message(tmp_path: Pat
         care = Action("care_contact", 3.0, 0.0, 0.2, needs_complaint=True, marketing=False)
         served = build_campaign(store, 1e6, actions=(care,), learn_uplift=False)
         assert served.without_consent == 0
+
+
+def test_a_customer_who_bought_after_being_scored_gets_no_win_back_offer(tmp_path: Path) -> None:
+    """Scores are as of their cutoff; a customer who ordered since is no longer at risk
+    as scored, and a "we miss you" coupon the day after an order wastes the budget."""
+    n = 30
+    ids = [f"u{i:02d}" for i in range(n)]
+    cutoff = dt.date(2026, 6, 1)
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        store.write_table(
+            "user_scores",
+            pa.table(
+                {
+                    "user_id": ids,
+                    "repurchase_probability": [0.3] * n,
+                    "expected_lifetime_value": [80.0] * n,
+                    "p_alive": [0.6] * n,
+                    "cutoff": [cutoff] * n,
+                    "horizon_days": [90] * n,
+                    "model_version": ["v1"] * n,
+                }
+            ),
+        )
+        orders = pa.table(
+            {
+                "order_id": ["o1", "o2", "o3", "o4"],
+                "user_id": ["u01", "u02", "u03", "u04"],
+                "ts": ["2026-06-01 23:00", "2026-06-02 08:00", "2026-06-03", "2026-06-04"],
+                "amount": [10.0, 12.0, 9.0, 5.0],
+                "status": ["completed", "completed", "cancelled", "pending"],
+            }
+        )
+        now = dt.datetime(2026, 6, 10)
+        ingest_arrow(store, "orders", orders, source="orders", now=now)
+        event = pa.table({"event_id": ["e1"], "user_id": ["u05"], "item_id": ["i1"],
+                          "event_type": ["purchase"], "ts": ["2026-06-05 10:00"]})  # fmt: skip
+        ingest_arrow(store, "events", event, source="api", now=now)
+        plan = build_campaign(store, 1e6, actions=DEFAULT_ACTIONS[:2], learn_uplift=False)
+    # u01 bought on the cutoff day (scored with it), u03's order was cancelled.
+    assert (plan.bought_since_scored, plan.scored_as_of) == (3, cutoff)
+    assert set(plan.plan.user_id) == set(ids) - {"u02", "u04", "u05"}

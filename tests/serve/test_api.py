@@ -560,6 +560,7 @@ def _opt_out_then_plan(
 
     after = api.post("/v1/campaigns", json={"budget": 400}, headers=_h(keys["admin"])).json()
     assert after["without_consent"] == before["without_consent"] + 1
+    assert after["bought_since_scored"] == 0 and after["scored_as_of"] is not None
     planned = api.get(f"/v1/campaigns/{after['campaign_id']}", headers=_h(keys["read"])).json()
     assert user not in {r["user_id"] for r in planned["customers"] if r["action"] != "care_contact"}
     with Store.open(shop / "retain.duckdb", read_only=True) as store:

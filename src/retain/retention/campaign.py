@@ -29,6 +29,7 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
+from retain.data.schemas import purchase_sql
 from retain.data.store import Store
 from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import (
@@ -85,6 +86,11 @@ class CampaignResult:
     without_picks: int = 0
     #: Customers considered who may get no marketing action (declined, or not opted in).
     without_consent: int = 0
+    #: Customers considered who bought after their scores' cutoff: their churn risk is
+    #: out of date, so they get no action until the model scores them again.
+    bought_since_scored: int = 0
+    #: The day the scores were computed as of (their cutoff).
+    scored_as_of: dt.date | None = None
 
     @property
     def expected_cost(self) -> float:
@@ -170,6 +176,11 @@ def build_campaign(
     A customer whose ``users.marketing_consent`` is false gets no marketing
     action (coupons, messages), only a care contact after a complaint; with
     ``require_consent`` only customers whose consent is true get one.
+
+    A customer who bought after the scores' cutoff (an order or a purchase
+    event since) gets no action: the churn risk that chose them predates
+    that purchase, and a win-back coupon the day after an order wastes the
+    budget and tells the customer the shop does not know them.
     """
     if not store.has_table("user_scores"):
         raise NotFoundError("no user_scores yet; run `retain train predict` first")
@@ -197,6 +208,8 @@ def build_campaign(
     marketing = [a.name for a in actions if a.marketing]
     no_consent = _without_consent(store, customers.user_id, require_consent) if marketing else set()
     _keep_from(unavailable, marketing, no_consent)
+    returned = _bought_since(store, customers.user_id, as_of) if len(scores) else set()
+    _keep_from(unavailable, [a.name for a in actions], returned)
     plan = plan_campaign(
         customers,
         budget,
@@ -248,6 +261,8 @@ def build_campaign(
         uplift_learned=learned,
         without_picks=len(no_picks),
         without_consent=len(no_consent),
+        bought_since_scored=len(returned),
+        scored_as_of=as_of if len(scores) else None,
     )
 
 
@@ -407,6 +422,23 @@ def _without_consent(store: Store, user_ids: pd.Series, required: bool) -> set[s
         return wanted - set(accepted.user_id.astype(str))
     declined = store.query_df("SELECT user_id FROM users WHERE NOT marketing_consent")
     return wanted & set(declined.user_id.astype(str))
+
+
+def _bought_since(store: Store, user_ids: pd.Series, as_of: dt.date) -> set[str]:
+    """The customers among ``user_ids`` with a purchase after ``as_of`` (the scores' cutoff
+    day): an order that is a purchase, or a purchase event from the API or a file."""
+    after = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    sources = []
+    if store.has_table("orders"):
+        sources.append(f"SELECT user_id FROM orders WHERE ts >= ? AND {purchase_sql()}")
+    if store.has_table("events"):
+        sources.append("SELECT user_id FROM events WHERE ts >= ? AND event_type = 'purchase'")
+    if not sources:
+        return set()
+    found = store.execute(
+        f"SELECT DISTINCT user_id FROM ({' UNION ALL '.join(sources)})", [after] * len(sources)
+    ).fetchall()
+    return set(user_ids.astype(str)) & {str(u) for (u,) in found}
 
 
 def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> pd.DataFrame:

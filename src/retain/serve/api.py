@@ -611,6 +611,8 @@ def api_router(state: ServiceState) -> APIRouter:
             "uplift_learned": result.uplift_learned,
             "without_picks": result.without_picks,
             "without_consent": result.without_consent,
+            "bought_since_scored": result.bought_since_scored,
+            "scored_as_of": result.scored_as_of.isoformat() if result.scored_as_of else None,
         }
 
     @router.get(
