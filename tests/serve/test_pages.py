@@ -121,6 +121,28 @@ def test_a_campaign_without_control_group_or_with_an_audience_reads_plainly(
     assert not re.search(r"\bnan\b", page)
 
 
+def test_an_at_risk_customer_who_bought_since_is_marked_so(demo_dir: Path, tmp_path: Path) -> None:
+    """The list is as of the scores' cutoff: a customer who ordered since is not acted on."""
+    import pyarrow as pa
+
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+
+    app = writable_client(demo_dir, tmp_path)
+    page = app.get("/at-risk").text
+    assert "Scores as of 20" in page and 'id="bought-since"' not in page
+    user = page.split('class="customer-link" href="/customers/')[1].split('"')[0]
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with Store.open(tmp_path / "shop" / "retain.duckdb") as store:
+        order = pa.table({"order_id": ["came-back"], "user_id": [user], "amount": [30.0],
+                          "ts": [(now - dt.timedelta(minutes=5)).isoformat(sep=" ")]})  # fmt: skip
+        ingest_arrow(store, "orders", order, source="today")
+    marked = app.get("/at-risk").text
+    assert "1 of them bought since" in marked
+    row = marked.split(f'href="/customers/{user}"')[1].split("</tr>")[0]
+    assert "none: bought since" in row
+
+
 def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) -> None:
     app = client(demo_dir)
     page = app.get("/at-risk").text

@@ -54,6 +54,7 @@ __all__ = [
     "UPLIFT_FEATURES",
     "CampaignResult",
     "actions_given",
+    "bought_since",
     "build_campaign",
     "campaign_rows",
     "campaign_summaries",
@@ -208,7 +209,7 @@ def build_campaign(
     marketing = [a.name for a in actions if a.marketing]
     no_consent = _without_consent(store, customers.user_id, require_consent) if marketing else set()
     _keep_from(unavailable, marketing, no_consent)
-    returned = _bought_since(store, customers.user_id, as_of) if len(scores) else set()
+    returned = bought_since(store, customers.user_id, as_of) if len(scores) else set()
     _keep_from(unavailable, [a.name for a in actions], returned)
     plan = plan_campaign(
         customers,
@@ -424,7 +425,7 @@ def _without_consent(store: Store, user_ids: pd.Series, required: bool) -> set[s
     return wanted & set(declined.user_id.astype(str))
 
 
-def _bought_since(store: Store, user_ids: pd.Series, as_of: dt.date) -> set[str]:
+def bought_since(store: Store, user_ids: pd.Series, as_of: dt.date) -> set[str]:
     """The customers among ``user_ids`` with a purchase after ``as_of`` (the scores' cutoff
     day): an order that is a purchase, or a purchase event from the API or a file."""
     after = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())

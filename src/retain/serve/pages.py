@@ -37,7 +37,12 @@ from retain.retention.analytics import (
     thin_tail_note,
 )
 from retain.retention.by_orders import ByOrders
-from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
+from retain.retention.campaign import (
+    bought_since,
+    campaign_rows,
+    campaign_summaries,
+    customer_campaigns,
+)
 from retain.retention.cluster_training import (
     BEHAVIOUR,
     LEARNED_KINDS,
@@ -355,6 +360,8 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
             "(SELECT campaign_id FROM interventions ORDER BY created_at DESC LIMIT 1)"
         )
         actions = dict(zip(latest.user_id, latest.action, strict=True))
+    as_of = pd.Timestamp(scores.cutoff.iloc[0]).date()
+    returned = bought_since(store, worth_saving.user_id, as_of)
     rows = [
         {
             "user_id": row["user_id"],
@@ -363,6 +370,7 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
             "at_stake": float(row["at_stake"]),
             "reasons": list(row["reasons"]),
             "action": actions.get(row["user_id"], "none planned"),
+            "bought_since": row["user_id"] in returned,
         }
         for row in worth_saving.to_dict("records")
     ]
@@ -371,6 +379,8 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
         "rows": rows,
         "horizon_days": int(scores.horizon_days.iloc[0]),
         "has_campaign": bool(actions),
+        "scored_as_of": as_of.isoformat(),
+        "bought_since": len(returned),
     }
 
 
