@@ -207,6 +207,10 @@ def test_an_opt_out_on_one_replica_keeps_the_customer_out_of_another_replicas_ca
 
     erased = a.delete(f"/v1/users/{user}", headers=headers).json()
     assert erased["rows_by_table"]["operational.consent_log"] == 1
+    # A webhook about a change from before the erase does not bring them back.
+    stale = {"consent": True, "changed_at": "2026-01-01T00:00:00Z"}
+    refused = b.put(url, json=stale, headers=headers)
+    assert refused.status_code == 422 and "erased on request" in refused.text
     with pg.connect() as con:
         assert con.execute("SELECT count(*) FROM consent_log").fetchone()[0] == 0
 

@@ -89,6 +89,9 @@ def test_export_then_erase_then_retrain_leaves_no_trace(shop: Path) -> None:
                "event_type": "view", "ts": "2026-07-01 10:00:00"}  # fmt: skip
         resent = api.post("/v1/events", json={"events": [old]}, headers=headers).json()
         assert (resent["accepted"], resent["erased"]) == (0, 1)
+        stale = {"consent": True, "changed_at": "2026-07-01T00:00:00Z"}
+        refused = api.put(f"/v1/users/{user}/marketing-consent", json=stale, headers=headers)
+        assert refused.status_code == 422 and "erased on request" in refused.text
 
     with Store.open(shop / "retain.duckdb") as store:
         assert _mentions(store, user) == {}

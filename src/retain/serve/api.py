@@ -403,11 +403,12 @@ def api_router(state: ServiceState) -> APIRouter:
             )
         if state.ops is not None:
             try:
-                recorded = state.ops.record_consent(change)
+                with _client_errors():
+                    recorded = state.ops.record_consent(change)
             except StoreError as exc:
                 raise _problem(503, f"{exc}; retry", {"Retry-After": "2"}) from None
         else:
-            with _store_errors(), state.write_store() as store:
+            with _store_errors(), state.write_store() as store, _client_errors():
                 recorded = record_consent(store, change)
         state.metrics.add("retain_consent_changes_total", 1)
         return ConsentOut(**asdict(recorded))

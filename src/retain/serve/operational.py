@@ -315,9 +315,19 @@ class PostgresStore:
 
         Changes commit one at a time (an advisory lock), so ``accepted_seq``
         order is commit order and :func:`pull_consent` never skips one.
+
+        Raises:
+            InvalidInputError: the customer was erased on request after the
+                change happened (storing it would bring them back).
         """
         with self.connect() as con:
             con.execute("SELECT pg_advisory_xact_lock(%s)", [_CONSENT_LOCK])
+            erased = _erased(con, [change.user_id])
+            if erased is not None and erased[1][0][1] > change.changed_at:
+                raise InvalidInputError(
+                    f"customer {change.user_id!r} was erased on request after this change "
+                    f"({change.changed_at.isoformat()} UTC); it is not stored"
+                )
             con.execute(
                 f"INSERT INTO {CONSENT_LOG} (change_id, user_id, marketing_consent, changed_at, "
                 "received_at, source) VALUES (%s, %s, %s, %s, %s, %s)",
