@@ -917,10 +917,14 @@ def _skip_erased(con: duckdb.DuckDBPyConnection, schema: TableSchema, salt: str)
         if when is None
         else f"(b.{quote_ident(when)} IS NULL OR b.{quote_ident(when)} < e.erased_at)"
     )
+    # Each customer of the batch is hashed once, not each of their records.
+    named = (
+        f"SELECT u.user_id, e.erased_at FROM (SELECT DISTINCT user_id FROM {_BATCH_TABLE} "
+        f"WHERE user_id IS NOT NULL) u JOIN {ERASED_TABLE} e ON e.id_hash = sha256(? || u.user_id)"
+    )
     gone = con.execute(
-        f"DELETE FROM {_BATCH_TABLE} b USING {ERASED_TABLE} e "
-        f"WHERE b.user_id IS NOT NULL AND e.id_hash = sha256(? || b.user_id) AND {covered} "
-        "RETURNING 1",
+        f"DELETE FROM {_BATCH_TABLE} b USING ({named}) e "
+        f"WHERE b.user_id = e.user_id AND {covered} RETURNING 1",
         [salt],
     ).fetchall()
     return len(gone)
