@@ -285,26 +285,32 @@ def test_the_next_campaign_learns_uplift_from_past_campaign_experiments(tmp_path
         assert not assumed.plan.reason.str.contains("measured").any()
 
 
+def _alike_scores(store: Store, ids: list[str], cutoff: dt.date) -> None:
+    """``user_scores`` where every customer looks the same, so only the rule tested decides."""
+    n = len(ids)
+    store.write_table(
+        "user_scores",
+        pa.table(
+            {
+                "user_id": ids,
+                "repurchase_probability": [0.3] * n,
+                "expected_lifetime_value": [80.0] * n,
+                "p_alive": [0.6] * n,
+                "cutoff": [cutoff] * n,
+                "horizon_days": [90] * n,
+                "model_version": ["v1"] * n,
+            }
+        ),
+    )
+
+
 def test_customers_who_declined_marketing_get_no_coupon_or_message(tmp_path: Path) -> None:
     """A coupon sent to a customer who said no to marketing breaks the law in most
     markets; a follow-up on their own complaint is service and may still go."""
     n = 40
     ids = [f"u{i:02d}" for i in range(n)]
     with Store.open(tmp_path / "retain.duckdb") as store:
-        store.write_table(
-            "user_scores",
-            pa.table(
-                {
-                    "user_id": ids,
-                    "repurchase_probability": [0.3] * n,
-                    "expected_lifetime_value": [80.0] * n,
-                    "p_alive": [0.6] * n,
-                    "cutoff": [dt.date(2026, 6, 1)] * n,
-                    "horizon_days": [90] * n,
-                    "model_version": ["v1"] * n,
-                }
-            ),
-        )
+        _alike_scores(store, ids, dt.date(2026, 6, 1))
         consent = ["no" if i % 4 == 0 else "yes" if i % 4 == 1 else "" for i in range(n)]
         users = pa.table({"user_id": ids, "Accepts Email Marketing": consent})
         mapping = {"Accepts Email Marketing": "marketing_consent"}
@@ -329,24 +335,10 @@ def test_customers_who_declined_marketing_get_no_coupon_or_message(tmp_path: Pat
 def test_a_customer_who_bought_after_being_scored_gets_no_win_back_offer(tmp_path: Path) -> None:
     """Scores are as of their cutoff; a customer who ordered since is no longer at risk
     as scored, and a "we miss you" coupon the day after an order wastes the budget."""
-    n = 30
-    ids = [f"u{i:02d}" for i in range(n)]
+    ids = [f"u{i:02d}" for i in range(30)]
     cutoff = dt.date(2026, 6, 1)
     with Store.open(tmp_path / "retain.duckdb") as store:
-        store.write_table(
-            "user_scores",
-            pa.table(
-                {
-                    "user_id": ids,
-                    "repurchase_probability": [0.3] * n,
-                    "expected_lifetime_value": [80.0] * n,
-                    "p_alive": [0.6] * n,
-                    "cutoff": [cutoff] * n,
-                    "horizon_days": [90] * n,
-                    "model_version": ["v1"] * n,
-                }
-            ),
-        )
+        _alike_scores(store, ids, cutoff)
         orders = pa.table(
             {
                 "order_id": ["o1", "o2", "o3", "o4"],
