@@ -572,6 +572,19 @@ def test_keys_are_shown_once_stored_hashed_and_revocable(tmp_path: Path, data_di
     assert bad.returncode == 1 and "unknown role 'root'" in bad.stderr
 
 
+def test_consent_taken_by_phone_is_recorded_and_shown(tmp_path: Path, data_dir: Path) -> None:
+    unknown = retain("consent", "U1", data_dir=data_dir, cwd=tmp_path)
+    assert unknown.returncode == 0 and "U1: consent not known" in unknown.stdout
+    said = retain("consent", "U1", "--decline", "--source", "phone call", data_dir=data_dir,
+                  cwd=tmp_path)  # fmt: skip
+    assert said.returncode == 0 and "U1: declined marketing" in said.stdout
+    shown = retain("consent", "U1", data_dir=data_dir, cwd=tmp_path).stdout
+    assert "U1: declined marketing" in shown
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC declined \(phone call\)", shown)
+    empty = retain("consent", " ", "--accept", data_dir=data_dir, cwd=tmp_path)
+    assert empty.returncode == 1 and "a user id is required" in empty.stderr
+
+
 def test_models_list_promote_and_rollback(tmp_path: Path, data_dir: Path) -> None:
     from retain.artifacts import publish
 

@@ -993,7 +993,12 @@ def campaign(
         actions = settings.campaign.to_actions(action)
     except ValueError as exc:
         raise _CommandError(f"--action: {exc}") from None
+    ops = _operational(settings)
     with _open_store(settings) as store:
+        if ops is not None:
+            from retain.serve.operational import pull_consent
+
+            pull_consent(ops, store)  # an opt-out through any replica counts now
         audience, audience_name = None, None
         if segment is not None:
             found = _find_segment(store, kind, segment, moved_from, moves)
@@ -1232,6 +1237,70 @@ def erase(
         report = erase_user(store, user_id)
     parts = ", ".join(f"{t} {n:,}" for t, n in sorted(report.rows_by_table.items())) or "nothing"
     out.print(f"erased {report.rows:,} rows ({parts}); audit request {report.request_id}")
+
+
+@app.command()
+def consent(
+    user_id: Annotated[str, typer.Argument(help="The customer's id.")],
+    accept: Annotated[
+        bool | None,
+        typer.Option(
+            "--accept/--decline",
+            help="Record an opt-in or an opt-out; without either, show the consent and its "
+            "changes.",
+        ),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Where it came from, e.g. 'phone call'.")
+    ] = None,
+) -> None:
+    """A customer's marketing consent: record an opt-in or opt-out, or show it.
+
+    The change is logged in consent_log with when and where from, and the
+    next campaign follows it (the same as PUT /v1/users/{id}/marketing-consent;
+    with service.operational_url, in PostgreSQL for every replica).
+
+    Example: retain consent U00012 --decline --source "phone call"
+    Example: retain consent U00012
+    """
+    from retain.data.consent import (
+        ConsentChange,
+        consent_history,
+        record_consent,
+        stored_consent,
+    )
+
+    settings = get_settings()
+    ops = _operational(settings)
+    if accept is not None:
+        change = ConsentChange.new(
+            user_id,
+            accept,
+            source=source,
+            future_tolerance_seconds=settings.ingest.future_tolerance_seconds,
+        )
+        if ops is not None:
+            recorded = ops.record_consent(change)
+        else:
+            with _open_store(settings) as store:
+                recorded = record_consent(store, change)
+        out.print(
+            f"{user_id}: {'accepts' if recorded.marketing_consent else 'declined'} marketing"
+            + ("" if recorded.applied else " (a later change was already recorded)")
+        )
+        return
+    with _open_store(settings) as store:
+        current = stored_consent(store, user_id)
+        history = consent_history(store, user_id)
+    if ops is not None:
+        history = ops.consent_history(user_id)
+        current = history[0]["marketing_consent"] if history else current
+    said = {True: "accepts marketing", False: "declined marketing", None: "consent not known"}
+    out.print(f"{user_id}: {said[current]}")
+    for h in history:
+        what = "accepted" if h["marketing_consent"] else "declined"
+        when = h["changed_at"][:19].replace("T", " ")
+        out.print(f"  {when} UTC {what}" + (f" ({h['source']})" if h["source"] else ""))
 
 
 @keys_app.command("create")
