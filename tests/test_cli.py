@@ -185,6 +185,8 @@ def test_run_builds_and_loads_the_demo_shop_idempotently(
     assert "accepted 0" in second.stdout and "accepted 1" not in second.stdout
     status = retain("status", data_dir=data_dir, cwd=tmp_path)
     assert status.returncode == 0 and "│ users         │  1,500 │" in status.stdout
+    assert re.search(r"churn scores: [\d,]+ customers as of \d{4}-\d\d-\d\d", status.stdout)
+    assert "bought since" not in status.stdout  # scored as of the last order day
     shown = retain("scores", "--top", "3", data_dir=data_dir, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "churn risk" in shown.stdout and "next 90 days" in shown.stdout

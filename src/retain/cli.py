@@ -432,12 +432,26 @@ def _print_summary(summary: dict[str, Any], settings: Settings) -> None:
 
 @app.command()
 def status() -> None:
-    """Row counts and span of what the store holds."""
-    from retain.data.summary import shop_summary
+    """Row counts and span of what the store holds, and how current the churn scores are."""
+    from retain.data.summary import scores_summary, shop_summary
 
     settings = get_settings()
     with _open_store(settings, read_only=True) as store:
         _print_summary(shop_summary(store), settings)
+        scores = scores_summary(store)
+    if scores is None:
+        out.print("churn scores: none yet (retain train predict)")
+        return
+    written = "" if scores["scored_at"] is None else f", written {str(scores['scored_at'])[:16]}"
+    out.print(
+        f"churn scores: {scores['customers']:,} customers as of {scores['cutoff']} "
+        f"(model {scores['model_version']}{written})"
+    )
+    if scores["bought_since"]:
+        out.print(
+            f"  {scores['bought_since']:,} of them bought since, so their risk is out of date "
+            "and campaigns leave them out: retain train predict scores them again"
+        )
 
 
 @app.command()

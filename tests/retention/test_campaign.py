@@ -12,6 +12,7 @@ import pytest
 
 from retain.data import Store
 from retain.data.ingest import ingest_arrow, ingest_file
+from retain.data.summary import scores_summary
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.errors import NotFoundError
 from retain.features.customer import FeatureTables, customer_features
@@ -354,6 +355,8 @@ def test_a_customer_who_bought_after_being_scored_gets_no_win_back_offer(tmp_pat
                           "event_type": ["purchase"], "ts": ["2026-06-05 10:00"]})  # fmt: skip
         ingest_arrow(store, "events", event, source="api", now=now)
         plan = build_campaign(store, 1e6, actions=DEFAULT_ACTIONS[:2], learn_uplift=False)
+        summary = scores_summary(store)
+    assert summary is not None and (summary["bought_since"], summary["cutoff"]) == (3, cutoff)
     # u01 bought on the cutoff day (scored with it), u03's order was cancelled.
     assert (plan.bought_since_scored, plan.scored_as_of) == (3, cutoff)
     assert set(plan.plan.user_id) == set(ids) - {"u02", "u04", "u05"}

@@ -9,7 +9,14 @@ from retain.data.schemas import purchase_sql
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
-__all__ = ["last_order_day", "latest_order_day", "median_order_value", "shop_summary"]
+__all__ = [
+    "buyers_since",
+    "last_order_day",
+    "latest_order_day",
+    "median_order_value",
+    "scores_summary",
+    "shop_summary",
+]
 
 
 def shop_summary(store: Store) -> dict[str, Any]:
@@ -38,6 +45,45 @@ def shop_summary(store: Store) -> dict[str, Any]:
         if buyers and n_buyers
         else None,
         "completed_revenue": round(float(revenue[0]), 2) if revenue else 0.0,
+    }
+
+
+def buyers_since(store: Store, as_of: dt.date) -> set[str]:
+    """Customers with a purchase after the day ``as_of`` (e.g. the scores' cutoff): an order
+    that is a purchase, or a purchase event from the API or a file."""
+    after = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    sources = []
+    if store.has_table("orders"):
+        sources.append(f"SELECT user_id FROM orders WHERE ts >= ? AND {purchase_sql()}")
+    if store.has_table("events"):
+        sources.append("SELECT user_id FROM events WHERE ts >= ? AND event_type = 'purchase'")
+    if not sources:
+        return set()
+    found = store.execute(
+        f"SELECT DISTINCT user_id FROM ({' UNION ALL '.join(sources)})", [after] * len(sources)
+    ).fetchall()
+    return {str(u) for (u,) in found}
+
+
+def scores_summary(store: Store) -> dict[str, Any] | None:
+    """How current the churn scores are: their cutoff, model, when they were written, and
+    how many scored customers bought since (their risk is out of date); None if unscored."""
+    if not store.has_table("user_scores"):
+        return None
+    written = "max(scored_at)" if "scored_at" in store.columns("user_scores") else "NULL"
+    row = store.execute(
+        f"SELECT min(cutoff), any_value(model_version), {written}, count(*) FROM user_scores"
+    ).fetchall()[0]
+    if not row[3]:
+        return None
+    cutoff = row[0]
+    scored = {str(u) for (u,) in store.execute("SELECT user_id FROM user_scores").fetchall()}
+    return {
+        "cutoff": cutoff,
+        "model_version": row[1],
+        "scored_at": row[2],
+        "customers": int(row[3]),
+        "bought_since": len(buyers_since(store, cutoff) & scored),
     }
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from retain.data.schemas import purchase_sql
 from retain.data.store import Store
+from retain.data.summary import buyers_since
 from retain.errors import InvalidInputError, NotFoundError
 from retain.features.customer import (
     FeatureTables,
@@ -54,7 +54,6 @@ __all__ = [
     "UPLIFT_FEATURES",
     "CampaignResult",
     "actions_given",
-    "bought_since",
     "build_campaign",
     "campaign_rows",
     "campaign_summaries",
@@ -209,7 +208,9 @@ def build_campaign(
     marketing = [a.name for a in actions if a.marketing]
     no_consent = _without_consent(store, customers.user_id, require_consent) if marketing else set()
     _keep_from(unavailable, marketing, no_consent)
-    returned = bought_since(store, customers.user_id, as_of) if len(scores) else set()
+    returned = (
+        buyers_since(store, as_of) & set(customers.user_id.astype(str)) if len(scores) else set()
+    )
     _keep_from(unavailable, [a.name for a in actions], returned)
     plan = plan_campaign(
         customers,
@@ -423,23 +424,6 @@ def _without_consent(store: Store, user_ids: pd.Series, required: bool) -> set[s
         return wanted - set(accepted.user_id.astype(str))
     declined = store.query_df("SELECT user_id FROM users WHERE NOT marketing_consent")
     return wanted & set(declined.user_id.astype(str))
-
-
-def bought_since(store: Store, user_ids: pd.Series, as_of: dt.date) -> set[str]:
-    """The customers among ``user_ids`` with a purchase after ``as_of`` (the scores' cutoff
-    day): an order that is a purchase, or a purchase event from the API or a file."""
-    after = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    sources = []
-    if store.has_table("orders"):
-        sources.append(f"SELECT user_id FROM orders WHERE ts >= ? AND {purchase_sql()}")
-    if store.has_table("events"):
-        sources.append("SELECT user_id FROM events WHERE ts >= ? AND event_type = 'purchase'")
-    if not sources:
-        return set()
-    found = store.execute(
-        f"SELECT DISTINCT user_id FROM ({' UNION ALL '.join(sources)})", [after] * len(sources)
-    ).fetchall()
-    return set(user_ids.astype(str)) & {str(u) for (u,) in found}
 
 
 def _with_recommended_items(store: Store, rows: pd.DataFrame, top: int = 3) -> pd.DataFrame:

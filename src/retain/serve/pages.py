@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from retain.currency import money_affixes
 from retain.data.consent import consent_history, stored_consent
 from retain.data.store import Store
-from retain.data.summary import latest_order_day, shop_summary
+from retain.data.summary import buyers_since, latest_order_day, shop_summary
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables
 from retain.predict.scoring import latest_check
@@ -37,12 +37,7 @@ from retain.retention.analytics import (
     thin_tail_note,
 )
 from retain.retention.by_orders import ByOrders
-from retain.retention.campaign import (
-    bought_since,
-    campaign_rows,
-    campaign_summaries,
-    customer_campaigns,
-)
+from retain.retention.campaign import campaign_rows, campaign_summaries, customer_campaigns
 from retain.retention.cluster_training import (
     BEHAVIOUR,
     LEARNED_KINDS,
@@ -361,7 +356,7 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
         )
         actions = dict(zip(latest.user_id, latest.action, strict=True))
     as_of = pd.Timestamp(scores.cutoff.iloc[0]).date()
-    returned = bought_since(store, worth_saving.user_id, as_of)
+    returned = buyers_since(store, as_of) & set(worth_saving.user_id.astype(str))
     rows = [
         {
             "user_id": row["user_id"],
