@@ -131,6 +131,7 @@ def test_an_at_risk_customer_who_bought_since_is_marked_so(demo_dir: Path, tmp_p
     app = writable_client(demo_dir, tmp_path)
     page = app.get("/at-risk").text
     assert "Scores as of 20" in page and 'id="bought-since"' not in page
+    assert 'id="bought-since"' not in app.get("/").text
     user = page.split('class="customer-link" href="/customers/')[1].split('"')[0]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with Store.open(tmp_path / "shop" / "retain.duckdb") as store:
@@ -141,6 +142,7 @@ def test_an_at_risk_customer_who_bought_since_is_marked_so(demo_dir: Path, tmp_p
     assert "1 of them bought since" in marked
     row = marked.split(f'href="/customers/{user}"')[1].split("</tr>")[0]
     assert "none: bought since" in row
+    assert "1 of the scored customers bought since" in app.get("/").text  # the overview too
 
 
 def test_at_risk_customers_link_to_their_profile_with_reasons(demo_dir: Path) -> None:
