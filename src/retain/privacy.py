@@ -69,7 +69,11 @@ def id_hash(salt: str, user_id: str) -> str:
 
 
 def erasure_salt(con: Any, *, create: bool = False) -> str | None:
-    """The store's salt for erased ids (made on the first erase when ``create``)."""
+    """The store's salt for erased ids (made on the first erase when ``create``).
+
+    The first erase makes the salt and ``erased_customers`` in one transaction,
+    and erased ids are never removed, so a salt means someone was erased.
+    """
     found = con.execute("SELECT value FROM retain_meta WHERE key = ?", [SALT_KEY]).fetchall()
     if found:
         return str(found[0][0])
@@ -82,10 +86,7 @@ def erasure_salt(con: Any, *, create: bool = False) -> str | None:
 
 def erased_at(con: Any, user_ids: list[str]) -> dict[str, dt.datetime]:
     """When each of ``user_ids`` that was erased was erased (the others are absent)."""
-    tables = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [ERASED_TABLE]
-    ).fetchall()
-    salt = erasure_salt(con) if tables[0][0] else None
+    salt = erasure_salt(con)
     if salt is None or not user_ids:
         return {}
     hashed = {id_hash(salt, u): u for u in user_ids}
