@@ -1277,12 +1277,7 @@ def consent(
     Example: retain consent U00012 --decline --source "phone call"
     Example: retain consent U00012
     """
-    from retain.data.consent import (
-        ConsentChange,
-        consent_history,
-        record_consent,
-        stored_consent,
-    )
+    from retain.data.consent import ConsentChange, consent_view, record_consent
 
     settings = get_settings()
     ops = _operational(settings)
@@ -1304,11 +1299,7 @@ def consent(
         )
         return
     with _open_store(settings) as store:
-        current = stored_consent(store, user_id)
-        history = consent_history(store, user_id)
-    if ops is not None:
-        history = ops.consent_history(user_id)
-        current = history[0]["marketing_consent"] if history else current
+        current, history = consent_view(store, user_id, ops)
     said = {True: "accepts marketing", False: "declined marketing", None: "consent not known"}
     out.print(f"{user_id}: {said[current]}")
     for h in history:

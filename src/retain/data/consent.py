@@ -21,7 +21,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -37,6 +37,7 @@ __all__ = [
     "ConsentState",
     "apply_changes",
     "consent_history",
+    "consent_view",
     "history_entry",
     "record_consent",
     "stored_consent",
@@ -202,6 +203,27 @@ def stored_consent(store: Store, user_id: str) -> bool | None:
         "SELECT marketing_consent FROM users WHERE user_id = ?", [user_id]
     ).fetchall()
     return found[0][0] if found else None
+
+
+class SharedLog(Protocol):
+    """The consent log several replicas share (:class:`retain.serve.operational.PostgresStore`)."""
+
+    def consent_history(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
+def consent_view(
+    store: Store, user_id: str, shared: SharedLog | None = None
+) -> tuple[bool | None, list[dict[str, Any]]]:
+    """The customer's consent and logged changes (newest first), as the API and CLI show them.
+
+    With a ``shared`` log the history is read there, and its latest change is
+    the consent: a campaign pulls those changes in before it plans.
+    """
+    current = stored_consent(store, user_id)
+    if shared is None:
+        return current, consent_history(store, user_id)
+    history = shared.consent_history(user_id)
+    return (history[0]["marketing_consent"] if history else current), history
 
 
 def consent_history(store: Store, user_id: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, StringConstraints
 
 from retain.artifacts import list_versions, promote, rollback
-from retain.data.consent import ConsentChange, consent_history, record_consent, stored_consent
+from retain.data.consent import ConsentChange, consent_view, record_consent
 from retain.data.summary import latest_order_day
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.features.customer import FeatureTables
@@ -419,15 +419,10 @@ def api_router(state: ServiceState) -> APIRouter:
     )
     def get_consent(user_id: str, _key: ReadKey) -> dict[str, Any]:
         with _store_errors(), state.read_store() as store:
-            history = consent_history(store, user_id)
-            current = stored_consent(store, user_id)
-        if state.ops is not None:
             try:
-                history = state.ops.consent_history(user_id)
-            except StoreError as exc:
+                current, history = consent_view(store, user_id, state.ops)
+            except StoreError as exc:  # the shared log in PostgreSQL
                 raise _problem(503, f"{exc}; retry") from None
-            if history:  # planning a campaign pulls these in first
-                current = history[0]["marketing_consent"]
         return {"user_id": user_id, "marketing_consent": current, "history": history}
 
     @router.get(
