@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from retain.currency import money_affixes
 from retain.data.consent import consent_history, stored_consent
 from retain.data.store import Store
-from retain.data.summary import buyers_since, latest_order_day, scores_summary, shop_summary
+from retain.data.summary import buyers_since, latest_order_day, shop_summary
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables
 from retain.predict.scoring import latest_check
@@ -146,18 +146,17 @@ def overview_page(store: Store) -> dict[str, Any]:
             "horizon_days": int(scores.horizon_days.iloc[0]),
             "model_version": str(scores.model_version.iloc[0]),
         }
-        page["scores"].update(_freshness(store))
+        page["scores"].update(_freshness(store, scores))
     else:
         page["scores_message"] = NO_SCORES
     return page
 
 
-def _freshness(store: Store) -> dict[str, Any]:
-    """As of which day the scores are, and how many scored customers bought since."""
-    known = scores_summary(store)
-    if known is None:
-        return {"cutoff": None, "bought_since": 0}
-    return {"cutoff": known["cutoff"], "bought_since": known["bought_since"]}
+def _freshness(store: Store, scores: pd.DataFrame) -> dict[str, Any]:
+    """As of which day the loaded ``scores`` are, and how many scored customers bought since."""
+    cutoff = pd.Timestamp(scores.cutoff.min()).date()
+    bought = buyers_since(store, cutoff) & set(scores.user_id.astype(str))
+    return {"cutoff": cutoff, "bought_since": len(bought)}
 
 
 def _model_check(store: Store) -> dict[str, Any]:
