@@ -27,6 +27,7 @@ from retain.data.loaders import FORMATS as PUBLIC_FORMATS
 from retain.data.schemas import INPUT_TABLES
 from retain.data.sources import FORMATS as FILE_FORMATS
 from retain.data.store import Store
+from retain.data.user_ids import canonical_user_id, fold_email_id
 from retain.errors import RetainError
 
 if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for commands that use it
@@ -1227,7 +1228,7 @@ def export(
 
     with _open_store(get_settings(), read_only=True) as store:
         tables = export_user(store, user_id)
-    _write_json({"user_id": user_id, "tables": tables}, out_file)
+    _write_json({"user_id": fold_email_id(user_id), "tables": tables}, out_file)
 
 
 @app.command()
@@ -1279,6 +1280,7 @@ def consent(
     """
     from retain.data.consent import ConsentChange, consent_view, record_consent
 
+    user_id = canonical_user_id(user_id)
     settings = get_settings()
     ops = _operational(settings)
     if accept is not None:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retain.data.store import Store
-from retain.errors import InvalidInputError, NotFoundError
+from retain.data.user_ids import canonical_user_id
+from retain.errors import NotFoundError
 
 __all__ = [
     "AUDIT_DDL",
@@ -37,7 +38,6 @@ __all__ = [
     "ERASED_DDL",
     "ERASED_TABLE",
     "ErasureReport",
-    "check_user_id",
     "erase_user",
     "erased_at",
     "erasure_salt",
@@ -119,14 +119,6 @@ def personal_tables(store: Store) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def check_user_id(user_id: str) -> None:
-    """Refuse an empty or over-long id before anything is read or deleted."""
-    if not user_id or not user_id.strip():
-        raise InvalidInputError("a user id is required")
-    if len(user_id) > 500:
-        raise InvalidInputError(f"a user id is at most 500 characters, got {len(user_id)}")
-
-
 def id_token_pattern(user_id: str) -> str:
     """The id as a whole token in a raw record (U1 must not match U12).
 
@@ -141,7 +133,7 @@ def export_user(store: Store, user_id: str) -> dict[str, list[dict[str, Any]]]:
     Raises:
         NotFoundError: the store holds nothing about this user.
     """
-    check_user_id(user_id)
+    user_id = canonical_user_id(user_id)
     out: dict[str, list[dict[str, Any]]] = {}
     for table in personal_tables(store):
         frame = store.query_df(f'SELECT * FROM "{table}" WHERE user_id = ?', [user_id])
@@ -165,7 +157,7 @@ def erase_user(store: Store, user_id: str) -> ErasureReport:
     Erasing a user the store does not know is not an error: the report says
     0 rows (a repeated request must not fail).
     """
-    check_user_id(user_id)
+    user_id = canonical_user_id(user_id)
     counts: dict[str, int] = {}
     request_id = uuid.uuid4().hex
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

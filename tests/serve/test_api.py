@@ -95,6 +95,25 @@ def test_a_key_may_do_only_what_its_role_allows(api: TestClient, keys: dict[str,
     assert token.status_code == 403
 
 
+def test_a_customer_known_by_email_is_found_whatever_the_case(
+    api: TestClient, keys: dict[str, str]
+) -> None:
+    """A shop keys guests by the address typed at checkout, in any case: one customer."""
+    batch = {"events": [_event("mail-1", "Ann.Lee@Shop.com", "I00001", "view")]}
+    sent = api.post("/v1/events", json=batch, headers=_h(keys["ingest"]))
+    assert sent.status_code == 200 and sent.json()["accepted"] == 1
+    url = "/v1/users/ANN.LEE@shop.com/marketing-consent"
+    out = api.put(url, json={"consent": False}, headers=_h(keys["ingest"]))
+    assert out.status_code == 200 and out.json()["user_id"] == "ann.lee@shop.com"
+    shown = api.get("/v1/users/ann.lee@shop.com/marketing-consent", headers=_h(keys["read"]))
+    assert shown.json()["marketing_consent"] is False
+    exported = api.get("/v1/users/Ann.Lee@Shop.com/export", headers=_h(keys["admin"])).json()
+    assert [e["event_id"] for e in exported["tables"]["events"]] == ["mail-1"]
+    assert exported["tables"]["users"][0]["user_id"] == "ann.lee@shop.com"
+    too_long = api.get(f"/v1/users/{'u' * 513}/scores", headers=_h(keys["read"]))
+    assert too_long.status_code == 422 and "at most 512" in too_long.json()["detail"]
+
+
 def test_each_key_has_its_own_rate_limit(api: TestClient, keys: dict[str, str]) -> None:
     answers = [
         api.get("/v1/users/U00001/recommendations", headers=_h(keys["slow"])) for _ in range(4)

@@ -118,6 +118,34 @@ def test_an_id_another_replica_is_storing_meanwhile_is_still_a_conflict(
 
 
 @needs_server
+def test_email_ids_stored_before_folding_are_folded_and_erased_in_any_case(
+    pg: PostgresStore,
+) -> None:
+    assert URL is not None
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)
+    with pg.connect() as con:  # what a replica of an earlier version stored
+        con.execute(
+            "INSERT INTO events (event_id, user_id, item_id, event_type, ts) VALUES "
+            "('old-1', 'Cy@Shop.com', 'I00001', 'view', %s), "
+            "('old-2', 'U00009', 'I00001', 'view', %s)",
+            [when, when],
+        )
+        con.execute("DELETE FROM retain_meta WHERE key = 'email_ids_folded'")
+    PostgresStore(URL)  # a replica of this version starts
+    with pg.connect() as con:
+        users = con.execute("SELECT user_id FROM events ORDER BY event_id").fetchall()
+    assert users == [("cy@shop.com",), ("U00009",)]
+
+    assert pg.erase_user("CY@shop.com") == {"events": 1}
+    old = [
+        {"event_id": "old-1", "user_id": "Cy@Shop.com", "item_id": "I00001"}
+        | {"event_type": "view", "ts": when.isoformat(sep=" ", timespec="seconds")}
+    ]
+    again = pg.ingest_events(old, "test")
+    assert (again.accepted, again.erased) == (0, 1)
+
+
+@needs_server
 def test_two_replicas_share_keys_events_and_erasure(
     pg: PostgresStore, replicas: Replicas, tmp_path: Path
 ) -> None:

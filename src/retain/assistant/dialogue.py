@@ -35,6 +35,7 @@ from retain.assistant.slots import Catalogue, extract_slots, mask_personal_data
 from retain.assistant.tools import AssistantTables, CustomerTools, OrderInfo
 from retain.currency import format_money
 from retain.data.store import Store
+from retain.data.user_ids import fold_email_id
 from retain.text.chinese import to_simplified
 from retain.text.language import detect_language
 
@@ -131,6 +132,7 @@ class Assistant:
         A ``conversation_id`` that belongs to another customer starts a new
         conversation instead of reading theirs.
         """
+        user_id = fold_email_id(user_id)  # stored as ann@shop.com when typed Ann@Shop.com
         tools = CustomerTools(self.store, user_id, self.tables)
         if not conversation_id or tools.conversation_taken(conversation_id):
             conversation_id = f"chat-{uuid.uuid4().hex[:16]}"

@@ -26,8 +26,9 @@ from typing import Any, Protocol
 import duckdb
 
 from retain.data.store import Store
+from retain.data.user_ids import canonical_user_id
 from retain.errors import InvalidInputError
-from retain.privacy import check_user_id, erased_at
+from retain.privacy import erased_at
 
 __all__ = [
     "CONSENT_DDL",
@@ -86,7 +87,7 @@ class ConsentChange:
                 ``changed_at`` without a time zone, or one in the future
                 (it would outrank every later change).
         """
-        check_user_id(user_id)
+        user_id = canonical_user_id(user_id)
         received = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
         if changed_at is None:
             happened = received

@@ -51,7 +51,7 @@ ORDER_LINES = TableSchema(
     description="One row per line of an order; summed into orders on ingestion.",
     fields=(
         Field("order_id", "id", required=True),
-        Field("user_id", "id", required=True),
+        Field("user_id", "id", required=True, customer=True),
         Field("ts", "timestamp", required=True),
         Field("item_id", "id"),
         Field("quantity", "number", non_negative=True, description="Units on the line."),

@@ -177,6 +177,8 @@ class Field:
         default_sql: SQL literal used when the source has no value.
         not_before: For a timestamp, the field of the same record it cannot
             precede (an order is returned after it was placed).
+        customer: A customer id: one shaped like an e-mail address is stored
+            lower-cased (:mod:`retain.data.user_ids`).
         description: What the field means, for docs and error messages.
     """
 
@@ -190,6 +192,7 @@ class Field:
     json_shape: Literal["array", "object"] | None = None
     default_sql: str | None = None
     not_before: str | None = None
+    customer: bool = False
     description: str = ""
 
     @property
@@ -286,7 +289,7 @@ EVENTS = TableSchema(
     description="What users did: views, carts, purchases and the rest of the funnel.",
     fields=(
         Field("event_id", _ID, required=True, description="Unique id; makes ingestion idempotent."),
-        Field("user_id", _ID, required=True),
+        Field("user_id", _ID, required=True, customer=True),
         Field("item_id", _ID, description="Required except for search events."),
         Field(
             "event_type",
@@ -311,7 +314,7 @@ ORDERS = TableSchema(
     "never negative amounts.",
     fields=(
         Field("order_id", _ID, required=True),
-        Field("user_id", _ID, required=True),
+        Field("user_id", _ID, required=True, customer=True),
         Field("ts", "timestamp", required=True),
         Field("amount", "number", required=True, non_negative=True),
         Field("num_items", "integer", non_negative=True, description="Units in the order."),
@@ -375,7 +378,7 @@ USERS = TableSchema(
     name="users",
     description="Customer profiles.",
     fields=(
-        Field("user_id", _ID, required=True),
+        Field("user_id", _ID, required=True, customer=True),
         Field("first_seen", "timestamp"),
         Field("attributes", "json", json_shape="object"),
         Field(
@@ -394,7 +397,7 @@ REVIEWS = TableSchema(
     description="Product reviews with optional rating or human polarity label.",
     fields=(
         Field("review_id", _ID, required=True),
-        Field("user_id", _ID),
+        Field("user_id", _ID, customer=True),
         Field("item_id", _ID),
         Field("ts", "timestamp"),
         Field("rating", "number", bounds=(1, 5)),
@@ -415,7 +418,7 @@ CONVERSATIONS = TableSchema(
     fields=(
         Field("conversation_id", _ID, required=True),
         Field("turn", "integer", required=True, non_negative=True),
-        Field("user_id", _ID),
+        Field("user_id", _ID, customer=True),
         Field("role", "text", required=True, choices=CONVERSATION_ROLES),
         Field("text", "text", required=True),
         Field("ts", "timestamp"),

@@ -12,7 +12,8 @@ gets :class:`~retain.errors.StoreLockedError` with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -22,13 +23,16 @@ import pandas as pd
 import pyarrow as pa
 
 from retain.data.schemas import SCHEMAS, TableSchema
+from retain.data.user_ids import canonical_user_id_sql
 from retain.data.validation import quote_ident
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 
 __all__ = ["SCHEMA_VERSION", "SYSTEM_TABLES", "Store", "parse_store_url"]
 
-#: Bumped when a stored table changes shape; a store of another version is refused.
-SCHEMA_VERSION = 1
+#: Bumped when a stored table changes shape or meaning; an older store is
+#: upgraded when opened for writing (:data:`_UPGRADES`), a newer one refused.
+#: Version 2: customer ids that are e-mail addresses are stored lower-cased.
+SCHEMA_VERSION = 2
 
 #: Bookkeeping tables, beside the canonical ones.
 SYSTEM_TABLES: Mapping[str, str] = {
@@ -60,6 +64,91 @@ SYSTEM_TABLES: Mapping[str, str] = {
   error VARCHAR
 )""",
 }
+
+
+#: Tables that hold one row (or one list) per customer computed from the others
+#: (scores, recommendations, segments). When folding merges two ids into one,
+#: their rows described half a customer each: they are dropped, and the next
+#: ``retain train`` computes the merged customer's.
+_PER_CUSTOMER_OUTPUTS = ("user_scores", "recommendations", "customer_clusters", "customer_tastes")
+
+
+def _fold_email_ids(con: duckdb.DuckDBPyConnection) -> str:
+    """Version 1 to 2: lower-case e-mail-shaped customer ids in every table
+    (:mod:`retain.data.user_ids`), merging profiles that become one.
+
+    Facts and logs (events, orders, reviews, consent changes, campaign rows)
+    keep every row under the folded id. Two profiles of one address merge:
+    the earliest ``first_seen``, a decline of marketing over an accept (the
+    customer said no once), and attributes merged key by key, the later
+    profile's value winning. Erasure hashes cannot be folded (the ids are
+    gone); ingestion also checks each id as written (see ``_skip_erased``).
+    """
+    folded = canonical_user_id_sql("user_id")
+    tables = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT DISTINCT table_name FROM information_schema.columns "
+            "WHERE column_name = 'user_id' AND table_schema = 'main' ORDER BY 1"
+        ).fetchall()
+    ]
+    changed = f"user_id IS NOT NULL AND ({folded}) <> user_id"
+    for table in tables:
+        name = quote_ident(table)
+        if table == "users":
+            _merge_folded_profiles(con, folded, changed)
+            continue
+        if table in _PER_CUSTOMER_OUTPUTS:
+            con.execute(
+                f"DELETE FROM {name} WHERE ({folded}) IN (SELECT ({folded}) FROM {name} "
+                f"GROUP BY 1 HAVING count(DISTINCT user_id) > 1)"
+            )
+        con.execute(f"UPDATE {name} SET user_id = {folded} WHERE {changed}")
+    return "2"
+
+
+def _merge_folded_profiles(con: duckdb.DuckDBPyConnection, folded: str, changed: str) -> None:
+    """Rewrite the ``users`` rows whose id folds, merged per folded id (see
+    :func:`_fold_email_ids`). Few rows: they are merged in Python."""
+    affected = f"({folded}) IN (SELECT {folded} FROM users WHERE {changed})"
+    rows = con.execute(
+        f"SELECT *, {folded} AS _folded FROM users WHERE {affected} "
+        "ORDER BY first_seen NULLS FIRST, user_id"
+    ).fetchdf()
+    if rows.empty:
+        return
+    merged: list[dict[str, Any]] = []
+    for key, group in rows.groupby("_folded", sort=True):
+        profile: dict[str, Any] = {"user_id": key}
+        for column in rows.columns.drop(["user_id", "_folded"]):
+            values = [v for v in group[column].tolist() if not pd.isna(v)]
+            if column == "first_seen":
+                profile[column] = min(values) if values else None
+            elif column == "marketing_consent":
+                profile[column] = all(values) if values else None
+            elif column == "attributes":
+                attributes: dict[str, Any] = {}
+                for text in values:
+                    parsed = json.loads(text)
+                    if isinstance(parsed, dict):
+                        attributes.update(parsed)
+                profile[column] = json.dumps(attributes, ensure_ascii=False) if values else None
+            else:
+                profile[column] = values[-1] if values else None
+        merged.append(profile)
+    con.execute(f"DELETE FROM users WHERE {affected}")
+    frame = pd.DataFrame(merged)
+    con.register("_merged_users", frame)
+    try:
+        names = ", ".join(quote_ident(c) for c in frame.columns)
+        con.execute(f"INSERT INTO users ({names}) SELECT {names} FROM _merged_users")
+    finally:
+        con.unregister("_merged_users")
+
+
+#: Upgrades of an older store, by the version they upgrade from; each returns
+#: the version it leaves.
+_UPGRADES: Mapping[str, Callable[[duckdb.DuckDBPyConnection], str]] = {"1": _fold_email_ids}
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -134,7 +223,7 @@ class Store:
                 self._con.execute(
                     "INSERT INTO retain_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
                 )
-            elif row[0] != str(SCHEMA_VERSION):
+            elif row[0] not in _UPGRADES and row[0] != str(SCHEMA_VERSION):
                 raise StoreError(
                     f"the store {self.path} has schema version {row[0]}; this Retain "
                     f"reads version {SCHEMA_VERSION}"
@@ -142,6 +231,12 @@ class Store:
             for schema in SCHEMAS.values():
                 self._con.execute(schema.ddl())
                 self._add_new_fields(schema)
+            version = row[0] if row is not None else str(SCHEMA_VERSION)
+            while version in _UPGRADES:  # in the same transaction: all or nothing
+                version = _UPGRADES[version](self._con)
+                self._con.execute(
+                    "UPDATE retain_meta SET value = ? WHERE key = 'schema_version'", [version]
+                )
 
     def _add_new_fields(self, schema: TableSchema) -> None:
         """Give a table an older Retain created the optional fields added since

@@ -23,6 +23,7 @@ import duckdb
 
 from retain.currency import CURRENCY_FAMILIES, MARKERS, markers_for
 from retain.data.schemas import Field, TableSchema
+from retain.data.user_ids import MAX_ID_CHARS, canonical_user_id_sql
 from retain.errors import InvalidInputError
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 _TRIM_CHARS = " \t\r\n\ufeff"
-_MAX_ID_CHARS = 512
+_MAX_ID_CHARS = MAX_ID_CHARS
 _SNIPPET_CHARS = 40
 #: Longest raw value kept per field in a quarantined record.
 _RAW_CHARS = 2000
@@ -237,7 +238,7 @@ def _clean_sql(f: Field, raw: str, formats: tuple[str, ...] = ()) -> str:
     t = raw
     if f.kind in ("id", "text"):
         if f.choices is None:
-            return t
+            return canonical_user_id_sql(t) if f.customer else t
         lowered = f"lower({t})"
         if not f.synonyms:
             return lowered

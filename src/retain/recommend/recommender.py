@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
+from retain.data.user_ids import fold_email_id
 from retain.errors import InvalidInputError, NotFoundError
 from retain.recommend.blend import Blend, Transform, fit_blend, to_distribution
 from retain.recommend.metrics import ranking_metrics, target_ranks
@@ -404,6 +405,8 @@ class Recommender:
                 an empty list.
         """
         _check_k(k)
+        if user_id:
+            user_id = fold_email_id(user_id)  # stored as ann@shop.com when typed Ann@Shop.com
         known = self.histories.get(user_id, np.array([], np.int32)) if user_id else None
         session, unknown = self.items.encode(list(recent_items))
         history = np.concatenate([known if known is not None else [], session]).astype(np.int32)

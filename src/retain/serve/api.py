@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from retain.artifacts import list_versions, promote, rollback
 from retain.data.consent import ConsentChange, consent_view, record_consent
 from retain.data.summary import latest_order_day
+from retain.data.user_ids import canonical_user_id
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 from retain.features.customer import FeatureTables
 from retain.privacy import erase_user, export_user
@@ -279,6 +280,19 @@ IngestKey = Annotated[ApiKey, Depends(_needs("ingest"))]
 AdminKey = Annotated[ApiKey, Depends(_needs("admin"))]
 
 
+async def _customer_id(user_id: Annotated[str, Path()]) -> str:
+    """The ``{user_id}`` of a path as the store keeps it (an e-mail address lower-cased)."""
+    try:
+        return canonical_user_id(user_id)
+    except InvalidInputError as exc:
+        raise _problem(422, f"user_id: {exc}") from None
+
+
+#: A ``{user_id}`` path parameter, folded like every stored customer id, so
+#: ``/v1/users/Ann@Shop.com/scores`` finds ``ann@shop.com``.
+CustomerId = Annotated[str, Depends(_customer_id)]
+
+
 def api_router(state: ServiceState) -> APIRouter:
     """The ``/v1`` routes over ``state``."""
     router = APIRouter(prefix="/v1")
@@ -334,7 +348,7 @@ def api_router(state: ServiceState) -> APIRouter:
         summary="What to show a user next (an unknown user gets the cold-start answer)",
     )
     async def user_recommendations(
-        user_id: str,
+        user_id: CustomerId,
         _key: ReadKey,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         category: Annotated[list[str] | None, Query(max_length=100)] = None,
@@ -376,7 +390,7 @@ def api_router(state: ServiceState) -> APIRouter:
         return Response(body, media_type="application/json")
 
     @router.get("/users/{user_id}/scores", summary="Churn risk, repurchase and value of a user")
-    def user_scores(user_id: str, _key: ReadKey) -> dict[str, Any]:
+    def user_scores(user_id: CustomerId, _key: ReadKey) -> dict[str, Any]:
         with _store_errors(), state.read_store() as store:
             if not store.has_table("user_scores"):
                 raise _problem(503, "no scores yet; run `retain train predict`")
@@ -392,7 +406,7 @@ def api_router(state: ServiceState) -> APIRouter:
         response_model=ConsentOut,
         summary="Record a customer's opt-in or opt-out of marketing (ingest)",
     )
-    def put_consent(user_id: str, body: ConsentIn, _key: IngestKey) -> ConsentOut:
+    def put_consent(user_id: CustomerId, body: ConsentIn, _key: IngestKey) -> ConsentOut:
         with _client_errors():
             change = ConsentChange.new(
                 user_id,
@@ -417,7 +431,7 @@ def api_router(state: ServiceState) -> APIRouter:
         "/users/{user_id}/marketing-consent",
         summary="A customer's marketing consent and the changes reported for them",
     )
-    def get_consent(user_id: str, _key: ReadKey) -> dict[str, Any]:
+    def get_consent(user_id: CustomerId, _key: ReadKey) -> dict[str, Any]:
         with _store_errors(), state.read_store() as store:
             try:
                 current, history = consent_view(store, user_id, state.ops)
@@ -429,7 +443,7 @@ def api_router(state: ServiceState) -> APIRouter:
         "/users/{user_id}/export",
         summary="Everything stored about a customer, by table (admin)",
     )
-    def export(user_id: str, _key: AdminKey) -> dict[str, Any]:
+    def export(user_id: CustomerId, _key: AdminKey) -> dict[str, Any]:
         operational: dict[str, list[dict[str, Any]]] = {}
         if state.ops is not None:
             try:
@@ -452,7 +466,7 @@ def api_router(state: ServiceState) -> APIRouter:
         "/users/{user_id}",
         summary="Erase a customer from the store and the serving models (admin)",
     )
-    def erase(user_id: str, _key: AdminKey) -> dict[str, Any]:
+    def erase(user_id: CustomerId, _key: AdminKey) -> dict[str, Any]:
         with _store_errors(), state.write_store() as store, _client_errors():
             report = erase_user(store, user_id)
         rows_by_table = dict(report.rows_by_table)
@@ -499,7 +513,7 @@ def api_router(state: ServiceState) -> APIRouter:
         response_model=TokenOut,
         summary="Mint a customer token for the chat endpoint (admin)",
     )
-    def customer_token(user_id: str, _key: AdminKey) -> TokenOut:
+    def customer_token(user_id: CustomerId, _key: AdminKey) -> TokenOut:
         hours = state.config.service.token_hours
         token = mint_customer_token(state.secret, user_id, hours)
         return TokenOut(user_id=user_id, token=token, expires_in_seconds=int(hours * 3600))

@@ -55,13 +55,13 @@ from retain.data.consent import (
 from retain.data.ingest import ingest_arrow
 from retain.data.schemas import get_schema
 from retain.data.store import SYSTEM_TABLES, Store
+from retain.data.user_ids import EMAIL_ID_PATTERN, canonical_user_id, fold_email_id
 from retain.errors import ConfigError, InvalidInputError, NotFoundError, StoreError
 from retain.privacy import (
     AUDIT_DDL,
     ERASED_DDL,
     ERASED_TABLE,
     SALT_KEY,
-    check_user_id,
     id_hash,
     id_token_pattern,
 )
@@ -91,6 +91,8 @@ _PERSONAL = (
     HANDOFFS_TABLE,
     UNANSWERED_TABLE,
 )
+#: ``retain_meta`` key set once the stored customer ids are folded.
+_FOLDED_KEY = "email_ids_folded"
 #: The ``NOTIFY`` channel on which an erasure names the erased customer to every replica.
 ERASURE_CHANNEL = "retain_erasures"
 # Advisory-lock keys (arbitrary, fixed): one for schema creation by replicas
@@ -141,6 +143,7 @@ class PostgresStore:
                 f"ALTER TABLE {CONSENT_LOG} ADD COLUMN IF NOT EXISTS accepted_seq BIGSERIAL",
             ):
                 con.execute(ddl)
+            _fold_email_ids(con)
 
     @contextmanager
     def connect(self) -> Iterator[Any]:
@@ -344,6 +347,7 @@ class PostgresStore:
 
     def consent_history(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The customer's logged changes here, newest first."""
+        user_id = canonical_user_id(user_id)
         with self.connect() as con:
             rows = con.execute(
                 "SELECT marketing_consent, changed_at, received_at, source "
@@ -406,6 +410,7 @@ class PostgresStore:
 
     def export_user(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
         """The customer's rows here, by table (JSON-ready)."""
+        user_id = canonical_user_id(user_id)
         out: dict[str, list[dict[str, Any]]] = {}
         with self.connect() as con:
             for table in _PERSONAL:
@@ -419,10 +424,10 @@ class PostgresStore:
     def erase_user(self, user_id: str) -> dict[str, int]:
         """Delete the customer's rows here, announce it to the replicas, audit it without the id.
 
-        The id is checked as for the embedded store (at most 500 characters),
-        which also keeps it inside ``NOTIFY``'s payload limit.
+        The id is checked and folded as for the embedded store (at most 512
+        characters, which also keeps it inside ``NOTIFY``'s payload limit).
         """
-        check_user_id(user_id)
+        user_id = canonical_user_id(user_id)
         counts: dict[str, int] = {}
         token = id_token_pattern(user_id)
         with self.connect() as con:
@@ -582,12 +587,29 @@ class PostgresAssistantTables(SqlAssistantTables):
             )
 
 
+def _fold_email_ids(con: Any) -> None:
+    """Once per database: lower-case the e-mail-shaped customer ids that replicas
+    stored before ids were folded (:mod:`retain.data.user_ids`), as the embedded
+    store's upgrade to schema version 2 does. Rows are kept; none is keyed by
+    the customer alone here."""
+    if con.execute("SELECT 1 FROM retain_meta WHERE key = %s", [_FOLDED_KEY]).fetchone():
+        return
+    for table in _PERSONAL:
+        con.execute(
+            f"UPDATE {table} SET user_id = lower(user_id) "
+            "WHERE user_id ~ %s AND user_id <> lower(user_id)",
+            [f"^{EMAIL_ID_PATTERN}$"],
+        )
+    con.execute("INSERT INTO retain_meta VALUES (%s, 'yes')", [_FOLDED_KEY])
+
+
 def _erased(con: Any, user_ids: list[str]) -> tuple[str, list[tuple[str, Any]]] | None:
     """The salt and ``erased_customers`` rows of these ids; None when none was erased."""
     salt = con.execute("SELECT value FROM retain_meta WHERE key = %s", [SALT_KEY]).fetchone()
     if salt is None or not user_ids:
         return None
-    hashes = sorted({id_hash(salt[0], u) for u in user_ids})
+    # An id erased before e-mail ids were folded was hashed as it was written.
+    hashes = sorted({id_hash(salt[0], v) for u in user_ids for v in (u, fold_email_id(u))})
     rows = con.execute(
         f"SELECT id_hash, erased_at FROM {ERASED_TABLE} WHERE id_hash = ANY(%s)", [hashes]
     ).fetchall()

@@ -20,6 +20,7 @@ from retain.currency import money_affixes
 from retain.data.consent import consent_history, stored_consent
 from retain.data.store import Store
 from retain.data.summary import buyers_since, latest_order_day, shop_summary
+from retain.data.user_ids import fold_email_id
 from retain.errors import InvalidInputError
 from retain.features.customer import FeatureTables
 from retain.predict.scoring import latest_check
@@ -389,6 +390,7 @@ def at_risk_page(store: Store, limit: int = 50) -> dict[str, Any]:
 
 def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
     """One customer's scores, reasons, next items, orders and contacts; ``None`` if unknown."""
+    user_id = fold_email_id(user_id)  # /customers/Ann@Shop.com is ann@shop.com
     known = store.query_df(
         "SELECT (SELECT count(*) FROM orders WHERE user_id = ?) + "
         "(SELECT count(*) FROM events WHERE user_id = ?) + "
@@ -788,7 +790,8 @@ def recommendations_page(store: Store, user_id: str | None = None) -> dict[str, 
             title="Which source put each top-10 item there"
         )
     )
-    chosen = user_id or str(
+    chosen = fold_email_id(user_id) if user_id else None
+    chosen = chosen or str(
         store.query_df("SELECT min(user_id) AS u FROM recommendations").u.iloc[0]
     )
     items = _user_recommendations(store, chosen, 20)
