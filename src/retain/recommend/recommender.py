@@ -506,8 +506,20 @@ class Recommender:
         Item-side knowledge learned from them stays until the next training,
         which no longer sees their events. Returns whether anything was held.
         """
-        held = self.histories.pop(user_id, None) is not None
-        return self.impressions.pop(user_id, None) is not None or held
+        held = False
+        for key in self._keys_of(user_id):
+            held = self.histories.pop(key, None) is not None or held
+            held = self.impressions.pop(key, None) is not None or held
+        return held
+
+    def _keys_of(self, user_id: str) -> set[str]:
+        """``user_id`` and, for an e-mail address, the other cases of it that a model
+        trained before ids were folded may hold (a scan, so only for addresses)."""
+        keys = {user_id}
+        if "@" in user_id:
+            for held in (self.histories, self.impressions):
+                keys.update(k for k in held if "@" in k and fold_email_id(k) == user_id)
+        return keys
 
     def _allowed(
         self,
