@@ -129,6 +129,43 @@ def test_an_address_is_one_customer_in_any_case(tables: tuple[pa.Table, pa.Table
     assert not rec.forget("bo@shop.com")
 
 
+def test_one_variant_per_product_and_none_of_a_product_already_bought(
+    tables: tuple[pa.Table, pa.Table], tmp_path: Path
+) -> None:
+    """A shirt bought in M is not news in S or L: sizes and colours of one product are
+    items of their own (each has its SKU), but the customer sees the product once."""
+    events, items = tables
+    ids = items["item_id"].to_pylist()
+    # Three variants per product: I00001-I00003 are one product, I00004-I00006 the next...
+    products = [f"P{n // 3}" for n in range(len(ids))]
+    items = items.set_column(
+        items.column_names.index("product_id"), "product_id", pa.array(products)
+    )
+    product = dict(zip(ids, products, strict=True))
+    rec = Recommender(replace(SMALL, sequential=False)).fit(events, items)
+    users = list(rec.histories)[:40]
+    for user, answer in zip(users, rec.recommend_many(users, k=10), strict=True):
+        shown = [product[r.item_id] for r in answer.items]
+        assert len(shown) == len(set(shown)) == 10, user
+        had = {product[str(rec.items.ids[c])] for c in rec.histories[user]}
+        assert not had & set(shown), user
+    single = rec.recommend(users[0], k=10)
+    assert [r.item_id for r in single.items] == [
+        r.item_id for r in rec.recommend_many(users[:1], k=10)[0].items
+    ]
+    similar = rec.similar_items(ids[0], k=10)
+    assert product[ids[0]] not in {product[r.item_id] for r in similar}
+    rec.save(tmp_path / "model")
+    again = Recommender.load(tmp_path / "model")
+    assert [r.item_id for r in again.recommend(users[0], k=10).items] == [
+        r.item_id for r in single.items
+    ]
+
+    # Without variants the answer is what it was: the rule costs nothing there.
+    plain = Recommender(replace(SMALL, sequential=False)).fit(*tables)
+    assert plain._product_of is None
+
+
 def test_items_shown_often_without_a_click_are_dropped(tables: tuple[pa.Table, pa.Table]) -> None:
     rec = Recommender(replace(SMALL, sequential=False, text_model=None)).fit(*tables)
     user = next(iter(rec.histories))

@@ -368,6 +368,13 @@ ITEMS = TableSchema(
         Field(
             "attributes", "json", json_shape="object", description="JSON object of anything else."
         ),
+        Field(
+            "product_id",
+            _ID,
+            description="The product this item is a variant of (a size or colour; Shopify's "
+            "Handle). Recommendations show one variant per product, and none of a product "
+            "the customer already has.",
+        ),
     ),
     key=("item_id",),
     mode="upsert",

@@ -208,6 +208,8 @@ class Recommender:
         self.names = np.array([""], dtype=object)
         self.texts = np.array([""], dtype=object)
         self.available = np.array([False])
+        self.products = np.array([None], dtype=object)
+        self._product_of: np.ndarray | None = None
         self.histories: dict[str, np.ndarray] = {}
         self.impressions: dict[str, dict[int, int]] = {}
         self.sources: dict[str, Source] = {}
@@ -357,6 +359,23 @@ class Recommender:
         self.names = np.array(["", *(r.get("title") or "" for r in rows)], dtype=object)
         self.texts = np.array(["", *(_item_text(r) for r in rows)], dtype=object)
         self.available = np.array([False, *(r.get("available") is not False for r in rows)])
+        self._set_products([r.get("product_id") for r in rows])
+
+    def _set_products(self, products: Sequence[Any]) -> None:
+        """Which items are variants of one product (``items.product_id``).
+
+        ``_product_of`` gives each item a product number, shared by variants,
+        or None when no product has two items, so a catalogue without
+        variants pays nothing for the rule.
+        """
+        self.products = np.array([None, *products], dtype=object)
+        numbers: dict[Any, int] = {}
+        product_of = np.arange(len(self.products), dtype=np.int64)
+        for code, product in enumerate(self.products):
+            if product is not None:
+                product_of[code] = numbers.setdefault(product, code)
+        shared = len(numbers) < sum(p is not None for p in self.products)
+        self._product_of = product_of if shared else None
 
     # --------------------------------------------------------------- answer
     def _contributions(self, histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
@@ -473,6 +492,8 @@ class Recommender:
                     scores += row / row.max()
         allowed = self.available.copy()
         allowed[code] = False
+        if self._product_of is not None:  # not the same product in another size
+            allowed &= self._product_of != self._product_of[code]
         picked = self._pick(scores, allowed, k)
         title = self._name(code)
         items = [
@@ -536,6 +557,8 @@ class Recommender:
                 again = np.isin(self.categories[seen], list(cfg.repurchasable_categories))
                 seen = seen[~again]
             allowed[seen] = False
+            if self._product_of is not None:  # the shirt in another size is no news
+                allowed &= ~np.isin(self._product_of, self._product_of[seen])
         if categories is not None:
             wanted = list(categories)
             if not wanted:
@@ -553,7 +576,8 @@ class Recommender:
     def _pick(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
         masked = np.where(allowed, scores, -np.inf)
         cap = self.settings.category_cap
-        pool = min(len(masked), k * 8 if cap else k)
+        product_of = self._product_of
+        pool = min(len(masked), k * 8 if cap or product_of is not None else k)
         top = (
             np.argpartition(-masked, pool - 1)[:pool]
             if pool < len(masked)
@@ -562,12 +586,17 @@ class Recommender:
         top = top[np.argsort(-masked[top], kind="stable")]
         picked: list[int] = []
         per_category: dict[Any, int] = {}
+        products: set[int] = set()
         for i in top:
             if not np.isfinite(masked[i]):
                 break
             category = self.categories[i]
             if cap and category is not None and per_category.get(category, 0) >= cap:
                 continue
+            if product_of is not None:  # one variant per product: its best-scored
+                if int(product_of[i]) in products:
+                    continue
+                products.add(int(product_of[i]))
             per_category[category] = per_category.get(category, 0) + 1
             picked.append(int(i))
             if len(picked) == k:
@@ -584,7 +613,10 @@ class Recommender:
             return items
         counts = cast(Popularity, self.sources["popularity"]).counts
         fresh = allowed & (counts == 0)
-        fresh[[self.items.lookup()[r.item_id] for r in items]] = False
+        shown = [self.items.lookup()[r.item_id] for r in items]
+        fresh[shown] = False
+        if self._product_of is not None:
+            fresh &= ~np.isin(self._product_of, self._product_of[shown])
         if not fresh.any():
             return items
         profile = content.profile(history)
@@ -600,11 +632,15 @@ class Recommender:
         floor = np.partition(everything, -near)[-near] if near < len(everything) else -np.inf
         mine = _unit_rows(content.vectors[np.unique(history)])
         best: list[int] = []
+        products: set[int] = set()
         for i in order:
             if row[i] <= 0 or row[i] < floor or len(best) == slots:
                 break
-            if not _a_twin(mine, content.vectors[candidates[i]]):
-                best.append(int(candidates[i]))
+            code = int(candidates[i])
+            product = int(self._product_of[code]) if self._product_of is not None else code
+            if product not in products and not _a_twin(mine, content.vectors[code]):
+                best.append(code)
+                products.add(product)
         if not best:
             return items
         anchor = self._name(self._anchor("content", best[0], history[-10:]))
@@ -719,6 +755,7 @@ class Recommender:
             "names": [str(t or "") for t in self.names[1:]],
             "texts": [str(t or "") for t in self.texts[1:]],
             "available": [bool(a) for a in self.available[1:]],
+            "products": list(self.products[1:]),
             "users": [str(u) for u in users],
             "impressions": {
                 u: {str(c): n for c, n in d.items()} for u, d in self.impressions.items()
@@ -741,6 +778,8 @@ class Recommender:
         rec.names = np.array(["", *meta["names"]], dtype=object)
         rec.texts = np.array(["", *meta["texts"]], dtype=object)
         rec.available = np.array([False, *meta["available"]])
+        # A model saved before variants were known has none.
+        rec._set_products(meta.get("products") or [None] * len(meta["item_ids"]))
         arrays = np.load(folder / "arrays.npz")
         splits = np.cumsum(arrays["lengths"])[:-1]
         rec.histories = dict(zip(meta["users"], np.split(arrays["flat"], splits), strict=True))
