@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retain.data.store import Store
-from retain.data.user_ids import canonical_user_id
+from retain.data.user_ids import canonical_user_id, is_email_id
 from retain.errors import NotFoundError
 
 __all__ = [
@@ -122,9 +122,12 @@ def personal_tables(store: Store) -> list[str]:
 def id_token_pattern(user_id: str) -> str:
     """The id as a whole token in a raw record (U1 must not match U12).
 
-    The same pattern works in DuckDB's and PostgreSQL's regular expressions.
+    An e-mail address matches in any case: the raw record keeps it as the
+    file wrote it (``Ann@Shop.com``), the store lower-cased. The same pattern
+    works in DuckDB's and PostgreSQL's regular expressions.
     """
-    return r"(^|[^0-9A-Za-z_\-])" + re.escape(user_id) + r"($|[^0-9A-Za-z_\-])"
+    case = "(?i)" if is_email_id(user_id) else ""
+    return case + r"(^|[^0-9A-Za-z_\-])" + re.escape(user_id) + r"($|[^0-9A-Za-z_\-])"
 
 
 def export_user(store: Store, user_id: str) -> dict[str, list[dict[str, Any]]]:

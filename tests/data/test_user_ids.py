@@ -76,13 +76,15 @@ def test_an_address_typed_in_three_cases_is_one_customer(store: Store, tmp_path:
 def test_an_erased_address_stays_erased_in_any_case(store: Store, tmp_path: Path) -> None:
     events = "event_id,user_id,item_id,event_type,ts\n"
     events += "e1,Ann@Shop.com,i1,view,2026-11-01\ne2,ann@shop.com,i1,purchase,2026-11-02\n"
+    events += "e3,Ann@Shop.com,i1,clik,2026-11-03\n"  # quarantined as the file wrote it
     path = write(tmp_path / "events.csv", events)
     ingest_file(store, "events", path, now=NOW)
+    assert "Ann@Shop.com" in store.execute("SELECT record FROM quarantine").fetchone()[0]
 
     report = erase_user(store, "ANN@shop.com")
-    assert report.rows_by_table == {"events": 2}
+    assert report.rows_by_table == {"events": 2, "quarantine": 1}
     again = ingest_file(store, "events", path, now=NOW)
-    assert (again.accepted, again.erased) == (0, 2)
+    assert (again.accepted, again.erased, again.quarantined) == (0, 3, 0)
 
     # Someone erased before ids were folded was hashed as written: still kept out.
     with store.transaction() as con:

@@ -135,11 +135,14 @@ def test_email_ids_stored_before_folding_are_folded_and_erased_in_any_case(
     with pg.connect() as con:
         users = con.execute("SELECT user_id FROM events ORDER BY event_id").fetchall()
     assert users == [("cy@shop.com",), ("U00009",)]
+    stamp = when.isoformat(sep=" ", timespec="seconds")
+    bad = {"event_id": "bad-1", "user_id": "Cy@Shop.com", "event_type": "clik", "ts": stamp}
+    assert pg.ingest_events([bad], "test").quarantined == 1  # kept as written
 
-    assert pg.erase_user("CY@shop.com") == {"events": 1}
+    assert pg.erase_user("CY@shop.com") == {"events": 1, "quarantine": 1}
     old = [
         {"event_id": "old-1", "user_id": "Cy@Shop.com", "item_id": "I00001"}
-        | {"event_type": "view", "ts": when.isoformat(sep=" ", timespec="seconds")}
+        | {"event_type": "view", "ts": stamp}
     ]
     again = pg.ingest_events(old, "test")
     assert (again.accepted, again.erased) == (0, 1)

@@ -28,6 +28,7 @@ __all__ = [
     "canonical_user_id",
     "canonical_user_id_sql",
     "fold_email_id",
+    "is_email_id",
 ]
 
 #: An id that is an e-mail address: one ``@``, a dot in the domain, printable
@@ -62,7 +63,12 @@ def canonical_user_id(user_id: str) -> str:
 
 def fold_email_id(user_id: str) -> str:
     """``user_id`` lower-cased when it is an e-mail address (no other check)."""
-    return user_id.lower() if _EMAIL_ID.fullmatch(user_id) else user_id
+    return user_id.lower() if is_email_id(user_id) else user_id
+
+
+def is_email_id(user_id: str) -> bool:
+    """Whether ``user_id`` is an e-mail address, compared without case."""
+    return _EMAIL_ID.fullmatch(user_id) is not None
 
 
 def canonical_user_id_sql(expr: str) -> str:
