@@ -397,9 +397,7 @@ def _number_sql(t: str, *, integer: bool) -> str:
     could be either convention, so it is read only where a whole number is
     expected (a quantity); elsewhere its reason says why.
     """
-    bracketed = f"regexp_replace({t}, '^\\((.*)\\)$', '-\\1')"
-    signed = f"regexp_replace({bracketed}, '^([-+]?)\\s*(?:{_CURRENCY})\\s*', '\\1')"
-    bare = f"regexp_replace({signed}, '\\s*(?:{_CURRENCY})$', '')"
+    bare = _bare_number_sql(t)
     grouped_whole = (
         f"WHEN regexp_full_match({bare}, '{_COMMA_GROUPS}') THEN replace({bare}, ',', '') "
         if integer
@@ -422,10 +420,17 @@ def _number_sql(t: str, *, integer: bool) -> str:
     return f"CASE WHEN {plain} IS NOT NULL THEN {plain} ELSE TRY_CAST({shown} AS DOUBLE) END"
 
 
+def _bare_number_sql(t: str) -> str:
+    """SQL: the number text ``t`` without its currency sign or code, accounting
+    brackets read as a minus (``(¥1,234)`` is ``-1,234``)."""
+    bracketed = f"regexp_replace({t}, '^\\((.*)\\)$', '-\\1')"
+    signed = f"regexp_replace({bracketed}, '^([-+]?)\\s*(?:{_CURRENCY})\\s*', '\\1')"
+    return f"regexp_replace({signed}, '\\s*(?:{_CURRENCY})$', '')"
+
+
 def _ambiguous_grouping_sql(t: str) -> str:
     """SQL: ``t`` is digits in comma groups of three and nothing else (1,234: 1234 or 1.234?)."""
-    signs = f"'^\\s*(?:{_CURRENCY})\\s*|\\s*(?:{_CURRENCY})$'"
-    return f"regexp_full_match(regexp_replace({t}, {signs}, '', 'g'), '{_COMMA_GROUPS}')"
+    return f"regexp_full_match({_bare_number_sql(t)}, '{_COMMA_GROUPS}')"
 
 
 Rule = tuple[str, str]
