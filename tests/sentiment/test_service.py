@@ -29,7 +29,7 @@ NOW = dt.datetime(2030, 1, 1)
 START = dt.datetime(2025, 3, 3)  # a Monday
 
 
-def _fill(store: Store, n: int = 240) -> None:
+def _fill(store: Store, n: int = 240, *, variants: bool = False) -> None:
     texts, labels, languages = phrase_reviews(n, seed=7)
     reviews = {
         "review_id": [f"R{i:04d}" for i in range(n)],
@@ -42,6 +42,12 @@ def _fill(store: Store, n: int = 240) -> None:
     }
     ingest_arrow(store, "reviews", pa.table(reviews), source="test-reviews", now=NOW)
     items = {"item_id": ["I1", "I2", "I3"], "category": ["skincare", "sports", "skincare"]}
+    if variants:  # I3 is a product sold in two sizes; its reviews name the product
+        items = {
+            "item_id": ["I1", "I2", "I3-S", "I3-M"],
+            "category": ["skincare", "sports", "skincare", "skincare"],
+            "product_id": [None, None, "I3", "I3"],
+        }
     ingest_arrow(store, "items", pa.table(items), source="test-items", now=NOW)
     ingest_arrow(store, "kb_articles", kb_table(), source="test-kb", now=NOW)
 
@@ -113,8 +119,13 @@ def test_a_review_with_nothing_the_model_learned_raises_no_alert(
     assert "R9999" not in set(store.query_df(f"SELECT review_id FROM {ALERTS_TABLE}")["review_id"])
 
 
-def test_aspect_summaries_by_item_category_and_week(store: Store, tmp_path: Path) -> None:
-    _fill(store)
+@pytest.mark.parametrize("variants", [False, True])
+def test_aspect_summaries_by_item_category_and_week(
+    store: Store, tmp_path: Path, variants: bool
+) -> None:
+    """Reviews that name a product whose variants are the items (as review apps name
+    Shopify products) take the product's category."""
+    _fill(store, variants=variants)
     with pytest.raises(NotFoundError, match="retain train sentiment"):
         aspect_summary(store, "week")
     train_sentiment(store, tmp_path / "models")
@@ -122,6 +133,7 @@ def test_aspect_summaries_by_item_category_and_week(store: Store, tmp_path: Path
     assert set(by_category["category"]) == {"skincare", "sports"}
     overall = by_category[by_category["aspect"] == "(all)"]
     assert overall["mentions"].sum() == 240
+    assert overall.set_index("category")["mentions"].to_dict() == {"skincare": 160, "sports": 80}
     assert ((by_category["negative_share"] >= 0) & (by_category["negative_share"] <= 1)).all()
     weeks = aspect_summary(store, "week", top=2)
     assert weeks.groupby("week").size().max() <= 3

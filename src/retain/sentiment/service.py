@@ -121,15 +121,21 @@ def _store_reviews(store: Store) -> pd.DataFrame:
     """Every review with its category (its own, else its item's) and training label.
 
     ``training_label`` is the human label, else 1 for a rating of 4-5 and 0
-    for 1-2; ``category`` is a string or None.
+    for 1-2; ``category`` is a string or None. A review may name a product
+    whose variants are the items (``items.product_id``; review apps review a
+    Shopify product, not its sizes): it takes that product's category.
     """
     frame = store.query_df(
         """
         SELECT r.review_id, r.user_id, r.item_id, r.ts, r.rating, r.text,
                COALESCE(r.label, CASE WHEN r.rating >= 4 THEN 1 WHEN r.rating <= 2 THEN 0 END)
                  AS training_label,
-               COALESCE(r.category, i.category) AS category
+               COALESCE(r.category, i.category, p.category) AS category
         FROM reviews r LEFT JOIN items i USING (item_id)
+        LEFT JOIN (
+            SELECT product_id, min(category) AS category FROM items
+            WHERE product_id IS NOT NULL GROUP BY product_id
+        ) p ON p.product_id = r.item_id
         ORDER BY r.review_id
         """
     )
