@@ -96,9 +96,8 @@ def _fold_email_ids(con: duckdb.DuckDBPyConnection) -> str:
     for table in tables:
         name = quote_ident(table)
         if table == "users":
-            _merge_folded_profiles(con, folded, changed)
-            continue
-        if table in _PER_CUSTOMER_OUTPUTS:
+            _merge_folded_profiles(con, folded)
+        elif table in _PER_CUSTOMER_OUTPUTS:
             con.execute(
                 f"DELETE FROM {name} WHERE ({folded}) IN (SELECT ({folded}) FROM {name} "
                 f"GROUP BY 1 HAVING count(DISTINCT user_id) > 1)"
@@ -107,10 +106,11 @@ def _fold_email_ids(con: duckdb.DuckDBPyConnection) -> str:
     return "2"
 
 
-def _merge_folded_profiles(con: duckdb.DuckDBPyConnection, folded: str, changed: str) -> None:
-    """Rewrite the ``users`` rows whose id folds, merged per folded id (see
-    :func:`_fold_email_ids`). Few rows: they are merged in Python."""
-    affected = f"({folded}) IN (SELECT {folded} FROM users WHERE {changed})"
+def _merge_folded_profiles(con: duckdb.DuckDBPyConnection, folded: str) -> None:
+    """Replace the profiles whose ids fold into one by one merged profile (see
+    :func:`_fold_email_ids`). Two profiles of one address are rare, so they are
+    merged in Python; the caller then folds the other ids in place."""
+    affected = f"({folded}) IN (SELECT {folded} FROM users GROUP BY 1 HAVING count(*) > 1)"
     rows = con.execute(
         f"SELECT *, {folded} AS _folded FROM users WHERE {affected} "
         "ORDER BY first_seen NULLS FIRST, user_id"
