@@ -216,7 +216,8 @@ def ingest(
             "--group-by",
             help="A column whose rows describe one thing together, e.g. Handle in a Shopify "
             "products export (its variants' rows): a row's empty fields are taken from its "
-            "group's first row that has them.",
+            "group's first row that has them. For items the group is the product "
+            "(product_id): recommendations show one variant of it.",
         ),
     ] = None,
     complete: Annotated[

@@ -953,18 +953,19 @@ def test_a_shopify_products_export_gives_every_variant_its_products_text(
         "Vendor": "brand",
         "Type": "category",
         "Variant Price": "price",
-        "Handle": "product_id",  # the variants' product: recommended once
     }
     report = ingest_file(store, "items", path, mapping=mapping, now=NOW, group_by="Handle")
     assert (report.accepted, report.quarantined) == (5, 1)
     items = store.query_df("SELECT * FROM items ORDER BY item_id").set_index("item_id")
     assert items.loc[["LS-L", "LS-M", "LS-S"], "title"].tolist() == ["Linen shirt"] * 3
+    # The groups are the products: recommendations show one variant of each.
     assert items.loc[["LS-L", "LS-M", "LS-S", "TEA-1"], "product_id"].tolist() == [
         "shirt",
         "shirt",
         "shirt",
         "tea",
     ]
+    assert pd.isna(items.loc["X-1", "product_id"])
     assert items.loc["LS-M", "brand"] == "Acme" and items.loc["LS-L", "category"] == "Shirts"
     assert items.loc["LS-L", "price"] == 41.0  # a variant's own value is kept
     assert json.loads(items.loc["LS-M", "attributes"])["Option1 Value"] == "M"

@@ -209,7 +209,9 @@ def ingest_file(
             Shopify's ``Handle`` (a product's variants, one row each, with
             its title, description, vendor and type on the first row only):
             a row's empty values are taken from the first row of its group
-            that has them. Key fields are never filled.
+            that has them. Key fields are never filled. In an items file the
+            group is the product, so it also fills ``product_id`` unless a
+            column maps there.
         complete: ``path`` is the whole catalogue (items only): stored
             items it does not list are marked unavailable, so a product the
             shop stopped selling is no longer recommended, until a
@@ -363,6 +365,7 @@ def _run(
             _fill_groups(
                 con, ORDER_LINES if lines else schema, staged, mapping or {}, group_by, source
             )
+            mapping = _group_as_product(schema, staged, mapping or {}, group_by)
         if constants:
             staged, mapping = _with_constants(
                 con, ORDER_LINES if lines else schema, staged, mapping or {}, constants, source
@@ -433,6 +436,20 @@ def _fill_groups(
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT * FROM _grouped")
     con.execute("DROP TABLE _grouped")
+
+
+def _group_as_product(
+    schema: TableSchema, staged: Staged, mapping: Mapping[str, str], column: str
+) -> Mapping[str, str]:
+    """An items file's groups are its products (a product's variants share a
+    ``Handle``), so the group column fills ``product_id`` unless the file maps
+    or has a column of its own for it."""
+    if schema.name != "items" or column in mapping:
+        return mapping
+    own = "product_id" in mapping.values() or any(
+        normalise_name(c) == "product_id" and c not in mapping for c in staged.columns
+    )
+    return mapping if own else {**mapping, column: "product_id"}
 
 
 def _with_constants(
