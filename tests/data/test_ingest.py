@@ -1085,10 +1085,11 @@ def test_shop_systems_order_statuses_are_understood(store: Store, tmp_path: Path
         "order_id,user_id,ts,amount,status\n"
         "o1,u1,2026-01-02,10,delivered\no2,u1,2026-01-03,10,Canceled\n"
         "o3,u2,2026-01-04,10,processing\no4,u2,2026-01-05,10,shipped\n"
-        "o5,u3,2026-01-06,10,partially_refunded\no6,u3,2026-01-07,10,sent\n",
+        "o5,u3,2026-01-06,10,unavailable\no6,u3,2026-01-07,10,sent\n"
+        "o7,u4,2026-01-08,10,partially_refunded\no8,u4,2026-01-09,10,partially_paid\n",
     )
     report = ingest_file(store, "orders", path, values={"status": {"Sent": "completed"}}, now=NOW)
-    assert (report.accepted, report.quarantined) == (5, 1)  # partially_refunded: say what it is
+    assert (report.accepted, report.quarantined) == (7, 1)  # unavailable: say what it is
     stored = dict(store.execute("SELECT order_id, status FROM orders").fetchall())
     assert stored == {
         "o1": "completed",
@@ -1096,6 +1097,8 @@ def test_shop_systems_order_statuses_are_understood(store: Store, tmp_path: Path
         "o3": "pending",
         "o4": "completed",
         "o6": "completed",
+        "o7": "completed",  # Shopify: part came back, the purchase stands
+        "o8": "pending",  # Shopify: a deposit paid
     }
     lines = write(
         tmp_path / "lines.csv",

@@ -103,8 +103,12 @@ ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returne
 
 #: What shop systems call the same statuses (compared lower-cased): Magento,
 #: WooCommerce, Shopify and marketplace exports such as Olist's. A status with
-#: no clear meaning here ("partially_refunded", "unavailable") is left out: it
-#: is quarantined, and ``--value status:SOURCE=STATUS`` says what it means.
+#: no clear meaning here ("unavailable") is left out: it is quarantined, and
+#: ``--value status:SOURCE=STATUS`` says what it means. Shopify's
+#: "partially_refunded" is a purchase that stands (part of it came back), so it
+#: counts as completed, at the amount charged: the export's ``Refunded Amount``
+#: has no date, and subtracting it from the order's day on would change what
+#: an earlier cutoff saw.
 ORDER_STATUS_SYNONYMS: Mapping[str, str] = MappingProxyType(
     {
         "complete": "completed",
@@ -130,6 +134,8 @@ ORDER_STATUS_SYNONYMS: Mapping[str, str] = MappingProxyType(
         "awaiting_payment": "pending",
         "authorized": "pending",  # Shopify: payment authorised, not yet captured
         "authorised": "pending",
+        "partially_paid": "pending",  # Shopify: a deposit paid, the rest not yet
+        "partially_refunded": "completed",  # Shopify: the purchase stands
     }
 )
 #: Statuses of an order that is no purchase: every capability leaves these out
