@@ -112,11 +112,7 @@ class ErasureReport:
 
 def personal_tables(store: Store) -> list[str]:
     """Tables with a ``user_id`` column, in name order."""
-    rows = store.execute(
-        "SELECT DISTINCT table_name FROM information_schema.columns "
-        "WHERE column_name = 'user_id' AND table_schema = 'main' ORDER BY table_name"
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+    return store.tables_with_column("user_id")
 
 
 def id_token_pattern(user_id: str) -> str:

@@ -73,7 +73,7 @@ SYSTEM_TABLES: Mapping[str, str] = {
 _PER_CUSTOMER_OUTPUTS = ("user_scores", "recommendations", "customer_clusters", "customer_tastes")
 
 
-def _fold_email_ids(con: duckdb.DuckDBPyConnection) -> str:
+def _fold_email_ids(store: Store) -> str:
     """Version 1 to 2: lower-case e-mail-shaped customer ids in every table
     (:mod:`retain.data.user_ids`), merging profiles that become one.
 
@@ -84,16 +84,10 @@ def _fold_email_ids(con: duckdb.DuckDBPyConnection) -> str:
     profile's value winning. Erasure hashes cannot be folded (the ids are
     gone); ingestion also checks each id as written (see ``_skip_erased``).
     """
+    con = store.connection
     folded = canonical_user_id_sql("user_id")
-    tables = [
-        str(r[0])
-        for r in con.execute(
-            "SELECT DISTINCT table_name FROM information_schema.columns "
-            "WHERE column_name = 'user_id' AND table_schema = 'main' ORDER BY 1"
-        ).fetchall()
-    ]
     changed = f"user_id IS NOT NULL AND ({folded}) <> user_id"
-    for table in tables:
+    for table in store.tables_with_column("user_id"):
         name = quote_ident(table)
         if table == "users":
             _merge_folded_profiles(con, folded)
@@ -148,7 +142,7 @@ def _merge_folded_profiles(con: duckdb.DuckDBPyConnection, folded: str) -> None:
 
 #: Upgrades of an older store, by the version they upgrade from; each returns
 #: the version it leaves.
-_UPGRADES: Mapping[str, Callable[[duckdb.DuckDBPyConnection], str]] = {"1": _fold_email_ids}
+_UPGRADES: Mapping[str, Callable[[Store], str]] = {"1": _fold_email_ids}
 
 
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
@@ -233,7 +227,7 @@ class Store:
                 self._add_new_fields(schema)
             version = row[0] if row is not None else str(SCHEMA_VERSION)
             while version in _UPGRADES:  # in the same transaction: all or nothing
-                version = _UPGRADES[version](self._con)
+                version = _UPGRADES[version](self)
                 self._con.execute(
                     "UPDATE retain_meta SET value = ? WHERE key = 'schema_version'", [version]
                 )
@@ -300,6 +294,11 @@ class Store:
         for table, column in rows:
             found.setdefault(str(table), []).append(str(column))
         return found
+
+    def tables_with_column(self, column: str) -> list[str]:
+        """The tables that have ``column``, in name order (``user_id``: every table
+        that holds a customer's data)."""
+        return [table for table, columns in self.table_columns().items() if column in columns]
 
     def has_table(self, name: str) -> bool:
         row = self._con.execute(

@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 _TRIM_CHARS = " \t\r\n\ufeff"
-_MAX_ID_CHARS = MAX_ID_CHARS
 _SNIPPET_CHARS = 40
 #: Longest raw value kept per field in a quarantined record.
 _RAW_CHARS = 2000
@@ -465,8 +464,8 @@ def _rules_for(
             )
         out.append((f"{t} IS NULL", missing))
     if f.kind == "id":
-        message = f"{name}: id longer than {_MAX_ID_CHARS} characters"
-        out.append((f"length({t}) > {_MAX_ID_CHARS}", quote_literal(message)))
+        message = f"{name}: id longer than {MAX_ID_CHARS} characters"
+        out.append((f"length({t}) > {MAX_ID_CHARS}", quote_literal(message)))
     if f.kind in ("text", "json"):
         limit = rules.max_text_chars
         out.append(
