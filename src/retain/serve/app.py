@@ -31,8 +31,11 @@ from retain.retention.campaign import campaign_rows
 from retain.retention.members import segment_members
 from retain.retention.segments import MOVES_DAYS
 from retain.serve import pages
-from retain.serve.api import ChatIn, ChatOut, api_router, customer_reply, metrics_text
 from retain.serve.metrics import BodyLimit, RequestMetrics
+from retain.serve.routes import api_router
+from retain.serve.routes.assistant import customer_reply
+from retain.serve.routes.models import metrics_text
+from retain.serve.schemas import ChatIn, ChatOut
 from retain.serve.state import ServiceState
 
 __all__ = ["create_app"]
