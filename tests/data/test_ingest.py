@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from retain.data import IngestReport, Store, ingest_arrow, ingest_file
-from retain.data import ingest as ingest_module
+from retain.data.ingest import batches as batch_module
 from retain.errors import InvalidInputError, NotFoundError
 from tests.conftest import write
 
@@ -608,7 +608,7 @@ def test_a_failing_batch_rolls_back_whole_and_keeps_earlier_batches(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, _ = _events_csv(tmp_path / "e.csv", 300, bad_every=7)
-    real = ingest_module._write_quarantine
+    real = batch_module._write_quarantine
     calls = {"n": 0}
 
     def failing(*args: object) -> None:
@@ -617,14 +617,14 @@ def test_a_failing_batch_rolls_back_whole_and_keeps_earlier_batches(
             raise RuntimeError("disk full")
         real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ingest_module, "_write_quarantine", failing)
+    monkeypatch.setattr(batch_module, "_write_quarantine", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_file(store, "events", path, now=NOW, batch_size=100)
     committed = store.count("events") + store.count("quarantine")
     assert committed == 100  # batch 1 whole, batch 2 nothing
     run = store.query_df("SELECT status, rows, error FROM ingest_runs")
     assert run.status[0] == "failed" and run.rows[0] == 100 and "disk full" in run.error[0]
-    monkeypatch.setattr(ingest_module, "_write_quarantine", real)
+    monkeypatch.setattr(batch_module, "_write_quarantine", real)
     report = ingest_file(store, "events", path, now=NOW, batch_size=100)
     assert store.count("events") + store.count("quarantine") == 300
     # Rows 0..99 hold 15 broken ones (every 7th): the 85 good ones are now duplicates.
