@@ -860,6 +860,88 @@ def test_a_refund_after_a_return_keeps_the_day_the_order_left(store: Store, tmp_
     )
 
 
+REVIEW_HEAD = "review_id,user_id,item_id,ts,rating,text\n"
+
+
+def _reviews(store: Store) -> list[tuple[str, float, str]]:
+    """Every stored review's id, rating and text."""
+    rows = store.query_df("SELECT review_id, rating, text FROM reviews ORDER BY 1")
+    return list(rows.itertuples(index=False, name=None))
+
+
+def test_an_edited_review_replaces_the_stored_one_and_keeps_the_old(
+    store: Store, tmp_path: Path
+) -> None:
+    """A writer who turns one star into five after the shop helped: the review
+    takes the new words, dated by the ingest, and the old ones are kept with the
+    span they held. An older export loaded again cannot undo the edit, and a
+    review that changes writer is still a conflict."""
+    first = write(
+        tmp_path / "a.csv",
+        REVIEW_HEAD + "R1,U1,I1,2026-01-05,1,Arrived broken\nR2,U2,I1,2026-01-06,5,Great\n",
+    )
+    ingest_file(store, "reviews", first, now=NOW)
+    edited = write(
+        tmp_path / "b.csv",
+        REVIEW_HEAD + "R1,U1,I1,2026-01-05,5,Replaced in two days\nR2,U2,I1,2026-01-06,5,Great\n",
+    )
+    report = ingest_file(store, "reviews", edited, now=NOW)
+    assert (report.accepted, report.updated, report.duplicates, report.quarantined) == (1, 1, 1, 0)
+    assert _reviews(store) == [("R1", 5.0, "Replaced in two days"), ("R2", 5.0, "Great")]
+    (when,) = store.query_df("SELECT edited_ts FROM reviews WHERE review_id = 'R1'").edited_ts
+    assert when == pd.Timestamp(NOW.replace(tzinfo=None))
+    old = store.query_df("SELECT * FROM review_versions").to_dict("records")
+    assert [(v["review_id"], v["user_id"], v["rating"], v["text"], v["version"]) for v in old] == [
+        ("R1", "U1", 1.0, "Arrived broken", 1)
+    ]
+    assert (old[0]["valid_from"], old[0]["valid_to"]) == (pd.Timestamp("2026-01-05"), when)
+    again = ingest_file(store, "reviews", first, now=NOW)  # the older export
+    assert (again.accepted, again.duplicates) == (0, 2)
+    assert _reviews(store)[0] == ("R1", 5.0, "Replaced in two days")
+    moved = write(tmp_path / "c.csv", REVIEW_HEAD + "R1,U9,I1,2026-01-05,5,Replaced in two days\n")
+    assert ingest_file(store, "reviews", moved, now=NOW).quarantined == 1
+    assert store.query_df("SELECT reason FROM quarantine").reason.tolist() == [
+        "review_id 'R1' is already stored with other values: user_id 'U1' stored, 'U9' here"
+    ]
+
+
+def test_a_replaced_review_is_exported_and_erased_with_its_writer(
+    store: Store, tmp_path: Path
+) -> None:
+    """The words a customer wrote before editing are theirs too."""
+    from retain.privacy import erase_user, export_user
+
+    ingest_file(store, "reviews", write(tmp_path / "a.csv", REVIEW_HEAD + "R1,U1,,,1,Bad\n"))
+    ingest_file(store, "reviews", write(tmp_path / "b.csv", REVIEW_HEAD + "R1,U1,,,4,Fixed\n"))
+    assert [r["text"] for r in export_user(store, "U1")["review_versions"]] == ["Bad"]
+    assert erase_user(store, "U1").rows_by_table["review_versions"] == 1
+    assert store.count("review_versions") == 0
+
+
+def test_a_dated_edit_applies_only_when_it_is_newer(store: Store, tmp_path: Path) -> None:
+    """An export that dates its edits (``edited_ts``) orders them by that date:
+    an edit dated before the stored one is an older export, and each applied
+    edit keeps the version it replaced, numbered."""
+    head = "review_id,user_id,ts,rating,text,edited_ts\n"
+    ingest_file(store, "reviews", write(tmp_path / "a.csv", head + "R1,U1,2026-01-05,2,Slow,\n"))
+    later = write(tmp_path / "b.csv", head + "R1,U1,2026-01-05,3,Came at last,2026-01-20\n")
+    assert ingest_file(store, "reviews", later, now=NOW).updated == 1
+    stale = write(tmp_path / "c.csv", head + "R1,U1,2026-01-05,1,Still waiting,2026-01-10\n")
+    assert ingest_file(store, "reviews", stale, now=NOW).duplicates == 1
+    last = write(tmp_path / "d.csv", head + "R1,U1,2026-01-05,5,Works well,2026-02-01\n")
+    assert ingest_file(store, "reviews", last, now=NOW).updated == 1
+    assert _reviews(store) == [("R1", 5.0, "Works well")]
+    spans = store.query_df(
+        "SELECT version, rating, valid_from, valid_to FROM review_versions ORDER BY version"
+    )
+    assert list(spans.itertuples(index=False, name=None)) == [
+        (1, 2.0, pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-20")),
+        (2, 3.0, pd.Timestamp("2026-01-20"), pd.Timestamp("2026-02-01")),
+    ]
+    early = write(tmp_path / "e.csv", head + "R2,U1,2026-01-05,5,Odd,2026-01-04\n")
+    assert ingest_file(store, "reviews", early, now=NOW).quarantined == 1
+
+
 LINES_HEAD = "order,customer,time,sku,qty,unit_price,state\n"
 
 

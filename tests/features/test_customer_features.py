@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from retain.data import Store
 from retain.data.ingest import ingest_arrow
 from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
+from retain.retention.campaign import recent_complaints
 
 CUTOFF = dt.date(2025, 3, 31)
 NOW = dt.datetime(2030, 1, 1)
@@ -200,6 +202,33 @@ def test_outcomes_count_occasions_inside_the_window_only(store: Store) -> None:
     tables = FeatureTables.from_store(store)
     got = tables.fetch(purchase_outcomes(tables.orders, dt.date(2025, 1, 6), dt.date(2025, 3, 3)))
     assert got.set_index("user_id").to_dict("index") == {"ann": {"purchases": 2.0, "spend": 60.0}}
+
+
+def test_an_edited_review_counts_as_it_stood_on_each_day(store: Store) -> None:
+    """Bob's one-star review, made five stars after the cutoff: features at the
+    cutoff are what they were before the edit (the old words, and the verdict
+    the model gave them), and from the day of the edit he no longer complains."""
+    _shop(store)
+    review = {"review_id": "r1", "user_id": "bob", "item_id": "i2", "ts": "2025-03-25"}
+    _load(store, "reviews", [{**review, "text": "arrived broken"}], "reviews-bob")
+    scored = {"review_id": ["r1"], "label": [0], "scored_at": [dt.datetime(2025, 3, 26)]}
+    store.write_table("review_scores", pa.table(scored))
+    before = _features(store)
+    assert before.loc["bob"].negative_reviews == 1
+    edit = {**review, "rating": 5, "text": "replaced in two days, great service"}
+    _load(store, "reviews", [{**edit, "edited_ts": "2025-04-10 09:00"}], "reviews-bob-edited")
+    kept = store.query_df("SELECT text, verdict FROM review_versions")
+    assert kept.to_dict("records") == [{"text": "arrived broken", "verdict": 0}]
+    rescored = {"review_id": ["r1"], "label": [1], "scored_at": [dt.datetime(2025, 4, 11)]}
+    store.write_table("review_scores", pa.table(rescored))
+    pd.testing.assert_frame_equal(before, _features(store))
+    tables = FeatureTables.from_store(store)
+    bob = tables.fetch(customer_features(tables, dt.date(2025, 4, 10))).set_index("user_id")
+    assert (bob.loc["bob"].negative_reviews, bob.loc["bob"].mean_rating) == (0, 5.0)
+    # A campaign planned then has no review of his to answer; one planned before did.
+    reviews_only = dataclasses.replace(tables, conversations=None)  # his chat is a complaint too
+    assert "bob" in recent_complaints(reviews_only, CUTOFF)
+    assert "bob" not in recent_complaints(reviews_only, dt.date(2025, 4, 10))
 
 
 def test_a_return_counts_from_the_day_the_order_took_that_status(store: Store) -> None:

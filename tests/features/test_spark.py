@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from retain.data import Store
-from retain.data.ingest import ingest_file
+from retain.data.ingest import ingest_arrow, ingest_file
 from retain.demo import DEMO_FILES, generate_demo_shop
 from retain.features.customer import FeatureTables, customer_features, purchase_outcomes
 from retain.retention.cluster_training import TASTE, train_segments
@@ -34,6 +34,7 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     store = Store.open("duckdb://:memory:")
     for name, table in DEMO_FILES.items():
         ingest_file(store, table, folder / "demo" / name)
+    _edit_reviews(store)
     train_segments(store, folder / "models", kind=TASTE, as_of=CUTOFF)
     session = (
         SparkSession.builder.master("local[2]")
@@ -43,13 +44,31 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         .getOrCreate()
     )
     backend = ibis.pyspark.connect(session)
-    for name in (*NAMES, TASTE.customers_table, TASTE.segments_table):
+    for name in (*NAMES, "review_versions", TASTE.customers_table, TASTE.segments_table):
         # Typed by the store's Arrow schema: through pandas, a field no record fills
         # (no consent recorded) has no type, and Spark cannot store a column without one.
         backend.create_table(name, ibis.memtable(store.table(name)))
     yield backend, store
     session.stop()
     store.close()
+
+
+def _edit_reviews(store: Store) -> None:
+    """Writers rewrite twenty reviews as five-star ones, half of them after the
+    cutoff: features at the cutoff read those as they were, on both engines."""
+    import pyarrow as pa
+
+    reviews = store.query_df(
+        "SELECT review_id, user_id, item_id, ts, text FROM reviews "
+        "WHERE user_id IS NOT NULL AND ts < ? ORDER BY review_id LIMIT 20",
+        [dt.datetime.combine(CUTOFF, dt.time()) - dt.timedelta(days=30)],
+    )
+    assert len(reviews) == 20
+    edited = dt.datetime.combine(CUTOFF, dt.time()) + dt.timedelta(days=5)
+    reviews["edited_ts"] = [edited - dt.timedelta(days=10 * (i % 2)) for i in range(20)]
+    reviews["rating"], reviews["text"] = 5, "Edited: all sorted, thank you"
+    report = ingest_arrow(store, "reviews", pa.Table.from_pandas(reviews), source="edits")
+    assert report.updated == 20
 
 
 def _same(left: pd.DataFrame, right: pd.DataFrame) -> None:

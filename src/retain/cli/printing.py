@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for com
     from retain.retention.cluster_training import StoredClusters
 
 
+#: What an accepted record that updated a stored one is, by table.
+_UPDATED = {"orders": "moved on to a later status", "reviews": "edited by their writer"}
+
+
 def print_report(report: IngestReport) -> None:
     read = (
         f"{report.lines:,} order lines read from {report.source}, summed into orders"
@@ -27,7 +31,11 @@ def print_report(report: IngestReport) -> None:
     out.print(
         f"{report.table}: {read} - "
         f"accepted {report.accepted:,}"
-        + (f" ({report.updated:,} moved on to a later status)" if report.updated else "")
+        + (
+            f" ({report.updated:,} {_UPDATED.get(report.table, 'updated')})"
+            if report.updated
+            else ""
+        )
         + f", duplicate {report.duplicates:,}, "
         f"quarantined {report.quarantined:,} ({report.seconds:.2f}s)"
     )

@@ -34,6 +34,7 @@ __all__ = [
     "Field",
     "FieldKind",
     "Lifecycle",
+    "Revision",
     "TableSchema",
     "get_schema",
     "purchase_sql",
@@ -233,6 +234,37 @@ class Lifecycle:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """Fields of an append table's record that its author may rewrite later, such
+    as a review's text and rating (a one-star review made five stars after the
+    shop put things right).
+
+    A later record of the same key that differs only there is an edit: the
+    stored record takes the new values, dated in ``since``, and the values it
+    replaces move to the ``history`` table with the span they held
+    (``valid_from``, ``valid_to``), so a feature read as of an earlier day
+    sees the record as it was then. A record whose values are a version
+    already replaced (an older export loaded again), or whose own ``since``
+    is not after the stored one, is a duplicate: it cannot undo an edit.
+
+    Attributes:
+        fields: The fields that may be rewritten (a field detected from the
+            text, such as ``language``, follows the text).
+        since: The field holding when the current values took effect: the
+            source's, else the ingest, the moment the store learned of it.
+        history: The table keeping each replaced version.
+        verdicts: An output table keyed like this one whose ``label`` (a
+            model's reading of the text) is kept with a replaced version,
+            when it was made of that version.
+    """
+
+    fields: tuple[str, ...]
+    since: str
+    history: str
+    verdicts: str | None = None
+
+
+@dataclass(frozen=True)
 class TableSchema:
     """A canonical table: its fields, key and write mode.
 
@@ -251,6 +283,8 @@ class TableSchema:
             values); every other field of a stored record is fixed, so a
             record that differs there is a conflict (see
             :mod:`retain.data.ingest`).
+        revision: For an append table, the fields an author may rewrite in a
+            later record of the same key (see :class:`Revision`).
     """
 
     name: str
@@ -261,6 +295,7 @@ class TableSchema:
     text_field: str | None = None
     item_optional_for: tuple[str, ...] = ()
     lifecycle: Lifecycle | None = None
+    revision: Revision | None = None
     description: str = ""
 
     @property
@@ -286,6 +321,40 @@ class TableSchema:
         ]
         columns.append(f"PRIMARY KEY ({', '.join(self.key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(columns) + "\n)"
+
+    def history_fields(self) -> tuple[Field, ...]:
+        """The fields a replaced version keeps: the key, the customer, and the
+        :attr:`revision` fields (none without a revision)."""
+        if self.revision is None:
+            return ()
+        kept = set(self.key) | set(self.revision.fields)
+        return tuple(f for f in self.fields if f.name in kept or f.customer)
+
+    def history_ddl(self) -> str | None:
+        """``CREATE TABLE IF NOT EXISTS`` for the :attr:`revision` history, or None.
+
+        A version keeps the record's key, its customer (so erasing or
+        exporting a customer covers their old words too), the rewritable
+        fields, the span it held and its number (1 for the first written).
+        """
+        revision = self.revision
+        if revision is None:
+            return None
+        columns = [
+            f"{f.name} {f.sql_type}{' NOT NULL' if f.name in self.key else ''}"
+            for f in self.history_fields()
+        ]
+        columns += [
+            "valid_from TIMESTAMP",
+            "valid_to TIMESTAMP NOT NULL",
+            "version INTEGER NOT NULL",
+        ]
+        if revision.verdicts is not None:
+            columns.append("verdict BIGINT")
+        columns.append(f"PRIMARY KEY ({', '.join((*self.key, 'version'))})")
+        return (
+            f"CREATE TABLE IF NOT EXISTS {revision.history} (\n  " + ",\n  ".join(columns) + "\n)"
+        )
 
 
 _ID: FieldKind = "id"
@@ -418,11 +487,24 @@ REVIEWS = TableSchema(
         Field("language", "language"),
         Field("label", "integer", bounds=(0, 1), description="Human polarity: 1 positive."),
         Field("category", "text", description="Product category, when the source has one."),
+        Field(
+            "edited_ts",
+            "timestamp",
+            not_before="ts",
+            description="When the writer last edited the review (the source's, else when "
+            "the store learned of the edit); empty: never edited.",
+        ),
     ),
     key=("review_id",),
     mode="append",
     derivable_key=True,
     text_field="text",
+    revision=Revision(
+        fields=("rating", "text", "language", "label"),
+        since="edited_ts",
+        history="review_versions",
+        verdicts="review_scores",
+    ),
 )
 
 CONVERSATIONS = TableSchema(

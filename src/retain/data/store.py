@@ -225,6 +225,9 @@ class Store:
             for schema in SCHEMAS.values():
                 self._con.execute(schema.ddl())
                 self._add_new_fields(schema)
+                history = schema.history_ddl()
+                if history is not None:
+                    self._con.execute(history)
             version = row[0] if row is not None else str(SCHEMA_VERSION)
             while version in _UPGRADES:  # in the same transaction: all or nothing
                 version = _UPGRADES[version](self)

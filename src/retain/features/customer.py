@@ -23,6 +23,7 @@ import ibis.expr.types as ir
 from retain.data.schemas import NOT_PURCHASES
 from retain.features.purchases import purchase_categories
 from retain.features.tables import (
+    REVIEW_REVISED,
     FeatureTables,
     canonical_table,
     day_after,
@@ -207,7 +208,7 @@ def _breadth_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None
     return bought.group_by("user_id").aggregate(category_breadth=bought.category.nunique())
 
 
-def marked_reviews(tables: FeatureTables) -> ir.Table | None:
+def marked_reviews(tables: FeatureTables, as_of: dt.date | None = None) -> ir.Table | None:
     """The reviews with ``negative``: did the customer say they were unhappy?
 
     Any one sign is enough: a rating of 2 or less, a person's label 0, or
@@ -217,6 +218,13 @@ def marked_reviews(tables: FeatureTables) -> ir.Table | None:
     so they agree on what a bad review is. The verdicts come from a model
     trained on the shop's rated reviews; each reads only its own review's
     text, which is known on the day it was written.
+
+    ``as_of`` reads each review as it stood at the end of that day: one its
+    writer edited later (``edited_ts`` after the day) shows the version that
+    held then, from ``review_versions``, with the verdict the model gave that
+    version. So an edit after a cutoff cannot change a feature computed at
+    it, and a one-star review made five stars counts as a complaint only
+    until the edit.
     """
     reviews = tables.reviews
     if reviews is None:
@@ -227,6 +235,8 @@ def marked_reviews(tables: FeatureTables) -> ir.Table | None:
         verdicts = tables.review_scores.select(verdict_id="review_id", verdict="label")
         joined = reviews.left_join(verdicts, reviews.review_id == verdicts.verdict_id)
         reviews = joined.drop("verdict_id")
+    if as_of is not None and tables.review_versions is not None:
+        reviews = _as_edited_by(reviews, tables.review_versions, day_after(as_of))
     negative = (
         (reviews.rating <= 2).fill_null(False)
         | (reviews.label == 0).fill_null(False)
@@ -235,8 +245,21 @@ def marked_reviews(tables: FeatureTables) -> ir.Table | None:
     return reviews.mutate(negative=negative).drop("verdict")
 
 
+def _as_edited_by(reviews: ir.Table, versions: ir.Table, moment: ir.TimestampScalar) -> ir.Table:
+    """``reviews`` (with ``verdict``) as they stood just before ``moment``: a review
+    edited since takes the replaced version that held then."""
+    revised = (*REVIEW_REVISED, "verdict")
+    current = reviews.filter(reviews.edited_ts.isnull() | (reviews.edited_ts < moment))
+    later = reviews.filter(reviews.edited_ts >= moment).drop(*revised)
+    held = versions.filter(
+        versions.valid_to >= moment, versions.valid_from.isnull() | (versions.valid_from < moment)
+    ).select("review_id", *revised)
+    then = later.join(held, "review_id").select(*current.columns)
+    return current.union(then)
+
+
 def _review_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table | None:
-    reviews = marked_reviews(tables)
+    reviews = marked_reviews(tables, cutoff)
     if reviews is None:
         return None
     mine = reviews.filter(reviews.user_id.notnull(), reviews.ts < day_after(cutoff))

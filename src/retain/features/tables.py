@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends import BaseBackend
 
-from retain.data.schemas import NOT_PURCHASES, SCHEMAS
+from retain.data.schemas import NOT_PURCHASES, SCHEMAS, Revision
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
@@ -91,6 +91,9 @@ class FeatureTables:
     users: ir.Table | None = None
     #: The sentiment model's verdicts (``review_scores``), when it has run.
     review_scores: ir.Table | None = None
+    #: Versions of edited reviews that were replaced (``review_versions``),
+    #: read by :func:`retain.features.customer.marked_reviews` as of a day.
+    review_versions: ir.Table | None = None
     #: The Ibis backend expressions run on (``duckdb`` for the store), for the
     #: rare expression that must be written differently for one engine.
     engine: str = "duckdb"
@@ -113,6 +116,8 @@ class FeatureTables:
         tables = {name: canonical_table(name, stored.get(name)) for name in _SOURCES}
         if REVIEW_VERDICTS in present:
             tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
+        if REVIEW_VERSIONS in present:
+            tables[REVIEW_VERSIONS] = ibis.table(_VERSION_SCHEMA, name=REVIEW_VERSIONS)
         learned = {
             name: ibis.table(schema, name=name)
             for name, schema in LEARNED_OUTPUTS.items()
@@ -132,7 +137,7 @@ class FeatureTables:
             raise InvalidInputError(
                 f"the backend has no orders table; it has: {', '.join(sorted(present)) or 'none'}"
             )
-        names = (*_SOURCES, REVIEW_VERDICTS)
+        names = (*_SOURCES, REVIEW_VERDICTS, REVIEW_VERSIONS)
         tables = {name: backend.table(name) for name in names if name in present}
         for name in set(tables) & set(_SOURCES):
             tables[name] = with_new_fields(tables[name], name)
@@ -144,6 +149,25 @@ _SOURCES = ("orders", "events", "items", "reviews", "conversations", "users")
 #: The output table of ``retain train sentiment`` that features read, and the columns read.
 REVIEW_VERDICTS = "review_scores"
 _VERDICT_SCHEMA = {"review_id": "string", "label": "int64"}
+
+
+def _review_revision() -> Revision:
+    revision = SCHEMAS["reviews"].revision
+    if revision is None:  # pragma: no cover - the schema defines one
+        raise RuntimeError("the reviews schema names no revision")
+    return revision
+
+
+#: Where ingestion keeps the replaced versions of edited reviews
+#: (:class:`~retain.data.schemas.Revision`), and the fields an edit rewrites.
+REVIEW_VERSIONS = _review_revision().history
+REVIEW_REVISED = _review_revision().fields
+_VERSION_SCHEMA = {
+    **{f.name: _IBIS_TYPES[f.sql_type] for f in SCHEMAS["reviews"].history_fields()},
+    "valid_from": "timestamp",
+    "valid_to": "timestamp",
+    "verdict": "int64",
+}
 #: The tables ``retain train segments`` writes (see
 #: :mod:`retain.retention.cluster_training`), with the columns read from them.
 _MEMBERS_SCHEMA = {"user_id": "string", "cluster": "int64"}

@@ -110,7 +110,7 @@ def recent_complaints(tables: FeatureTables, as_of: dt.date, days: int = 30) -> 
         chats = tables.conversations
         recent = chats.filter(chats.ts >= start, chats.ts < end, chats.user_id.notnull())
         found |= set(tables.fetch(recent.select("user_id").distinct()).user_id)
-    reviews = marked_reviews(tables)
+    reviews = marked_reviews(tables, as_of)
     if reviews is not None:
         bad = reviews.filter(
             reviews.ts >= start, reviews.ts < end, reviews.negative, reviews.user_id.notnull()

@@ -21,8 +21,14 @@ Guarantees, each tested:
   updates the stored record (counted as accepted and as ``updated``) and
   dates the move (``status_ts``: the source's, else the ingest time, so a
   feature computed as of an earlier day still sees the old status); an
-  earlier one (an older export loaded again) is a duplicate. Records sharing
-  a key within one source apply in file order.
+  earlier one (an older export loaded again) is a duplicate. Likewise a
+  schema's ``revision`` fields (a review's text and rating, which its writer
+  may edit): a change there updates the stored record (counted as
+  ``updated``), dated in ``edited_ts``, and the replaced version moves to
+  ``review_versions`` with the span it held, so a feature computed as of an
+  earlier day reads the review as it was; an edit no newer than the stored
+  version is a duplicate. Records sharing a key within one source apply in
+  file order.
 * Quarantined records keep their source, line, every reason and the raw
   record; a later ingest that accepts a fixed line clears its quarantine entry.
 

@@ -22,6 +22,7 @@ from retain.data.ingest.columns import (
     needs_derived_key,
     project_stage,
     resolve_columns,
+    spoken_fields,
 )
 from retain.data.ingest.conflicts import CONFLICTS, write_append
 from retain.data.ingest.report import IngestReport, ProgressCallback
@@ -349,9 +350,7 @@ def _write_upsert(con: duckdb.DuckDBPyConnection, schema: TableSchema, present: 
     keys = ", ".join(quote_ident(k) for k in schema.key)
     join = " AND ".join(f"t.{quote_ident(k)} = c.{quote_ident(k)}" for k in schema.key)
     new_record = f"t.{quote_ident(schema.key[0])} IS NULL"
-    spoken = set(present) | set(schema.key)
-    if schema.text_field in present:
-        spoken |= {f.name for f in schema.fields if f.kind == "language"}  # detected afresh
+    spoken = spoken_fields(schema, present)
     values, changes = [], []
     for f in schema.fields:
         name = quote_ident(f.name)

@@ -241,3 +241,12 @@ def project_stage(
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PROJECTED} AS {select} ORDER BY _row")
     else:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {PROJECTED} AS {select}")
+
+
+def spoken_fields(schema: TableSchema, present: set[str]) -> set[str]:
+    """The fields a source speaks for: its own, the key, and a language detected
+    afresh from its text. A file changes only these in a stored record."""
+    spoken = set(present) | set(schema.key)
+    if schema.text_field in present:
+        spoken |= {f.name for f in schema.fields if f.kind == "language"}
+    return spoken

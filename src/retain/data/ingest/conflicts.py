@@ -1,7 +1,8 @@
 """Writing an append table's batch: new keys are added, a stored key with the
 same values is a duplicate, a later status along the allowed moves updates
-the record, and any other difference is a conflict, quarantined with each
-differing field's stored and new value.
+the record, an edit of the fields its author may rewrite (a review's text and
+rating) replaces them and keeps the old version, and any other difference is a
+conflict, quarantined with each differing field's stored and new value.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from datetime import datetime
 
 import duckdb
 
-from retain.data.ingest.columns import BATCH_TABLE, OCCURRENCE
+from retain.data.ingest.columns import BATCH_TABLE, OCCURRENCE, spoken_fields
 from retain.data.schemas import TableSchema
 from retain.data.validation import quote_ident, quote_literal, snippet_sql
 
 CONFLICTS = "_conflicts"
+_EDITS = "_edits"
 #: Said after a conflict, where one mistake explains most of them.
 _CONFLICT_HINTS = {
     "orders": " (an order id names one order: load a file with one row per order line "
@@ -31,9 +33,10 @@ def write_append(
     the batch (nearly always one round), so two records of one key apply in
     file order. A record whose key is already stored is compared with the
     stored record: identical, or an earlier lifecycle value, is a duplicate;
-    a later lifecycle value updates it; any other difference turns the
-    record into a quarantined conflict. When every record of the first round
-    was new, nothing needs comparing (the usual first load).
+    a later lifecycle value updates it, and so does an edit of its revision
+    fields (:class:`~retain.data.schemas.Revision`); any other difference
+    turns the record into a quarantined conflict. When every record of the
+    first round was new, nothing needs comparing (the usual first load).
     """
     names = ", ".join(quote_ident(n) for n in schema.field_names)
     keys = ", ".join(quote_ident(k) for k in schema.key)
@@ -76,12 +79,17 @@ def _compare_with_stored(
     now: datetime,
 ) -> int:
     """Quarantine ``records`` that conflict with the stored record of their key, and
-    apply the lifecycle moves of the rest, dated ``now`` where the source gives no
-    date; returns how many stored records moved."""
+    apply the lifecycle moves and edits of the rest, dated ``now`` where the source
+    gives no date; returns how many stored records moved or were edited."""
     target = quote_ident(schema.name)
     join = " AND ".join(f"t.{quote_ident(k)} = b.{quote_ident(k)}" for k in schema.key)
-    lifecycle = schema.lifecycle
-    moving = (lifecycle.field, lifecycle.since) if lifecycle is not None else ()
+    lifecycle, revision = schema.lifecycle, schema.revision
+    moving: tuple[str, ...] = (lifecycle.field, lifecycle.since) if lifecycle is not None else ()
+    revised: list[str] = []
+    if revision is not None:
+        spoken = spoken_fields(schema, present)
+        revised = [n for n in revision.fields if n in spoken]
+        moving = (*moving, revision.since, *revision.fields)
     fixed = [
         n for n in schema.field_names if n in present and n not in schema.key and n not in moving
     ]
@@ -104,7 +112,7 @@ def _compare_with_stored(
             )
         )
     if not differences:
-        return 0
+        return _apply_edits(con, schema, present, revised, records, now)
     key_shown = " || ', ' || ".join(
         f"{quote_literal(k + ' ')} || {_shown('b.' + quote_ident(k))}" for k in schema.key
     )
@@ -123,8 +131,10 @@ def _compare_with_stored(
         f"UPDATE {BATCH_TABLE} SET _reason = c.why FROM {CONFLICTS} c "
         f"WHERE {BATCH_TABLE}._row = c._row"
     )
+    # The conflicts left ``records`` (they read the batch's reasons afresh): the rest may be edits.
+    edited = _apply_edits(con, schema, present, revised, records, now)
     if forward is None or lifecycle is None:
-        return 0
+        return edited
     column, since = quote_ident(lifecycle.field), quote_ident(lifecycle.since)
     rows = f"SELECT * FROM ({records}) WHERE _row NOT IN (SELECT _row FROM {CONFLICTS})"
     # Without the source's own date, a move dates from the ingest: when the store learned of it.
@@ -138,7 +148,95 @@ def _compare_with_stored(
         f"FROM ({rows}) b WHERE {join} AND {forward}",
         [now],
     ).fetchall()[0][0]
-    return int(moved)
+    return int(moved) + edited
+
+
+def _apply_edits(
+    con: duckdb.DuckDBPyConnection,
+    schema: TableSchema,
+    present: set[str],
+    revised: list[str],
+    records: str,
+    now: datetime,
+) -> int:
+    """Apply the edits among ``records``: keep each stored version in the history,
+    then write the new ``revised`` values, dated by the source or ``now``;
+    returns how many.
+
+    Only what the source wrote decides that a record is an edit: a language
+    detected afresh from unchanged words is no edit, though an edit takes it.
+    An edit that is no newer than what is stored is a duplicate: its own date
+    is not after the stored version's, or (undated) its values are those of a
+    version already replaced, as when an older export is loaded again.
+    """
+    revision = schema.revision
+    written = [n for n in revised if n in present]
+    if revision is None or not written:
+        return 0
+    target, history = quote_ident(schema.name), quote_ident(revision.history)
+    join = " AND ".join(f"t.{quote_ident(k)} = b.{quote_ident(k)}" for k in schema.key)
+    since = quote_ident(revision.since)
+    when = schema.time_field
+    stored_since = f"coalesce(t.{since}, t.{quote_ident(when)})" if when else f"t.{since}"
+    changed = " OR ".join(
+        f"t.{quote_ident(n)} IS DISTINCT FROM b.{quote_ident(n)}" for n in written
+    )
+    earlier = " AND ".join(
+        [f"h.{quote_ident(k)} = b.{quote_ident(k)}" for k in schema.key]
+        + [f"h.{quote_ident(n)} IS NOT DISTINCT FROM b.{quote_ident(n)}" for n in written]
+    )
+    stale = (
+        f"CASE WHEN b.{since} IS NOT NULL THEN b.{since} <= {stored_since} "
+        f"ELSE EXISTS (SELECT 1 FROM {history} h WHERE {earlier}) END"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_EDITS} AS SELECT b.* FROM ({records}) b "
+        f"JOIN {target} t ON {join} WHERE ({changed}) AND NOT coalesce({stale}, FALSE)"
+    )
+    edits = int(con.execute(f"SELECT count(*) FROM {_EDITS}").fetchall()[0][0])
+    if edits == 0:
+        return 0
+    kept = [f.name for f in schema.history_fields()]
+    at_key = " AND ".join(f"h.{quote_ident(k)} = t.{quote_ident(k)}" for k in schema.key)
+    columns = [*kept, "valid_from", "valid_to", "version"]
+    values = [f"t.{quote_ident(n)}" for n in kept]
+    values += [
+        stored_since,
+        f"coalesce(b.{since}, ?)",
+        f"1 + (SELECT count(*) FROM {history} h WHERE {at_key})",
+    ]
+    verdicts = revision.verdicts
+    read = _columns(con, verdicts) if verdicts is not None else set()
+    if verdicts is not None and "label" in read:
+        # The model's reading of the version being replaced, if it was made of that version.
+        of_key = " AND ".join(f"s.{quote_ident(k)} = t.{quote_ident(k)}" for k in schema.key)
+        fresh = (
+            f" AND s.scored_at >= coalesce({stored_since}, s.scored_at)"
+            if "scored_at" in read
+            else ""
+        )
+        columns.append("verdict")
+        values.append(f"(SELECT max(s.label) FROM {quote_ident(verdicts)} s WHERE {of_key}{fresh})")
+    con.execute(
+        f"INSERT INTO {history} ({', '.join(quote_ident(c) for c in columns)}) "
+        f"SELECT {', '.join(values)} FROM {_EDITS} b JOIN {target} t ON {join}",
+        [now],
+    )
+    updates = [f"{quote_ident(n)} = b.{quote_ident(n)}" for n in revised]
+    con.execute(
+        f"UPDATE {target} t SET {', '.join(updates)}, {since} = coalesce(b.{since}, ?) "
+        f"FROM {_EDITS} b WHERE {join}",
+        [now],
+    )
+    return edits
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The columns of ``table`` (none when it does not exist)."""
+    found = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+    ).fetchall()
+    return {str(row[0]) for row in found}
 
 
 def _difference(name: str, stored: str, new: str, *, unless: str = "FALSE", note: str = "") -> str:

@@ -19,7 +19,8 @@ class IngestReport:
     run_id: str
     rows: int = 0
     accepted: int = 0
-    #: Of ``accepted``: stored records moved on (an order's new status).
+    #: Of ``accepted``: stored records moved on (an order's new status) or edited
+    #: (a review's new text or rating).
     updated: int = 0
     duplicates: int = 0
     quarantined: int = 0
