@@ -20,6 +20,7 @@ from retain.sentiment.service import (
     aspect_summary,
     build_alerts,
     load_current,
+    score_reviews,
     top_alerts,
     train_sentiment,
 )
@@ -95,6 +96,32 @@ def test_train_scores_every_review_and_raises_alerts_for_recent_negative_ones(
     assert again.version == result.version  # same data, same model
     assert store.count(SCORES_TABLE) == 240
     assert load_current(tmp_path / "models").meta["reviews"] == 240
+
+
+def test_a_review_its_writer_edits_to_praise_leaves_the_alerts(
+    store: Store, tmp_path: Path
+) -> None:
+    """The shop answered, the writer edited one star into five: the next scoring
+    reads the new words, and the alert goes."""
+    _fill(store)
+    train_sentiment(store, tmp_path / "models")
+    alerted = store.query_df(f"SELECT review_id FROM {ALERTS_TABLE} ORDER BY review_id")
+    review_id = alerted.review_id[0]
+    praise = store.query_df(
+        "SELECT text FROM reviews WHERE rating = 5 AND language = 'en' ORDER BY review_id LIMIT 1"
+    ).text[0]
+    row = store.query_df("SELECT * FROM reviews WHERE review_id = ?", [review_id]).iloc[0]
+    edit = {"review_id": [review_id], "user_id": [row.user_id], "item_id": [row.item_id],
+            "ts": [row.ts.isoformat()], "rating": [5], "text": [praise]}  # fmt: skip
+    report = ingest_arrow(store, "reviews", pa.table(edit), source="test-edit", now=NOW)
+    assert report.updated == 1
+    model = load_current(tmp_path / "models")
+    (version,) = store.query_df(f"SELECT DISTINCT model_version FROM {SCORES_TABLE}").model_version
+    score_reviews(store, model, version)
+    build_alerts(store, model)
+    assert review_id not in set(store.query_df(f"SELECT review_id FROM {ALERTS_TABLE}").review_id)
+    label = store.query_df(f"SELECT label FROM {SCORES_TABLE} WHERE review_id = ?", [review_id])
+    assert label.label.tolist() == [1]
 
 
 def test_a_review_with_nothing_the_model_learned_raises_no_alert(

@@ -434,6 +434,29 @@ def test_a_customer_page_says_when_an_order_was_returned(tmp_path: Path) -> None
     assert "Declined marketing on 2026-05-04 (mailchimp): campaigns give" in dated
 
 
+def test_a_customer_page_shows_a_review_its_writer_edited(tmp_path: Path) -> None:
+    """A one-star review made five stars reads as it is now, with when it was
+    edited and the rating it had, so the team sees the recovery."""
+    import pyarrow as pa
+
+    from retain.data import Store
+    from retain.data.ingest import ingest_arrow
+
+    review = {"review_id": ["r1"], "user_id": ["u1"], "ts": ["2025-01-03"]}
+    with Store.open(tmp_path / "retain.duckdb") as store:
+        orders = pa.table({"order_id": ["o1"], "user_id": ["u1"], "ts": ["2025-01-02"],
+                           "amount": [3.0]})  # fmt: skip
+        ingest_arrow(store, "orders", orders, source="t", now=dt.datetime(2030, 1, 1))
+        first = pa.table({**review, "rating": [1], "text": ["Broken"]})
+        ingest_arrow(store, "reviews", first, source="r", now=dt.datetime(2030, 1, 1))
+        edited = pa.table({**review, "rating": [5], "text": ["Replaced fast"],
+                           "edited_ts": ["2025-01-09"]})  # fmt: skip
+        ingest_arrow(store, "reviews", edited, source="r2", now=dt.datetime(2030, 1, 1))
+    page = client(tmp_path).get("/customers/u1").text
+    assert "Replaced fast" in page and "Broken" not in page
+    assert "(edited 2025-01-09, rated 1 before)" in page
+
+
 def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:
     app = client(demo_dir)
     page = app.get("/recommendations", params={"user": "U00010"}).text

@@ -100,9 +100,7 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
         "FROM conversations WHERE user_id = ? GROUP BY conversation_id ORDER BY ts DESC",
         [user_id],
     )
-    reviews = store.query_df(
-        "SELECT ts, rating, text FROM reviews WHERE user_id = ? ORDER BY ts DESC", [user_id]
-    )
+    reviews = _customer_reviews(store, user_id)
     events = store.query_df(
         "SELECT event_type, count(*) AS n FROM events WHERE user_id = ? GROUP BY 1 ORDER BY 2 DESC",
         [user_id],
@@ -184,3 +182,27 @@ def _stored_segment_of(store: Store, user_id: str, kind: LearnedKind) -> Cluster
     """The stored learned segment of ``kind`` the customer is in; ``None`` before training."""
     label, stored = stored_cluster_of(store, user_id, kind), stored_clusters(store, kind)
     return next((c for c in stored.clusters if c.label == label), None) if stored else None
+
+
+def _customer_reviews(store: Store, user_id: str) -> pd.DataFrame:
+    """A customer's reviews, newest first, each as it reads now; ``edited`` says
+    when its writer last changed it and the rating it had before, if any."""
+    edits = "edited_ts" in store.columns("reviews") and store.has_table("review_versions")
+    if not edits:
+        found = store.query_df(
+            "SELECT ts, rating, text FROM reviews WHERE user_id = ? ORDER BY ts DESC", [user_id]
+        )
+        return found.assign(edited=None)
+    found = store.query_df(
+        "SELECT r.ts, r.rating, r.text, r.edited_ts, (SELECT v.rating FROM review_versions v "
+        "WHERE v.review_id = r.review_id ORDER BY v.version DESC LIMIT 1) AS rating_before "
+        "FROM reviews r WHERE r.user_id = ? ORDER BY r.ts DESC",
+        [user_id],
+    )
+    found["edited"] = [
+        None
+        if pd.isna(when)
+        else f"edited {when:%Y-%m-%d}" + ("" if pd.isna(before) else f", rated {before:g} before")
+        for when, before in zip(found.edited_ts, found.rating_before, strict=True)
+    ]
+    return found.drop(columns=["edited_ts", "rating_before"])
