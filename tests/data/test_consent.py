@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from retain.data import Store, ingest_file
-from retain.data.consent import ConsentChange, consent_history, record_consent
+from retain.data.consent import ConsentChange, consent_history, consent_view, record_consent
 from retain.errors import InvalidInputError
 from retain.privacy import erase_user, export_user
 from tests.conftest import write
@@ -66,6 +66,12 @@ def test_a_customer_without_a_profile_gets_one_holding_the_consent(store: Store)
     record_consent(store, _change("new-customer", False, minutes_ago=0))
     assert _consent(store, "new-customer") == (False,)
     assert consent_history(store, "nobody") == []
+
+
+def test_a_library_caller_reads_an_address_in_any_case(store: Store) -> None:
+    record_consent(store, _change("Ann@Shop.com", False, minutes_ago=0))
+    current, history = consent_view(store, "ANN@shop.COM")
+    assert current is False and [h["source"] for h in history] == ["esp"]
 
 
 def test_changes_are_personal_data_exported_and_erased_with_the_rest(store: Store) -> None:

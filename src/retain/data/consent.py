@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import duckdb
 
 from retain.data.store import Store
-from retain.data.user_ids import canonical_user_id
+from retain.data.user_ids import canonical_user_id, fold_email_id
 from retain.errors import InvalidInputError
 from retain.privacy import erased_at
 
@@ -218,8 +218,10 @@ def consent_view(
     """The customer's consent and logged changes (newest first), as the API and CLI show them.
 
     With a ``shared`` log the history is read there, and its latest change is
-    the consent: a campaign pulls those changes in before it plans.
+    the consent: a campaign pulls those changes in before it plans. An id
+    shaped like an e-mail address is read folded, as it is stored.
     """
+    user_id = fold_email_id(user_id)
     current = stored_consent(store, user_id)
     if shared is None:
         return current, consent_history(store, user_id)
