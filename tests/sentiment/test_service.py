@@ -24,6 +24,7 @@ from retain.sentiment.service import (
     top_alerts,
     train_sentiment,
 )
+from retain.serve.pages import reviews_page
 from tests.sentiment.conftest import phrase_reviews
 
 NOW = dt.datetime(2030, 1, 1)
@@ -122,6 +123,12 @@ def test_a_review_its_writer_edits_to_praise_leaves_the_alerts(
     assert review_id not in set(store.query_df(f"SELECT review_id FROM {ALERTS_TABLE}").review_id)
     label = store.query_df(f"SELECT label FROM {SCORES_TABLE} WHERE review_id = ?", [review_id])
     assert label.label.tolist() == [1]
+    # The reviews page counts it among the complaints turned around.
+    page = reviews_page(store)
+    assert page["turned_around"] == 1
+    assert [(r["review_id"], r["rating_before"], r["rating"]) for r in page["turned"]] == [
+        (review_id, 1.0, 5.0)
+    ]
 
 
 def test_a_review_with_nothing_the_model_learned_raises_no_alert(

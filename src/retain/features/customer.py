@@ -41,6 +41,7 @@ __all__ = [
     "marked_reviews",
     "purchase_occasions",
     "purchase_outcomes",
+    "turned_around",
 ]
 
 #: Feature name → what it measures (time in weeks, money in the shop's currency).
@@ -237,12 +238,41 @@ def marked_reviews(tables: FeatureTables, as_of: dt.date | None = None) -> ir.Ta
         reviews = joined.drop("verdict_id")
     if as_of is not None and tables.review_versions is not None:
         reviews = _as_edited_by(reviews, tables.review_versions, day_after(as_of))
-    negative = (
+    return reviews.mutate(negative=_said_unhappy(reviews)).drop("verdict")
+
+
+def _said_unhappy(reviews: ir.Table) -> ir.BooleanColumn:
+    """A rating of 2 or less, a person's label 0, or the model's verdict 0."""
+    return (
         (reviews.rating <= 2).fill_null(False)
         | (reviews.label == 0).fill_null(False)
         | (reviews.verdict == 0).fill_null(False)
     )
-    return reviews.mutate(negative=negative).drop("verdict")
+
+
+def turned_around(tables: FeatureTables) -> ir.Table | None:
+    """Reviews their writers edited from unhappy to not: the version replaced last
+    said they were unhappy (by :func:`marked_reviews`' rule, with the verdict the
+    model gave it), and the review as it reads now does not. The evidence that
+    answering a complaint won the customer back.
+
+    Columns: ``review_id``, ``user_id``, ``item_id``, ``edited_ts``,
+    ``rating_before``, ``rating``, ``text``; None without edits to read.
+    """
+    versions = tables.review_versions
+    now = marked_reviews(tables)
+    if versions is None or now is None:
+        return None
+    last = versions.mutate(
+        latest=ibis.row_number().over(group_by="review_id", order_by=ibis.desc("valid_to"))
+    )
+    last = last.filter(last.latest == 0)
+    before = last.filter(_said_unhappy(last)).select("review_id", rating_before="rating")
+    now = now.filter(~now.negative)
+    joined = now.join(before, "review_id")
+    return joined.select(
+        "review_id", "user_id", "item_id", "edited_ts", "rating_before", "rating", "text"
+    )
 
 
 def _as_edited_by(reviews: ir.Table, versions: ir.Table, moment: ir.TimestampScalar) -> ir.Table:

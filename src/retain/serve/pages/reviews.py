@@ -6,6 +6,8 @@ import json
 from collections.abc import Hashable
 from typing import Any
 
+import ibis
+import pandas as pd
 import plotly.graph_objects as go
 
 from retain.data.store import Store
@@ -89,6 +91,7 @@ def reviews_page(store: Store, model_note: str | None = None) -> dict[str, Any]:
         ).to_dict("records")
         for alert in alerts:
             alert["reasons"] = json.loads(str(alert["reasons"]))
+    turned = _turned_around(store)
     totals = store.query_df(
         f"SELECT count(*) AS n, avg(CASE WHEN label = 0 THEN 1.0 ELSE 0.0 END) AS negative, "
         f"any_value(model_version) AS version FROM {SCORES_TABLE} WHERE label IS NOT NULL"
@@ -104,4 +107,24 @@ def reviews_page(store: Store, model_note: str | None = None) -> dict[str, Any]:
         "by_category": by_category,
         "alerts": alerts,
         "model_note": model_note,
+        "turned_around": len(turned),
+        "turned": turned.head(TURNED_SHOWN).to_dict("records"),
     }
+
+
+#: How many of the reviews turned around the page lists (the newest edits).
+TURNED_SHOWN = 20
+
+
+def _turned_around(store: Store) -> pd.DataFrame:
+    """Reviews edited from unhappy to not, newest edit first (see
+    :func:`retain.features.customer.turned_around`)."""
+    from retain.features.customer import FeatureTables, turned_around
+
+    tables = FeatureTables.from_store(store)
+    found = turned_around(tables)
+    if found is None:
+        return pd.DataFrame(columns=["review_id", "user_id", "edited_ts", "rating_before"])
+    frame = tables.fetch(found.order_by(ibis.desc("edited_ts")))
+    frame["edited_ts"] = frame.edited_ts.dt.strftime("%Y-%m-%d")
+    return frame
