@@ -27,7 +27,7 @@ from retain.data.user_ids import canonical_user_id_sql
 from retain.data.validation import quote_ident
 from retain.errors import InvalidInputError, NotFoundError, StoreError, StoreLockedError
 
-__all__ = ["SCHEMA_VERSION", "SYSTEM_TABLES", "Store", "parse_store_url"]
+__all__ = ["SCHEMA_VERSION", "SYSTEM_TABLES", "Store", "column_names", "parse_store_url"]
 
 #: Bumped when a stored table changes shape or meaning; an older store is
 #: upgraded when opened for writing (:data:`_UPGRADES`), a newer one refused.
@@ -148,6 +148,17 @@ _UPGRADES: Mapping[str, Callable[[Store], str]] = {"1": _fold_email_ids}
 def _configure(con: duckdb.DuckDBPyConnection) -> None:
     # Naive timestamps are read, compared and stored as UTC everywhere.
     con.execute("SET TimeZone = 'UTC'")
+
+
+def column_names(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """The column names of the stored table ``name`` in order (empty when there is
+    none), on any cursor of the store: ingestion asks on its own session."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [name],
+    ).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def parse_store_url(url: str | Path) -> str:
@@ -320,12 +331,7 @@ class Store:
 
     def columns(self, name: str) -> list[str]:
         """The column names of table ``name`` in order; empty when there is no such table."""
-        rows = self._con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-            [name],
-        ).fetchall()
-        return [str(row[0]) for row in rows]
+        return column_names(self._con, name)
 
     def count(self, name: str) -> int:
         self._require(name)

@@ -13,6 +13,7 @@ import duckdb
 
 from retain.data.ingest.columns import BATCH_TABLE, OCCURRENCE, spoken_fields
 from retain.data.schemas import TableSchema
+from retain.data.store import column_names
 from retain.data.validation import quote_ident, quote_literal, snippet_sql
 
 CONFLICTS = "_conflicts"
@@ -206,7 +207,7 @@ def _apply_edits(
         f"1 + (SELECT count(*) FROM {history} h WHERE {at_key})",
     ]
     verdicts = revision.verdicts
-    read = _columns(con, verdicts) if verdicts is not None else set()
+    read = set(column_names(con, verdicts)) if verdicts is not None else set()
     if verdicts is not None and "label" in read:
         # The model's reading of the version being replaced, if it was made of that version.
         of_key = " AND ".join(f"s.{quote_ident(k)} = t.{quote_ident(k)}" for k in schema.key)
@@ -229,14 +230,6 @@ def _apply_edits(
         [now],
     )
     return edits
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    """The columns of ``table`` (none when it does not exist)."""
-    found = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
-    ).fetchall()
-    return {str(row[0]) for row in found}
 
 
 def _difference(name: str, stored: str, new: str, *, unless: str = "FALSE", note: str = "") -> str:
