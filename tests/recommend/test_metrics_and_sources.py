@@ -70,14 +70,14 @@ def test_transition_source_learns_what_comes_next() -> None:
 
 
 def test_the_profile_source_keeps_a_regular_on_what_they_usually_buy() -> None:
-    from retain.recommend.recommender import _item_knn, _profile_knn
+    from retain.recommend.components import item_knn, profile_knn
 
     # Items 1-10 and 11-20 are two groups, each bought together by its own shoppers.
     rng = np.random.default_rng(0)
     groups = [list(range(1, 11)), list(range(11, 21))]
     shoppers = [rng.choice(groups[u % 2], 5, replace=False).tolist() for u in range(200)]
     seqs = _seqs(shoppers, 20)
-    recent, lasting = _item_knn(), _profile_knn()
+    recent, lasting = item_knn(), profile_knn()
     recent.fit(seqs)
     lasting.similarity = recent.similarity
     # A regular of the first group whose last three visits strayed into the second.

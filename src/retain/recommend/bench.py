@@ -51,7 +51,7 @@ def _item_text(sequences: Sequences, attributes: Path | None) -> list[str] | Non
         return None
     from retain.data.loaders import read_item_attributes
     from retain.data.loaders._json import read_json_object
-    from retain.recommend.recommender import _item_text as text_of
+    from retain.recommend.catalogue import item_text as text_of
 
     if attributes.name.endswith(".item.json"):
         raw = read_json_object(attributes, "item id -> {title, description, brand, categories}")

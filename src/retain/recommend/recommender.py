@@ -11,183 +11,71 @@ items are left out (except categories that are bought again and again),
 unavailable items never appear, items shown many times without a click are
 dropped, a category cap keeps the list varied, and promoted items can take
 fixed slots. Every item comes with a reason in plain words.
+
+This class holds the state and the order of the steps; the steps live
+beside it: ``settings`` (what is asked and answered), ``catalogue`` (item
+rows, text, variants), ``components`` (the sources and their text
+vectors), ``rules`` (picking a list), ``explain`` (reasons) and
+``persistence`` (a model folder).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
 from retain.data.user_ids import fold_email_id
 from retain.errors import InvalidInputError, NotFoundError
-from retain.recommend.blend import Blend, Transform, fit_blend, to_distribution
-from retain.recommend.metrics import ranking_metrics, target_ranks
-from retain.recommend.sasrec import SASRec, SASRecConfig
-from retain.recommend.sequences import INTEREST_EVENTS, ItemIndex, Sequences, natural_key
-from retain.recommend.sources import (
-    ALS,
-    ContentSimilarity,
-    ItemKNN,
-    Popularity,
-    Source,
-    TransitionKNN,
+from retain.recommend.blend import Blend, fit_blend, to_distribution
+from retain.recommend.catalogue import (
+    catalogue_rows,
+    item_text,
+    item_texts,
+    product_numbers,
+    unclicked_impressions,
 )
-from retain.text.markup import plain_text
+from retain.recommend.components import (
+    NOT_FITTED_HERE,
+    embed_item_texts,
+    fixed_scores,
+    make_sources,
+    share_similarity,
+)
+from retain.recommend.explain import PHRASES, anchor
+from retain.recommend.metrics import ranking_metrics, target_ranks
+from retain.recommend.persistence import load_recommender, save_recommender
+from retain.recommend.rules import new_item_codes, pick
+from retain.recommend.sasrec import SASRec
+from retain.recommend.sequences import INTEREST_EVENTS, ItemIndex, Sequences, natural_key
+from retain.recommend.settings import (
+    MAX_K,
+    TRANSFORMS,
+    FitReport,
+    Recommendation,
+    RecommendationList,
+    RecommendSettings,
+    check_k,
+)
+from retain.recommend.sources import ContentSimilarity, Popularity, Source
 
 if TYPE_CHECKING:
     from retain.text.stored_vectors import StoredVectors
 
 __all__ = [
     "MAX_K",
+    "FitReport",
     "RecommendSettings",
     "Recommendation",
     "RecommendationList",
     "Recommender",
     "item_texts",
 ]
-
-MAX_K = 500
-
-#: How each source's scores become a distribution before blending.
-TRANSFORMS: Mapping[str, Transform] = {
-    "popularity": "share",
-    "item_knn": "share",
-    "profile": "share",
-    "transition": "share",
-    "als": "share",
-    "content": "softmax",
-    "sasrec": "softmax",
-}
-
-#: The reason given for an item, by the source that contributed most to it.
-_PHRASES: Mapping[str, str] = {
-    "transition": "often bought after {}",
-    "item_knn": "customers who bought {} also bought this",
-    "profile": "in line with what you keep coming back to, like {}",
-    "als": "liked by shoppers with tastes like yours (you chose {})",
-    "content": "similar to {}",
-    "sasrec": "fits what you have been shopping for lately, like {}",
-}
-
-#: Content scores are cosines in [-1, 1]; this sharpens them before the softmax.
-CONTENT_TEMPERATURE = 0.05
-
-#: An unbought item earns a "new in the shop" slot only when it is among the
-#: catalogue's items most alike the customer's in text: the nearest 1%, and
-#: at least the nearest 20 in a small catalogue.
-_NEW_ITEM_SHARE = 0.01
-_NEW_ITEM_NEIGHBOURS = 20
-#: Texts this alike (cosine) are one text: one product listed twice, not a new one.
-_TWIN_COSINE = 0.9999
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """``vectors`` scaled to length 1 (a zero row stays zero)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
-    return unit
-
-
-def _a_twin(mine: np.ndarray, vector: np.ndarray) -> bool:
-    """Whether ``vector`` is the very text of one of ``mine`` (unit vectors of the history).
-
-    Catalogues list one product under two codes (Online Retail's heart
-    holder as 85123A and 85123a; a relaunch with a new SKU): the unbought
-    twin is no new product for someone who has the other.
-    """
-    return bool((mine @ _unit_rows(vector) >= _TWIN_COSINE).any())
-
-
-@dataclass(frozen=True)
-class RecommendSettings:
-    """What to train and which rules to apply.
-
-    Attributes:
-        sequential: Train the SASRec source (PyTorch).
-        sasrec: Its hyper-parameters; ``max_seconds`` bounds training time.
-        text_model: Sentence encoder for item text (content source and the
-            SASRec's starting item embeddings); None turns text off.
-        als: Train the matrix-factorisation source.
-        exclude_seen: Leave out items the user already has.
-        repurchasable_categories: Categories exempt from ``exclude_seen``.
-        category_cap: At most this many items of one category per list.
-        new_item_slots: Places per list kept for items nobody has bought
-            yet, chosen by text similarity, so new products get seen.
-        max_unclicked_impressions: Drop an item after this many showings
-            to the user without a click, view or purchase.
-        holdout_users: Users whose held-out item tunes the blend.
-        holdout_cells: Tuning holds one dense users × items score matrix per
-            source, so on a large catalogue fewer users tune (at least 200):
-            92,000 grocery items with 2,377 tuning users took 15 GB.
-        popularity_half_life_days: Age at which an interaction counts half
-            in the popularity source, so it follows what sells now (None:
-            all-time counts). On the choosing cutoffs of ``retain bench
-            popularity`` on Online Retail, 3, 7 and 14 days tied; 14 is the
-            longest of them, steadier for a shop with few sales a day.
-        seed: For sampling and model initialisation.
-    """
-
-    sequential: bool = True
-    sasrec: SASRecConfig = field(default_factory=SASRecConfig)
-    text_model: str | None = "all-MiniLM-L6-v2"
-    als: bool = True
-    exclude_seen: bool = True
-    repurchasable_categories: tuple[str, ...] = ()
-    category_cap: int | None = None
-    max_unclicked_impressions: int = 3
-    new_item_slots: int = 1
-    holdout_users: int = 5000
-    holdout_cells: int = 64_000_000
-    popularity_half_life_days: float | None = 14.0
-    seed: int = 0
-
-    def tuning_users(self, n_items: int) -> int:
-        """How many users tune the blend on a catalogue of ``n_items``."""
-        return min(self.holdout_users, max(200, self.holdout_cells // max(n_items, 1)))
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    item_id: str
-    score: float
-    reason: str
-    source: str
-    promoted: bool = False
-
-
-@dataclass(frozen=True)
-class RecommendationList:
-    """An answer: the items, and what the request contained that was not used."""
-
-    user_id: str | None
-    items: list[Recommendation]
-    unknown_items: list[str]
-    cold_start: bool
-
-
-@dataclass
-class FitReport:
-    """What ``fit`` learned and how long it took."""
-
-    users: int
-    items: int
-    interactions: int
-    holdout_users: int
-    blend_weights: dict[str, float]
-    holdout_ndcg10: float
-    holdout_by_source: dict[str, float]
-    sasrec_epochs: int
-    seconds: dict[str, float]
 
 
 class Recommender:
@@ -220,7 +108,7 @@ class Recommender:
     # ------------------------------------------------------------------ fit
     def fit(self, events: pa.Table, items: pa.Table | None = None) -> Recommender:
         """Fit on canonical ``events`` and optionally the ``items`` catalogue."""
-        catalogue = _catalogue(items)
+        catalogue = catalogue_rows(items)
         ids = set(catalogue)
         interest = events
         if "event_type" in events.column_names:
@@ -231,7 +119,7 @@ class Recommender:
         if len(sequences) == 0:
             raise InvalidInputError("no view, cart or purchase events to learn from")
         self._set_catalogue(index, catalogue)
-        self.impressions = _unclicked_impressions(events, index)
+        self.impressions = unclicked_impressions(events, index)
         return self.fit_sequences(sequences)
 
     def fit_sequences(
@@ -263,15 +151,16 @@ class Recommender:
         tune_inputs = [train.histories[i] for i in sample]
         tune_targets = np.array([sequences.histories[i][-1] for i in sample], dtype=np.int32)
 
-        vectors = self._text_vectors(seconds)
-        sources = self._make_sources(vectors, sequences.n_items)
+        texts = [str(t or "") for t in self.texts[1:]]
+        vectors = embed_item_texts(self.settings.text_model, texts, self.text_vectors, seconds)
+        sources = make_sources(cfg, vectors)
         for name, source in sources.items():
-            if name in _NOT_FITTED_HERE:
+            if name in NOT_FITTED_HERE:
                 continue
             t = time.perf_counter()
             source.fit(train)
             seconds[name] = time.perf_counter() - t
-        _share_similarity(sources)
+        share_similarity(sources)
         if "sasrec" in sources and len(tune_targets):
             sasrec = cast(SASRec, sources["sasrec"])
             sasrec.fit(
@@ -288,16 +177,16 @@ class Recommender:
         if len(tune_targets):
             scores = {name: s.score(tune_inputs) for name, s in sources.items()}
             for name, s in scores.items():
-                ranks = target_ranks(_fixed(s), tune_inputs, tune_targets, len(s))
+                ranks = target_ranks(fixed_scores(s), tune_inputs, tune_targets, len(s))
                 by_source[name] = ranking_metrics(ranks, (10,))["ndcg@10"]
             self.blend = fit_blend(scores, TRANSFORMS, tune_inputs, tune_targets)
         else:
             self.blend = Blend({"popularity": 1.0}, dict(TRANSFORMS))
         # Serve with everything known: refit the cheap sources on full histories.
         for name, source in sources.items():
-            if name not in _NOT_FITTED_HERE:
+            if name not in NOT_FITTED_HERE:
                 source.fit(sequences)
-        _share_similarity(sources)
+        share_similarity(sources)
         self.sources = sources
         seconds["total"] = time.perf_counter() - started
         sasrec_model = sources.get("sasrec")
@@ -314,68 +203,20 @@ class Recommender:
         )
         return self
 
-    def _text_vectors(self, seconds: dict[str, float]) -> np.ndarray | None:
-        model = self.settings.text_model
-        texts = [str(t or "") for t in self.texts[1:]]
-        if model is None or not any(texts):
-            return None
-        from retain.text import load_encoder
-
-        t = time.perf_counter()
-        # Catalogues repeat texts (92,331 grocery products have 3,867 distinct
-        # ones): each is embedded once. All distinct, the call is unchanged.
-        distinct = list(dict.fromkeys(texts))
-        encoder = load_encoder(model)
-        cache = self.text_vectors
-        encoded = encoder.encode(distinct) if cache is None else cache.encode(encoder, distinct)
-        position = {text: i for i, text in enumerate(distinct)}
-        vectors = encoded[[position[text] for text in texts]]
-        seconds["text"] = time.perf_counter() - t
-        empty = np.array([not s for s in texts])
-        vectors[empty] = 0.0
-        return np.vstack([np.zeros((1, vectors.shape[1]), np.float32), vectors])
-
-    def _make_sources(self, vectors: np.ndarray | None, n_items: int) -> dict[str, Source]:
-        cfg = self.settings
-        sources: list[Source] = [
-            Popularity(half_life_days=cfg.popularity_half_life_days),
-            _item_knn(),
-            _profile_knn(),
-            TransitionKNN(),
-        ]
-        if cfg.als:
-            sources.append(ALS(seed=cfg.seed))
-        if vectors is not None:
-            sources.append(ContentSimilarity(vectors / CONTENT_TEMPERATURE))
-        if cfg.sequential:
-            init = _project(vectors, cfg.sasrec.hidden, cfg.seed) if vectors is not None else None
-            sources.append(SASRec(replace(cfg.sasrec, seed=cfg.seed), item_init=init))
-        return {s.name: s for s in sources}
-
     def _set_catalogue(self, index: ItemIndex, catalogue: Mapping[str, dict[str, Any]]) -> None:
         self.items = index
         rows = [catalogue.get(str(i), {}) for i in index.ids[1:]]
         self.categories = np.array([None, *(r.get("category") for r in rows)], dtype=object)
         self.names = np.array(["", *(r.get("title") or "" for r in rows)], dtype=object)
-        self.texts = np.array(["", *(_item_text(r) for r in rows)], dtype=object)
+        self.texts = np.array(["", *(item_text(r) for r in rows)], dtype=object)
         self.available = np.array([False, *(r.get("available") is not False for r in rows)])
-        self._set_products([r.get("product_id") for r in rows])
+        self.set_products([r.get("product_id") for r in rows])
 
-    def _set_products(self, products: Sequence[Any]) -> None:
-        """Which items are variants of one product (``items.product_id``).
-
-        ``_product_of`` gives each item a product number, shared by variants,
-        or None when no product has two items, so a catalogue without
-        variants pays nothing for the rule.
-        """
+    def set_products(self, products: Sequence[Any]) -> None:
+        """Which items are variants of one product: ``products`` has each item's
+        ``items.product_id`` (or None), in code order without the padding."""
         self.products = np.array([None, *products], dtype=object)
-        numbers: dict[Any, int] = {}
-        product_of = np.arange(len(self.products), dtype=np.int64)
-        for code, product in enumerate(self.products):
-            if product is not None:
-                product_of[code] = numbers.setdefault(product, code)
-        shared = len(numbers) < sum(p is not None for p in self.products)
-        self._product_of = product_of if shared else None
+        self._product_of = product_numbers(self.products)
 
     # --------------------------------------------------------------- answer
     def _contributions(self, histories: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
@@ -423,7 +264,7 @@ class Recommender:
             InvalidInputError: ``k`` is not in 1..MAX_K, or ``categories`` is
                 an empty list.
         """
-        _check_k(k)
+        check_k(k)
         if user_id:
             user_id = fold_email_id(user_id)  # stored as ann@shop.com when typed Ann@Shop.com
         known = self.histories.get(user_id, np.array([], np.int32)) if user_id else None
@@ -439,7 +280,7 @@ class Recommender:
         self, user_ids: Sequence[str], k: int = 10, batch_size: int = 256
     ) -> list[RecommendationList]:
         """:meth:`recommend` for many known users at once (batch scoring)."""
-        _check_k(k)
+        check_k(k)
         out: list[RecommendationList] = []
         for lo in range(0, len(user_ids), batch_size):
             users = list(user_ids[lo : lo + batch_size])
@@ -474,7 +315,7 @@ class Recommender:
             NotFoundError: the item is not in the model.
             InvalidInputError: ``k`` is not in 1..MAX_K.
         """
-        _check_k(k)
+        check_k(k)
         code = self.items.lookup().get(item_id)
         if code is None:
             raise NotFoundError(f"item {item_id!r} is not in the recommender's catalogue")
@@ -574,34 +415,9 @@ class Recommender:
         return allowed
 
     def _pick(self, scores: np.ndarray, allowed: np.ndarray, k: int) -> list[int]:
-        masked = np.where(allowed, scores, -np.inf)
-        cap = self.settings.category_cap
-        product_of = self._product_of
-        pool = min(len(masked), k * 8 if cap or product_of is not None else k)
-        top = (
-            np.argpartition(-masked, pool - 1)[:pool]
-            if pool < len(masked)
-            else np.arange(len(masked))
+        return pick(
+            scores, allowed, k, self.categories, self.settings.category_cap, self._product_of
         )
-        top = top[np.argsort(-masked[top], kind="stable")]
-        picked: list[int] = []
-        per_category: dict[Any, int] = {}
-        products: set[int] = set()
-        for i in top:
-            if not np.isfinite(masked[i]):
-                break
-            category = self.categories[i]
-            if cap and category is not None and per_category.get(category, 0) >= cap:
-                continue
-            if product_of is not None:  # one variant per product: its best-scored
-                if int(product_of[i]) in products:
-                    continue
-                products.add(int(product_of[i]))
-            per_category[category] = per_category.get(category, 0) + 1
-            picked.append(int(i))
-            if len(picked) == k:
-                break
-        return picked
 
     def _with_new_items(
         self, items: list[Recommendation], history: np.ndarray, allowed: np.ndarray, k: int
@@ -619,28 +435,7 @@ class Recommender:
             fresh &= ~np.isin(self._product_of, self._product_of[shown])
         if not fresh.any():
             return items
-        profile = content.profile(history)
-        everything = content.vectors[1:] @ profile  # row 0 is the padding
-        candidates = np.flatnonzero(fresh)
-        row = everything[candidates - 1]
-        order = np.argsort(-row, kind="stable")
-        # "Like what you bought" must hold: among the catalogue's items most
-        # alike in text, not merely the least unlike of the unbought ones (a
-        # necklace offered to a buyer of storage jars). A rank, not a cosine,
-        # so it means the same whatever the encoder's scale.
-        near = max(_NEW_ITEM_NEIGHBOURS, math.ceil(_NEW_ITEM_SHARE * len(everything)))
-        floor = np.partition(everything, -near)[-near] if near < len(everything) else -np.inf
-        mine = _unit_rows(content.vectors[np.unique(history)])
-        best: list[int] = []
-        products: set[int] = set()
-        for i in order:
-            if row[i] <= 0 or row[i] < floor or len(best) == slots:
-                break
-            code = int(candidates[i])
-            product = int(self._product_of[code]) if self._product_of is not None else code
-            if product not in products and not _a_twin(mine, content.vectors[code]):
-                best.append(code)
-                products.add(product)
+        best = new_item_codes(content, fresh, history, self._product_of, slots)
         if not best:
             return items
         anchor = self._name(self._anchor("content", best[0], history[-10:]))
@@ -689,269 +484,18 @@ class Recommender:
         if best_name == "popularity":
             return Recommendation(item_id, score, "popular with other shoppers", "popularity")
         anchor = self._anchor(best_name, code, history[-10:])
-        reason = _PHRASES[best_name].format(self._name(anchor))
+        reason = PHRASES[best_name].format(self._name(anchor))
         return Recommendation(item_id, score, reason, best_name)
 
     def _anchor(self, source_name: str, code: int, recent: np.ndarray) -> int:
-        """The history item that most explains ``code`` for this source."""
-        source = self.sources.get(source_name)
-        if isinstance(source, TransitionKNN) and source.transitions is not None:
-            strength = _entries(source.transitions, recent, code)
-        elif isinstance(source, ItemKNN) and source.similarity is not None:
-            strength = _entries(source.similarity, recent, code)
-        elif isinstance(source, ContentSimilarity):
-            strength = source.vectors[recent] @ source.vectors[code]
-        elif isinstance(source, SASRec):
-            vectors = source.item_vectors()
-            strength = vectors[recent] @ vectors[code]
-        elif isinstance(source, ALS) and source.item_factors is not None:
-            strength = source.item_factors[recent] @ source.item_factors[code]
-        else:
-            return int(recent[-1])
-        if not np.any(strength > 0):
-            return int(recent[-1])
-        # Ties go to the most recent item.
-        return int(recent[len(recent) - 1 - int(np.argmax(strength[::-1]))])
+        return anchor(self.sources.get(source_name), code, recent)
 
     # ----------------------------------------------------------- persistence
     def save(self, folder: Path) -> None:
-        """Write the model into ``folder`` (JSON, NumPy and a PyTorch state; no pickle)."""
-        if self.blend is None:
-            raise NotFoundError("nothing to save: the recommender is not fitted")
-        folder.mkdir(parents=True, exist_ok=True)
-        users = list(self.histories)
-        lengths = np.array([len(self.histories[u]) for u in users], np.int64)
-        flat = (
-            np.concatenate([self.histories[u] for u in users]) if users else np.array([], np.int32)
-        )
-        arrays: dict[str, np.ndarray] = {"lengths": lengths, "flat": flat.astype(np.int32)}
-        pop = cast(Popularity, self.sources["popularity"])
-        arrays["popularity"] = pop.counts
-        als = self.sources.get("als")
-        if isinstance(als, ALS) and als.item_factors is not None:
-            arrays["als"] = als.item_factors
-        content = self.sources.get("content")
-        if isinstance(content, ContentSimilarity):
-            arrays["content"] = content.vectors
-        np.savez_compressed(folder / "arrays.npz", allow_pickle=False, **arrays)
-        for name in ("item_knn", "transition"):
-            src = self.sources.get(name)
-            matrix = (
-                getattr(src, "similarity", None)
-                if name == "item_knn"
-                else getattr(src, "transitions", None)
-            )
-            if matrix is not None:
-                sp.save_npz(folder / f"{name}.npz", matrix)
-        sasrec = self.sources.get("sasrec")
-        if isinstance(sasrec, SASRec):
-            import torch
-
-            torch.save(sasrec.state(), folder / "sasrec.pt")
-        meta = {
-            "settings": _settings_to_json(self.settings),
-            "item_ids": [str(i) for i in self.items.ids[1:]],
-            "categories": list(self.categories[1:]),
-            "names": [str(t or "") for t in self.names[1:]],
-            "texts": [str(t or "") for t in self.texts[1:]],
-            "available": [bool(a) for a in self.available[1:]],
-            "products": list(self.products[1:]),
-            "users": [str(u) for u in users],
-            "impressions": {
-                u: {str(c): n for c, n in d.items()} for u, d in self.impressions.items()
-            },
-            "blend": {"weights": self.blend.weights, "valid_ndcg10": self.blend.valid_ndcg10},
-            "report": asdict(self.report) if self.report else None,
-        }
-        (folder / "recommender.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        """Write the model into ``folder`` (see :mod:`retain.recommend.persistence`)."""
+        save_recommender(self, folder)
 
     @classmethod
     def load(cls, folder: Path) -> Recommender:
         """Read a model written by :meth:`save`."""
-        meta_path = folder / "recommender.json"
-        if not meta_path.is_file():
-            raise NotFoundError(f"no recommender model in {folder}")
-        meta = json.loads(meta_path.read_text("utf-8"))
-        rec = cls(_settings_from_json(meta["settings"]))
-        rec.items = ItemIndex.from_ids(meta["item_ids"])
-        rec.categories = np.array([None, *meta["categories"]], dtype=object)
-        rec.names = np.array(["", *meta["names"]], dtype=object)
-        rec.texts = np.array(["", *meta["texts"]], dtype=object)
-        rec.available = np.array([False, *meta["available"]])
-        # A model saved before variants were known has none.
-        rec._set_products(meta.get("products") or [None] * len(meta["item_ids"]))
-        arrays = np.load(folder / "arrays.npz")
-        splits = np.cumsum(arrays["lengths"])[:-1]
-        rec.histories = dict(zip(meta["users"], np.split(arrays["flat"], splits), strict=True))
-        rec.impressions = {
-            u: {int(c): int(n) for c, n in d.items()} for u, d in meta["impressions"].items()
-        }
-        sources: dict[str, Source] = {
-            "popularity": Popularity(
-                counts=arrays["popularity"],
-                half_life_days=rec.settings.popularity_half_life_days,
-            )
-        }
-        if (folder / "item_knn.npz").is_file():
-            similarity = sp.load_npz(folder / "item_knn.npz").tocsr()
-            sources["item_knn"] = _item_knn(similarity)
-            sources["profile"] = _profile_knn(similarity)
-        if (folder / "transition.npz").is_file():
-            sources["transition"] = TransitionKNN(
-                transitions=sp.load_npz(folder / "transition.npz").tocsr()
-            )
-        if "als" in arrays:
-            sources["als"] = ALS(item_factors=arrays["als"])
-        if "content" in arrays:
-            sources["content"] = ContentSimilarity(arrays["content"])
-        if (folder / "sasrec.pt").is_file():
-            import torch
-
-            model = SASRec(rec.settings.sasrec)
-            model.load_state(rec.items.n_items, torch.load(folder / "sasrec.pt", weights_only=True))
-            sources["sasrec"] = model
-        rec.sources = sources
-        rec.blend = Blend(
-            {k: float(v) for k, v in meta["blend"]["weights"].items()},
-            dict(TRANSFORMS),
-            float(meta["blend"]["valid_ndcg10"]),
-        )
-        if meta.get("report"):
-            rec.report = FitReport(**meta["report"])
-        return rec
-
-
-def _entries(matrix: sp.csr_matrix, rows: np.ndarray, column: int) -> np.ndarray:
-    """``matrix[rows, column]`` read straight from the CSR arrays.
-
-    scipy's fancy indexing builds a matrix per call (~0.2 ms); a request
-    explains ten items, so this matters for latency.
-    """
-    out = np.zeros(len(rows), np.float32)
-    for n, r in enumerate(rows):
-        lo, hi = matrix.indptr[r], matrix.indptr[r + 1]
-        cols = matrix.indices[lo:hi]
-        hits = np.flatnonzero(cols == column)
-        if len(hits):
-            out[n] = matrix.data[lo + hits[0]]
-    return out
-
-
-def _item_knn(similarity: sp.csr_matrix | None = None) -> ItemKNN:
-    """The recommender's item-kNN: every history item, recent ones weighted more.
-
-    (The benchmark's item-kNN baseline keeps ``ItemKNN``'s last-3 default.)
-    """
-    return ItemKNN(last=None, decay=0.7, similarity=similarity)
-
-
-def _profile_knn(similarity: sp.csr_matrix | None = None) -> ItemKNN:
-    """The same similarities read from the whole history, every item alike: the customer's
-    lasting taste.
-
-    ``item_knn`` leans on the last few items, which serves a shopper whose
-    interest moves; a regular whose last visits strayed from what they
-    usually buy is better served by everything they did. The blend weighs
-    the two on held-out items. Its similarity matrix is ``item_knn``'s (same
-    data, same settings), so a saved model stores it once.
-    """
-    return ItemKNN(name="profile", last=None, decay=1.0, similarity=similarity)
-
-
-#: Sources the fitting loops skip: SASRec trains once with early stopping, and
-#: ``profile`` takes ``item_knn``'s similarities (:func:`_share_similarity`).
-_NOT_FITTED_HERE = ("sasrec", "profile")
-
-
-def _share_similarity(sources: Mapping[str, Source]) -> None:
-    """Give ``profile`` the matrix ``item_knn`` just computed instead of computing it twice."""
-    knn, profile = sources.get("item_knn"), sources.get("profile")
-    if isinstance(knn, ItemKNN) and isinstance(profile, ItemKNN):
-        profile.similarity = knn.similarity
-
-
-def _fixed(scores: np.ndarray) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
-    """A score function that answers precomputed scores (one batch)."""
-
-    def score(_histories: Sequence[np.ndarray]) -> np.ndarray:
-        return scores
-
-    return score
-
-
-def _check_k(k: int) -> None:
-    if not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InvalidInputError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}")
-
-
-def item_texts(items: pa.Table) -> list[str]:
-    """The text each catalogue item is embedded by, in the catalogue's order."""
-    return [_item_text(row) for row in _catalogue(items).values()]
-
-
-def _item_text(row: Mapping[str, Any]) -> str:
-    """Title, brand, category and description, each once, as plain text: a
-    description exported as HTML (Shopify's ``Body (HTML)``) loses its markup."""
-    parts = [row.get("title"), row.get("brand"), row.get("category"), row.get("description")]
-    seen: list[str] = []
-    for p in parts:
-        text = plain_text(str(p)) if p else ""
-        if text and text not in seen:
-            seen.append(text)
-    return " | ".join(seen)
-
-
-def _catalogue(items: pa.Table | None) -> dict[str, dict[str, Any]]:
-    if items is None or items.num_rows == 0:
-        return {}
-    return {str(r["item_id"]): r for r in items.to_pylist()}
-
-
-def _unclicked_impressions(events: pa.Table, index: ItemIndex) -> dict[str, dict[int, int]]:
-    """Per user, items shown without any interest event on them afterwards."""
-    if "event_type" not in events.column_names:
-        return {}
-    table = index.lookup()
-    shown: dict[str, dict[int, int]] = {}
-    rows = events.select(["user_id", "item_id", "event_type", "ts"]).sort_by("ts").to_pylist()
-    for row in rows:
-        code = table.get(row["item_id"])
-        if code is None:
-            continue
-        user = row["user_id"]
-        if row["event_type"] == "impression":
-            counts = shown.setdefault(user, {})
-            counts[code] = counts.get(code, 0) + 1
-        elif row["event_type"] in INTEREST_EVENTS and user in shown:
-            shown[user].pop(code, None)
-    return {u: d for u, d in shown.items() if d}
-
-
-def _project(vectors: np.ndarray, dim: int, seed: int) -> np.ndarray:
-    """Text vectors reduced to ``dim`` by PCA (rows of zeros stay zero)."""
-    x = vectors[1:] - vectors[1:].mean(axis=0)
-    if dim >= x.shape[1]:
-        out = np.zeros((len(vectors), dim), np.float32)
-        out[:, : x.shape[1]] = vectors
-        return out
-    _, _, vt = np.linalg.svd(
-        x[np.random.default_rng(seed).permutation(len(x))[:20000]], full_matrices=False
-    )
-    out = np.zeros((len(vectors), dim), np.float32)
-    # A catalogue of fewer than ``dim`` items has fewer components: the rest stay 0.
-    components = vt[:dim]
-    out[1:, : len(components)] = x @ components.T
-    return out
-
-
-def _settings_to_json(settings: RecommendSettings) -> dict[str, Any]:
-    out = asdict(settings)
-    out["repurchasable_categories"] = list(settings.repurchasable_categories)
-    return out
-
-
-def _settings_from_json(data: Mapping[str, Any]) -> RecommendSettings:
-    values = dict(data)
-    values["sasrec"] = SASRecConfig(**values["sasrec"])
-    values["repurchasable_categories"] = tuple(values.get("repurchasable_categories", ()))
-    return RecommendSettings(**values)
+        return load_recommender(cls, folder)
