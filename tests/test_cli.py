@@ -92,7 +92,7 @@ def test_order_lines_and_status_updates_from_the_command_line(
     assert "2 order lines read" in first.stdout and "accepted 1, duplicate 0" in first.stdout
     later = retain("ingest", "orders", str(returned), "--lines", *maps, data_dir=data_dir,
                    cwd=tmp_path)  # fmt: skip
-    assert "accepted 1 (1 moved on to a later status), duplicate 0" in later.stdout
+    assert "accepted 1 (1 updated with a later status or a refund), duplicate 0" in later.stdout
     # Without --lines the second line of the order is a conflict, with the hint.
     flat = retain("ingest", "orders", str(placed), *maps[:6], "-m", "Lineitem price=amount",
                   data_dir=tmp_path / "flat", cwd=tmp_path)  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +13,7 @@ import pytest
 
 from retain.data import IngestReport, Store, ingest_arrow, ingest_file
 from retain.data.ingest import batches as batch_module
+from retain.data.summary import shop_summary
 from retain.errors import InvalidInputError, NotFoundError
 from tests.conftest import write
 
@@ -1012,6 +1013,49 @@ def test_a_shopify_orders_export_loads_with_the_total_it_charged(
     assert orders.num_items.tolist() == [2, 2]
     reasons = dict(store.execute("SELECT line, reason FROM quarantine ORDER BY line").fetchall())
     assert reasons[5] == "order #1003 is loaded only whole: its lines name 2 totals (30.0, 31.0)"
+
+
+def test_a_shopify_partial_refund_nets_the_order_and_a_later_one_is_kept_apart(
+    store: Store, tmp_path: Path
+) -> None:
+    """Shopify's Refunded Amount (on an order's first line) is the money given back on
+    an order that stands. A re-export with a larger refund updates it, dated by the
+    ingest, and keeps the earlier amount; a refund above what was charged is refused."""
+    head = "Name,Email,Financial Status,Total,Refunded Amount,Created at,Lineitem quantity,"
+    head += "Lineitem price\n"
+    first = "#1001,ann@example.com,partially_refunded,53.91,{},2025-10-07 09:50:26,1,34.90\n"
+    rest = "#1001,ann@example.com,,,,2025-10-07 09:50:26,1,24.00\n"
+    over = "#1002,bob@example.com,partially_refunded,24.90,30.00,2025-10-09 11:00:00,1,24.90\n"
+    mapping = {
+        "Name": "order_id",
+        "Email": "user_id",
+        "Financial Status": "status",
+        "Total": "order_total",
+        "Created at": "ts",
+        "Lineitem quantity": "quantity",
+        "Lineitem price": "price",
+    }
+    path = write(tmp_path / "orders_export.csv", head + first.format("10.00") + rest + over)
+    report = ingest_file(store, "orders", path, mapping=mapping, now=NOW, lines=True)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    reasons = store.execute("SELECT reason FROM quarantine").fetchall()
+    assert reasons == [("refunded_amount: 30.0 is more than amount 24.9",)]
+    stored = store.execute("SELECT status, amount, refunded_amount, refunded_ts FROM orders")
+    assert stored.fetchall() == [("completed", 53.91, 10.0, None)]  # the refund holds from ts
+    later = NOW + timedelta(days=3)
+    path = write(tmp_path / "orders_export_2.csv", head + first.format("20.00") + rest)
+    again = ingest_file(store, "orders", path, mapping=mapping, now=later, lines=True)
+    assert (again.accepted, again.updated) == (1, 1)
+    row = store.query_df("SELECT refunded_amount, refunded_ts FROM orders").iloc[0]
+    assert (row.refunded_amount, row.refunded_ts) == (
+        20.0,
+        pd.Timestamp(later.replace(tzinfo=None)),
+    )
+    kept = store.query_df("SELECT refunded_amount, valid_to FROM order_refund_versions")
+    assert kept.to_dict("records") == [
+        {"refunded_amount": 10.0, "valid_to": pd.Timestamp(later.replace(tzinfo=None))}
+    ]
+    assert shop_summary(store)["completed_revenue"] == 33.91
 
 
 def test_a_shopify_products_export_gives_every_variant_its_products_text(

@@ -23,6 +23,7 @@ from retain.data.loaders import (
 )
 from retain.data.loaders.ecd import read_ecd_turns
 from retain.data.schemas import get_schema
+from retain.data.summary import shop_summary
 from retain.errors import InvalidInputError
 from tests.conftest import write
 
@@ -249,9 +250,12 @@ def test_online_retail_invoices_become_orders_with_explicit_returns(
     assert report.reasons == {"missing required field 'user_id'": 1}
 
 
-def test_a_credit_note_for_a_whole_invoice_refunds_it(tmp_path: Path, store: Store) -> None:
+def test_a_credit_note_refunds_the_invoice_it_reverses_whole_or_in_part(
+    tmp_path: Path, store: Store
+) -> None:
     """Customer 16446 ordered 80,995 bird ornaments and was credited for all of them 12
-    minutes later: that order is no purchase. A credit for part of an order stays its own."""
+    minutes later: that order is no purchase. A credit for part of an order is that
+    order's refunded amount; one for goods the customer no longer holds stays its own."""
     path = write(
         tmp_path / "retail.csv",
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -259,20 +263,25 @@ def test_a_credit_note_for_a_whole_invoice_refunds_it(tmp_path: Path, store: Sto
         "C581484,23843,PAPER CRAFT LITTLE BIRDIE,-80995,2011-12-09 09:27:00,2.08,16446,UK\n"
         "553573,22980,PANTRY SCRUBBING BRUSH,1,2011-05-18 09:52:00,1.65,16446,UK\n"
         "553573,22982,PANTRY PASTRY BRUSH,1,2011-05-18 09:52:00,1.25,16446,UK\n"
-        "C553574,22980,PANTRY SCRUBBING BRUSH,-1,2011-05-19 10:00:00,1.65,16446,UK\n",
+        "C553574,22980,PANTRY SCRUBBING BRUSH,-1,2011-05-19 10:00:00,1.65,16446,UK\n"
+        "C553575,22980,PANTRY SCRUBBING BRUSH,-1,2011-05-20 10:00:00,1.65,16446,UK\n",
     )
     rows = {r["order_id"]: r for r in read_online_retail(path).to_pylist()}
-    assert set(rows) == {"retail-581483", "retail-553573", "retail-C553574"}
+    assert set(rows) == {"retail-581483", "retail-553573", "retail-C553575"}
     assert rows["retail-581483"]["status"] == "refunded"
     assert rows["retail-581483"]["status_ts"] == "2011-12-09 09:27:00"
-    assert rows["retail-553573"]["status"] == "completed"  # credited in part only
-    assert rows["retail-C553574"]["status"] == "cancelled"
+    part = rows["retail-553573"]
+    assert (part["status"], part["amount"]) == ("completed", "2.9")  # still a purchase
+    assert (part["refunded_amount"], part["refunded_ts"]) == ("1.65", "2011-05-19 10:00:00")
+    # The one brush was given back already: a second credit for it reverses no sale here.
+    assert rows["retail-C553575"]["status"] == "cancelled"
     report = ingest_file(store, "orders", path, format="online-retail")
     assert (report.accepted, report.quarantined) == (3, 0)
     stored = store.execute(
         "SELECT status, strftime(status_ts, '%H:%M') FROM orders WHERE order_id = 'retail-581483'"
     ).fetchall()
     assert stored == [("refunded", "09:27")]
+    assert shop_summary(store)["completed_revenue"] == 1.25  # 2.90 less the brush given back
 
 
 def test_online_retail_products_become_the_catalogue(tmp_path: Path, store: Store) -> None:

@@ -88,21 +88,26 @@ def test_read_only_open_of_a_missing_store_says_what_to_do(tmp_path: Path) -> No
 
 
 def test_a_store_an_older_version_wrote_gains_the_new_fields(tmp_path: Path) -> None:
-    """Orders gained ``status_ts`` and ``currency``: an older store still reads (the
-    fields as empty) and gets the columns, its rows kept, the first time it is opened
-    for writing."""
+    """Orders gained ``status_ts``, ``currency`` and the refund fields: an older store
+    still reads (the fields as empty) and gets the columns, its rows kept, the first
+    time it is opened for writing."""
+    from retain.data.summary import shop_summary
     from retain.features.customer import FeatureTables, purchase_occasions
 
     path = tmp_path / "old.duckdb"
     with Store.open(path) as s:
-        s.execute("ALTER TABLE orders DROP COLUMN currency")
-        s.execute("ALTER TABLE orders DROP COLUMN status_ts")
+        for added in ("refunded_ts", "refunded_amount", "currency", "status_ts"):
+            s.execute(f"ALTER TABLE orders DROP COLUMN {added}")
+        s.execute("DROP TABLE order_refund_versions")
         s.execute("INSERT INTO orders VALUES ('o1', 'u1', '2026-01-02', 5.0, 1, 'completed', NULL)")
     with Store.open(path, read_only=True) as s:
         assert "status_ts" not in s.columns("orders")
         tables = FeatureTables.from_store(s)
         day = pd.Timestamp("2026-01-03").date()
-        assert tables.fetch(purchase_occasions(tables.orders, day)).spend.tolist() == [5.0]
+        assert tables.fetch(purchase_occasions(tables, day)).spend.tolist() == [5.0]
+        assert shop_summary(s)["completed_revenue"] == 5.0
     with Store.open(path) as s:
-        assert s.columns("orders")[-2:] == ["status_ts", "currency"]
+        added = ["status_ts", "currency", "refunded_amount", "refunded_ts"]
+        assert s.columns("orders")[-4:] == added
+        assert s.has_table("order_refund_versions")
         assert s.count("orders") == 1

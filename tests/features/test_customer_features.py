@@ -200,7 +200,7 @@ def test_nothing_after_the_cutoff_changes_a_feature(store: Store) -> None:
 def test_outcomes_count_occasions_inside_the_window_only(store: Store) -> None:
     _shop(store)
     tables = FeatureTables.from_store(store)
-    got = tables.fetch(purchase_outcomes(tables.orders, dt.date(2025, 1, 6), dt.date(2025, 3, 3)))
+    got = tables.fetch(purchase_outcomes(tables, dt.date(2025, 1, 6), dt.date(2025, 3, 3)))
     assert got.set_index("user_id").to_dict("index") == {"ann": {"purchases": 2.0, "spend": 60.0}}
 
 
@@ -231,6 +231,41 @@ def test_an_edited_review_counts_as_it_stood_on_each_day(store: Store) -> None:
     assert "bob" not in recent_complaints(reviews_only, dt.date(2025, 4, 10))
 
 
+def test_a_partial_refund_nets_spend_from_the_day_it_was_made(store: Store) -> None:
+    """Part of Ann's 45 order comes back after the cutoff, then more: spend at the
+    cutoff is unchanged, and each later day nets the refunds made by then. A
+    refund first loaded without a date holds from the order's own time."""
+    _shop(store)
+    before = _features(store)
+    a4 = {"order_id": "a4", "user_id": "ann", "ts": "2025-03-03 09:00", "amount": 45.0}
+    first = {**a4, "refunded_amount": 15.0, "refunded_ts": "2025-04-05"}
+    _load(store, "orders", [first], "refund-1")
+    _load(store, "orders", [{**a4, "refunded_amount": 25.0, "refunded_ts": "2025-04-20"}], "r-2")
+    stale = ingest_arrow(store, "orders", pa.Table.from_pylist([first]), source="r-1", now=NOW)
+    assert (stale.duplicates, stale.updated) == (1, 0)
+    kept = store.query_df(
+        "SELECT refunded_amount, valid_from, valid_to FROM order_refund_versions ORDER BY version"
+    )
+    assert kept.refunded_amount.fillna(-1).tolist() == [-1, 15.0]
+    assert kept.valid_to.tolist() == [pd.Timestamp("2025-04-05"), pd.Timestamp("2025-04-20")]
+    pd.testing.assert_frame_equal(before, _features(store))
+    tables = FeatureTables.from_store(store)
+    for day, spend in (
+        (dt.date(2025, 4, 5), 75.0),
+        (dt.date(2025, 4, 19), 75.0),
+        (dt.date(2025, 4, 20), 65.0),
+    ):
+        ann = tables.fetch(customer_features(tables, day)).set_index("user_id").loc["ann"]
+        assert ann.monetary_total == pytest.approx(spend), day
+    b2 = {"order_id": "b2", "user_id": "bob", "ts": "2025-03-26 10:00", "amount": 40.0}
+    _load(store, "orders", [{**b2, "refunded_amount": 10.0}], "refunded-on-arrival")
+    bob = _features(store).loc["bob"]
+    assert bob.monetary_total == pytest.approx(38.0)
+    # Outcomes read the window's orders as they stood at its end.
+    window = tables.fetch(purchase_outcomes(tables, dt.date(2025, 3, 1), dt.date(2025, 4, 30)))
+    assert window.set_index("user_id").loc["ann"].spend == pytest.approx(20.0)
+
+
 def test_a_return_counts_from_the_day_the_order_took_that_status(store: Store) -> None:
     """Features as of a day after a return see it, and only that one; the
     purchase outcomes of a window count the orders as they stood at its end."""
@@ -256,6 +291,6 @@ def test_a_return_counts_from_the_day_the_order_took_that_status(store: Store) -
     for day, returns, spend in ((CUTOFF, 1, 90.0), (dt.date(2025, 4, 15), 2, 75.0)):
         ann = tables.fetch(customer_features(tables, day)).set_index("user_id").loc["ann"]
         assert (ann.returns, ann.monetary_total) == (returns, pytest.approx(spend)), day
-    outcomes = tables.fetch(purchase_outcomes(tables.orders, dt.date(2025, 1, 31), CUTOFF))
+    outcomes = tables.fetch(purchase_outcomes(tables, dt.date(2025, 1, 31), CUTOFF))
     # At the window's end a3 was still a purchase: 3 Feb and 3 Mar (a5 was returned).
     assert outcomes.set_index("user_id").loc["ann"].purchases == 2

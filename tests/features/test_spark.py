@@ -35,6 +35,7 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     for name, table in DEMO_FILES.items():
         ingest_file(store, table, folder / "demo" / name)
     _edit_reviews(store)
+    _refund_in_part(store)
     train_segments(store, folder / "models", kind=TASTE, as_of=CUTOFF)
     session = (
         SparkSession.builder.master("local[2]")
@@ -44,10 +45,11 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         .getOrCreate()
     )
     backend = ibis.pyspark.connect(session)
-    for name in (*NAMES, "review_versions", TASTE.customers_table, TASTE.segments_table):
-        # Typed by the store's Arrow schema: through pandas, a field no record fills
-        # (no consent recorded) has no type, and Spark cannot store a column without one.
-        backend.create_table(name, ibis.memtable(store.table(name)))
+    histories = ("review_versions", "order_refund_versions")
+    for name in (*NAMES, *histories, TASTE.customers_table, TASTE.segments_table):
+        # Straight from the store's Arrow table: through pandas, a field no record fills
+        # (no consent recorded) has no type, and an empty number turns NaN, not NULL.
+        session.createDataFrame(store.table(name)).write.saveAsTable(name)
     yield backend, store
     session.stop()
     store.close()
@@ -71,6 +73,30 @@ def _edit_reviews(store: Store) -> None:
     assert report.updated == 20
 
 
+def _refund_in_part(store: Store) -> None:
+    """Twenty orders get part of their money back, half after the cutoff, and ten of
+    them a second refund later still: spend at the cutoff nets only the refunds made
+    by then, on both engines."""
+    import pyarrow as pa
+
+    orders = store.query_df(
+        "SELECT order_id, user_id, ts, amount FROM orders WHERE status = 'completed' "
+        "AND amount > 10 AND ts < ? ORDER BY order_id LIMIT 20",
+        [dt.datetime.combine(CUTOFF, dt.time()) - dt.timedelta(days=30)],
+    )
+    assert len(orders) == 20
+    refunded = dt.datetime.combine(CUTOFF, dt.time()) + dt.timedelta(days=5)
+    for share, later in ((0.25, 0), (0.5, 20)):
+        batch = orders.head(20 if share < 0.5 else 10).copy()
+        batch["refunded_ts"] = [
+            refunded - dt.timedelta(days=10 * (i % 2)) + dt.timedelta(days=later)
+            for i in range(len(batch))
+        ]
+        batch["refunded_amount"] = (batch.amount * share).round(2)
+        report = ingest_arrow(store, "orders", pa.Table.from_pandas(batch), source="refunds")
+        assert report.updated == len(batch)
+
+
 def _same(left: pd.DataFrame, right: pd.DataFrame) -> None:
     order = ["user_id"]
     left, right = left.sort_values(order).reset_index(drop=True), right.sort_values(order)
@@ -90,8 +116,8 @@ def test_customer_features_match_duckdb(spark_and_store: tuple[object, Store]) -
     _same(expected, remote.fetch(customer_features(remote, CUTOFF)))
     window = (CUTOFF, CUTOFF + dt.timedelta(days=30))
     _same(
-        local.fetch(purchase_outcomes(local.orders, *window)),
-        remote.fetch(purchase_outcomes(remote.orders, *window)),
+        local.fetch(purchase_outcomes(local, *window)),
+        remote.fetch(purchase_outcomes(remote, *window)),
     )
 
 

@@ -73,7 +73,7 @@ def test_probabilities_are_calibrated_on_the_following_weeks(
     model, cutoff = fitted
     tables = FeatureTables.from_store(shop)
     scores = model.predict(tables, explain=False)
-    outcome = tables.fetch(purchase_outcomes(tables.orders, cutoff, cutoff + dt.timedelta(days=60)))
+    outcome = tables.fetch(purchase_outcomes(tables, cutoff, cutoff + dt.timedelta(days=60)))
     bought = scores[["user_id"]].merge(outcome, on="user_id", how="left").purchases.fillna(0) > 0
     assert scores.repurchase_probability.mean() == pytest.approx(bought.mean(), abs=0.06)
     # Customers ranked riskiest buy less often than the safest.
@@ -132,7 +132,7 @@ def test_training_checks_the_model_on_the_shops_own_recent_past(
     last = last_order_day(shop)
     assert (check.calibration_end, check.holdout_end) == (last - dt.timedelta(days=30), last)
     tables = FeatureTables.from_store(shop)
-    outcome = tables.fetch(purchase_outcomes(tables.orders, check.calibration_end, last))
+    outcome = tables.fetch(purchase_outcomes(tables, check.calibration_end, last))
     buyers = tables.fetch(customer_features(tables, check.calibration_end))
     bought = buyers.user_id.isin(outcome[outcome.purchases > 0].user_id)
     assert check.customers == len(buyers)

@@ -292,3 +292,7 @@ def test_rankings_are_kept_until_the_orders_change(
     ingest_arrow(store, "orders", pa.Table.from_pylist([bob]), source="t")
     assert sorted(ByOrders.of(store).rfm(AS_OF).user_id) == ["ann", "bob"]
     assert ranked == [AS_OF, AS_OF]
+    refunded = {**bob, "refunded_amount": 2.0, "refunded_ts": "2025-03-02"}
+    ingest_arrow(store, "orders", pa.Table.from_pylist([refunded]), source="refund")
+    ByOrders.of(store).rfm(AS_OF)
+    assert ranked == [AS_OF] * 3  # a refund changes the spend the rankings read

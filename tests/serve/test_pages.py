@@ -445,7 +445,7 @@ def test_a_customer_page_shows_a_review_its_writer_edited(tmp_path: Path) -> Non
     review = {"review_id": ["r1"], "user_id": ["u1"], "ts": ["2025-01-03"]}
     with Store.open(tmp_path / "retain.duckdb") as store:
         orders = pa.table({"order_id": ["o1"], "user_id": ["u1"], "ts": ["2025-01-02"],
-                           "amount": [3.0]})  # fmt: skip
+                           "amount": [3.0], "refunded_amount": [1.25]})  # fmt: skip
         ingest_arrow(store, "orders", orders, source="t", now=dt.datetime(2030, 1, 1))
         first = pa.table({**review, "rating": [1], "text": ["Broken"]})
         ingest_arrow(store, "reviews", first, source="r", now=dt.datetime(2030, 1, 1))
@@ -455,6 +455,7 @@ def test_a_customer_page_shows_a_review_its_writer_edited(tmp_path: Path) -> Non
     page = client(tmp_path).get("/customers/u1").text
     assert "Replaced fast" in page and "Broken" not in page
     assert "(edited 2025-01-09, rated 1 before)" in page
+    assert "completed, 1.25 refunded" in page  # part of the order came back
 
 
 def test_recommendations_for_a_chosen_customer(demo_dir: Path) -> None:

@@ -19,7 +19,10 @@ if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads only for com
 
 
 #: What an accepted record that updated a stored one is, by table.
-_UPDATED = {"orders": "moved on to a later status", "reviews": "edited by their writer"}
+_UPDATED = {
+    "orders": "updated with a later status or a refund",
+    "reviews": "edited by their writer",
+}
 
 
 def print_report(report: IngestReport) -> None:

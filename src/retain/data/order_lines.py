@@ -14,9 +14,9 @@ line after the first would be a conflict; ``retain ingest orders FILE
   ``Total`` on the order's first line); ``num_items`` is the rounded sum of
   quantities, ``ts`` the earliest line's time, ``status_ts`` the latest
   line's, and ``items`` lists each line's item, quantity and price. A line
-  may leave the status, the currency or the total empty, as Shopify leaves
-  them on every line but an order's first: the order takes them from its
-  other lines;
+  may leave the status, the currency, the total or the refunded amount
+  empty, as Shopify leaves them on every line but an order's first: the
+  order takes them from its other lines;
 * an order is loaded whole or not at all: when one of its lines is invalid, or
   its lines name different customers, statuses or totals, every line of it goes to
   the quarantine, the valid ones saying which line or field stopped the order;
@@ -72,6 +72,19 @@ ORDER_LINES = TableSchema(
             description="When the order took its status.",
         ),
         Field("currency", "currency", description="ISO 4217 code of the line's amounts."),
+        Field(
+            "refunded_amount",
+            "number",
+            non_negative=True,
+            description="Money given back on the whole order, on one or all of its lines "
+            "(Shopify's Refunded Amount).",
+        ),
+        Field(
+            "refunded_ts",
+            "timestamp",
+            not_before="ts",
+            description="When the order's refund took effect.",
+        ),
     ),
     key=("order_id",),
     mode="append",
@@ -140,7 +153,12 @@ def group_order_lines(
 
 def _rejected_lines(con: duckdb.DuckDBPyConnection, schema: TableSchema) -> list[Reject]:
     """Invalid lines, and every line of an order that cannot be loaded whole."""
-    disagree = {"user_id": "customers", "status": "statuses", "order_total": "totals"}
+    disagree = {
+        "user_id": "customers",
+        "status": "statuses",
+        "order_total": "totals",
+        "refunded_amount": "refunded amounts",
+    }
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_BAD} AS "
         f"SELECT order_id, 'line ' || min(_line) || ' of this order is invalid' AS why "
@@ -198,6 +216,10 @@ def _stage_orders(con: duckdb.DuckDBPyConnection, present: set[str]) -> tuple[st
         columns["currency"] = "any_value(currency)"
     if "status_ts" in present:
         columns["status_ts"] = "strftime(max(status_ts), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
+    if "refunded_amount" in present:
+        columns["refunded_amount"] = "CAST(any_value(refunded_amount) AS VARCHAR)"
+    if "refunded_ts" in present:
+        columns["refunded_ts"] = "strftime(max(refunded_ts), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
     if "item_id" in present:
         columns["items"] = (
             f"CAST(to_json(list(json_object('item_id', item_id, 'quantity', {quantity}, "

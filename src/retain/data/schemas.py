@@ -17,7 +17,7 @@ Two write modes exist, because shops send two kinds of records:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -107,9 +107,8 @@ ORDER_STATUSES: tuple[str, ...] = ("completed", "pending", "cancelled", "returne
 #: no clear meaning here ("unavailable") is left out: it is quarantined, and
 #: ``--value status:SOURCE=STATUS`` says what it means. Shopify's
 #: "partially_refunded" is a purchase that stands (part of it came back), so it
-#: counts as completed, at the amount charged: the export's ``Refunded Amount``
-#: has no date, and subtracting it from the order's day on would change what
-#: an earlier cutoff saw.
+#: counts as completed; the money given back is the order's ``refunded_amount``
+#: (Shopify's ``Refunded Amount``), which spend nets out from ``refunded_ts`` on.
 ORDER_STATUS_SYNONYMS: Mapping[str, str] = MappingProxyType(
     {
         "complete": "completed",
@@ -165,6 +164,20 @@ def purchase_sql(status: str = "status") -> str:
     return f"({status} IS NULL OR {status} NOT IN ({excluded}))"
 
 
+def net_amount_sql(columns: Collection[str], table: str = "") -> str:
+    """SQL for an order's amount less what was refunded of it, as it stands now (for
+    queries that do not go through the Ibis features, which read it as of a day).
+
+    ``columns`` are the stored orders table's: a store an older Retain wrote,
+    opened read-only, has no ``refunded_amount`` yet. ``table`` qualifies the
+    columns (``o`` for ``o.amount``).
+    """
+    prefix = f"{table}." if table else ""
+    if "refunded_amount" not in columns:
+        return f"{prefix}amount"
+    return f"({prefix}amount - coalesce({prefix}refunded_amount, 0))"
+
+
 CONVERSATION_ROLES: tuple[str, ...] = ("customer", "agent", "bot", "system")
 
 
@@ -184,6 +197,8 @@ class Field:
         default_sql: SQL literal used when the source has no value.
         not_before: For a timestamp, the field of the same record it cannot
             precede (an order is returned after it was placed).
+        not_above: For a number, the field of the same record it cannot
+            exceed (a refund gives back at most what was charged).
         customer: A customer id: one shaped like an e-mail address is stored
             lower-cased (:mod:`retain.data.user_ids`).
         description: What the field means, for docs and error messages.
@@ -199,6 +214,7 @@ class Field:
     json_shape: Literal["array", "object"] | None = None
     default_sql: str | None = None
     not_before: str | None = None
+    not_above: str | None = None
     customer: bool = False
     description: str = ""
 
@@ -235,9 +251,10 @@ class Lifecycle:
 
 @dataclass(frozen=True)
 class Revision:
-    """Fields of an append table's record that its author may rewrite later, such
-    as a review's text and rating (a one-star review made five stars after the
-    shop put things right).
+    """Fields of an append table's record that may be rewritten later: a review's
+    text and rating by its writer (a one-star review made five stars after the
+    shop put things right), an order's refunded amount by the shop (a second
+    partial refund).
 
     A later record of the same key that differs only there is an edit: the
     stored record takes the new values, dated in ``since``, and the values it
@@ -421,11 +438,30 @@ ORDERS = TableSchema(
             "currency: one in another than the shop's (the currency setting), or than most "
             "of its file's, is quarantined.",
         ),
+        Field(
+            "refunded_amount",
+            "number",
+            non_negative=True,
+            not_above="amount",
+            description="Money given back on an order that stands (a partial refund; "
+            "Shopify's Refunded Amount), at most the amount: spend counts the amount less "
+            "this from refunded_ts on. A whole refund is the refunded status instead.",
+        ),
+        Field(
+            "refunded_ts",
+            "timestamp",
+            not_before="ts",
+            description="When the refunded amount took effect. Empty: on a first load, the "
+            "refund holds from ts; on a re-export that changes it, from the ingest.",
+        ),
     ),
     key=("order_id",),
     mode="append",
     derivable_key=True,
     lifecycle=Lifecycle("status", ORDER_STATUS_MOVES, since="status_ts", exits=NOT_PURCHASES),
+    revision=Revision(
+        fields=("refunded_amount",), since="refunded_ts", history="order_refund_versions"
+    ),
 )
 
 ITEMS = TableSchema(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from retain.data.schemas import purchase_sql
+from retain.data.schemas import net_amount_sql, purchase_sql
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
@@ -30,8 +30,10 @@ def shop_summary(store: Store) -> dict[str, Any]:
         "SELECT count(*), count(*) FILTER (WHERE n > 1) FROM (SELECT user_id, "
         f"count(DISTINCT CAST(ts AS DATE)) AS n FROM orders WHERE {purchase_sql()} GROUP BY 1)"
     ).fetchall()[0]
+    # Net of partial refunds: money that came back was never revenue.
+    net = net_amount_sql(store.columns("orders"))
     revenue = store.execute(
-        "SELECT coalesce(sum(amount), 0) FROM orders WHERE status = 'completed'"
+        f"SELECT coalesce(sum({net}), 0) FROM orders WHERE status = 'completed'"
     ).fetchall()[0]
     n_buyers = int(buyers[0]) if buyers else 0
     return {

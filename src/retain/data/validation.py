@@ -693,6 +693,14 @@ def build_validation_sql(
                     f"' UTC is before {f.not_before} ' || {_shown_time_sql(earlier)}",
                 )
             )
+        if f.not_above is not None:
+            part, whole = quote_ident(f.name), quote_ident(f.not_above)
+            checks.append(
+                (
+                    f"{part} > {whole}",
+                    f"'{f.name}: ' || {part} || ' is more than {f.not_above} ' || {whole}",
+                )
+            )
     broken = " OR ".join(f"coalesce({cond}, FALSE)" for cond, _ in checks)
     sentences = ", ".join(f"CASE WHEN coalesce({c}, FALSE) THEN {m} END" for c, m in checks)
     raw_names = ", ".join(quote_ident("r_" + f.name) for f in schema.fields)

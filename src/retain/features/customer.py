@@ -10,7 +10,9 @@ Purchases are counted as *occasions*, one per customer per day, as in the
 buy-till-you-die literature: two orders placed the same day are one visit.
 Orders whose status is ``cancelled``, ``returned`` or ``refunded`` are not
 purchases; they are counted separately as ``returns`` (a strong churn signal)
-and never reduce a spend figure below zero.
+and never reduce a spend figure below zero. An order that stands with part
+of its money given back counts its amount less the refunds made by the
+cutoff (:func:`~retain.features.tables.net_orders`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from retain.features.tables import (
     canonical_table,
     day_after,
     is_purchase,
+    net_orders,
 )
 
 __all__ = [
@@ -84,8 +87,10 @@ def _weeks_between(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingVal
     return later.delta(earlier, unit="day").cast("float64") / _WEEK_DAYS
 
 
-def purchase_occasions(orders: ir.Table, cutoff: dt.date) -> ir.Table:
-    """One row per customer and purchase day up to ``cutoff``: spend and units."""
+def purchase_occasions(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
+    """One row per customer and purchase day up to ``cutoff``: spend (net of partial
+    refunds made by then) and units."""
+    orders = net_orders(tables, cutoff)
     kept = orders.filter(orders.ts < day_after(cutoff), is_purchase(orders, cutoff))
     return kept.group_by(user_id=kept.user_id, day=kept.ts.date()).aggregate(
         spend=kept.amount.sum(),
@@ -93,9 +98,9 @@ def purchase_occasions(orders: ir.Table, cutoff: dt.date) -> ir.Table:
     )
 
 
-def purchase_outcomes(orders: ir.Table, after: dt.date, through: dt.date) -> ir.Table:
+def purchase_outcomes(tables: FeatureTables, after: dt.date, through: dt.date) -> ir.Table:
     """What each customer bought in ``(after, through]``: occasions and spend."""
-    window = purchase_occasions(orders, through)
+    window = purchase_occasions(tables, through)
     window = window.filter(window.day > ibis.date(after))
     return window.group_by("user_id").aggregate(
         purchases=window.count().cast("float64"), spend=window.spend.sum()
@@ -109,7 +114,7 @@ def customer_features(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
     ``first_day``. Only records dated on or before ``cutoff`` are read.
     """
     end = ibis.date(cutoff)
-    occasions = purchase_occasions(tables.orders, cutoff)
+    occasions = purchase_occasions(tables, cutoff)
     ordered = ibis.window(group_by="user_id", order_by="day")
     occasions = occasions.mutate(
         gap=_weeks_between(occasions.day, occasions.day.lag().over(ordered)),

@@ -3,8 +3,9 @@
 Kept apart from the feature definitions so that every module that reads the
 tables (customer features, purchases of items, retention views) builds on
 one mechanism without importing the others: :class:`FeatureTables`, the
-cutoff boundary :func:`day_after` and what counts as a purchase,
-:func:`is_purchase`, as of any day.
+cutoff boundary :func:`day_after`, what counts as a purchase,
+:func:`is_purchase`, and what an order was worth after partial refunds,
+:func:`net_orders`, as of any day.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "canonical_table",
     "day_after",
     "is_purchase",
+    "net_orders",
     "with_new_fields",
 ]
 
@@ -94,6 +96,9 @@ class FeatureTables:
     #: Versions of edited reviews that were replaced (``review_versions``),
     #: read by :func:`retain.features.customer.marked_reviews` as of a day.
     review_versions: ir.Table | None = None
+    #: Orders' replaced refunded amounts (``order_refund_versions``), read by
+    #: :func:`net_orders` as of a day.
+    order_refund_versions: ir.Table | None = None
     #: The Ibis backend expressions run on (``duckdb`` for the store), for the
     #: rare expression that must be written differently for one engine.
     engine: str = "duckdb"
@@ -116,8 +121,9 @@ class FeatureTables:
         tables = {name: canonical_table(name, stored.get(name)) for name in _SOURCES}
         if REVIEW_VERDICTS in present:
             tables[REVIEW_VERDICTS] = ibis.table(_VERDICT_SCHEMA, name=REVIEW_VERDICTS)
-        if REVIEW_VERSIONS in present:
-            tables[REVIEW_VERSIONS] = ibis.table(_VERSION_SCHEMA, name=REVIEW_VERSIONS)
+        for name, schema in _HISTORIES.items():
+            if name in present:
+                tables[name] = ibis.table(schema, name=name)
         learned = {
             name: ibis.table(schema, name=name)
             for name, schema in LEARNED_OUTPUTS.items()
@@ -137,7 +143,7 @@ class FeatureTables:
             raise InvalidInputError(
                 f"the backend has no orders table; it has: {', '.join(sorted(present)) or 'none'}"
             )
-        names = (*_SOURCES, REVIEW_VERDICTS, REVIEW_VERSIONS)
+        names = (*_SOURCES, REVIEW_VERDICTS, *_HISTORIES)
         tables = {name: backend.table(name) for name in names if name in present}
         for name in set(tables) & set(_SOURCES):
             tables[name] = with_new_fields(tables[name], name)
@@ -151,22 +157,31 @@ REVIEW_VERDICTS = "review_scores"
 _VERDICT_SCHEMA = {"review_id": "string", "label": "int64"}
 
 
-def _review_revision() -> Revision:
-    revision = SCHEMAS["reviews"].revision
+def _revision_of(name: str) -> Revision:
+    revision = SCHEMAS[name].revision
     if revision is None:  # pragma: no cover - the schema defines one
-        raise RuntimeError("the reviews schema names no revision")
+        raise RuntimeError(f"the {name} schema names no revision")
     return revision
+
+
+def _history_schema(name: str) -> dict[str, str]:
+    """The columns of table ``name``'s history of replaced versions, as Ibis types."""
+    kept = {f.name: _IBIS_TYPES[f.sql_type] for f in SCHEMAS[name].history_fields()}
+    spans = {"valid_from": "timestamp", "valid_to": "timestamp"}
+    verdict = {"verdict": "int64"} if _revision_of(name).verdicts is not None else {}
+    return {**kept, **spans, **verdict}
 
 
 #: Where ingestion keeps the replaced versions of edited reviews
 #: (:class:`~retain.data.schemas.Revision`), and the fields an edit rewrites.
-REVIEW_VERSIONS = _review_revision().history
-REVIEW_REVISED = _review_revision().fields
-_VERSION_SCHEMA = {
-    **{f.name: _IBIS_TYPES[f.sql_type] for f in SCHEMAS["reviews"].history_fields()},
-    "valid_from": "timestamp",
-    "valid_to": "timestamp",
-    "verdict": "int64",
+_REVIEW_REVISION = _revision_of("reviews")
+REVIEW_VERSIONS = _REVIEW_REVISION.history
+REVIEW_REVISED = _REVIEW_REVISION.fields
+#: Where it keeps an order's earlier refunded amounts (a second partial refund).
+REFUND_VERSIONS = _revision_of("orders").history
+_HISTORIES = {
+    REVIEW_VERSIONS: _history_schema("reviews"),
+    REFUND_VERSIONS: _history_schema("orders"),
 }
 #: The tables ``retain train segments`` writes (see
 #: :mod:`retain.retention.cluster_training`), with the columns read from them.
@@ -199,3 +214,28 @@ def is_purchase(orders: ir.Table, as_of: dt.date | None = None) -> ir.BooleanVal
     if as_of is None:
         return bought
     return bought | (orders.status_ts >= day_after(as_of)).fill_null(False)
+
+
+def net_orders(tables: FeatureTables, as_of: dt.date) -> ir.Table:
+    """``tables.orders`` with ``amount`` net of what was refunded by the end of ``as_of``.
+
+    A partial refund (``refunded_amount``) counts from ``refunded_ts``, or
+    from the order's own time when the source gave no date on the first
+    load. One that took effect after the day is replaced by the refunded
+    amount that held then (``order_refund_versions``; none before the first),
+    so a refund after a cutoff cannot change spend read at it.
+    """
+    orders, moment = tables.orders, day_after(as_of)
+    columns = orders.columns
+    versions = tables.order_refund_versions
+    if versions is None:
+        orders = orders.mutate(_held=ibis.null("float64"))
+    else:
+        held = versions.filter(
+            versions.valid_to >= moment,
+            versions.valid_from.isnull() | (versions.valid_from < moment),
+        ).select(_held_id=versions.order_id, _held=versions.refunded_amount)
+        orders = orders.left_join(held, orders.order_id == held._held_id)
+    since = orders.refunded_ts.fill_null(orders.ts)
+    refunded = ibis.cases((since < moment, orders.refunded_amount), else_=orders._held)
+    return orders.mutate(amount=orders.amount - refunded.fill_null(0.0)).select(*columns)

@@ -43,7 +43,7 @@ def category_purchases(tables: FeatureTables, cutoff: dt.date) -> ir.Table:
         InvalidInputError: the store has no events or no catalogue to read taste from.
     """
     bought = categorised_purchases(tables, cutoff, "taste")
-    customers = purchase_occasions(tables.orders, cutoff).select("user_id").distinct()
+    customers = purchase_occasions(tables, cutoff).select("user_id").distinct()
     joined = bought.semi_join(customers, "user_id")
     return joined.group_by([joined.user_id, joined.category]).aggregate(purchases=joined.count())
 

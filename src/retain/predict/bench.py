@@ -162,7 +162,7 @@ def evaluate_holdout(
     tables = FeatureTables.from_store(store)
     horizon_days = (hold_end - cal_end).days
     calibration = tables.fetch(customer_features(tables, cal_end))
-    outcome = tables.fetch(purchase_outcomes(tables.orders, cal_end, hold_end))
+    outcome = tables.fetch(purchase_outcomes(tables, cal_end, hold_end))
     truth = calibration[["user_id"]].merge(outcome, on="user_id", how="left").fillna(0.0)
     actual = truth.purchases.to_numpy(np.float64)
     actual_spend = truth.spend.to_numpy(np.float64)

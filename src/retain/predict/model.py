@@ -233,7 +233,7 @@ class BehaviourModel:
                 continue
             window = (end - start).days / WEEK_DAYS
             frame = _with_btyd(frame, model, min(window, horizon_weeks))
-            outcome = tables.fetch(purchase_outcomes(tables.orders, start, end))
+            outcome = tables.fetch(purchase_outcomes(tables, start, end))
             bought = (
                 frame[["user_id"]]
                 .merge(outcome, on="user_id", how="left")

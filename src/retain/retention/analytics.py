@@ -74,7 +74,7 @@ def _cohort_activity(
     tables: FeatureTables, as_of: dt.date, period: Period, segments: ir.Table | None
 ) -> ir.Table:
     """Per customer and period index: spend in that period of their cohort (and their segment)."""
-    occasions = purchase_occasions(tables.orders, as_of)
+    occasions = purchase_occasions(tables, as_of)
     firsts = occasions.group_by("user_id").aggregate(first_day=occasions.day.min())
     joined = occasions.join(firsts, "user_id")
     cohort = _period_start(joined.first_day, period)
@@ -375,7 +375,7 @@ def revenue_curve(matrix: pd.DataFrame) -> pd.DataFrame:
 
 def repeat_purchase_rate(tables: FeatureTables, as_of: dt.date) -> ir.Table:
     """Customers, repeat customers (two purchase days or more) and their share."""
-    occasions = purchase_occasions(tables.orders, as_of)
+    occasions = purchase_occasions(tables, as_of)
     per = occasions.group_by("user_id").aggregate(days=occasions.count())
     return per.aggregate(
         customers=per.count(),

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from retain.data.schemas import net_amount_sql
 from retain.data.store import Store
 from retain.features.customer import FeatureTables
 from retain.retention.segments import rfm_segments, segment_moves
@@ -37,10 +38,11 @@ _KEPT_AT_MOST = 16
 
 
 def _fingerprint(store: Store) -> tuple[Any, ...]:
-    """The store and a fingerprint of every order row (ingestion never edits one in place)."""
+    """The store and a fingerprint of every order row: a new status or refund changes it."""
+    net = net_amount_sql(store.columns("orders"))
     row = store.query_df(
         "SELECT count(*) AS n, max(ts) AS last, "
-        "bit_xor(hash(order_id, user_id, ts, amount, status)) AS h FROM orders"
+        f"bit_xor(hash(order_id, user_id, ts, {net}, status)) AS h FROM orders"
     ).iloc[0]
     return (store.path, int(row.n), str(row["last"]), str(row.h))
 

@@ -373,7 +373,7 @@ def learned_uplift(store: Store, *, horizon_days: int, as_of: dt.date) -> TLearn
     for before in closed:
         campaign = rows[rows.before == before]
         features = tables.fetch(customer_features(tables, before))
-        outcome = tables.fetch(purchase_outcomes(tables.orders, before, before + window))
+        outcome = tables.fetch(purchase_outcomes(tables, before, before + window))
         frames.append(
             campaign.merge(features, on="user_id")
             .merge(outcome[["user_id", "purchases"]], on="user_id", how="left")

@@ -92,7 +92,7 @@ def _score(column: ir.NumericValue, *, higher_is_better: bool) -> ir.IntegerValu
 
 def rfm_segments(tables: FeatureTables, as_of: dt.date) -> ir.Table:
     """One row per customer: recency, frequency, monetary, their scores and the segment."""
-    occasions = purchase_occasions(tables.orders, as_of)
+    occasions = purchase_occasions(tables, as_of)
     per = occasions.group_by("user_id").aggregate(
         last_day=occasions.day.max(),
         frequency=occasions.count(),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from retain.data.schemas import purchase_sql
+from retain.data.schemas import net_amount_sql, purchase_sql
 from retain.data.store import Store
 from retain.data.summary import last_order_day
 from retain.errors import InvalidInputError, NotFoundError
@@ -103,8 +103,9 @@ def experiment_report(
     exposed = pd.Timestamp(arms.exposed_at.min())
     data_end = last_order_day(store)
     with store.registered("_arms", arms):
+        net = net_amount_sql(store.columns("orders"), "o")  # partial refunds given back
         spend = store.query_df(
-            "SELECT a.user_id, o.ts, o.amount FROM _arms a JOIN orders o USING (user_id) "
+            f"SELECT a.user_id, o.ts, {net} AS amount FROM _arms a JOIN orders o USING (user_id) "
             f"WHERE {purchase_sql('o.status')}"
         )
     before = spend[

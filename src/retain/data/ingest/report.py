@@ -20,7 +20,7 @@ class IngestReport:
     rows: int = 0
     accepted: int = 0
     #: Of ``accepted``: stored records moved on (an order's new status) or edited
-    #: (a review's new text or rating).
+    #: (a review's new text or rating, an order's refunded amount).
     updated: int = 0
     duplicates: int = 0
     quarantined: int = 0

@@ -15,7 +15,8 @@ into one order per invoice (:func:`read_online_retail`):
 * a credit note that reverses one whole earlier invoice of the same
   customer makes that invoice ``refunded`` from the credit note's time
   (:func:`_refunds_as_statuses`): 144 invoices worth 359,722 of the
-  8.9 million sold to known customers;
+  8.9 million sold to known customers; one that gives back part of an
+  earlier invoice's lines becomes that invoice's ``refunded_amount``;
 * lines without a ``CustomerID`` form orders without a ``user_id``, which
   ingestion quarantines with that reason (they cannot belong to a customer);
 * ``items`` lists each line of goods with its stock code, quantity and unit
@@ -127,6 +128,10 @@ def read_online_retail(path: str | Path) -> pa.Table:
             "num_items": pa.array(orders.units.abs().astype(str), pa.string()),
             "status": pa.array(orders.status, pa.string()),
             "status_ts": pa.array(orders.status_ts, pa.string()),
+            "refunded_amount": pa.array(
+                [None if v is None else f"{v:.2f}" for v in orders.refunded_amount], pa.string()
+            ),
+            "refunded_ts": pa.array(orders.refunded_ts, pa.string()),
             "items": pa.array(orders["items"], pa.string()),
             "_line": pa.array(orders._line, pa.int64()),
         }
@@ -139,46 +144,111 @@ def _sorted_pairs(pairs: pd.Series) -> tuple[tuple[str, int], ...]:
 
 
 def _refunds_as_statuses(orders: pd.DataFrame) -> pd.DataFrame:
-    """A credit note that reverses one whole earlier invoice becomes that invoice's refund.
+    """A credit note that reverses an earlier invoice of its customer, whole or in
+    part, becomes that invoice's refund.
 
     The file books a refund as a ``C`` invoice of negative lines, not as a
     status of the invoice it reverses, so the reversed invoice would still
     count as a purchase: customer 16446's 168,469.60 order, credited twelve
     minutes later, made them the shop's most valuable customer at risk.
-    When a credit note's lines are exactly an earlier invoice's of the same
-    customer (same stock codes, same quantities negated), the latest such
-    invoice not yet reversed becomes ``refunded`` from the credit note's
-    time, and the credit note is no order of its own. A credit note for
-    part of an invoice, or for several, stays a ``cancelled`` order of its
-    own, as before: which lines it reverses cannot be told for certain.
-    Adds ``status_ts``: the refund's time, empty for every other order.
+
+    * When a credit note's lines are exactly an earlier invoice's of the
+      same customer (same stock codes, same quantities negated), the latest
+      such invoice not yet reversed becomes ``refunded`` from the credit
+      note's time (``status_ts``).
+    * Otherwise, when the latest earlier invoice of the customer that still
+      holds every credited stock code in at least the credited quantity, and
+      at least the credited value, is found, the credit note is a partial
+      refund of it: the invoice stays a purchase and its ``refunded_amount``
+      grows by the credit note's value from the credit note's time
+      (``refunded_ts``). What it holds shrinks by what was credited, so two
+      credit notes cannot give back one line twice.
+
+    Either way the credit note is no order of its own. One that matches no
+    invoice (a discount, a manual adjustment, goods bought before the file
+    begins) stays a ``cancelled`` order of its own.
     """
-    orders = orders.assign(status_ts=pd.Series([None] * len(orders), dtype=object))
+    orders = orders.assign(
+        status_ts=pd.Series([None] * len(orders), dtype=object),
+        refunded_amount=pd.Series([None] * len(orders), dtype=object),
+        refunded_ts=pd.Series([None] * len(orders), dtype=object),
+    )
     user = orders.user_id.fillna("").str.strip().tolist()
-    number, ts, status, lines = (
+    number, ts, status, lines, net = (
         orders.InvoiceNo.tolist(),
         orders.ts.tolist(),
         orders.status.tolist(),
         orders.lines.tolist(),
+        orders.net.tolist(),
     )
     by_time = sorted(range(len(orders)), key=ts.__getitem__)
     waiting: dict[tuple[str, tuple[tuple[str, int], ...]], list[int]] = {}
+    held: dict[str, list[_Held]] = {}  # per customer, their sales in time order
     reversed_by: dict[int, int] = {}
+    credited: list[int] = []
     for i in by_time:  # in time order: an invoice waits until a credit note reverses it
         if not user[i]:
             continue
         if not number[i].startswith("C"):
             if status[i] == "completed":
                 waiting.setdefault((user[i], lines[i]), []).append(i)
+                held.setdefault(user[i], []).append(_Held.of(i, lines[i], net[i]))
             continue
         negated = tuple(sorted((code, -quantity) for code, quantity in lines[i]))
         matches = waiting.get((user[i], negated))
         if matches:
             reversed_by[matches.pop()] = i  # the latest invoice not yet reversed
+            continue
+        sale = _part_reversed(held.get(user[i], []), negated, -net[i], set(reversed_by))
+        if sale is not None:
+            given = round(-net[i] + (orders.at[sale, "refunded_amount"] or 0.0), 2)
+            given = min(given, round(net[sale], 2))  # cents rounded apart: not above the amount
+            orders.at[sale, "refunded_amount"] = given
+            orders.at[sale, "refunded_ts"] = ts[i]
+            credited.append(i)
     for sale, note in reversed_by.items():
         orders.at[sale, "status"] = "refunded"
         orders.at[sale, "status_ts"] = ts[note]
-    return orders.drop(index=list(reversed_by.values())).reset_index(drop=True)
+    gone = [*reversed_by.values(), *credited]
+    return orders.drop(index=gone).reset_index(drop=True)
+
+
+class _Held:
+    """What is left to give back of one sale: units per stock code, and value."""
+
+    def __init__(self, row: int, units: dict[str, int], value: float) -> None:
+        self.row, self.units, self.value = row, units, value
+
+    @classmethod
+    def of(cls, row: int, lines: tuple[tuple[str, int], ...], value: float) -> _Held:
+        units: dict[str, int] = {}
+        for code, quantity in lines:
+            units[code] = units.get(code, 0) + quantity
+        return cls(row, units, value)
+
+
+def _part_reversed(
+    sales: list[_Held],
+    credit: tuple[tuple[str, int], ...],
+    value: float,
+    reversed_whole: set[int],
+) -> int | None:
+    """The row of the latest sale in ``sales`` that still holds every line of
+    ``credit`` and at least ``value``, with what it holds reduced; else None."""
+    wanted: dict[str, int] = {}
+    for code, quantity in credit:
+        wanted[code] = wanted.get(code, 0) + quantity
+    if value <= 0 or any(quantity <= 0 for quantity in wanted.values()):
+        return None
+    for sale in reversed(sales):
+        if sale.row in reversed_whole or sale.value + 1e-9 < value:
+            continue
+        if all(sale.units.get(code, 0) >= quantity for code, quantity in wanted.items()):
+            for code, quantity in wanted.items():
+                sale.units[code] -= quantity
+            sale.value -= value
+            return sale.row
+    return None
 
 
 def _most_frequent(lines: pd.DataFrame, key: str, column: str) -> pd.Series:

@@ -89,9 +89,13 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
     if not known:
         return None
     # When the order took its status (a return's day); a store from before status_ts has none.
-    since = "strftime(status_ts, '%Y-%m-%d')" if "status_ts" in store.columns("orders") else "NULL"
+    # A store an older Retain wrote, opened read-only, lacks the fields added since.
+    stored = store.table_columns()  # one metadata query for the page
+    since = "strftime(status_ts, '%Y-%m-%d')" if "status_ts" in stored["orders"] else "NULL"
+    refunded = "refunded_amount" if "refunded_amount" in stored["orders"] else "NULL"
     orders = store.query_df(
-        f"SELECT order_id, ts, amount, status, {since} AS status_since FROM orders "
+        f"SELECT order_id, ts, amount, status, {since} AS status_since, "
+        f"{refunded} AS refunded FROM orders "
         "WHERE user_id = ? ORDER BY ts DESC",
         [user_id],
     )
@@ -100,7 +104,8 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
         "FROM conversations WHERE user_id = ? GROUP BY conversation_id ORDER BY ts DESC",
         [user_id],
     )
-    reviews = _customer_reviews(store, user_id)
+    edits = "edited_ts" in stored["reviews"] and "review_versions" in stored
+    reviews = _customer_reviews(store, user_id, edits)
     events = store.query_df(
         "SELECT event_type, count(*) AS n FROM events WHERE user_id = ? GROUP BY 1 ORDER BY 2 DESC",
         [user_id],
@@ -184,10 +189,10 @@ def _stored_segment_of(store: Store, user_id: str, kind: LearnedKind) -> Cluster
     return next((c for c in stored.clusters if c.label == label), None) if stored else None
 
 
-def _customer_reviews(store: Store, user_id: str) -> pd.DataFrame:
+def _customer_reviews(store: Store, user_id: str, edits: bool) -> pd.DataFrame:
     """A customer's reviews, newest first, each as it reads now; ``edited`` says
-    when its writer last changed it and the rating it had before, if any."""
-    edits = "edited_ts" in store.columns("reviews") and store.has_table("review_versions")
+    when its writer last changed it and the rating it had before, if any (with
+    ``edits``: the store keeps edits)."""
     if not edits:
         found = store.query_df(
             "SELECT ts, rating, text FROM reviews WHERE user_id = ? ORDER BY ts DESC", [user_id]
