@@ -92,6 +92,19 @@ def test_an_order_loaded_in_the_shops_currency_is_told_with_its_sign(
     assert "(59.00, " in plain.text
 
 
+def test_an_order_partly_refunded_says_how_much_came_back(assistant: Assistant) -> None:
+    """The shop gave back 19.00 of Alice's 59.00 order: she is told so, in her language,
+    and no date is made up for a refund the shop's export did not date."""
+    order = {"order_id": ["O000101"], "user_id": ["alice"], "ts": ["2025-05-01 10:00"]}
+    refund = pa.table({**order, "amount": ["59"], "refunded_amount": ["19"]})
+    report = ingest_arrow(assistant.store, "orders", refund, source="refunds", now=NOW)
+    assert report.updated == 1, report.reasons
+    (en,) = talk(assistant, "alice", "can you check order O000101 for me")
+    assert en.text.endswith("is completed. 19.00 of it has been refunded.")
+    (zh,) = talk(assistant, "alice", "帮我查一下订单O000101")
+    assert zh.text.endswith("其中 19.00 已退款。")
+
+
 def test_customer_without_orders(assistant: Assistant) -> None:
     (reply,) = talk(assistant, "carol", "where is my order")
     assert "can't find any orders" in reply.text

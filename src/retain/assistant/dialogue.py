@@ -340,6 +340,9 @@ class _Turn:
             if self.language == "zh"
             else order.status,
         )
+        if order.refunded:  # the sum only: a refund loaded without its date has none to tell
+            refunded = format_money(order.refunded, order.currency)
+            text += phrase("order_refunded_part", self.language, refunded=refunded)
         if order.return_requested:
             text += phrase("order_return_pending", self.language)
         return text

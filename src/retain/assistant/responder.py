@@ -39,6 +39,10 @@ PHRASES: dict[str, tuple[str, str]] = {
         " A return has been requested for it.",
         " 该订单已申请退货。",
     ),
+    "order_refunded_part": (
+        " {refunded} of it has been refunded.",
+        " 其中 {refunded} 已退款。",
+    ),
     "no_other_order": (
         "I found no other orders on your account.",
         "您的账户下没有其他订单了。",

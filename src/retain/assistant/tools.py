@@ -334,6 +334,8 @@ class OrderInfo:
     return_requested: bool
     currency: str | None = None
     """The amount's currency, where the order was loaded with one (ISO 4217)."""
+    refunded: float | None = None
+    """Money given back on the order while it stands (a partial refund), if any."""
 
 
 class CustomerTools:
@@ -356,10 +358,13 @@ class CustomerTools:
     def _orders(self, where: str, params: list[Any], limit: int) -> list[OrderInfo]:
         if not self.store.has_table("orders"):
             return []
-        # A store an older Retain wrote gains the column only when opened for writing.
-        currency = "currency" if "currency" in self.store.columns("orders") else "NULL"
+        # A store an older Retain wrote gains the columns only when opened for writing.
+        stored = self.store.columns("orders")
+        currency = "currency" if "currency" in stored else "NULL"
+        refunded = "refunded_amount" if "refunded_amount" in stored else "NULL"
         rows = self.store.execute(
-            f"""SELECT order_id, ts, amount, num_items, coalesce(status, 'completed'), {currency}
+            f"""SELECT order_id, ts, amount, num_items, coalesce(status, 'completed'),
+                       {currency}, {refunded}
                 FROM orders WHERE user_id = ? {where}
                 ORDER BY ts DESC, order_id LIMIT ?""",
             [self.user_id, *params, limit],
@@ -374,6 +379,7 @@ class CustomerTools:
                 r[4],
                 r[0] in returned,
                 r[5],
+                None if r[6] is None else float(r[6]),
             )
             for r in rows
         ]
