@@ -978,6 +978,18 @@ def test_order_lines_are_summed_into_orders(store: Store, tmp_path: Path) -> Non
     assert (again.accepted, again.duplicates) == (0, 2)
 
 
+#: How a Shopify orders export's columns map onto order lines (``--map``).
+SHOPIFY_ORDER_LINES = {
+    "Name": "order_id",
+    "Email": "user_id",
+    "Financial Status": "status",
+    "Total": "order_total",
+    "Created at": "ts",
+    "Lineitem quantity": "quantity",
+    "Lineitem price": "price",
+}
+
+
 def test_a_shopify_orders_export_loads_with_the_total_it_charged(
     store: Store, tmp_path: Path
 ) -> None:
@@ -994,16 +1006,7 @@ def test_a_shopify_orders_export_loads_with_the_total_it_charged(
         "#1003,cy@example.com,paid,EUR,30.00,2025-10-10 10:00:00 +0200,3,10.00,S4\n"
         "#1003,cy@example.com,,,31.00,2025-10-10 10:00:00 +0200,1,1.00,S5\n",
     )
-    mapping = {
-        "Name": "order_id",
-        "Email": "user_id",
-        "Financial Status": "status",
-        "Total": "order_total",
-        "Created at": "ts",
-        "Lineitem quantity": "quantity",
-        "Lineitem price": "price",
-        "Lineitem sku": "item_id",
-    }
+    mapping = {**SHOPIFY_ORDER_LINES, "Lineitem sku": "item_id"}
     report = ingest_file(store, "orders", path, mapping=mapping, now=NOW, lines=True)
     assert (report.lines, report.accepted, report.quarantined) == (5, 2, 2)
     orders = store.query_df("SELECT * FROM orders ORDER BY order_id")
@@ -1026,15 +1029,7 @@ def test_a_shopify_partial_refund_nets_the_order_and_a_later_one_is_kept_apart(
     first = "#1001,ann@example.com,partially_refunded,53.91,{},2025-10-07 09:50:26,1,34.90\n"
     rest = "#1001,ann@example.com,,,,2025-10-07 09:50:26,1,24.00\n"
     over = "#1002,bob@example.com,partially_refunded,24.90,30.00,2025-10-09 11:00:00,1,24.90\n"
-    mapping = {
-        "Name": "order_id",
-        "Email": "user_id",
-        "Financial Status": "status",
-        "Total": "order_total",
-        "Created at": "ts",
-        "Lineitem quantity": "quantity",
-        "Lineitem price": "price",
-    }
+    mapping = SHOPIFY_ORDER_LINES
     path = write(tmp_path / "orders_export.csv", head + first.format("10.00") + rest + over)
     report = ingest_file(store, "orders", path, mapping=mapping, now=NOW, lines=True)
     assert (report.accepted, report.quarantined) == (1, 1)

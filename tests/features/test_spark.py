@@ -55,19 +55,33 @@ def spark_and_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     store.close()
 
 
+def _twenty_before_the_cutoff(store: Store, select: str) -> pd.DataFrame:
+    """Twenty rows of ``select`` (it ends in a WHERE clause) dated over 30 days before
+    the cutoff: old enough that a change dated around the cutoff rewrites them."""
+    found = store.query_df(
+        f"{select} AND ts < ? ORDER BY 1 LIMIT 20",
+        [dt.datetime.combine(CUTOFF, dt.time()) - dt.timedelta(days=30)],
+    )
+    assert len(found) == 20
+    return found
+
+
+def _around_the_cutoff(n: int, later_days: int = 0) -> list[dt.datetime]:
+    """``n`` times alternately 5 days after and 5 days before the cutoff (+ ``later_days``)."""
+    after = dt.datetime.combine(CUTOFF, dt.time()) + dt.timedelta(days=5 + later_days)
+    return [after - dt.timedelta(days=10 * (i % 2)) for i in range(n)]
+
+
 def _edit_reviews(store: Store) -> None:
     """Writers rewrite twenty reviews as five-star ones, half of them after the
     cutoff: features at the cutoff read those as they were, on both engines."""
     import pyarrow as pa
 
-    reviews = store.query_df(
-        "SELECT review_id, user_id, item_id, ts, text FROM reviews "
-        "WHERE user_id IS NOT NULL AND ts < ? ORDER BY review_id LIMIT 20",
-        [dt.datetime.combine(CUTOFF, dt.time()) - dt.timedelta(days=30)],
+    reviews = _twenty_before_the_cutoff(
+        store,
+        "SELECT review_id, user_id, item_id, ts, text FROM reviews WHERE user_id IS NOT NULL",
     )
-    assert len(reviews) == 20
-    edited = dt.datetime.combine(CUTOFF, dt.time()) + dt.timedelta(days=5)
-    reviews["edited_ts"] = [edited - dt.timedelta(days=10 * (i % 2)) for i in range(20)]
+    reviews["edited_ts"] = _around_the_cutoff(len(reviews))
     reviews["rating"], reviews["text"] = 5, "Edited: all sorted, thank you"
     report = ingest_arrow(store, "reviews", pa.Table.from_pandas(reviews), source="edits")
     assert report.updated == 20
@@ -79,22 +93,17 @@ def _refund_in_part(store: Store) -> None:
     by then, on both engines."""
     import pyarrow as pa
 
-    orders = store.query_df(
-        "SELECT order_id, user_id, ts, amount FROM orders WHERE status = 'completed' "
-        "AND amount > 10 AND ts < ? ORDER BY order_id LIMIT 20",
-        [dt.datetime.combine(CUTOFF, dt.time()) - dt.timedelta(days=30)],
+    orders = _twenty_before_the_cutoff(
+        store,
+        "SELECT order_id, user_id, ts, amount FROM orders "
+        "WHERE status = 'completed' AND amount > 10",
     )
-    assert len(orders) == 20
-    refunded = dt.datetime.combine(CUTOFF, dt.time()) + dt.timedelta(days=5)
-    for share, later in ((0.25, 0), (0.5, 20)):
-        batch = orders.head(20 if share < 0.5 else 10).copy()
-        batch["refunded_ts"] = [
-            refunded - dt.timedelta(days=10 * (i % 2)) + dt.timedelta(days=later)
-            for i in range(len(batch))
-        ]
+    for share, count, later_days in ((0.25, 20, 0), (0.5, 10, 20)):
+        batch = orders.head(count).copy()
+        batch["refunded_ts"] = _around_the_cutoff(count, later_days)
         batch["refunded_amount"] = (batch.amount * share).round(2)
         report = ingest_arrow(store, "orders", pa.Table.from_pandas(batch), source="refunds")
-        assert report.updated == len(batch)
+        assert report.updated == count
 
 
 def _same(left: pd.DataFrame, right: pd.DataFrame) -> None:
