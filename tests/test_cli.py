@@ -109,6 +109,14 @@ def test_order_lines_and_status_updates_from_the_command_line(
     assert "currency: 'USD' is not this shop's currency, CNY" in held.stdout
     status = retain("status", data_dir=data_dir, cwd=tmp_path, env=cny)
     assert "completed revenue ¥0.00" in status.stdout, status.stdout
+    # Shopify's Refunded Amount column is read by its name; revenue nets it.
+    part = write(tmp_path / "refund.csv", head.replace("Status", "Status,Refunded Amount")
+                 + "#3001,C3,2026-01-04,S1,2,10,partially_refunded,5\n")  # fmt: skip
+    retain("ingest", "orders", str(part), "--lines", *maps, data_dir=data_dir, cwd=tmp_path,
+           env=cny)  # fmt: skip
+    status = retain("status", data_dir=data_dir, cwd=tmp_path, env=cny)
+    net = "completed revenue ¥15.00 (net of ¥5.00 refunded in part on 1 order)"
+    assert net in status.stdout, status.stdout
 
 
 def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, data_dir: Path) -> None:

@@ -1050,7 +1050,9 @@ def test_a_shopify_partial_refund_nets_the_order_and_a_later_one_is_kept_apart(
     assert kept.to_dict("records") == [
         {"refunded_amount": 10.0, "valid_to": pd.Timestamp(later.replace(tzinfo=None))}
     ]
-    assert shop_summary(store)["completed_revenue"] == 33.91
+    summary = shop_summary(store)
+    assert summary["completed_revenue"] == 33.91
+    assert (summary["orders_refunded_in_part"], summary["refunded_in_part"]) == (1, 20.0)
 
 
 def test_a_shopify_products_export_gives_every_variant_its_products_text(

@@ -245,7 +245,7 @@ def test_overview_shows_how_the_churn_model_did_on_the_shops_own_past(demo_dir: 
 
 def test_amounts_show_the_shops_currency_once_it_is_named(demo_dir: Path) -> None:
     plain = client(demo_dir).get("/").text
-    revenue = re.search(r"revenue \(completed\)<b>([^<]+)</b>", plain)
+    revenue = re.search(r"revenue \(completed, net of refunds\)<b>([^<]+)</b>", plain)
     assert revenue is not None and re.fullmatch(r"[\d,]+\.\d\d", revenue.group(1))
     app = TestClient(create_app(Settings(data_dir=demo_dir, currency="EUR")))
     for path in ("/", "/segments", "/campaigns"):
@@ -255,7 +255,7 @@ def test_amounts_show_the_shops_currency_once_it_is_named(demo_dir: Path) -> Non
     cohorts = html.unescape(app.get("/cohorts").text)  # figures are JSON in an attribute
     assert cohorts.count('"tickprefix":"\\u20ac"') == 2
     assert "\\u20ac%{y:,.2f} per customer" in cohorts
-    assert f"revenue (completed)<b>€{revenue.group(1)}</b>" in app.get("/").text
+    assert f"revenue (completed, net of refunds)<b>€{revenue.group(1)}</b>" in app.get("/").text
 
 
 def test_overview_counts_who_slipped_towards_leaving(demo_dir: Path, one_day_dir: Path) -> None:

@@ -90,6 +90,13 @@ def print_summary(summary: dict[str, Any], settings: Settings) -> None:
         f"{summary['buyers']:,} buyers, repeat-purchase rate "
         f"{'n/a' if rate is None else f'{rate:.1%}'}, "
         f"completed revenue {money(summary['completed_revenue'])}"
+        + (
+            f" (net of {money(summary['refunded_in_part'])} refunded in part "
+            f"on {summary['orders_refunded_in_part']:,} "
+            f"order{'' if summary['orders_refunded_in_part'] == 1 else 's'})"
+            if summary["orders_refunded_in_part"]
+            else ""
+        )
     )
 
 

@@ -31,9 +31,12 @@ def shop_summary(store: Store) -> dict[str, Any]:
         f"count(DISTINCT CAST(ts AS DATE)) AS n FROM orders WHERE {purchase_sql()} GROUP BY 1)"
     ).fetchall()[0]
     # Net of partial refunds: money that came back was never revenue.
-    net = net_amount_sql(store.columns("orders"))
+    stored = store.columns("orders")
+    net = net_amount_sql(stored)
+    refunds = "refunded_amount" if "refunded_amount" in stored else "NULL"
     revenue = store.execute(
-        f"SELECT coalesce(sum({net}), 0) FROM orders WHERE status = 'completed'"
+        f"SELECT coalesce(sum({net}), 0), count({refunds}) FILTER (WHERE {refunds} > 0), "
+        f"coalesce(sum({refunds}), 0) FROM orders WHERE status = 'completed'"
     ).fetchall()[0]
     n_buyers = int(buyers[0]) if buyers else 0
     return {
@@ -47,6 +50,8 @@ def shop_summary(store: Store) -> dict[str, Any]:
         if buyers and n_buyers
         else None,
         "completed_revenue": round(float(revenue[0]), 2) if revenue else 0.0,
+        "orders_refunded_in_part": int(revenue[1]) if revenue else 0,
+        "refunded_in_part": round(float(revenue[2]), 2) if revenue else 0.0,
     }
 
 
