@@ -39,6 +39,7 @@ quarantined record points back to where it starts.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -213,11 +214,13 @@ def _refunds_as_statuses(orders: pd.DataFrame) -> pd.DataFrame:
     return orders.drop(index=gone).reset_index(drop=True)
 
 
+@dataclass
 class _Held:
     """What is left to give back of one sale: units per stock code, and value."""
 
-    def __init__(self, row: int, units: dict[str, int], value: float) -> None:
-        self.row, self.units, self.value = row, units, value
+    row: int
+    units: dict[str, int]
+    value: float
 
     @classmethod
     def of(cls, row: int, lines: tuple[tuple[str, int], ...], value: float) -> _Held:
