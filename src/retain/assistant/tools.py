@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from retain.data.ingest import ingest_arrow
+from retain.data.schemas import stored_or_null
 from retain.data.store import Store
 
 __all__ = [
@@ -360,8 +361,8 @@ class CustomerTools:
             return []
         # A store an older Retain wrote gains the columns only when opened for writing.
         stored = self.store.columns("orders")
-        currency = "currency" if "currency" in stored else "NULL"
-        refunded = "refunded_amount" if "refunded_amount" in stored else "NULL"
+        currency = stored_or_null(stored, "currency")
+        refunded = stored_or_null(stored, "refunded_amount")
         rows = self.store.execute(
             f"""SELECT order_id, ts, amount, num_items, coalesce(status, 'completed'),
                        {currency}, {refunded}

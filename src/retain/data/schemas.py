@@ -164,14 +164,19 @@ def purchase_sql(status: str = "status") -> str:
     return f"({status} IS NULL OR {status} NOT IN ({excluded}))"
 
 
+def stored_or_null(columns: Collection[str], name: str, table: str = "") -> str:
+    """SQL for field ``name``, or NULL where the stored table lacks it: ``columns`` are
+    the stored table's, and a store an older Retain wrote, opened read-only, has not
+    gained the fields added since. ``table`` qualifies it (``o`` for ``o.amount``)."""
+    if name not in columns:
+        return "NULL"
+    return f"{table}.{name}" if table else name
+
+
 def net_amount_sql(columns: Collection[str], table: str = "") -> str:
     """SQL for an order's amount less what was refunded of it, as it stands now (for
     queries that do not go through the Ibis features, which read it as of a day).
-
-    ``columns`` are the stored orders table's: a store an older Retain wrote,
-    opened read-only, has no ``refunded_amount`` yet. ``table`` qualifies the
-    columns (``o`` for ``o.amount``).
-    """
+    ``columns`` and ``table`` as for :func:`stored_or_null`."""
     prefix = f"{table}." if table else ""
     if "refunded_amount" not in columns:
         return f"{prefix}amount"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from retain.data.schemas import net_amount_sql, purchase_sql
+from retain.data.schemas import net_amount_sql, purchase_sql, stored_or_null
 from retain.data.store import Store
 from retain.errors import InvalidInputError
 
@@ -33,7 +33,7 @@ def shop_summary(store: Store) -> dict[str, Any]:
     # Net of partial refunds: money that came back was never revenue.
     stored = store.columns("orders")
     net = net_amount_sql(stored)
-    refunds = "refunded_amount" if "refunded_amount" in stored else "NULL"
+    refunds = stored_or_null(stored, "refunded_amount")
     revenue = store.execute(
         f"SELECT coalesce(sum({net}), 0), count({refunds}) FILTER (WHERE {refunds} > 0), "
         f"coalesce(sum({refunds}), 0) FROM orders WHERE status = 'completed'"

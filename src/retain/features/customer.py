@@ -29,6 +29,7 @@ from retain.features.tables import (
     FeatureTables,
     canonical_table,
     day_after,
+    held_at,
     is_purchase,
     net_orders,
 )
@@ -286,9 +287,7 @@ def _as_edited_by(reviews: ir.Table, versions: ir.Table, moment: ir.TimestampSca
     revised = (*REVIEW_REVISED, "verdict")
     current = reviews.filter(reviews.edited_ts.isnull() | (reviews.edited_ts < moment))
     later = reviews.filter(reviews.edited_ts >= moment).drop(*revised)
-    held = versions.filter(
-        versions.valid_to >= moment, versions.valid_from.isnull() | (versions.valid_from < moment)
-    ).select("review_id", *revised)
+    held = held_at(versions, moment).select("review_id", *revised)
     then = later.join(held, "review_id").select(*current.columns)
     return current.union(then)
 

@@ -30,6 +30,7 @@ __all__ = [
     "FeatureTables",
     "canonical_table",
     "day_after",
+    "held_at",
     "is_purchase",
     "net_orders",
     "with_new_fields",
@@ -222,6 +223,14 @@ def is_purchase(orders: ir.Table, as_of: dt.date | None = None) -> ir.BooleanVal
     return bought | (orders.status_ts >= day_after(as_of)).fill_null(False)
 
 
+def held_at(versions: ir.Table, moment: ir.TimestampScalar) -> ir.Table:
+    """The rows of a history of replaced versions (:class:`~retain.data.schemas.Revision`)
+    that were the current ones just before ``moment``."""
+    return versions.filter(
+        versions.valid_to >= moment, versions.valid_from.isnull() | (versions.valid_from < moment)
+    )
+
+
 def net_orders(tables: FeatureTables, as_of: dt.date) -> ir.Table:
     """``tables.orders`` with ``amount`` net of what was refunded by the end of ``as_of``.
 
@@ -237,10 +246,8 @@ def net_orders(tables: FeatureTables, as_of: dt.date) -> ir.Table:
     if versions is None:
         orders = orders.mutate(_held=ibis.null("float64"))
     else:
-        held = versions.filter(
-            versions.valid_to >= moment,
-            versions.valid_from.isnull() | (versions.valid_from < moment),
-        ).select(_held_id=versions.order_id, _held=versions.refunded_amount)
+        then = held_at(versions, moment)
+        held = then.select(_held_id=then.order_id, _held=then.refunded_amount)
         orders = orders.left_join(held, orders.order_id == held._held_id)
     since = orders.refunded_ts.fill_null(orders.ts)
     refunded = ibis.cases((since < moment, orders.refunded_amount), else_=orders._held)

@@ -39,6 +39,7 @@ quarantined record points back to where it starts.
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +201,7 @@ def _refunds_as_statuses(orders: pd.DataFrame) -> pd.DataFrame:
         if matches:
             reversed_by[matches.pop()] = i  # the latest invoice not yet reversed
             continue
-        sale = _part_reversed(held.get(user[i], []), negated, -net[i], set(reversed_by))
+        sale = _part_reversed(held.get(user[i], []), negated, -net[i], reversed_by)
         if sale is not None:
             given = round(-net[i] + (orders.at[sale, "refunded_amount"] or 0.0), 2)
             given = min(given, round(net[sale], 2))  # cents rounded apart: not above the amount
@@ -224,23 +225,26 @@ class _Held:
 
     @classmethod
     def of(cls, row: int, lines: tuple[tuple[str, int], ...], value: float) -> _Held:
-        units: dict[str, int] = {}
-        for code, quantity in lines:
-            units[code] = units.get(code, 0) + quantity
-        return cls(row, units, value)
+        return cls(row, _units(lines), value)
+
+
+def _units(lines: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    """Units per stock code of an invoice's (stock code, quantity) lines."""
+    units: dict[str, int] = {}
+    for code, quantity in lines:
+        units[code] = units.get(code, 0) + quantity
+    return units
 
 
 def _part_reversed(
     sales: list[_Held],
     credit: tuple[tuple[str, int], ...],
     value: float,
-    reversed_whole: set[int],
+    reversed_whole: Container[int],
 ) -> int | None:
     """The row of the latest sale in ``sales`` that still holds every line of
     ``credit`` and at least ``value``, with what it holds reduced; else None."""
-    wanted: dict[str, int] = {}
-    for code, quantity in credit:
-        wanted[code] = wanted.get(code, 0) + quantity
+    wanted = _units(credit)
     if value <= 0 or any(quantity <= 0 for quantity in wanted.values()):
         return None
     for sale in reversed(sales):

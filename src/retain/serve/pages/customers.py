@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from retain.data.consent import consent_history, stored_consent
+from retain.data.schemas import stored_or_null
 from retain.data.store import Store
 from retain.data.summary import buyers_since, latest_order_day
 from retain.data.user_ids import fold_email_id
@@ -92,7 +93,7 @@ def customer_page(store: Store, user_id: str) -> dict[str, Any] | None:
     # A store an older Retain wrote, opened read-only, lacks the fields added since.
     stored = store.table_columns()  # one metadata query for the page
     since = "strftime(status_ts, '%Y-%m-%d')" if "status_ts" in stored["orders"] else "NULL"
-    refunded = "refunded_amount" if "refunded_amount" in stored["orders"] else "NULL"
+    refunded = stored_or_null(stored["orders"], "refunded_amount")
     orders = store.query_df(
         f"SELECT order_id, ts, amount, status, {since} AS status_since, "
         f"{refunded} AS refunded FROM orders "
