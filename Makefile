@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= 2.13.0
 
-.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment bench-aspects bench-serve lint format clean
+.PHONY: install run test test-all bench bench-predict bench-recommend bench-intent bench-sentiment bench-sentiment-few bench-aspects bench-serve lint format clean
 
 install: $(STAMP)
 
@@ -121,6 +121,19 @@ bench-sentiment: install
 	    > /dev/null || exit 1; \
 	else echo "skipping the Multi-Domain reviews: $(SHARED)/amazon-multidomain-sentiment not found"; fi
 	@$(MAKE) --no-print-directory bench-aspects
+
+# A shop with 500 or 1,500 labelled reviews: the general reviews and the lexicon against the
+# same model without them and the character n-gram baseline (each on the same reviews).
+bench-sentiment-few: install
+	@mkdir -p bench-results
+	@if [ -f $(SHARED)/chinese-reviews/online_shopping_10_cats.csv ] && [ -d $(SHARED)/amazon-multidomain-sentiment ]; then \
+	  for n in 500 1500; do \
+	    $(BIN)/retain bench sentiment --data $(SHARED)/chinese-reviews/online_shopping_10_cats.csv \
+	      --train-size $$n --json bench-results/sentiment-online-shopping-$$n.json > /dev/null || exit 1; \
+	    $(BIN)/retain bench sentiment --data $(SHARED)/amazon-multidomain-sentiment \
+	      --train-size $$n --json bench-results/sentiment-amazon-multidomain-$$n.json > /dev/null || exit 1; \
+	  done; \
+	else echo "skipping: online_shopping_10_cats or the Multi-Domain reviews not in $(SHARED)"; fi
 
 # Aspect polarity on SemEval-2014 laptops and restaurants; the review model learns from the
 # Multi-Domain Amazon reviews (star ratings, no aspect labels), as a shop's model would.

@@ -29,11 +29,13 @@ price
 
 
 def _reviews(path: Path) -> Path:
-    texts, labels, _ = phrase_reviews(300, seed=5)
+    """An English shop's labelled reviews, as the aspect terms are English."""
+    texts, labels, languages = phrase_reviews(600, seed=5)
+    english = [i for i, language in enumerate(languages) if language == "en"]
     with path.open("w", encoding="utf-8", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(["label", "review"])
-        out.writerows(zip(labels, texts, strict=True))
+        out.writerows((labels[i], texts[i]) for i in english)
     return path
 
 

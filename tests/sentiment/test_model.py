@@ -80,7 +80,7 @@ def test_a_model_that_saw_little_wording_says_so(phrase_model: SentimentModel) -
     assert phrase_model.meta["distinct_texts"] == distinct < NARROW_TRAINING
     assert phrase_model.training_note is not None
     assert phrase_model.training_note.startswith(
-        f"this model learned from {distinct:,} distinct review texts"
+        f"this model learned from {distinct:,} distinct review texts from this shop"
     )
     many = [f"第{i}号商品很好用" if i % 2 else f"item {i} broke at once" for i in range(2_400)]
     broad = SentimentModel().fit(many, [i % 2 for i in range(2_400)])

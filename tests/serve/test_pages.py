@@ -478,7 +478,8 @@ def test_reviews_page_shows_trend_aspects_and_grounded_alerts(demo_dir: Path) ->
     assert "Our policy:" in alerts or "我们的政策" in alerts
     # The demo model learned from a few hundred phrase-built texts; the page says so.
     note = page.split('id="model-note">')[1].split("</p>")[0]
-    assert "distinct review texts, so wording it has not seen may be misread" in note
+    assert "distinct review texts from this shop, with" in note
+    assert "so wording particular to this shop may still be misread" in note
 
 
 def test_a_shop_where_bgnbd_sees_nobody_leave_says_so_on_the_customer_page(

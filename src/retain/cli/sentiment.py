@@ -152,6 +152,10 @@ def bench_sentiment(
     encoding: Annotated[
         str | None, typer.Option(help="The CSV's encoding, e.g. gb18030; default UTF-8.")
     ] = None,
+    train_size: Annotated[
+        int | None,
+        typer.Option(help="Train every model on this many reviews: a shop with few labelled."),
+    ] = None,
 ) -> None:
     """Review polarity: accuracy, macro-F1, speed, and the character n-gram baseline.
 
@@ -162,7 +166,12 @@ def bench_sentiment(
 
     source = labelled_reviews_from_csv(data, encoding) if encoding is not None else data
     result = run_sentiment_benchmark(
-        source, seed=seed, encoder=encoder, encoder_limit=encoder_limit, baselines=baselines
+        source,
+        seed=seed,
+        encoder=encoder,
+        encoder_limit=encoder_limit,
+        baselines=baselines,
+        train_size=train_size,
     )
     write_json(result, json_out)
 

@@ -8,6 +8,13 @@ Protocol:
    kept once, and texts seen with both labels dropped, so no test review
    is also a training review (``data.duplicates_removed``).
 2. Seeded split, stratified by label: 80% train, 10% validation, 10% test.
+   ``--train-size N`` plays a shop with N labelled reviews: N drawn from
+   train + validation (stratified, seeded) split 90/10 into train and
+   validation for every model; the test split is the same. A model that
+   learns from the general reviews (:mod:`retain.sentiment.general`, on by
+   default under 2,000 distinct texts) never learns one whose text is a
+   test review, and ``variants.without_general`` is the same model
+   without them.
 3. Every model chooses its settings (C; calibration) on the validation
    split, is then refitted on train + validation, and sees the test split
    only when scored. ``accuracy`` and ``macro_f1`` are on the test split;
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +50,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from retain.benchmarking import latency_ms, machine
-from retain.sentiment.features import normalise
+from retain.errors import InvalidInputError
+from retain.sentiment.features import distinct_reviews, normalise
 from retain.sentiment.model import SentimentModel, SentimentSettings
 from retain.sentiment.service import LabelledReviews, labelled_reviews_from_csv
 from retain.text.chinese import keep_traditional, to_traditional
@@ -60,17 +69,7 @@ def deduplicate(reviews: LabelledReviews) -> tuple[LabelledReviews, int, int]:
     Returns the reviews, the number of rows removed, and how many distinct
     texts had both labels.
     """
-    labels_of: dict[str, set[int]] = {}
-    for text, label in zip(reviews.texts, reviews.labels, strict=True):
-        labels_of.setdefault(normalise(text), set()).add(label)
-    keep, seen = [], set()
-    for i, text in enumerate(reviews.texts):
-        key = normalise(text)
-        if key in seen or len(labels_of[key]) > 1:
-            continue
-        seen.add(key)
-        keep.append(i)
-    conflicting = sum(1 for labels in labels_of.values() if len(labels) > 1)
+    keep, conflicting = distinct_reviews(reviews.texts, reviews.labels)
     duplicates = len(reviews.texts) - len(keep)
     cats = reviews.categories
     kept = LabelledReviews(
@@ -241,6 +240,7 @@ def run_sentiment_benchmark(
     encoder: str | None = None,
     encoder_limit: int | None = None,
     baselines: bool = True,
+    train_size: int | None = None,
 ) -> dict[str, Any]:
     """Run the protocol in the module docstring on ``data``; a JSON-ready dict."""
     loaded = data if isinstance(data, LabelledReviews) else labelled_reviews_from_csv(data)
@@ -248,6 +248,8 @@ def run_sentiment_benchmark(
     texts, y = reviews.texts, np.asarray(reviews.labels)
     cats = reviews.categories
     train, val, test = split_reviews(len(texts), y, seed)
+    if train_size is not None:
+        train, val = _fewer(np.concatenate([train, val]), y, train_size, seed)
 
     def pick(rows: np.ndarray) -> tuple[list[str], list[int], list[str | None] | None]:
         return (
@@ -256,10 +258,10 @@ def run_sentiment_benchmark(
             [cats[i] for i in rows] if cats is not None else None,
         )
 
-    model = SentimentModel(settings or SentimentSettings(seed=seed)).fit(
-        *pick(train), validation=pick(val)
-    )
     test_texts, _, test_cats = pick(test)
+    model = SentimentModel(settings or SentimentSettings(seed=seed)).fit(
+        *pick(train), validation=pick(val), held_out=test_texts
+    )
     predicted = model.predict(test_texts, test_cats)
     metrics: dict[str, Any] = _scores(y[test], predicted)
     p_positive = model.predict_proba(test_texts, test_cats)
@@ -312,8 +314,43 @@ def run_sentiment_benchmark(
             result["baselines"]["encoder_logreg"] = _encoder_logreg(
                 encoder, texts, y, train, val, test, encoder_limit, seed
             )
+    variants: dict[str, Any] = {}
+    if model.meta.get("general_texts") or model.meta.get("lexicon"):
+        variants["without_general"] = _without_general(model.settings, pick, train, val, test, y)
     if encoder is not None and encoder_limit is None:
-        result["variants"] = {
-            "with_encoder": _with_encoder(encoder, pick, train, val, test, y, seed)
-        }
+        variants["with_encoder"] = _with_encoder(encoder, pick, train, val, test, y, seed)
+    if variants:
+        result["variants"] = variants
     return result
+
+
+def _fewer(rows: np.ndarray, y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation rows of ``size`` reviews drawn from ``rows``, split 90/10.
+
+    Raises:
+        InvalidInputError: ``size`` is under 20 or above what ``rows`` holds.
+    """
+    if not 20 <= size <= len(rows):
+        raise InvalidInputError(
+            f"--train-size must be between 20 and {len(rows):,} (the reviews outside the "
+            f"test split); got {size:,}"
+        )
+    if size < len(rows):
+        rows, _ = train_test_split(rows, train_size=size, stratify=y[rows], random_state=seed)
+    train, val = train_test_split(rows, test_size=0.1, stratify=y[rows], random_state=seed)
+    return train, val
+
+
+def _without_general(
+    settings: SentimentSettings,
+    pick: Callable[[np.ndarray], tuple[list[str], list[int], list[str | None] | None]],
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    y: np.ndarray,
+) -> dict[str, float]:
+    """The same model trained on the shop's reviews alone (``SentimentSettings(general=False)``)."""
+    model = SentimentModel(replace(settings, general=False))
+    model.fit(*pick(train), validation=pick(val))
+    texts, _, cats = pick(test)
+    return {**_scores(y[test], model.predict(texts, cats)), "train_seconds": model.train_seconds}

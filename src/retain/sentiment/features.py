@@ -28,7 +28,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from retain.errors import InvalidInputError
 from retain.text.chinese import to_simplified
 
-__all__ = ["MAX_CHARS", "ReviewFeaturizer", "normalise", "words"]
+__all__ = ["MAX_CHARS", "ReviewFeaturizer", "distinct_reviews", "has_han", "normalise", "words"]
 
 #: Longer reviews are cut here: polarity is settled long before 2,000
 #: characters, and a 100 KB paste must not stall a scoring batch.
@@ -60,9 +60,33 @@ def normalise(text: object, *, where: str = "review") -> str:
     return _SPACES.sub(" ", clean).strip()[:MAX_CHARS]
 
 
+def distinct_reviews(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int]:
+    """The positions of one review per normalised text, and how many texts had both labels.
+
+    A text seen with both labels is left out altogether: its label is noise.
+    Kept once, no review can be both a training and a test review.
+    """
+    labels_of: dict[str, set[int]] = {}
+    keys = [normalise(text) for text in texts]
+    for key, label in zip(keys, labels, strict=True):
+        labels_of.setdefault(key, set()).add(label)
+    keep, seen = [], set()
+    for i, key in enumerate(keys):
+        if key in seen or len(labels_of[key]) > 1:
+            continue
+        seen.add(key)
+        keep.append(i)
+    return keep, sum(1 for found in labels_of.values() if len(found) > 1)
+
+
+def has_han(text: str) -> bool:
+    """Whether ``text`` holds a Chinese (Han) character."""
+    return _HAN.search(text) is not None
+
+
 def words(text: str) -> list[str]:
     """Word tokens: ``jieba`` for text with Han characters, letters/digits runs otherwise."""
-    if _HAN.search(text):
+    if has_han(text):
         return [w for w in _jieba().lcut(text) if w.strip()]
     return _WORD.findall(text)
 
