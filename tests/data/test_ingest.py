@@ -13,7 +13,7 @@ import pytest
 
 from retain.data import IngestReport, Store, ingest_arrow, ingest_file
 from retain.data.ingest import batches as batch_module
-from retain.data.summary import shop_summary
+from retain.data.summary import median_order_value, shop_summary
 from retain.errors import InvalidInputError, NotFoundError
 from tests.conftest import write
 
@@ -1053,6 +1053,27 @@ def test_a_shopify_partial_refund_nets_the_order_and_a_later_one_is_kept_apart(
     summary = shop_summary(store)
     assert summary["completed_revenue"] == 33.91
     assert (summary["orders_refunded_in_part"], summary["refunded_in_part"]) == (1, 20.0)
+    assert median_order_value(store) == 33.91  # what the customer kept
+
+
+def test_an_empty_value_in_a_re_export_keeps_what_is_stored(store: Store, tmp_path: Path) -> None:
+    """A later export that leaves a refund or a rating empty says nothing of it: the
+    stored value stands (no refund is undone, no rating erased), while a value it
+    does give is an edit as before."""
+    head = "order_id,user_id,ts,amount,status,refunded_amount\n"
+    row = "O1,U1,2026-01-05T10:00:00Z,50,completed,{}\n"
+    ingest_file(store, "orders", write(tmp_path / "a.csv", head + row.format("10")), now=NOW)
+    empty = ingest_file(store, "orders", write(tmp_path / "b.csv", head + row.format("")), now=NOW)
+    assert (empty.accepted, empty.updated, empty.duplicates) == (0, 0, 1)
+    assert store.execute("SELECT refunded_amount FROM orders").fetchall() == [(10.0,)]
+    assert store.count("order_refund_versions") == 0
+    more = ingest_file(store, "orders", write(tmp_path / "c.csv", head + row.format("15")), now=NOW)
+    assert more.updated == 1
+    assert store.execute("SELECT refunded_amount FROM orders").fetchall() == [(15.0,)]
+    ingest_file(store, "reviews", write(tmp_path / "r.csv", REVIEW_HEAD + "R1,U1,I1,,2,Slow\n"))
+    unrated = write(tmp_path / "s.csv", REVIEW_HEAD + "R1,U1,I1,,,Came at last\n")
+    assert ingest_file(store, "reviews", unrated, now=NOW).updated == 1
+    assert _reviews(store) == [("R1", 2.0, "Came at last")]
 
 
 def test_a_shopify_products_export_gives_every_variant_its_products_text(

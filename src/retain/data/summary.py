@@ -95,11 +95,13 @@ def scores_summary(store: Store) -> dict[str, Any] | None:
 
 
 def median_order_value(store: Store) -> float | None:
-    """The median amount of a purchase (cancelled, returned, refunded left out), if any."""
+    """The median amount of a purchase (cancelled, returned, refunded left out), if any,
+    net of partial refunds: what a customer kept is what a coupon is weighed against."""
     if not store.has_table("orders"):
         return None
+    net = net_amount_sql(store.columns("orders"))
     row = store.execute(
-        f"SELECT median(amount) FROM orders WHERE {purchase_sql()} AND amount > 0"
+        f"SELECT median({net}) FROM orders WHERE {purchase_sql()} AND {net} > 0"
     ).fetchall()
     return float(row[0][0]) if row and row[0][0] is not None else None
 

@@ -166,6 +166,10 @@ def _apply_edits(
 
     Only what the source wrote decides that a record is an edit: a language
     detected afresh from unchanged words is no edit, though an edit takes it.
+    An empty value says nothing: a re-export that leaves a refund or a rating
+    empty (another template, a column it fills on some rows) keeps the stored
+    value, where it would otherwise have put the shop's revenue back up by
+    a refund nobody undid.
     An edit that is no newer than what is stored is a duplicate: its own date
     is not after the stored version's, or (undated) its values are those of a
     version already replaced, as when an older export is loaded again.
@@ -180,11 +184,16 @@ def _apply_edits(
     when = schema.time_field
     stored_since = f"coalesce(t.{since}, t.{quote_ident(when)})" if when else f"t.{since}"
     changed = " OR ".join(
-        f"t.{quote_ident(n)} IS DISTINCT FROM b.{quote_ident(n)}" for n in written
+        f"(b.{quote_ident(n)} IS NOT NULL AND t.{quote_ident(n)} IS DISTINCT FROM "
+        f"b.{quote_ident(n)})"
+        for n in written
     )
     earlier = " AND ".join(
         [f"h.{quote_ident(k)} = b.{quote_ident(k)}" for k in schema.key]
-        + [f"h.{quote_ident(n)} IS NOT DISTINCT FROM b.{quote_ident(n)}" for n in written]
+        + [
+            f"(b.{quote_ident(n)} IS NULL OR h.{quote_ident(n)} = b.{quote_ident(n)})"
+            for n in written
+        ]
     )
     stale = (
         f"CASE WHEN b.{since} IS NOT NULL THEN b.{since} <= {stored_since} "
@@ -223,7 +232,9 @@ def _apply_edits(
         f"SELECT {', '.join(values)} FROM {_EDITS} b JOIN {target} t ON {join}",
         [now],
     )
-    updates = [f"{quote_ident(n)} = b.{quote_ident(n)}" for n in revised]
+    updates = [
+        f"{quote_ident(n)} = coalesce(b.{quote_ident(n)}, t.{quote_ident(n)})" for n in revised
+    ]
     con.execute(
         f"UPDATE {target} t SET {', '.join(updates)}, {since} = coalesce(b.{since}, ?) "
         f"FROM {_EDITS} b WHERE {join}",
