@@ -185,3 +185,35 @@ def test_a_store_without_both_polarities_says_what_training_needs(
     ingest_arrow(store, "reviews", pa.table(table), source="t", now=NOW)
     with pytest.raises(InvalidInputError, match="rating of 1-2 and 4-5"):
         train_sentiment(store, tmp_path / "models")
+
+
+def test_a_shop_whose_reviews_are_all_praise_still_learns_what_a_complaint_is(
+    store: Store, tmp_path: Path
+) -> None:
+    """A new shop's first reviews are often all four and five stars; the general
+    Chinese reviews hold the complaints its own do not, so it gets a model and
+    the first bad review raises an alert."""
+    texts, labels, languages = phrase_reviews(200, seed=8)
+    praise = [
+        i for i, (y, lang) in enumerate(zip(labels, languages, strict=True)) if y and lang == "zh"
+    ]
+    reviews = {
+        "review_id": [f"R{i:04d}" for i in praise],
+        "user_id": [f"u{i % 20}" for i in praise],
+        "ts": [(NOW - dt.timedelta(days=60, hours=i)).isoformat() for i in praise],
+        "rating": [5] * len(praise),
+        "text": [texts[i] for i in praise],
+    }
+    ingest_arrow(store, "reviews", pa.table(reviews), source="test-reviews", now=NOW)
+    complaint = {
+        "review_id": ["R9999"],
+        "user_id": ["u1"],
+        "ts": [(NOW - dt.timedelta(days=1)).isoformat()],
+        "text": ["质量太差了，用了一次就坏了，要求退货"],
+    }
+    ingest_arrow(store, "reviews", pa.table(complaint), source="test-complaint", now=NOW)
+    result = train_sentiment(store, tmp_path / "models")
+    assert result.positive_share == 1.0 and result.reviews == len(praise)
+    row = store.query_df(f"SELECT label FROM {SCORES_TABLE} WHERE review_id = 'R9999'")
+    assert row["label"].tolist() == [0]
+    assert "R9999" in set(store.query_df(f"SELECT review_id FROM {ALERTS_TABLE}")["review_id"])

@@ -159,17 +159,15 @@ class SentimentModel:
             y = np.concatenate([y, np.asarray(v_labels, dtype=np.int64)])
             if categories is not None and v_cats is not None:
                 categories = [*categories, *v_cats]
-        if len(set(y.tolist())) < 2:
-            raise InvalidInputError("training needs positive and negative reviews; got one class")
         clean = self._clean(texts)
+        reviews, lexicon = self._general_reading(clean)
+        if len(set(y.tolist())) < 2 and not reviews:
+            raise InvalidInputError("training needs positive and negative reviews; got one class")
         cats = list(categories) if categories is not None else None
         s = self.settings
         own, distinct = len(clean), len(set(clean))
-        general = s.general if s.general is not None else distinct < NARROW_TRAINING
-        chinese = float(np.mean([has_han(t) for t in clean]))
-        lexicon = general and 1.0 - chinese >= LANGUAGE_SHARE
         counted = None
-        if general and chinese >= LANGUAGE_SHARE:
+        if reviews:
             more = general_reviews(held_out={*clean, *(normalise(t) for t in held_out)})
             clean, counted = [*clean, *more.texts], more.counts
             y = np.concatenate([y, more.labels])
@@ -212,6 +210,18 @@ class SentimentModel:
         # Not saved with the model: the same data must publish the same version.
         self.train_seconds = time.perf_counter() - started
         return self
+
+    def learns_general_reviews(self, texts: Sequence[str]) -> bool:
+        """Whether fitting on ``texts`` would add the general Chinese reviews, which
+        hold both classes: a shop whose reviews are all praise can still be fitted."""
+        return self._general_reading(self._clean(texts))[0]
+
+    def _general_reading(self, clean: list[str]) -> tuple[bool, bool]:
+        """Whether a fit on ``clean`` adds the general Chinese reviews, and the lexicon."""
+        s = self.settings
+        general = s.general if s.general is not None else len(set(clean)) < NARROW_TRAINING
+        chinese = float(np.mean([has_han(t) for t in clean])) if clean else 0.0
+        return general and chinese >= LANGUAGE_SHARE, general and 1 - chinese >= LANGUAGE_SHARE
 
     def _split(
         self, y: np.ndarray, own: int, validation: np.ndarray | None

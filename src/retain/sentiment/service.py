@@ -143,14 +143,22 @@ def _store_reviews(store: Store) -> pd.DataFrame:
     return frame.assign(category=pd.Series(categories, index=frame.index, dtype=object))
 
 
-def _store_training_data(store: Store) -> LabelledReviews:
-    """The store's reviews with a label, or a rating of 1-2 (negative) or 4-5 (positive)."""
+def _store_training_data(store: Store, settings: SentimentSettings | None) -> LabelledReviews:
+    """The store's reviews with a label, or a rating of 1-2 (negative) or 4-5 (positive).
+
+    A shop whose rated reviews are all praise (a new shop's often are) can be
+    fitted when the general Chinese reviews join (:mod:`retain.sentiment.general`):
+    they hold complaints.
+    """
     if not store.has_table("reviews") or store.count("reviews") == 0:
         raise NotFoundError("no reviews in the store; ingest some first (retain ingest reviews …)")
     frame = _store_reviews(store).rename(columns={"training_label": "label"})
     usable = frame[frame["label"].notna() & frame["text"].str.strip().astype(bool)]
     skipped = len(frame) - len(usable)
-    if usable["label"].nunique() < 2:
+    one_class = usable["label"].nunique() < 2
+    if one_class and not (
+        len(usable) and SentimentModel(settings).learns_general_reviews(usable["text"].tolist())
+    ):
         raise InvalidInputError(
             f"training needs positive and negative reviews (a label, or a rating of 1-2 and "
             f"4-5); the store has {len(usable)} usable of {len(frame)} reviews, one class only"
@@ -180,7 +188,7 @@ def train_sentiment(
     :func:`build_alerts`, e.g. once ``user_scores`` are fresh (the alerts
     rank valuable and at-risk writers first).
     """
-    training = data if data is not None else _store_training_data(store)
+    training = data if data is not None else _store_training_data(store, settings)
     model = SentimentModel(settings).fit(training.texts, training.labels, training.categories)
     version = publish(models_root, MODEL_KIND, model.save)
     scored = score_reviews(store, model, version)
