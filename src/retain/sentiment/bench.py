@@ -69,7 +69,8 @@ def deduplicate(reviews: LabelledReviews) -> tuple[LabelledReviews, int, int]:
     Returns the reviews, the number of rows removed, and how many distinct
     texts had both labels.
     """
-    keep, conflicting = distinct_reviews(reviews.texts, reviews.labels)
+    keys = [normalise(text) for text in reviews.texts]
+    keep, conflicting = distinct_reviews(keys, reviews.labels)
     duplicates = len(reviews.texts) - len(keep)
     cats = reviews.categories
     kept = LabelledReviews(

